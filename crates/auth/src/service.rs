@@ -1,0 +1,324 @@
+//! `AuthService`: the auth operations of API.md, on top of the `CredentialStore` port.
+
+use crate::keys::KeyRing;
+use crate::revocations::RevocationList;
+use crate::secrets::{
+    access_token_digest, digests_match, generate_refresh_token, refresh_token_digest, RecoveryKey,
+};
+use crate::tokens::{AccessTokens, TokenError, TokenSettings};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use veilgram_core::ports::{
+    CredentialStore, NewAccount, NewRefreshToken, NewSession, Revocation, SecretHash,
+};
+use veilgram_core::{SessionFamilyId, StoreError, Timestamp, UserId};
+
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    /// Lifetime of an access token.
+    pub access_ttl: Duration,
+    /// Lifetime of one refresh token (each refresh mints a new one).
+    pub refresh_ttl: Duration,
+    /// Absolute lifetime of a session family: refreshing never extends a login past it.
+    pub session_lifetime: Duration,
+    /// A spent refresh token presented again within this window is refused without revoking its
+    /// family: it is taken for a client's concurrent retry, not theft.
+    pub refresh_reuse_grace: Duration,
+    pub key_file: PathBuf,
+    /// How often revocations written by other processes are read.
+    pub revocation_sync_interval: Duration,
+}
+
+/// What sign-up, login and refresh hand back.
+#[derive(Clone, Debug)]
+pub struct IssuedTokens {
+    pub user_id: UserId,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct SignedUp {
+    pub tokens: IssuedTokens,
+    /// Shown once; only its digest is stored.
+    pub recovery_key: String,
+}
+
+/// The caller of an authenticated request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub token_hash: SecretHash,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong user id or recovery key; deliberately the same for both.
+    #[error("invalid user id or recovery key")]
+    InvalidCredentials,
+    #[error("the recovery key is not in the expected format")]
+    MalformedRecoveryKey,
+    #[error("{0}")]
+    InvalidToken(#[from] TokenError),
+    #[error("the refresh token is invalid or expired")]
+    InvalidRefreshToken,
+    /// A spent refresh token came back: its whole family has been revoked.
+    #[error("the refresh token was already used; the session has been ended")]
+    RefreshTokenReused,
+    #[error("that nickname is taken")]
+    NicknameTaken,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict("nickname") => Self::NicknameTaken,
+            other => Self::Store(other),
+        }
+    }
+}
+
+pub struct AuthService {
+    store: Arc<dyn CredentialStore>,
+    tokens: AccessTokens,
+    revocations: RevocationList,
+    settings: AuthSettings,
+    /// Compared against when the user does not exist, so both paths do the same work.
+    decoy_hash: SecretHash,
+}
+
+impl AuthService {
+    /// Loads (or creates) the signing key ring from `settings.key_file`.
+    pub fn new(store: Arc<dyn CredentialStore>, settings: AuthSettings) -> anyhow::Result<Self> {
+        let ring = KeyRing::load_or_create(&settings.key_file)?;
+        let tokens = AccessTokens::new(
+            TokenSettings {
+                issuer: settings.issuer.clone(),
+                audience: settings.audience.clone(),
+                access_ttl: settings.access_ttl,
+            },
+            ring,
+            Some(settings.key_file.clone()),
+        );
+        Ok(Self {
+            store,
+            tokens,
+            revocations: RevocationList::new(settings.access_ttl),
+            decoy_hash: RecoveryKey::generate().digest(),
+            settings,
+        })
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    fn mint(&self, user_id: UserId, family_id: SessionFamilyId, family_expires_at: Timestamp, now: Timestamp) -> (IssuedTokens, NewRefreshToken) {
+        let (access_token, access_expires_at) = self.tokens.mint(user_id, now);
+        let refresh_token = generate_refresh_token();
+        let record = NewRefreshToken {
+            family_id,
+            user_id,
+            token_hash: refresh_token_digest(&refresh_token),
+            expires_at: now.plus(self.settings.refresh_ttl).min(family_expires_at),
+            access_token_hash: access_token_digest(&access_token),
+            access_expires_at,
+            created_at: now,
+        };
+        let issued = IssuedTokens {
+            user_id,
+            access_token,
+            refresh_token,
+            expires_in: self.settings.access_ttl.as_secs(),
+        };
+        (issued, record)
+    }
+
+    fn new_session(&self, user_id: UserId, now: Timestamp) -> (IssuedTokens, NewSession) {
+        let family_id = SessionFamilyId::random();
+        let family_expires_at = now.plus(self.settings.session_lifetime);
+        let (issued, first_token) = self.mint(user_id, family_id, family_expires_at, now);
+        (issued, NewSession { family_id, family_expires_at, first_token })
+    }
+
+    /// Creates an anonymous account with an already validated nickname (display form and
+    /// uniqueness key). Nothing is written if any part fails.
+    pub async fn sign_up(&self, nickname: String, nickname_key: String) -> Result<SignedUp, AuthError> {
+        let now = Timestamp::now();
+        let user_id = UserId::random();
+        let recovery_key = RecoveryKey::generate();
+        let account = NewAccount {
+            user_id,
+            nickname,
+            nickname_key,
+            recovery_key_hash: recovery_key.digest(),
+            created_at: now,
+        };
+        let (tokens, session) = self.new_session(user_id, now);
+        self.store.create_account(&account, &session).await?;
+        Ok(SignedUp { tokens, recovery_key: recovery_key.display() })
+    }
+
+    /// Logs in with a user id and recovery key. Unknown users and wrong keys get the same error
+    /// after the same work. Logging in reactivates a deactivated account.
+    pub async fn login(&self, user_id: UserId, recovery_key: &str) -> Result<IssuedTokens, AuthError> {
+        let presented = RecoveryKey::parse(recovery_key).ok_or(AuthError::MalformedRecoveryKey)?;
+        let presented_hash = presented.digest();
+        let stored = self.store.recovery_key_hash(user_id).await?;
+        let (expected, exists) = match stored {
+            Some(hash) => (hash, true),
+            None => (self.decoy_hash, false),
+        };
+        if !(digests_match(&presented_hash, &expected) & exists) {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let now = Timestamp::now();
+        let (tokens, session) = self.new_session(user_id, now);
+        match self.store.start_session(&session).await {
+            Ok(()) => Ok(tokens),
+            // Deleted between the two statements: indistinguishable from a wrong key.
+            Err(StoreError::NotFound) => Err(AuthError::InvalidCredentials),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Spends a refresh token and mints a new pair in the same family.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedTokens, AuthError> {
+        let now = Timestamp::now();
+        let hash = refresh_token_digest(refresh_token);
+        let record = self
+            .store
+            .find_refresh_token(&hash)
+            .await?
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        if record.family_revoked_at.is_some()
+            || record.expires_at <= now
+            || record.family_expires_at <= now
+        {
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        if let Some(spent_at) = record.spent_at {
+            return Err(self.on_spent_token_presented(record.family_id, spent_at, now).await);
+        }
+        let (tokens, replacement) =
+            self.mint(record.user_id, record.family_id, record.family_expires_at, now);
+        if self.store.rotate_refresh_token(&hash, &replacement, now).await? {
+            return Ok(tokens);
+        }
+        // Lost a race with a concurrent refresh of the same token (or a revocation).
+        Err(self.on_spent_token_presented(record.family_id, now, now).await)
+    }
+
+    async fn on_spent_token_presented(
+        &self,
+        family_id: SessionFamilyId,
+        spent_at: Timestamp,
+        now: Timestamp,
+    ) -> AuthError {
+        if now < spent_at.plus(self.settings.refresh_reuse_grace) {
+            return AuthError::InvalidRefreshToken;
+        }
+        match self.store.revoke_family(family_id, now).await {
+            Ok(revocations) => {
+                self.revocations.apply(&revocations);
+                tracing::warn!(family = %family_id, "spent refresh token reused; session family revoked");
+                AuthError::RefreshTokenReused
+            }
+            Err(error) => error.into(),
+        }
+    }
+
+    /// Verifies a bearer token and checks it against the revocation list.
+    pub fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
+        let verified = self.tokens.verify(bearer, Timestamp::now())?;
+        if self.revocations.is_revoked(&verified) {
+            return Err(TokenError::Revoked.into());
+        }
+        Ok(Principal {
+            user_id: verified.user_id,
+            token_hash: verified.token_hash,
+            expires_at: verified.expires_at,
+        })
+    }
+
+    /// Ends the caller's session: its access token and its family's refresh tokens.
+    pub async fn logout(&self, principal: &Principal) -> Result<(), AuthError> {
+        let revocations = self
+            .store
+            .revoke_session_of_access_token(&principal.token_hash, principal.expires_at, Timestamp::now())
+            .await?;
+        self.revocations.apply(&revocations);
+        Ok(())
+    }
+
+    /// Replaces the caller's recovery key. Every other session of the account ends; the
+    /// caller's own continues.
+    pub async fn rotate_recovery_key(&self, principal: &Principal) -> Result<String, AuthError> {
+        let recovery_key = RecoveryKey::generate();
+        let revocations = self
+            .store
+            .replace_recovery_key(
+                principal.user_id,
+                &recovery_key.digest(),
+                &principal.token_hash,
+                Timestamp::now(),
+            )
+            .await?;
+        self.revocations.apply(&revocations);
+        Ok(recovery_key.display())
+    }
+
+    /// Applies revocations written by another service of this process (deactivate, delete).
+    pub fn apply_revocations(&self, revocations: &[Revocation]) {
+        self.revocations.apply(revocations);
+    }
+
+    pub fn jwks(&self) -> serde_json::Value {
+        self.tokens.jwks(Timestamp::now())
+    }
+
+    /// One round of maintenance: read other processes' revocations; purge what has expired.
+    /// Exposed as a single step so tests can drive it deterministically.
+    pub async fn sync_revocations(&self) -> Result<usize, StoreError> {
+        self.revocations.sync(self.store.as_ref()).await
+    }
+
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        let now = Timestamp::now();
+        self.revocations.prune(now);
+        self.store.purge_expired(now, now.minus(self.settings.access_ttl)).await
+    }
+
+    /// Runs the revocation sync (every `revocation_sync_interval`) and an hourly purge until the
+    /// returned task is aborted.
+    pub fn spawn_maintenance(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let service = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut sync = tokio::time::interval(service.settings.revocation_sync_interval);
+            sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut purge = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = sync.tick() => {
+                        if let Err(error) = service.sync_revocations().await {
+                            tracing::warn!(error = %error, "revocation sync failed");
+                        }
+                    }
+                    _ = purge.tick() => {
+                        match service.purge_expired().await {
+                            Ok(removed) => tracing::debug!(removed, "purged expired sessions and revocations"),
+                            Err(error) => tracing::warn!(error = %error, "purge failed"),
+                        }
+                    }
+                }
+            }
+        })
+    }
+}

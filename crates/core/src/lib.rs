@@ -1,0 +1,20 @@
+//! Domain vocabulary shared by every VeilGram crate: ids, time, errors and the ports (traits) that
+//! adapters implement and services consume.
+//!
+//! # Layout
+//! - [`ids`]: newtypes for identifiers, so a `UserId` cannot be passed where a session id is meant.
+//! - [`time`]: [`Timestamp`], the one representation of an instant (UTC milliseconds).
+//! - [`error`]: [`StoreError`], what any storage port may answer.
+//! - [`ports`]: the traits a storage engine implements; services hold them as `Arc<dyn …>`.
+//!
+//! This crate depends on no engine, no web framework and no service: it is the root of the crate
+//! graph.
+
+pub mod error;
+pub mod ids;
+pub mod ports;
+pub mod time;
+
+pub use error::StoreError;
+pub use ids::{SessionFamilyId, UserId};
+pub use time::Timestamp;

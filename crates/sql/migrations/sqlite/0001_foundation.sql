@@ -1,0 +1,48 @@
+-- Foundation: accounts, session families, refresh tokens, the access-token revocation list.
+-- Instants are BIGINT UTC milliseconds; ids are UUID text; secrets are stored only as SHA-256.
+CREATE TABLE users (
+    id                TEXT PRIMARY KEY,
+    nickname          TEXT NOT NULL,
+    nickname_key      TEXT NOT NULL,
+    status_message    TEXT NOT NULL DEFAULT '',
+    avatar_media_id   TEXT,
+    recovery_key_hash BLOB NOT NULL,
+    created_at        BIGINT NOT NULL,
+    deactivated_at    BIGINT,
+    followers_count   BIGINT NOT NULL DEFAULT 0,
+    following_count   BIGINT NOT NULL DEFAULT 0,
+    posts_count       BIGINT NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX users_nickname_key ON users (nickname_key);
+
+CREATE TABLE session_families (
+    id         TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX session_families_user ON session_families (user_id);
+
+CREATE TABLE refresh_tokens (
+    token_hash        BLOB PRIMARY KEY,
+    family_id         TEXT NOT NULL REFERENCES session_families (id) ON DELETE CASCADE,
+    user_id           TEXT NOT NULL,
+    created_at        BIGINT NOT NULL,
+    expires_at        BIGINT NOT NULL,
+    spent_at          BIGINT,
+    access_token_hash BLOB NOT NULL,
+    access_expires_at BIGINT NOT NULL
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_access ON refresh_tokens (access_token_hash);
+
+-- Exactly one of token_hash / user_id is set. Rows are append-only; sequence orders them.
+CREATE TABLE access_revocations (
+    sequence   INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_hash BLOB,
+    user_id    TEXT,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT NOT NULL
+);
+CREATE INDEX access_revocations_revoked_at ON access_revocations (revoked_at);

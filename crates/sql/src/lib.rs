@@ -1,0 +1,21 @@
+//! The relational adapter: one set of queries that runs on SQLite (the embedded default, WAL) and
+//! on PostgreSQL, through sqlx's `Any` driver.
+//!
+//! # Layout
+//! - [`url`]: [`DatabaseUrl`] decides the engine from the URL scheme and refuses anything else.
+//! - [`store`]: [`SqlStore`], the pool, migrations and the write-transaction helper.
+//! - `credentials`, `profiles`: the `CredentialStore` and `ProfileStore` ports of core.
+//!
+//! # Invariants
+//! - Every query text is shared by both engines: `$N` placeholders, `BIGINT` milliseconds for
+//!   instants, `TEXT` UUIDs, `ON CONFLICT`, `RETURNING`. Dialect differences live only in
+//!   `migrations/<engine>/` and in [`SqlStore::begin_write`].
+//! - Each port method is one transaction: it either writes everything or nothing.
+
+mod credentials;
+mod profiles;
+pub mod store;
+pub mod url;
+
+pub use store::{PoolSettings, SqlStore};
+pub use url::{DatabaseUrl, Engine};

@@ -1,0 +1,132 @@
+//! `ProfileStore` on the relational engines: profiles, deactivation, deletion, export.
+
+use crate::credentials::{insert_revocation, revoke_families, Families};
+use crate::store::{column, id_column, translate};
+use crate::SqlStore;
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use veilgram_core::ports::{ProfileChange, ProfileStore, Revocation, SessionSummary, UserRecord};
+use veilgram_core::{StoreError, Timestamp, UserId};
+
+const USER_COLUMNS: &str = "id, nickname, status_message, avatar_media_id, created_at, \
+     deactivated_at, followers_count, following_count, posts_count";
+
+fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        id: id_column(row, "id")?,
+        nickname: column(row, "nickname")?,
+        status_message: column(row, "status_message")?,
+        avatar_media_id: column(row, "avatar_media_id")?,
+        created_at: Timestamp::from_millis(column(row, "created_at")?),
+        deactivated_at: column::<Option<i64>>(row, "deactivated_at")?.map(Timestamp::from_millis),
+        followers_count: column(row, "followers_count")?,
+        following_count: column(row, "following_count")?,
+        posts_count: column(row, "posts_count")?,
+    })
+}
+
+#[async_trait]
+impl ProfileStore for SqlStore {
+    async fn user(&self, user_id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(user_id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn update_profile(
+        &self,
+        user_id: UserId,
+        change: &ProfileChange,
+    ) -> Result<UserRecord, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        if let Some((nickname, nickname_key)) = &change.nickname {
+            sqlx::query("UPDATE users SET nickname = $1, nickname_key = $2 WHERE id = $3")
+                .bind(nickname.as_str())
+                .bind(nickname_key.as_str())
+                .bind(user_id.to_string())
+                .execute(&mut *transaction)
+                .await
+                .map_err(translate)?;
+        }
+        if let Some(status_message) = &change.status_message {
+            sqlx::query("UPDATE users SET status_message = $1 WHERE id = $2")
+                .bind(status_message.as_str())
+                .bind(user_id.to_string())
+                .execute(&mut *transaction)
+                .await
+                .map_err(translate)?;
+        }
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(user_id.to_string())
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(translate)?
+            .ok_or(StoreError::NotFound)?;
+        let user = user_from_row(&row)?;
+        transaction.commit().await.map_err(translate)?;
+        Ok(user)
+    }
+
+    async fn deactivate(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let updated = sqlx::query("UPDATE users SET deactivated_at = $1 WHERE id = $2")
+            .bind(now.as_millis())
+            .bind(user_id.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let revocations =
+            revoke_families(&mut transaction, &Families::AllOfUser(user_id), now).await?;
+        transaction.commit().await.map_err(translate)?;
+        Ok(revocations)
+    }
+
+    async fn delete_account(&self, user_id: UserId, now: Timestamp) -> Result<Revocation, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        // Session families and refresh tokens go with the row (ON DELETE CASCADE).
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let revocation = Revocation::Subject { user_id, revoked_at: now };
+        insert_revocation(&mut transaction, &revocation, now).await?;
+        transaction.commit().await.map_err(translate)?;
+        Ok(revocation)
+    }
+
+    async fn sessions(&self, user_id: UserId) -> Result<Vec<SessionSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, expires_at, revoked_at FROM session_families \
+             WHERE user_id = $1 ORDER BY created_at",
+        )
+        .bind(user_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(translate)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SessionSummary {
+                    family_id: id_column(row, "id")?,
+                    created_at: Timestamp::from_millis(column(row, "created_at")?),
+                    expires_at: Timestamp::from_millis(column(row, "expires_at")?),
+                    revoked_at: column::<Option<i64>>(row, "revoked_at")?
+                        .map(Timestamp::from_millis),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,219 @@
+//! The pool, migrations and the one place where the two engines differ at run time: how a write
+//! transaction begins.
+
+use crate::url::{DatabaseUrl, Engine};
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use std::time::Duration;
+use veilgram_core::ports::HealthCheck;
+use veilgram_core::StoreError;
+
+/// One migration: its version and the SQL for each engine. Versions only ever grow.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// Pool sizing. SQLite allows one writer at a time whatever the pool size, so its pool only needs
+/// enough connections for concurrent readers.
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The relational store: implements the storage ports of core on SQLite or PostgreSQL.
+#[derive(Clone)]
+pub struct SqlStore {
+    pub(crate) pool: AnyPool,
+    engine: Engine,
+}
+
+impl SqlStore {
+    /// Connects (creating the SQLite file if missing) without migrating.
+    pub async fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let engine = url.engine();
+        let options = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .min_connections(1)
+            .acquire_timeout(settings.acquire_timeout)
+            .after_connect(move |connection, _meta| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        // WAL lets readers run beside the writer; NORMAL is durable across process
+                        // crashes (an OS crash may lose the last commits, never corrupt the file).
+                        connection
+                            .execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                            )
+                            .await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options
+            .connect(url.as_str())
+            .await
+            .with_context(|| format!("cannot connect to the {} database", engine.name()))?;
+        Ok(Self { pool, engine })
+    }
+
+    pub const fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Applies every migration not yet applied, in order, each in its own transaction. Safe to
+    /// run from several processes at once. Returns the versions applied now.
+    pub async fn migrate(&self) -> anyhow::Result<Vec<i64>> {
+        let mut connection = self.pool.acquire().await.context("cannot reach the database")?;
+        connection
+            .execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (\
+                 version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+            )
+            .await
+            .context("cannot create schema_migrations")?;
+        drop(connection);
+
+        let mut applied_now = Vec::new();
+        for migration in MIGRATIONS {
+            let mut transaction = self.begin_write().await?;
+            if self.engine == Engine::Postgres {
+                // Serialises concurrent migrators; released at commit.
+                sqlx::query("SELECT pg_advisory_xact_lock(7306413945)")
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            let already: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(migration.version)
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+            if already.is_some() {
+                continue;
+            }
+            let sql = match self.engine {
+                Engine::Sqlite => migration.sqlite,
+                Engine::Postgres => migration.postgres,
+            };
+            transaction
+                .execute(sql)
+                .await
+                .with_context(|| format!("migration {} ({}) failed", migration.version, migration.name))?;
+            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(migration.version)
+                .bind(migration.name)
+                .bind(veilgram_core::Timestamp::now().as_millis())
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await?;
+            applied_now.push(migration.version);
+        }
+        Ok(applied_now)
+    }
+
+    /// The highest migration this build knows.
+    pub fn latest_migration() -> i64 {
+        MIGRATIONS.last().map_or(0, |migration| migration.version)
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so that two writers queue on `busy_timeout` instead of one failing
+    /// with `SQLITE_BUSY` when it upgrades a read lock.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let transaction = match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        };
+        transaction.map_err(translate)
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl HealthCheck for SqlStore {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        let one: i64 = sqlx::query_scalar("SELECT CAST(1 AS BIGINT)")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(translate)?;
+        if one == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable("unexpected answer to SELECT 1".into()))
+        }
+    }
+}
+
+/// Translates a driver error into the port's vocabulary. Unique violations name the rule by the
+/// index they hit, so that services can answer "nickname taken" rather than a 500.
+pub(crate) fn translate(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(database_error) if database_error.is_unique_violation() => {
+            let rule = database_error
+                .constraint()
+                .map(str::to_owned)
+                .unwrap_or_else(|| database_error.message().to_owned());
+            if rule.contains("nickname") {
+                StoreError::Conflict("nickname")
+            } else {
+                StoreError::Conflict("unique")
+            }
+        }
+        _ => StoreError::Unavailable(error.to_string()),
+    }
+}
+
+/// Reads a column, turning a decoding failure into `Unavailable` (a schema/data bug, not input).
+pub(crate) fn column<'r, T>(row: &'r AnyRow, name: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(name).map_err(translate)
+}
+
+/// Parses a UUID column into one of core's id newtypes.
+pub(crate) fn id_column<I: std::str::FromStr>(row: &AnyRow, name: &str) -> Result<I, StoreError> {
+    let text: String = column(row, name)?;
+    text.parse()
+        .map_err(|_| StoreError::Unavailable(format!("column {name} holds an invalid id")))
+}
+
+/// Reads a 32-byte hash column.
+pub(crate) fn hash_column(row: &AnyRow, name: &str) -> Result<[u8; 32], StoreError> {
+    let bytes: Vec<u8> = column(row, name)?;
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Unavailable(format!("column {name} holds a malformed hash")))
+}
