@@ -109,7 +109,9 @@ impl KeyRing {
         let file = match read_key_file(path)? {
             Some(file) if !file.keys.is_empty() => file,
             _ => {
-                let file = KeyFile { keys: vec![new_stored_key(Timestamp::now())] };
+                let file = KeyFile {
+                    keys: vec![new_stored_key(Timestamp::now())],
+                };
                 write_key_file(path, &file)?;
                 file
             }
@@ -126,7 +128,8 @@ impl KeyRing {
             key.retired_at.get_or_insert(now.as_millis());
         }
         let horizon = now.minus(access_ttl).as_millis();
-        file.keys.retain(|key| key.retired_at.is_none_or(|retired| retired > horizon));
+        file.keys
+            .retain(|key| key.retired_at.is_none_or(|retired| retired > horizon));
         let fresh = new_stored_key(now);
         let kid = fresh.kid.clone();
         file.keys.push(fresh);
@@ -167,11 +170,19 @@ impl KeyRing {
     }
 
     /// A key that may verify a token now: active, or retired less than `access_ttl` ago.
-    pub fn verifying_key(&self, kid: &str, now: Timestamp, access_ttl: Duration) -> Option<VerifyingKey> {
+    pub fn verifying_key(
+        &self,
+        kid: &str,
+        now: Timestamp,
+        access_ttl: Duration,
+    ) -> Option<VerifyingKey> {
         self.keys
             .iter()
             .find(|key| key.kid == kid)
-            .filter(|key| key.retired_at.is_none_or(|retired| retired.plus(access_ttl) > now))
+            .filter(|key| {
+                key.retired_at
+                    .is_none_or(|retired| retired.plus(access_ttl) > now)
+            })
             .map(|key| key.signing.verifying_key())
     }
 
@@ -180,7 +191,10 @@ impl KeyRing {
         let keys: Vec<serde_json::Value> = self
             .keys
             .iter()
-            .filter(|key| key.retired_at.is_none_or(|retired| retired.plus(access_ttl) > now))
+            .filter(|key| {
+                key.retired_at
+                    .is_none_or(|retired| retired.plus(access_ttl) > now)
+            })
             .map(|key| {
                 serde_json::json!({
                     "kty": "OKP",
@@ -220,15 +234,27 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("signing-keys.json");
         let ttl = Duration::from_secs(900);
-        let old_kid = KeyRing::load_or_create(&path).unwrap().signing_key().kid.clone();
+        let old_kid = KeyRing::load_or_create(&path)
+            .unwrap()
+            .signing_key()
+            .kid
+            .clone();
         let new_kid = KeyRing::rotate(&path, ttl).unwrap();
         assert_ne!(old_kid, new_kid);
         let ring = KeyRing::load_or_create(&path).unwrap();
         assert_eq!(ring.signing_key().kid, new_kid);
         let now = Timestamp::now();
         assert!(ring.verifying_key(&old_kid, now, ttl).is_some());
-        assert!(ring.verifying_key(&old_kid, now.plus(ttl + Duration::from_secs(1)), ttl).is_none());
+        assert!(ring
+            .verifying_key(&old_kid, now.plus(ttl + Duration::from_secs(1)), ttl)
+            .is_none());
         assert_eq!(ring.jwks(now, ttl)["keys"].as_array().unwrap().len(), 2);
-        assert_eq!(ring.jwks(now.plus(ttl * 2), ttl)["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            ring.jwks(now.plus(ttl * 2), ttl)["keys"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

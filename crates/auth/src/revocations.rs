@@ -33,17 +33,28 @@ pub struct RevocationList {
 
 impl RevocationList {
     pub fn new(access_ttl: Duration) -> Self {
-        Self { state: RwLock::new(State::default()), access_ttl }
+        Self {
+            state: RwLock::new(State::default()),
+            access_ttl,
+        }
     }
 
     pub fn apply(&self, revocations: &[Revocation]) {
-        let Ok(mut state) = self.state.write() else { return };
+        let Ok(mut state) = self.state.write() else {
+            return;
+        };
         for revocation in revocations {
             match *revocation {
-                Revocation::Token { token_hash, expires_at } => {
+                Revocation::Token {
+                    token_hash,
+                    expires_at,
+                } => {
                     state.tokens.insert(token_hash, expires_at);
                 }
-                Revocation::Subject { user_id, revoked_at } => {
+                Revocation::Subject {
+                    user_id,
+                    revoked_at,
+                } => {
                     let entry = state.subjects.entry(user_id).or_insert(revoked_at);
                     *entry = (*entry).max(revoked_at);
                 }
@@ -54,14 +65,19 @@ impl RevocationList {
     /// Whether the token is revoked, by its own hash or because its subject was revoked after it
     /// was issued. A poisoned lock fails closed.
     pub fn is_revoked(&self, token: &VerifiedToken) -> bool {
-        let Ok(state) = self.state.read() else { return true };
+        let Ok(state) = self.state.read() else {
+            return true;
+        };
         if state.tokens.contains_key(&token.token_hash) {
             return true;
         }
-        state.subjects.get(&token.user_id).is_some_and(|revoked_at| {
-            // Tokens carry no `iat`; `exp - ttl` is when it was issued (rounded down).
-            token.expires_at.minus(self.access_ttl) <= *revoked_at
-        })
+        state
+            .subjects
+            .get(&token.user_id)
+            .is_some_and(|revoked_at| {
+                // Tokens carry no `iat`; `exp - ttl` is when it was issued (rounded down).
+                token.expires_at.minus(self.access_ttl) <= *revoked_at
+            })
     }
 
     /// Reads the revocations other processes wrote since the last sync. Returns how many entries
@@ -78,7 +94,11 @@ impl RevocationList {
             let revocations: Vec<Revocation> =
                 entries.iter().map(|entry| entry.revocation).collect();
             self.apply(&revocations);
-            let newest = entries.iter().map(|entry| entry.sequence).max().unwrap_or(after);
+            let newest = entries
+                .iter()
+                .map(|entry| entry.sequence)
+                .max()
+                .unwrap_or(after);
             let advanced = match self.state.write() {
                 Ok(mut state) => {
                     let advanced = newest > state.last_sequence;
@@ -96,14 +116,18 @@ impl RevocationList {
 
     /// Forgets entries that can no longer match a valid token.
     pub fn prune(&self, now: Timestamp) {
-        let Ok(mut state) = self.state.write() else { return };
+        let Ok(mut state) = self.state.write() else {
+            return;
+        };
         state.tokens.retain(|_, expires_at| *expires_at > now);
         let horizon = now.minus(self.access_ttl);
         state.subjects.retain(|_, revoked_at| *revoked_at > horizon);
     }
 
     pub fn len(&self) -> usize {
-        self.state.read().map_or(0, |state| state.tokens.len() + state.subjects.len())
+        self.state
+            .read()
+            .map_or(0, |state| state.tokens.len() + state.subjects.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -116,7 +140,11 @@ mod tests {
     use super::*;
 
     fn token(user_id: UserId, expires_at: Timestamp, byte: u8) -> VerifiedToken {
-        VerifiedToken { user_id, expires_at, token_hash: [byte; 32] }
+        VerifiedToken {
+            user_id,
+            expires_at,
+            token_hash: [byte; 32],
+        }
     }
 
     #[test]
@@ -124,7 +152,10 @@ mod tests {
         let list = RevocationList::new(Duration::from_secs(900));
         let user = UserId::random();
         let expires_at = Timestamp::now().plus(Duration::from_secs(900));
-        list.apply(&[Revocation::Token { token_hash: [1; 32], expires_at }]);
+        list.apply(&[Revocation::Token {
+            token_hash: [1; 32],
+            expires_at,
+        }]);
         assert!(list.is_revoked(&token(user, expires_at, 1)));
         assert!(!list.is_revoked(&token(user, expires_at, 2)));
     }
@@ -135,7 +166,10 @@ mod tests {
         let list = RevocationList::new(ttl);
         let user = UserId::random();
         let revoked_at = Timestamp::from_unix_seconds(1_000_000);
-        list.apply(&[Revocation::Subject { user_id: user, revoked_at }]);
+        list.apply(&[Revocation::Subject {
+            user_id: user,
+            revoked_at,
+        }]);
         let issued_before = revoked_at.minus(Duration::from_secs(10)).plus(ttl);
         let issued_after = revoked_at.plus(Duration::from_secs(10)).plus(ttl);
         assert!(list.is_revoked(&token(user, issued_before, 1)));
@@ -149,10 +183,22 @@ mod tests {
         let list = RevocationList::new(ttl);
         let now = Timestamp::from_unix_seconds(2_000_000);
         list.apply(&[
-            Revocation::Token { token_hash: [1; 32], expires_at: now.minus(ttl) },
-            Revocation::Token { token_hash: [2; 32], expires_at: now.plus(ttl) },
-            Revocation::Subject { user_id: UserId::random(), revoked_at: now.minus(ttl * 2) },
-            Revocation::Subject { user_id: UserId::random(), revoked_at: now },
+            Revocation::Token {
+                token_hash: [1; 32],
+                expires_at: now.minus(ttl),
+            },
+            Revocation::Token {
+                token_hash: [2; 32],
+                expires_at: now.plus(ttl),
+            },
+            Revocation::Subject {
+                user_id: UserId::random(),
+                revoked_at: now.minus(ttl * 2),
+            },
+            Revocation::Subject {
+                user_id: UserId::random(),
+                revoked_at: now,
+            },
         ]);
         list.prune(now);
         assert_eq!(list.len(), 2);

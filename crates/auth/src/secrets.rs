@@ -42,7 +42,9 @@ impl RecoveryKey {
                 'I' | 'L' => '1',
                 other => other,
             };
-            let value = CROCKFORD.iter().position(|&symbol| char::from(symbol) == upper)?;
+            let value = CROCKFORD
+                .iter()
+                .position(|&symbol| char::from(symbol) == upper)?;
             symbols += 1;
             if symbols > RECOVERY_KEY_BYTES * 8 / 5 {
                 return None;
@@ -142,8 +144,14 @@ mod tests {
     #[test]
     fn digests_are_domain_separated() {
         assert_ne!(refresh_token_digest("x"), access_token_digest("x"));
-        assert!(digests_match(&refresh_token_digest("x"), &refresh_token_digest("x")));
-        assert!(!digests_match(&refresh_token_digest("x"), &refresh_token_digest("y")));
+        assert!(digests_match(
+            &refresh_token_digest("x"),
+            &refresh_token_digest("x")
+        ));
+        assert!(!digests_match(
+            &refresh_token_digest("x"),
+            &refresh_token_digest("y")
+        ));
     }
 
     #[test]

@@ -85,6 +85,11 @@ impl From<StoreError> for AuthError {
     }
 }
 
+/// Access tokens carry no `iat` or `jti`: two minted for one user in the same second would be
+/// identical. The store refuses a duplicate, and the token is minted again expiring a second
+/// earlier; this many attempts cover any realistic burst of logins by one person.
+const MINT_ATTEMPTS: i64 = 8;
+
 pub struct AuthService {
     store: Arc<dyn CredentialStore>,
     tokens: AccessTokens,
@@ -120,8 +125,15 @@ impl AuthService {
         &self.settings
     }
 
-    fn mint(&self, user_id: UserId, family_id: SessionFamilyId, family_expires_at: Timestamp, now: Timestamp) -> (IssuedTokens, NewRefreshToken) {
-        let (access_token, access_expires_at) = self.tokens.mint(user_id, now);
+    fn mint(
+        &self,
+        user_id: UserId,
+        family_id: SessionFamilyId,
+        family_expires_at: Timestamp,
+        now: Timestamp,
+        shortened_by: i64,
+    ) -> (IssuedTokens, NewRefreshToken) {
+        let (access_token, access_expires_at) = self.tokens.mint(user_id, now, shortened_by);
         let refresh_token = generate_refresh_token();
         let record = NewRefreshToken {
             family_id,
@@ -141,16 +153,33 @@ impl AuthService {
         (issued, record)
     }
 
-    fn new_session(&self, user_id: UserId, now: Timestamp) -> (IssuedTokens, NewSession) {
+    fn new_session(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+        shortened_by: i64,
+    ) -> (IssuedTokens, NewSession) {
         let family_id = SessionFamilyId::random();
         let family_expires_at = now.plus(self.settings.session_lifetime);
-        let (issued, first_token) = self.mint(user_id, family_id, family_expires_at, now);
-        (issued, NewSession { family_id, family_expires_at, first_token })
+        let (issued, first_token) =
+            self.mint(user_id, family_id, family_expires_at, now, shortened_by);
+        (
+            issued,
+            NewSession {
+                family_id,
+                family_expires_at,
+                first_token,
+            },
+        )
     }
 
     /// Creates an anonymous account with an already validated nickname (display form and
     /// uniqueness key). Nothing is written if any part fails.
-    pub async fn sign_up(&self, nickname: String, nickname_key: String) -> Result<SignedUp, AuthError> {
+    pub async fn sign_up(
+        &self,
+        nickname: String,
+        nickname_key: String,
+    ) -> Result<SignedUp, AuthError> {
         let now = Timestamp::now();
         let user_id = UserId::random();
         let recovery_key = RecoveryKey::generate();
@@ -161,14 +190,21 @@ impl AuthService {
             recovery_key_hash: recovery_key.digest(),
             created_at: now,
         };
-        let (tokens, session) = self.new_session(user_id, now);
+        let (tokens, session) = self.new_session(user_id, now, 0);
         self.store.create_account(&account, &session).await?;
-        Ok(SignedUp { tokens, recovery_key: recovery_key.display() })
+        Ok(SignedUp {
+            tokens,
+            recovery_key: recovery_key.display(),
+        })
     }
 
     /// Logs in with a user id and recovery key. Unknown users and wrong keys get the same error
     /// after the same work. Logging in reactivates a deactivated account.
-    pub async fn login(&self, user_id: UserId, recovery_key: &str) -> Result<IssuedTokens, AuthError> {
+    pub async fn login(
+        &self,
+        user_id: UserId,
+        recovery_key: &str,
+    ) -> Result<IssuedTokens, AuthError> {
         let presented = RecoveryKey::parse(recovery_key).ok_or(AuthError::MalformedRecoveryKey)?;
         let presented_hash = presented.digest();
         let stored = self.store.recovery_key_hash(user_id).await?;
@@ -180,13 +216,17 @@ impl AuthService {
             return Err(AuthError::InvalidCredentials);
         }
         let now = Timestamp::now();
-        let (tokens, session) = self.new_session(user_id, now);
-        match self.store.start_session(&session).await {
-            Ok(()) => Ok(tokens),
-            // Deleted between the two statements: indistinguishable from a wrong key.
-            Err(StoreError::NotFound) => Err(AuthError::InvalidCredentials),
-            Err(error) => Err(error.into()),
+        for shortened_by in 0..MINT_ATTEMPTS {
+            let (tokens, session) = self.new_session(user_id, now, shortened_by);
+            match self.store.start_session(&session).await {
+                Ok(()) => return Ok(tokens),
+                Err(StoreError::Conflict("access_token")) => continue,
+                // Deleted between the two statements: indistinguishable from a wrong key.
+                Err(StoreError::NotFound) => return Err(AuthError::InvalidCredentials),
+                Err(error) => return Err(error.into()),
+            }
         }
+        Err(StoreError::Unavailable("could not mint a unique access token".into()).into())
     }
 
     /// Spends a refresh token and mints a new pair in the same family.
@@ -205,15 +245,35 @@ impl AuthService {
             return Err(AuthError::InvalidRefreshToken);
         }
         if let Some(spent_at) = record.spent_at {
-            return Err(self.on_spent_token_presented(record.family_id, spent_at, now).await);
+            return Err(self
+                .on_spent_token_presented(record.family_id, spent_at, now)
+                .await);
         }
-        let (tokens, replacement) =
-            self.mint(record.user_id, record.family_id, record.family_expires_at, now);
-        if self.store.rotate_refresh_token(&hash, &replacement, now).await? {
-            return Ok(tokens);
+        for shortened_by in 0..MINT_ATTEMPTS {
+            let (tokens, replacement) = self.mint(
+                record.user_id,
+                record.family_id,
+                record.family_expires_at,
+                now,
+                shortened_by,
+            );
+            match self
+                .store
+                .rotate_refresh_token(&hash, &replacement, now)
+                .await
+            {
+                Ok(true) => return Ok(tokens),
+                // Lost a race with a concurrent refresh of the same token (or a revocation).
+                Ok(false) => {
+                    return Err(self
+                        .on_spent_token_presented(record.family_id, now, now)
+                        .await)
+                }
+                Err(StoreError::Conflict("access_token")) => continue,
+                Err(error) => return Err(error.into()),
+            }
         }
-        // Lost a race with a concurrent refresh of the same token (or a revocation).
-        Err(self.on_spent_token_presented(record.family_id, now, now).await)
+        Err(StoreError::Unavailable("could not mint a unique access token".into()).into())
     }
 
     async fn on_spent_token_presented(
@@ -252,7 +312,11 @@ impl AuthService {
     pub async fn logout(&self, principal: &Principal) -> Result<(), AuthError> {
         let revocations = self
             .store
-            .revoke_session_of_access_token(&principal.token_hash, principal.expires_at, Timestamp::now())
+            .revoke_session_of_access_token(
+                &principal.token_hash,
+                principal.expires_at,
+                Timestamp::now(),
+            )
             .await?;
         self.revocations.apply(&revocations);
         Ok(())
@@ -293,7 +357,9 @@ impl AuthService {
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         let now = Timestamp::now();
         self.revocations.prune(now);
-        self.store.purge_expired(now, now.minus(self.settings.access_ttl)).await
+        self.store
+            .purge_expired(now, now.minus(self.settings.access_ttl))
+            .await
     }
 
     /// Runs the revocation sync (every `revocation_sync_interval`) and an hourly purge until the

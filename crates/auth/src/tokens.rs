@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use veilgram_core::ports::SecretHash;
 use veilgram_core::{Timestamp, UserId};
 
@@ -83,6 +83,8 @@ pub struct AccessTokens {
     ring: RwLock<Arc<KeyRing>>,
     key_file: Option<PathBuf>,
     last_reload: Mutex<Instant>,
+    /// When the key file was last looked at, and its modification time then.
+    last_rotation_check: Mutex<(Instant, Option<SystemTime>)>,
     cache: Vec<Mutex<HashMap<Box<str>, VerifiedToken>>>,
     cache_hasher: RandomState,
 }
@@ -96,12 +98,16 @@ impl AccessTokens {
     /// `key_file`, when given, is re-read when a token names a `kid` the ring does not know, so
     /// that a key rotated by another process is picked up without a restart.
     pub fn new(settings: TokenSettings, ring: KeyRing, key_file: Option<PathBuf>) -> Self {
+        let key_file_modified = key_file.as_ref().and_then(|path| modified(path));
         Self {
             settings,
             ring: RwLock::new(Arc::new(ring)),
             key_file,
             last_reload: Mutex::new(Instant::now()),
-            cache: (0..CACHE_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            last_rotation_check: Mutex::new((Instant::now(), key_file_modified)),
+            cache: (0..CACHE_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
             cache_hasher: RandomState::new(),
         }
     }
@@ -117,13 +123,22 @@ impl AccessTokens {
         }
     }
 
-    /// Mints an access token for `user_id`, valid for the configured lifetime from `now`.
-    pub fn mint(&self, user_id: UserId, now: Timestamp) -> (String, Timestamp) {
+    /// Mints an access token for `user_id`, valid for the configured lifetime from `now`, less
+    /// `shortened_by` seconds (used to make a token differ from one minted in the same second).
+    pub fn mint(&self, user_id: UserId, now: Timestamp, shortened_by: i64) -> (String, Timestamp) {
+        self.reload_if_rotated();
         let ring = self.current_ring();
         let key = ring.signing_key();
         let ttl_seconds = i64::try_from(self.settings.access_ttl.as_secs()).unwrap_or(i64::MAX);
-        let exp = now.as_unix_seconds().saturating_add(ttl_seconds);
-        let header = Header { alg: "EdDSA".into(), kid: key.kid.clone(), typ: Some("JWT".into()) };
+        let exp = now
+            .as_unix_seconds()
+            .saturating_add(ttl_seconds)
+            .saturating_sub(shortened_by);
+        let header = Header {
+            alg: "EdDSA".into(),
+            kid: key.kid.clone(),
+            typ: Some("JWT".into()),
+        };
         let claims = Claims {
             iss: self.settings.issuer.clone(),
             aud: self.settings.audience.clone(),
@@ -133,7 +148,10 @@ impl AccessTokens {
         };
         let signing_input = format!("{}.{}", encode_json(&header), encode_json(&claims));
         let signature = key.signing.sign(signing_input.as_bytes());
-        let token = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+        let token = format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        );
         (token, Timestamp::from_unix_seconds(exp))
     }
 
@@ -143,7 +161,10 @@ impl AccessTokens {
             return Err(TokenError::Malformed);
         }
         let shard = &self.cache[(self.cache_hasher.hash_one(token) as usize) % CACHE_SHARDS];
-        let cached = shard.lock().ok().and_then(|entries| entries.get(token).copied());
+        let cached = shard
+            .lock()
+            .ok()
+            .and_then(|entries| entries.get(token).copied());
         let verified = match cached {
             Some(verified) => verified,
             None => {
@@ -177,7 +198,9 @@ impl AccessTokens {
         if header.alg != "EdDSA" || header.typ.as_deref().is_some_and(|typ| typ != "JWT") {
             return Err(TokenError::UnknownKey);
         }
-        let verifying_key = self.verifying_key(&header.kid, now).ok_or(TokenError::UnknownKey)?;
+        let verifying_key = self
+            .verifying_key(&header.kid, now)
+            .ok_or(TokenError::UnknownKey)?;
         let signature_bytes: [u8; 64] = URL_SAFE_NO_PAD
             .decode(signature_part)
             .ok()
@@ -203,7 +226,11 @@ impl AccessTokens {
         if expires_at <= now {
             return Err(TokenError::Expired);
         }
-        Ok(VerifiedToken { user_id, expires_at, token_hash: access_token_digest(token) })
+        Ok(VerifiedToken {
+            user_id,
+            expires_at,
+            token_hash: access_token_digest(token),
+        })
     }
 
     fn verifying_key(&self, kid: &str, now: Timestamp) -> Option<ed25519_dalek::VerifyingKey> {
@@ -221,18 +248,46 @@ impl AccessTokens {
             }
             *last = Instant::now();
         }
+        self.reload(path)
+            .and_then(|ring| ring.verifying_key(kid, now, ttl))
+    }
+
+    /// Re-reads the key file (at most once a second) when its modification time changed, so that
+    /// `veilgram rotate-signing-key` takes effect in running servers.
+    fn reload_if_rotated(&self) {
+        let Some(path) = self.key_file.as_ref() else {
+            return;
+        };
+        let Ok(mut check) = self.last_rotation_check.lock() else {
+            return;
+        };
+        if check.0.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let current = modified(path);
+        let changed = current != check.1;
+        *check = (Instant::now(), current);
+        drop(check);
+        if changed {
+            self.reload(path);
+        }
+    }
+
+    fn reload(&self, path: &std::path::Path) -> Option<Arc<KeyRing>> {
         match KeyRing::load_or_create(path) {
             Ok(ring) => {
-                let key = ring.verifying_key(kid, now, ttl);
+                let ring = Arc::new(ring);
                 if let Ok(mut current) = self.ring.write() {
-                    *current = Arc::new(ring);
+                    *current = Arc::clone(&ring);
                 }
+                // A key may have been withdrawn: forget what was verified with the old ring.
                 for shard in &self.cache {
                     if let Ok(mut entries) = shard.lock() {
                         entries.clear();
                     }
                 }
-                key
+                tracing::info!(kid = %ring.signing_key().kid, "signing key ring reloaded");
+                Some(ring)
             }
             Err(error) => {
                 tracing::error!(error = %error, "cannot reload the signing key file");
@@ -248,6 +303,14 @@ impl AccessTokens {
 }
 
 fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, TokenError> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| TokenError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path)
+        .and_then(|metadata| metadata.modified())
+        .ok()
 }

@@ -200,7 +200,11 @@ pub trait ProfileStore: Send + Sync {
 
     /// Erases the account (its nickname becomes free) and revokes every access token issued to it
     /// up to `now`, in one transaction. `NotFound` for an unknown user.
-    async fn delete_account(&self, user_id: UserId, now: Timestamp) -> Result<Revocation, StoreError>;
+    async fn delete_account(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> Result<Revocation, StoreError>;
 
     async fn sessions(&self, user_id: UserId) -> Result<Vec<SessionSummary>, StoreError>;
 }

@@ -1,1 +1,26 @@
-//! placeholder
+//! The HTTP edge: the only crate that knows axum and the JSON wire types. It routes `/api/v1/*`
+//! to the services, turns every failure into API.md's error format, and carries the
+//! cross-cutting concerns: request ids, CORS, body limits, access logs and metrics, OpenAPI.
+//!
+//! # Layout
+//! - [`error`]: [`ApiError`] and the one table mapping service errors to statuses and codes.
+//! - [`extract`]: the JSON body and bearer-token extractors, with API-format rejections.
+//! - [`observe`]: request ids, access logs and Prometheus metrics, as one middleware.
+//! - `routes/`: one module per service; each handler carries its `#[utoipa::path]`, and the router
+//!   is built from those annotations, so the OpenAPI document cannot drift from the routes.
+//! - [`app`]: [`AppState`], [`GatewayConfig`] and [`router`], which assembles everything.
+//!
+//! # Invariants
+//! - Every response, error or not, carries `X-Request-Id` and, if an error, the JSON error body.
+//! - Logs carry request ids, routes (templates, not raw paths), statuses and latencies: never IPs,
+//!   tokens, recovery keys, query strings or bodies.
+
+pub mod app;
+pub mod error;
+pub mod extract;
+pub mod observe;
+mod routes;
+
+pub use app::{router, AppState, GatewayConfig};
+pub use error::ApiError;
+pub use observe::Metrics;

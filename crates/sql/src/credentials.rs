@@ -61,12 +61,18 @@ pub(crate) async fn insert_revocation(
          VALUES ($1, $2, $3, $4)",
     );
     let query = match revocation {
-        Revocation::Token { token_hash, expires_at } => query
+        Revocation::Token {
+            token_hash,
+            expires_at,
+        } => query
             .bind(Some(token_hash.to_vec()))
             .bind(None::<String>)
             .bind(expires_at.as_millis())
             .bind(now.as_millis()),
-        Revocation::Subject { user_id, revoked_at } => query
+        Revocation::Subject {
+            user_id,
+            revoked_at,
+        } => query
             .bind(None::<Vec<u8>>)
             .bind(Some(user_id.to_string()))
             .bind(revoked_at.as_millis())
@@ -98,12 +104,10 @@ impl Families {
         match self {
             Self::One(family) => ("id = $2", vec![Bound::Text(family.to_string())]),
             Self::AllOfUser(user) => ("user_id = $2", vec![Bound::Text(user.to_string())]),
-            Self::MintedAccessToken(hash) => {
-                (
-                    "id IN (SELECT family_id FROM refresh_tokens WHERE access_token_hash = $2)",
-                    vec![Bound::Bytes(hash.to_vec())],
-                )
-            }
+            Self::MintedAccessToken(hash) => (
+                "id IN (SELECT family_id FROM refresh_tokens WHERE access_token_hash = $2)",
+                vec![Bound::Bytes(hash.to_vec())],
+            ),
             Self::AllOfUserExceptMinted(user, hash) => (
                 "user_id = $2 AND id NOT IN \
                  (SELECT family_id FROM refresh_tokens WHERE access_token_hash = $3)",
@@ -133,7 +137,10 @@ pub(crate) async fn revoke_families(
             Bound::Bytes(bytes) => query.bind(bytes.clone()),
         };
     }
-    let tokens = query.fetch_all(&mut **transaction).await.map_err(translate)?;
+    let tokens = query
+        .fetch_all(&mut **transaction)
+        .await
+        .map_err(translate)?;
 
     let update = format!(
         "UPDATE session_families SET revoked_at = $1 WHERE revoked_at IS NULL AND {condition}"
@@ -189,7 +196,8 @@ impl CredentialStore for SqlStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(translate)?;
-        row.map(|row| hash_column(&row, "recovery_key_hash")).transpose()
+        row.map(|row| hash_column(&row, "recovery_key_hash"))
+            .transpose()
     }
 
     async fn start_session(&self, session: &NewSession) -> Result<(), StoreError> {
@@ -264,8 +272,7 @@ impl CredentialStore for SqlStore {
         now: Timestamp,
     ) -> Result<Vec<Revocation>, StoreError> {
         let mut transaction = self.begin_write().await?;
-        let revocations =
-            revoke_families(&mut transaction, &Families::One(family_id), now).await?;
+        let revocations = revoke_families(&mut transaction, &Families::One(family_id), now).await?;
         transaction.commit().await.map_err(translate)?;
         Ok(revocations)
     }
@@ -347,7 +354,10 @@ impl CredentialStore for SqlStore {
                         expires_at,
                     },
                 };
-                Ok(RevocationEntry { sequence, revocation })
+                Ok(RevocationEntry {
+                    sequence,
+                    revocation,
+                })
             })
             .collect()
     }

@@ -91,7 +91,11 @@ impl ProfileStore for SqlStore {
         Ok(revocations)
     }
 
-    async fn delete_account(&self, user_id: UserId, now: Timestamp) -> Result<Revocation, StoreError> {
+    async fn delete_account(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> Result<Revocation, StoreError> {
         let mut transaction = self.begin_write().await?;
         // Session families and refresh tokens go with the row (ON DELETE CASCADE).
         let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
@@ -102,7 +106,10 @@ impl ProfileStore for SqlStore {
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let revocation = Revocation::Subject { user_id, revoked_at: now };
+        let revocation = Revocation::Subject {
+            user_id,
+            revoked_at: now,
+        };
         insert_revocation(&mut transaction, &revocation, now).await?;
         transaction.commit().await.map_err(translate)?;
         Ok(revocation)

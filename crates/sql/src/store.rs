@@ -87,16 +87,6 @@ impl SqlStore {
     /// Applies every migration not yet applied, in order, each in its own transaction. Safe to
     /// run from several processes at once. Returns the versions applied now.
     pub async fn migrate(&self) -> anyhow::Result<Vec<i64>> {
-        let mut connection = self.pool.acquire().await.context("cannot reach the database")?;
-        connection
-            .execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (\
-                 version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-            )
-            .await
-            .context("cannot create schema_migrations")?;
-        drop(connection);
-
         let mut applied_now = Vec::new();
         for migration in MIGRATIONS {
             let mut transaction = self.begin_write().await?;
@@ -106,6 +96,15 @@ impl SqlStore {
                     .execute(&mut *transaction)
                     .await?;
             }
+            // Inside the locked transaction: concurrent `IF NOT EXISTS` creations race on
+            // PostgreSQL's catalogue otherwise.
+            transaction
+                .execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (\
+                     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+                )
+                .await
+                .context("cannot create schema_migrations")?;
             let already: Option<i64> =
                 sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                     .bind(migration.version)
@@ -118,16 +117,20 @@ impl SqlStore {
                 Engine::Sqlite => migration.sqlite,
                 Engine::Postgres => migration.postgres,
             };
-            transaction
-                .execute(sql)
-                .await
-                .with_context(|| format!("migration {} ({}) failed", migration.version, migration.name))?;
-            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-                .bind(migration.version)
-                .bind(migration.name)
-                .bind(veilgram_core::Timestamp::now().as_millis())
-                .execute(&mut *transaction)
-                .await?;
+            transaction.execute(sql).await.with_context(|| {
+                format!(
+                    "migration {} ({}) failed",
+                    migration.version, migration.name
+                )
+            })?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(veilgram_core::Timestamp::now().as_millis())
+            .execute(&mut *transaction)
+            .await?;
             transaction.commit().await?;
             applied_now.push(migration.version);
         }
@@ -170,7 +173,9 @@ impl HealthCheck for SqlStore {
         if one == 1 {
             Ok(())
         } else {
-            Err(StoreError::Unavailable("unexpected answer to SELECT 1".into()))
+            Err(StoreError::Unavailable(
+                "unexpected answer to SELECT 1".into(),
+            ))
         }
     }
 }
@@ -187,6 +192,8 @@ pub(crate) fn translate(error: sqlx::Error) -> StoreError {
                 .unwrap_or_else(|| database_error.message().to_owned());
             if rule.contains("nickname") {
                 StoreError::Conflict("nickname")
+            } else if rule.contains("access_token_hash") {
+                StoreError::Conflict("access_token")
             } else {
                 StoreError::Conflict("unique")
             }

@@ -27,7 +27,9 @@ pub struct DatabaseUrl {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unsupported database URL scheme {0:?}: use sqlite://<path> or postgres://<host>/<database>")]
+#[error(
+    "unsupported database URL scheme {0:?}: use sqlite://<path> or postgres://<host>/<database>"
+)]
 pub struct UnsupportedScheme(pub String);
 
 impl DatabaseUrl {
@@ -39,7 +41,10 @@ impl DatabaseUrl {
             "postgres" | "postgresql" => Engine::Postgres,
             _ => return Err(UnsupportedScheme(scheme.to_owned())),
         };
-        Ok(Self { engine, url: url.to_owned() })
+        Ok(Self {
+            engine,
+            url: url.to_owned(),
+        })
     }
 
     /// The embedded default: a SQLite file, created if missing.

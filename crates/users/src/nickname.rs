@@ -10,8 +10,21 @@ pub const MAX_LENGTH: usize = 30;
 
 /// Names that would let someone pass for the service or for a thread alias.
 const RESERVED: &[&str] = &[
-    "admin", "administrator", "moderator", "mod", "veilgram", "support", "system", "root",
-    "official", "staff", "op", "deleted", "anonymous", "null", "undefined",
+    "admin",
+    "administrator",
+    "moderator",
+    "mod",
+    "veilgram",
+    "support",
+    "system",
+    "root",
+    "official",
+    "staff",
+    "op",
+    "deleted",
+    "anonymous",
+    "null",
+    "undefined",
 ];
 
 /// A nickname that passed every rule, with its uniqueness key.
@@ -101,7 +114,14 @@ mod tests {
 
     #[test]
     fn accepts_letters_digits_underscore_and_dot_in_any_script() {
-        for name in ["ab", "veil_gram.01", "익명의고양이", "Zoë_92", "ねこ.neko", &"a".repeat(30)] {
+        for name in [
+            "ab",
+            "veil_gram.01",
+            "익명의고양이",
+            "Zoë_92",
+            "ねこ.neko",
+            &"a".repeat(30),
+        ] {
             assert!(parse(name).is_ok(), "{name} should be accepted");
         }
     }
@@ -111,7 +131,13 @@ mod tests {
         assert_eq!(parse("a"), Err(NicknameError::Length));
         assert_eq!(parse(&"a".repeat(31)), Err(NicknameError::Length));
         assert_eq!(parse("가"), Err(NicknameError::Length));
-        for name in ["no spaces", "semi;colon", "emoji😀", "dash-ed", "zero\u{200b}width"] {
+        for name in [
+            "no spaces",
+            "semi;colon",
+            "emoji😀",
+            "dash-ed",
+            "zero\u{200b}width",
+        ] {
             assert_eq!(parse(name), Err(NicknameError::Characters), "{name}");
         }
     }

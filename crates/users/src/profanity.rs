@@ -138,11 +138,16 @@ impl ProfanityFilter {
 
     fn is_korean_profane(&self, compact: &str) -> bool {
         let without_digits: String = compact.chars().filter(|c| !c.is_ascii_digit()).collect();
-        let without_jamo: String = without_digits.chars().filter(|&c| !is_lone_jamo(c)).collect();
+        let without_jamo: String = without_digits
+            .chars()
+            .filter(|&c| !is_lone_jamo(c))
+            .collect();
         let views = [compact, without_digits.as_str(), without_jamo.as_str()];
         views.iter().any(|view| {
             let masked = mask(view, &self.korean_exceptions);
-            self.korean.iter().any(|pattern| masked.contains(pattern.as_str()))
+            self.korean
+                .iter()
+                .any(|pattern| masked.contains(pattern.as_str()))
         })
     }
 
@@ -157,7 +162,11 @@ impl ProfanityFilter {
             [decoded, collapsed]
                 .iter()
                 .map(|view| mask(view, &self.english_exceptions))
-                .any(|view| self.english_strong.iter().any(|stem| view.contains(stem.as_str())))
+                .any(|view| {
+                    self.english_strong
+                        .iter()
+                        .any(|stem| view.contains(stem.as_str()))
+                })
         })
     }
 
@@ -166,7 +175,10 @@ impl ProfanityFilter {
         // "a s s" is read as one word.
         let mut words: Vec<String> = Vec::new();
         let mut letters_run = String::new();
-        for token in base.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()) {
+        for token in base
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|t| !t.is_empty())
+        {
             if token.chars().count() == 1 {
                 letters_run.push_str(token);
                 continue;
@@ -191,10 +203,12 @@ impl ProfanityFilter {
         if self.english_words.contains(word) {
             return true;
         }
-        ["s", "es", "ed", "er", "ers", "ing", "y"].iter().any(|suffix| {
-            word.strip_suffix(suffix)
-                .is_some_and(|stem| stem.len() >= 3 && self.english_words.contains(stem))
-        })
+        ["s", "es", "ed", "er", "ers", "ing", "y"]
+            .iter()
+            .any(|suffix| {
+                word.strip_suffix(suffix)
+                    .is_some_and(|stem| stem.len() >= 3 && self.english_words.contains(stem))
+            })
     }
 }
 
@@ -206,9 +220,24 @@ mod tests {
     fn catches_english_profanity_and_its_evasions() {
         let filter = ProfanityFilter::bundled();
         for text in [
-            "fuck", "FUCK", "f.u.c.k", "f u c k", "fuuuuck", "sh1t", "5hit", "fuckyou",
-            "xX_b1tch_Xx", "ａｓｓｈｏｌｅ", "fսck", "a s s", "ass", "asses", "dick", "c0ck",
-            "mother.fucker", "twat_99",
+            "fuck",
+            "FUCK",
+            "f.u.c.k",
+            "f u c k",
+            "fuuuuck",
+            "sh1t",
+            "5hit",
+            "fuckyou",
+            "xX_b1tch_Xx",
+            "ａｓｓｈｏｌｅ",
+            "fսck",
+            "a s s",
+            "ass",
+            "asses",
+            "dick",
+            "c0ck",
+            "mother.fucker",
+            "twat_99",
         ] {
             assert!(filter.is_profane(text), "{text:?} should be caught");
         }
@@ -218,8 +247,21 @@ mod tests {
     fn catches_korean_profanity_and_its_evasions() {
         let filter = ProfanityFilter::bundled();
         for text in [
-            "시발", "씨발", "씨 발", "씨1발", "시ㅋ발", "시.발", "ㅅㅂ", "ㅆㅂ", "병신", "병 신",
-            "개새끼", "개.새.끼", "tlqkf", "ㅂㅅ", "미친놈",
+            "시발",
+            "씨발",
+            "씨 발",
+            "씨1발",
+            "시ㅋ발",
+            "시.발",
+            "ㅅㅂ",
+            "ㅆㅂ",
+            "병신",
+            "병 신",
+            "개새끼",
+            "개.새.끼",
+            "tlqkf",
+            "ㅂㅅ",
+            "미친놈",
         ] {
             assert!(filter.is_profane(text), "{text:?} should be caught");
         }
@@ -229,10 +271,33 @@ mod tests {
     fn leaves_innocent_words_alone() {
         let filter = ProfanityFilter::bundled();
         for text in [
-            "Scunthorpe", "classic", "assassin", "grasshopper", "cocktail", "peacock",
-            "analysis", "Dickens", "therapist", "hello", "shiitake", "retardant", "passion",
-            "class_of_2026", "시발점", "시발역", "시바견", "안녕하세요", "고양이", "사랑해",
-            "bass.player", "Essex", "title", "glasses", "organ", "god", "virgin_islands",
+            "Scunthorpe",
+            "classic",
+            "assassin",
+            "grasshopper",
+            "cocktail",
+            "peacock",
+            "analysis",
+            "Dickens",
+            "therapist",
+            "hello",
+            "shiitake",
+            "retardant",
+            "passion",
+            "class_of_2026",
+            "시발점",
+            "시발역",
+            "시바견",
+            "안녕하세요",
+            "고양이",
+            "사랑해",
+            "bass.player",
+            "Essex",
+            "title",
+            "glasses",
+            "organ",
+            "god",
+            "virgin_islands",
         ] {
             assert!(!filter.is_profane(text), "{text:?} should pass");
         }

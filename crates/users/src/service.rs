@@ -56,7 +56,10 @@ pub struct UsersService {
 
 impl UsersService {
     pub fn new(store: Arc<dyn ProfileStore>) -> Self {
-        Self { store, filter: ProfanityFilter::bundled() }
+        Self {
+            store,
+            filter: ProfanityFilter::bundled(),
+        }
     }
 
     pub fn parse_nickname(&self, raw: &str) -> Result<Nickname, UserError> {
@@ -76,14 +79,21 @@ impl UsersService {
         }
     }
 
-    pub async fn update(&self, user_id: UserId, update: ProfileUpdate) -> Result<UserRecord, UserError> {
+    pub async fn update(
+        &self,
+        user_id: UserId,
+        update: ProfileUpdate,
+    ) -> Result<UserRecord, UserError> {
         // Everything is validated before anything is written.
         let nickname = update
             .nickname
             .as_deref()
             .map(|raw| self.parse_nickname(raw))
             .transpose()?;
-        let status_message = update.status_message.map(validate_status_message).transpose()?;
+        let status_message = update
+            .status_message
+            .map(validate_status_message)
+            .transpose()?;
         if update.avatar_media_id.is_some() {
             // Media arrive with the media service; until then no media id can exist.
             return Err(UserError::MediaNotFound);

@@ -1,1 +1,81 @@
-fn main() {}
+//! `veilgram`: the one binary. `serve` runs every service in one process; `migrate` brings the
+//! database schema up to date; `rotate-signing-key` retires the access-token signing key.
+//!
+//! # Layout
+//! - `config`: layered configuration (defaults → TOML file → `VEILGRAM_*` environment).
+//! - `serve`: wires adapters to services to the gateway, serves HTTP, shuts down gracefully.
+
+mod config;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use config::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// VeilGram: an anonymous social network server.
+///
+/// Configuration comes from defaults, then the TOML file given with --config, then environment
+/// variables: VEILGRAM_LISTEN (default 127.0.0.1:8080), VEILGRAM_DATA_DIR (default
+/// ./veilgram-data), VEILGRAM_DATABASE_URL (default: SQLite in the data dir; postgres://… for
+/// PostgreSQL). Nested settings use a double underscore: VEILGRAM_HTTP__CORS_ALLOWED_ORIGINS.
+#[derive(Parser)]
+#[command(name = "veilgram", version, about, long_about)]
+struct Cli {
+    /// A TOML configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every service (gateway, auth, users) in this process. Migrates the database first.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Retire the current access-token signing key and start signing with a new one. Tokens
+    /// signed by the old key stay valid until they expire; running servers pick the new key up.
+    RotateSigningKey,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let loaded = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("veilgram: configuration error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    serve::init_logging(&loaded.config.log);
+    for name in &loaded.ignored_environment {
+        tracing::warn!(variable = %name, "environment variable matches no setting; ignored");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("veilgram: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Serve => serve::serve(loaded.config).await,
+            Command::Migrate => serve::migrate(&loaded.config).await,
+            Command::RotateSigningKey => serve::rotate_signing_key(&loaded.config),
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "veilgram failed");
+            eprintln!("veilgram: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

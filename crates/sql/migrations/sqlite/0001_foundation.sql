@@ -35,7 +35,9 @@ CREATE TABLE refresh_tokens (
     access_expires_at BIGINT NOT NULL
 );
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
-CREATE INDEX refresh_tokens_access ON refresh_tokens (access_token_hash);
+-- Unique: tokens carry no iat or jti, so two minted for one user in the same second would be
+-- identical; the auth service re-mints with an earlier exp when this index says so.
+CREATE UNIQUE INDEX refresh_tokens_access_token_hash ON refresh_tokens (access_token_hash);
 
 -- Exactly one of token_hash / user_id is set. Rows are append-only; sequence orders them.
 CREATE TABLE access_revocations (

@@ -1,0 +1,94 @@
+//! The application state and the router that assembles routes, fallbacks and layers.
+
+use crate::error::ApiError;
+use crate::observe::{observe, Metrics};
+use crate::routes;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::IntoResponse;
+use axum::Router;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use veilgram_auth::AuthService;
+use veilgram_core::ports::HealthCheck;
+use veilgram_users::UsersService;
+
+/// What the HTTP edge needs from configuration.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Origins allowed to call the API from a browser (exact `scheme://host[:port]`).
+    pub cors_allowed_origins: Vec<String>,
+    /// Upper bound of any JSON request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            cors_allowed_origins: Vec::new(),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Everything a handler can reach. Services are behind `Arc`s; cloning is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Arc<AuthService>,
+    pub users: Arc<UsersService>,
+    pub health_checks: Vec<Arc<dyn HealthCheck>>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The whole HTTP surface, plus the OpenAPI document generated from the same routes.
+pub fn router(state: AppState, config: &GatewayConfig) -> Router {
+    let (routes, openapi) = routes::api_router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    let metrics = Arc::clone(&state.metrics);
+    routes
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let openapi = Arc::clone(&openapi);
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not accept that method",
+            )
+        })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                ApiError::internal(&"a handler panicked").into_response()
+            },
+        ))
+        .layer(cors_layer(config))
+        .layer(axum::middleware::from_fn_with_state(metrics, observe))
+}
+
+fn cors_layer(config: &GatewayConfig) -> CorsLayer {
+    let origins: Vec<HeaderValue> = config
+        .cors_allowed_origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
+}

@@ -1,0 +1,182 @@
+//! API.md's error format, and the one table that maps every service error to a status and a
+//! stable code. A 5xx never carries internals: its cause is logged, the body is generic.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use veilgram_auth::AuthError;
+use veilgram_core::StoreError;
+use veilgram_users::{NicknameError, UserError};
+
+/// `{"error": {"code", "message", "field"?}}`
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, snake_case; clients branch on it.
+    code: &'static str,
+    /// Human-readable; may change.
+    message: String,
+    /// The request field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    /// Extra response headers (e.g. `WWW-Authenticate`).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_field", message).with_field(field)
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, code, message);
+        error.headers.push((
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"veilgram\""),
+        ));
+        error
+    }
+
+    /// A failure the client cannot fix: logged with its cause, answered generically.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error",
+        )
+    }
+
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "dependency unavailable");
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "a dependency is unavailable; retry shortly",
+        );
+        error
+            .headers
+            .push((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        error
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::not_found("resource"),
+            StoreError::Conflict(rule) => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("conflict on {rule}"),
+            ),
+            StoreError::Unavailable(_) => Self::unavailable(&error),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::InvalidCredentials => {
+                Self::unauthorized("invalid_credentials", error.to_string())
+            }
+            AuthError::MalformedRecoveryKey => {
+                Self::invalid_field("recovery_key", error.to_string())
+            }
+            AuthError::InvalidToken(_) => Self::unauthorized("invalid_token", error.to_string()),
+            AuthError::InvalidRefreshToken => {
+                Self::unauthorized("invalid_refresh_token", error.to_string())
+            }
+            AuthError::RefreshTokenReused => {
+                Self::unauthorized("refresh_token_reused", error.to_string())
+            }
+            AuthError::NicknameTaken => nickname_taken(),
+            AuthError::Store(store) => store.into(),
+        }
+    }
+}
+
+fn nickname_taken() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "nickname_taken",
+        "that nickname is taken",
+    )
+    .with_field("nickname")
+}
+
+impl From<UserError> for ApiError {
+    fn from(error: UserError) -> Self {
+        match error {
+            UserError::InvalidNickname(reason) => {
+                let code = match reason {
+                    NicknameError::Length | NicknameError::Characters => "invalid_field",
+                    NicknameError::Profane => "nickname_not_allowed",
+                    NicknameError::Reserved => "nickname_reserved",
+                };
+                Self::new(StatusCode::BAD_REQUEST, code, reason.to_string()).with_field("nickname")
+            }
+            UserError::NicknameTaken => nickname_taken(),
+            UserError::InvalidStatusMessage => {
+                Self::invalid_field("status_message", error.to_string())
+            }
+            UserError::MediaNotFound => Self::not_found("media").with_field("avatar_media_id"),
+            UserError::NotFound => Self::not_found("user"),
+            UserError::Store(store) => store.into(),
+        }
+    }
+}

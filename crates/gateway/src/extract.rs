@@ -1,0 +1,224 @@
+//! Extractors whose rejections speak API.md's error format: a JSON body that names the field at
+//! fault, and the bearer-token caller.
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use veilgram_auth::Principal;
+
+/// A JSON request body. An empty body reads as `{}`, so endpoints whose fields are all optional
+/// accept a bare POST.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
+        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        if body != b"{}" && !is_json(content_type.as_deref()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be application/json",
+            ));
+        }
+        parse_json(body).map(ApiJson)
+    }
+}
+
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim();
+            mime.eq_ignore_ascii_case("application/json")
+                || (mime.len() > 5
+                    && mime[..mime.len() - 5]
+                        .to_ascii_lowercase()
+                        .starts_with("application/")
+                    && mime.to_ascii_lowercase().ends_with("+json"))
+        })
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is too large",
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            "the body could not be read",
+        )
+    }
+}
+
+/// Parses JSON, naming the field at fault in the error.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
+    let value = match parsed {
+        Ok(value) => value,
+        Err(error) => {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    "the body is not valid JSON",
+                ));
+            }
+            let message = inner.to_string();
+            let field = if path == "." {
+                field_named_in(&message)
+            } else {
+                Some(path)
+            };
+            let clean = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_owned();
+            let mut api_error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", clean);
+            api_error.field = field;
+            return Err(api_error);
+        }
+    };
+    deserializer.end().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "trailing data after the JSON body",
+        )
+    })?;
+    Ok(value)
+}
+
+/// serde names the field in "missing field `x`" / "unknown field `x`" messages at the root.
+fn field_named_in(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let length = message[start..].find('`')?;
+    Some(message[start..start + length].to_owned())
+}
+
+/// The authenticated caller. Rejects with 401 when the bearer token is missing, malformed,
+/// expired, revoked or not an access token.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts)?;
+        Ok(Self(state.auth.authenticate(token)?))
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing_token", "an access token is required"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("invalid_token", "the token is malformed"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthorized("invalid_token", "use the Bearer scheme"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "use the Bearer scheme",
+        ));
+    }
+    Ok(token.trim())
+}
+
+/// Parses a UUID path segment, answering 400 naming the parameter.
+pub fn path_uuid<I: std::str::FromStr>(raw: &str, name: &str) -> Result<I, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::invalid_field(name, format!("{name} must be a UUID")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Login {
+        user_id: String,
+        nested: Option<Nested>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Nested {
+        count: u8,
+    }
+
+    #[test]
+    fn names_the_field_at_fault() {
+        let missing = parse_json::<Login>(b"{}").unwrap_err();
+        assert_eq!(missing.field.as_deref(), Some("user_id"));
+        let unknown = parse_json::<Login>(br#"{"user_id":"x","admin":true}"#).unwrap_err();
+        assert_eq!(unknown.field.as_deref(), Some("admin"));
+        let nested = parse_json::<Login>(br#"{"user_id":"x","nested":{"count":999}}"#).unwrap_err();
+        assert_eq!(nested.field.as_deref(), Some("nested.count"));
+        assert_eq!(nested.code, "invalid_field");
+    }
+
+    #[test]
+    fn malformed_json_is_its_own_error() {
+        for body in [
+            &b"{"[..],
+            b"{\"user_id\": }",
+            b"nope",
+            b"{\"user_id\":\"x\"} trailing",
+        ] {
+            assert_eq!(
+                parse_json::<Login>(body).unwrap_err().code,
+                "malformed_json"
+            );
+        }
+    }
+
+    #[test]
+    fn recognises_json_content_types() {
+        assert!(is_json(Some("application/json")));
+        assert!(is_json(Some("Application/JSON; charset=utf-8")));
+        assert!(is_json(Some("application/merge-patch+json")));
+        assert!(!is_json(Some("text/plain")));
+        assert!(!is_json(None));
+    }
+}

@@ -1,0 +1,224 @@
+//! Auth routes: sign-up, login, refresh, logout, recovery-key rotation, JWKS.
+
+use crate::app::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{path_uuid, ApiJson, Caller};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use veilgram_auth::service::SignedUp;
+use veilgram_auth::IssuedTokens;
+use veilgram_core::UserId;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(rotate_recovery_key))
+        .routes(routes!(jwks))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    /// Optional; a random placeholder is assigned when absent.
+    nickname: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    #[schema(value_type = String, format = Uuid)]
+    user_id: UserId,
+    access_token: String,
+    refresh_token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: u64,
+}
+
+impl From<IssuedTokens> for TokenResponse {
+    fn from(tokens: IssuedTokens) -> Self {
+        Self {
+            user_id: tokens.user_id,
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            token_type: "Bearer",
+            expires_in: tokens.expires_in,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SignupResponse {
+    #[serde(flatten)]
+    tokens: TokenResponse,
+    /// Shown once: the only way back into the account on another device.
+    recovery_key: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    user_id: String,
+    recovery_key: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryKeyResponse {
+    recovery_key: String,
+}
+
+/// Responses holding secrets must never be stored by a cache.
+fn no_store(status: StatusCode, body: impl Serialize) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Secrets are short; anything longer is not one of ours.
+const MAX_SECRET_LENGTH: usize = 512;
+
+/// Creates an anonymous account: no email, no phone.
+#[utoipa::path(
+    post, path = "/api/v1/auth/signup", tag = "auth",
+    request_body = SignupRequest,
+    responses(
+        (status = 201, body = SignupResponse),
+        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)
+    )
+)]
+async fn signup(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<SignupRequest>,
+) -> Result<Response, ApiError> {
+    let chosen = request.nickname.is_some();
+    let nickname = match request.nickname {
+        Some(raw) => state.users.parse_nickname(&raw)?,
+        None => veilgram_users::Nickname::random(),
+    };
+    // A random placeholder can (very rarely) collide: draw again instead of failing.
+    let mut attempt = nickname;
+    let mut tries = 0;
+    let SignedUp {
+        tokens,
+        recovery_key,
+    } = loop {
+        let (display, key) = attempt.clone().into_parts();
+        match state.auth.sign_up(display, key).await {
+            Err(veilgram_auth::AuthError::NicknameTaken) if !chosen && tries < 3 => {
+                tries += 1;
+                attempt = veilgram_users::Nickname::random();
+            }
+            other => break other?,
+        }
+    };
+    Ok(no_store(
+        StatusCode::CREATED,
+        SignupResponse {
+            tokens: tokens.into(),
+            recovery_key,
+        },
+    ))
+}
+
+/// Logs in with a user id and recovery key. Unknown users and wrong keys get the same 401.
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody))
+)]
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let user_id: UserId = path_uuid(&request.user_id, "user_id")?;
+    if request.recovery_key.len() > MAX_SECRET_LENGTH {
+        return Err(ApiError::invalid_field(
+            "recovery_key",
+            "the recovery key is too long",
+        ));
+    }
+    let tokens = state.auth.login(user_id, &request.recovery_key).await?;
+    Ok(no_store(StatusCode::OK, TokenResponse::from(tokens)))
+}
+
+/// Spends a refresh token for a new pair. A spent token presented again ends its session.
+#[utoipa::path(
+    post, path = "/api/v1/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody))
+)]
+async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> Result<Response, ApiError> {
+    if request.refresh_token.is_empty() || request.refresh_token.len() > MAX_SECRET_LENGTH {
+        return Err(ApiError::invalid_field(
+            "refresh_token",
+            "the refresh token is malformed",
+        ));
+    }
+    let tokens = state.auth.refresh(&request.refresh_token).await?;
+    Ok(no_store(StatusCode::OK, TokenResponse::from(tokens)))
+}
+
+/// Ends the caller's session: the access token and its session's refresh tokens stop working.
+#[utoipa::path(
+    post, path = "/api/v1/auth/logout", tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody))
+)]
+async fn logout(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<StatusCode, ApiError> {
+    state.auth.logout(&caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces the recovery key; the old one stops working and other sessions end.
+#[utoipa::path(
+    post, path = "/api/v1/auth/recovery-key", tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, body = RecoveryKeyResponse), (status = 401, body = ErrorBody))
+)]
+async fn rotate_recovery_key(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Response, ApiError> {
+    let recovery_key = state.auth.rotate_recovery_key(&caller).await?;
+    Ok(no_store(
+        StatusCode::OK,
+        RecoveryKeyResponse { recovery_key },
+    ))
+}
+
+/// The public keys that verify access tokens (RFC 7517; Ed25519 keys of RFC 8037).
+#[utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "a JWK set", content_type = "application/json"))
+)]
+async fn jwks(State(state): State<AppState>) -> Response {
+    let mut response = Json(state.auth.jwks()).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}

@@ -1,0 +1,76 @@
+//! Operational routes: liveness, readiness, metrics.
+
+use crate::app::AppState;
+use crate::error::{ApiError, ErrorBody};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+}
+
+/// The process is alive. Touches no dependency.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Every dependency answers (within 2 s each).
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    responses((status = 200), (status = 503, body = ErrorBody))
+)]
+async fn readyz(State(state): State<AppState>) -> Response {
+    let mut checks = serde_json::Map::new();
+    let mut ready = true;
+    for check in &state.health_checks {
+        let outcome = tokio::time::timeout(Duration::from_secs(2), check.check()).await;
+        let status = match outcome {
+            Ok(Ok(())) => "ok",
+            Ok(Err(error)) => {
+                tracing::warn!(dependency = check.name(), error = %error, "not ready");
+                ready = false;
+                "unavailable"
+            }
+            Err(_) => {
+                tracing::warn!(dependency = check.name(), "readiness check timed out");
+                ready = false;
+                "timeout"
+            }
+        };
+        checks.insert(check.name().to_owned(), json!(status));
+    }
+    if ready {
+        Json(json!({ "status": "ready", "checks": checks })).into_response()
+    } else {
+        let mut error = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("not ready: {}", serde_json::Value::Object(checks)),
+        );
+        error
+            .headers
+            .push((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        error.into_response()
+    }
+}
+
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut response = state.metrics.render("").into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}

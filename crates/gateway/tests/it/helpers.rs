@@ -1,0 +1,202 @@
+//! `TestApp`: the router over a fresh database, and a small request helper.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+use veilgram_auth::{AuthService, AuthSettings};
+use veilgram_core::ports::{CredentialStore, HealthCheck, ProfileStore};
+use veilgram_gateway::{AppState, GatewayConfig, Metrics};
+use veilgram_testkit::TestDatabase;
+use veilgram_users::UsersService;
+
+pub struct TestApp {
+    pub router: Router,
+    pub auth: Arc<AuthService>,
+    pub data_dir: tempfile::TempDir,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestResponse {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn field(&self) -> &str {
+        self.body["error"]["field"].as_str().unwrap_or("")
+    }
+}
+
+pub struct Account {
+    pub user_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub recovery_key: String,
+}
+
+pub struct Options {
+    pub refresh_reuse_grace: Duration,
+    pub cors_allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            refresh_reuse_grace: Duration::ZERO,
+            cors_allowed_origins: vec!["https://app.example".into()],
+            max_body_bytes: 16 * 1024,
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn new(database: &TestDatabase) -> Self {
+        Self::with_options(database, Options::default()).await
+    }
+
+    pub async fn with_options(database: &TestDatabase, options: Options) -> Self {
+        Self::build(database, options, tempfile::tempdir().unwrap()).await
+    }
+
+    /// Another server process over the same database, sharing this one's signing keys.
+    pub async fn second_process(&self, database: &TestDatabase) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        std::fs::copy(self.key_file(), data_dir.path().join("signing-keys.json")).unwrap();
+        Self::build(database, Options::default(), data_dir).await
+    }
+
+    async fn build(database: &TestDatabase, options: Options, data_dir: tempfile::TempDir) -> Self {
+        let store = Arc::new(database.store().await);
+        let auth = Arc::new(
+            AuthService::new(
+                Arc::clone(&store) as Arc<dyn CredentialStore>,
+                AuthSettings {
+                    issuer: "veilgram".into(),
+                    audience: "veilgram-api".into(),
+                    access_ttl: Duration::from_secs(900),
+                    refresh_ttl: Duration::from_secs(3600),
+                    session_lifetime: Duration::from_secs(7200),
+                    refresh_reuse_grace: options.refresh_reuse_grace,
+                    key_file: data_dir.path().join("signing-keys.json"),
+                    revocation_sync_interval: Duration::from_secs(1),
+                },
+            )
+            .unwrap(),
+        );
+        let state = AppState {
+            auth: Arc::clone(&auth),
+            users: Arc::new(UsersService::new(
+                Arc::clone(&store) as Arc<dyn ProfileStore>
+            )),
+            health_checks: vec![store as Arc<dyn HealthCheck>],
+            metrics: Arc::new(Metrics::default()),
+        };
+        let config = GatewayConfig {
+            cors_allowed_origins: options.cors_allowed_origins,
+            max_body_bytes: options.max_body_bytes,
+        };
+        Self {
+            router: veilgram_gateway::router(state, &config),
+            auth,
+            data_dir,
+        }
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.data_dir.path().join("signing-keys.json")
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        TestResponse {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// A JSON request; `token` becomes a bearer header.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> TestResponse {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+            None => builder.body(Body::empty()).unwrap(),
+        };
+        self.send(request).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.call(Method::GET, path, None, token).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> TestResponse {
+        self.call(Method::POST, path, Some(body), token).await
+    }
+
+    pub async fn signup(&self, nickname: Option<&str>) -> Account {
+        let body = match nickname {
+            Some(nickname) => serde_json::json!({ "nickname": nickname }),
+            None => serde_json::json!({}),
+        };
+        let response = self.post("/api/v1/auth/signup", body, None).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+        Account {
+            user_id: response.body["user_id"].as_str().unwrap().to_owned(),
+            access_token: response.body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: response.body["refresh_token"].as_str().unwrap().to_owned(),
+            recovery_key: response.body["recovery_key"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn login(&self, user_id: &str, recovery_key: &str) -> TestResponse {
+        self.post(
+            "/api/v1/auth/login",
+            serde_json::json!({ "user_id": user_id, "recovery_key": recovery_key }),
+            None,
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> TestResponse {
+        self.post(
+            "/api/v1/auth/refresh",
+            serde_json::json!({ "refresh_token": refresh_token }),
+            None,
+        )
+        .await
+    }
+
+    pub async fn me(&self, token: &str) -> TestResponse {
+        self.get("/api/v1/users/me", Some(token)).await
+    }
+}

@@ -1,0 +1,218 @@
+//! Gateway basics: error format everywhere, request ids, CORS, body limits, health, metrics,
+//! and the OpenAPI document matching the routes.
+
+use crate::helpers::{Options, TestApp};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use veilgram_testkit::TestDatabase;
+
+fn is_error_format(response: &crate::helpers::TestResponse) -> bool {
+    response.body["error"]["code"].is_string() && response.body["error"]["message"].is_string()
+}
+
+async fn every_kind_of_bad_request_gets_the_api_error_format(database: &TestDatabase) {
+    let app = TestApp::with_options(
+        database,
+        Options {
+            max_body_bytes: 1024,
+            ..Options::default()
+        },
+    )
+    .await;
+    let raw = |method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>| {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(content_type) = content_type {
+            builder = builder.header("content-type", content_type);
+        }
+        builder.body(Body::from(body)).unwrap()
+    };
+    let cases = [
+        (
+            raw(Method::GET, "/api/v1/nowhere", None, vec![]),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            raw(Method::PUT, "/api/v1/auth/signup", None, vec![]),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            raw(
+                Method::POST,
+                "/api/v1/auth/signup",
+                Some("application/json"),
+                b"{\"nickname\":".to_vec(),
+            ),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            raw(
+                Method::POST,
+                "/api/v1/auth/signup",
+                Some("text/plain"),
+                b"{}x".to_vec(),
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            raw(
+                Method::POST,
+                "/api/v1/auth/signup",
+                Some("application/json"),
+                vec![b' '; 4096],
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            raw(
+                Method::POST,
+                "/api/v1/auth/login",
+                Some("application/json"),
+                b"[1,2]".to_vec(),
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let path = request.uri().to_string();
+        let response = app.send(request).await;
+        assert_eq!(
+            (response.status, response.code()),
+            (status, code),
+            "{path}: {}",
+            response.text
+        );
+        assert!(is_error_format(&response), "{path}: {}", response.text);
+        assert!(response.headers.contains_key("x-request-id"));
+    }
+}
+
+async fn request_ids_are_echoed_or_generated(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let with_id = Request::get("/healthz")
+        .header("x-request-id", "client-abc.123")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.send(with_id).await.headers["x-request-id"],
+        "client-abc.123"
+    );
+    let hostile = Request::get("/healthz")
+        .header("x-request-id", "has spaces\tand tabs")
+        .body(Body::empty())
+        .unwrap();
+    let generated = app.send(hostile).await.headers["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{generated}");
+    let first = app.get("/healthz", None).await.headers["x-request-id"].clone();
+    let second = app.get("/healthz", None).await.headers["x-request-id"].clone();
+    assert_ne!(first, second);
+}
+
+async fn cors_allows_only_configured_origins(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/api/v1/auth/signup")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = app.send(preflight("https://app.example")).await;
+    assert_eq!(
+        allowed.headers["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let refused = app.send(preflight("https://evil.example")).await;
+    assert!(!refused.headers.contains_key("access-control-allow-origin"));
+}
+
+async fn health_readiness_and_metrics_report(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let health = app.get("/healthz", None).await;
+    assert_eq!(
+        (health.status, health.text.as_str()),
+        (StatusCode::OK, "ok")
+    );
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.body["checks"]["database"], "ok");
+    app.signup(None).await;
+    app.get("/api/v1/users/me", None).await;
+    let metrics = app.get("/metrics", None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(metrics.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    for expected in [
+        "veilgram_http_requests_total{route=\"/api/v1/auth/signup\",method=\"POST\",status=\"201\"} 1",
+        "veilgram_http_requests_total{route=\"/api/v1/users/me\",method=\"GET\",status=\"401\"} 1",
+        "veilgram_http_request_duration_seconds_bucket{route=\"/api/v1/auth/signup\",method=\"POST\",status=\"201\",le=\"+Inf\"} 1",
+    ] {
+        assert!(metrics.text.contains(expected), "missing {expected}\n{}", metrics.text);
+    }
+}
+
+async fn the_openapi_document_matches_the_routes(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let spec = app.get("/api/v1/openapi.json", None).await;
+    assert_eq!(spec.status, StatusCode::OK);
+    assert!(spec.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = spec.body["paths"].as_object().unwrap();
+    for documented in [
+        "/api/v1/auth/signup",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/recovery-key",
+        "/.well-known/jwks.json",
+        "/api/v1/users/me",
+        "/api/v1/users/me/deactivate",
+        "/api/v1/users/me/export",
+        "/api/v1/users/{id}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(
+            paths.contains_key(documented),
+            "{documented} is not documented"
+        );
+    }
+    // Every documented operation is routed: none answers "route not found" or 405.
+    for (path, operations) in paths {
+        for method in operations.as_object().unwrap().keys() {
+            let concrete = path.replace("{id}", &uuid::Uuid::new_v4().to_string());
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = app.call(method.clone(), &concrete, None, None).await;
+            assert_ne!(
+                response.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            assert_ne!(
+                response.body["error"]["message"], "route not found",
+                "{method} {path}"
+            );
+        }
+    }
+}
+
+veilgram_testkit::for_each_engine!(
+    every_kind_of_bad_request_gets_the_api_error_format,
+    request_ids_are_echoed_or_generated,
+    cors_allows_only_configured_origins,
+    health_readiness_and_metrics_report,
+    the_openapi_document_matches_the_routes,
+);

@@ -1,0 +1,8 @@
+//! The public API, exercised in-process through the real router on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod helpers;
+mod http;
+mod tokens;
+mod users;

@@ -1,0 +1,30 @@
+//! Migrations: idempotent, safe when several processes start at once.
+
+use veilgram_sql::{PoolSettings, SqlStore};
+use veilgram_testkit::TestDatabase;
+
+async fn migrating_twice_applies_nothing_the_second_time(database: &TestDatabase) {
+    let store = SqlStore::connect(database.url(), &PoolSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(store.migrate().await.unwrap(), vec![1]);
+    assert!(store.migrate().await.unwrap().is_empty());
+}
+
+async fn concurrent_migrators_apply_each_migration_once(database: &TestDatabase) {
+    let first = SqlStore::connect(database.url(), &PoolSettings::default())
+        .await
+        .unwrap();
+    let second = SqlStore::connect(database.url(), &PoolSettings::default())
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(first.migrate(), second.migrate());
+    let mut applied = a.unwrap();
+    applied.extend(b.unwrap());
+    assert_eq!(applied, vec![1]);
+}
+
+veilgram_testkit::for_each_engine!(
+    migrating_twice_applies_nothing_the_second_time,
+    concurrent_migrators_apply_each_migration_once,
+);

@@ -1,0 +1,175 @@
+//! Test support shared by the crates' integration tests: a fresh, migrated database per test, on
+//! SQLite (a temp file) or on PostgreSQL (a uniquely named database on the server named by
+//! `VEILGRAM_TEST_POSTGRES_URL`, default the machine's `postgres://postgres@127.0.0.1:5432/postgres`).
+//!
+//! A test that needs PostgreSQL fails loudly when it cannot be reached: it never skips.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use sqlx::{Connection, Executor, PgConnection};
+use std::time::{SystemTime, UNIX_EPOCH};
+use veilgram_sql::{DatabaseUrl, PoolSettings, SqlStore};
+
+pub const POSTGRES_URL_VARIABLE: &str = "VEILGRAM_TEST_POSTGRES_URL";
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// Databases left behind by crashed test processes are dropped after this long.
+const STALE_AFTER_SECONDS: u64 = 2 * 3600;
+
+/// The admin URL of the test PostgreSQL server.
+pub fn postgres_admin_url() -> String {
+    std::env::var(POSTGRES_URL_VARIABLE).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+/// A database that exists for one test and is removed when dropped.
+pub struct TestDatabase {
+    url: DatabaseUrl,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    pub async fn create(engine: Engine) -> Self {
+        match engine {
+            Engine::Sqlite => Self::sqlite(),
+            Engine::Postgres => Self::postgres().await,
+        }
+    }
+
+    pub fn sqlite() -> Self {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let url = DatabaseUrl::sqlite_file(&directory.path().join("test.db"));
+        Self {
+            url,
+            cleanup: Cleanup::Sqlite(directory),
+        }
+    }
+
+    pub async fn postgres() -> Self {
+        let admin_url = postgres_admin_url();
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "PostgreSQL is required for this test and cannot be reached at {admin_url} \
+                 ({error}); start it or set {POSTGRES_URL_VARIABLE}"
+                )
+            });
+        drop_stale_databases(&mut admin).await;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let name = format!("vgt_{now}_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base);
+        let url = DatabaseUrl::parse(&format!("{base}/{name}")).expect("postgres url");
+        Self {
+            url,
+            cleanup: Cleanup::Postgres { admin_url, name },
+        }
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// A connected, migrated store.
+    pub async fn store(&self) -> SqlStore {
+        let store = SqlStore::connect(
+            &self.url,
+            &PoolSettings {
+                max_connections: 8,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("connect to test database");
+        store.migrate().await.expect("migrate test database");
+        store
+    }
+}
+
+async fn drop_stale_databases(admin: &mut PgConnection) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'vgt\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for name in names {
+        let created = name
+            .split('_')
+            .nth(1)
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(now);
+        if now.saturating_sub(created) > STALE_AFTER_SECONDS {
+            let _ = admin
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await;
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
+            return;
+        };
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        // Drop may run inside a test's runtime; a fresh thread with its own runtime avoids
+        // blocking or nesting it.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                    let _ = admin
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Generates one test module per engine from a list of `async fn(&TestDatabase)` tests, so the
+/// same contract runs on SQLite and PostgreSQL.
+#[macro_export]
+macro_rules! for_each_engine {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let database = $crate::TestDatabase::create($crate::Engine::Sqlite).await;
+                    super::$test(&database).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let database = $crate::TestDatabase::create($crate::Engine::Postgres).await;
+                    super::$test(&database).await;
+                }
+            )*
+        }
+    };
+}
+
+pub use veilgram_sql::Engine;

@@ -1,0 +1,420 @@
+//! Configuration: defaults → optional TOML file (`--config`) → `VEILGRAM_*` environment, where
+//! `__` nests (`VEILGRAM_HTTP__MAX_BODY_BYTES`). Unknown keys in the file are an error; unknown
+//! environment variables are reported and ignored (other tools share the prefix).
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use veilgram_sql::DatabaseUrl;
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// `VEILGRAM_LISTEN`: the address to serve HTTP on.
+    pub listen: String,
+    /// `VEILGRAM_DATA_DIR`: the SQLite file, the signing keys and (later) media live here.
+    pub data_dir: PathBuf,
+    /// `VEILGRAM_DATABASE_URL`: empty for SQLite in the data dir; `postgres://…` for PostgreSQL.
+    pub database_url: String,
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Origins allowed to call the API from a browser; comma-separated in the environment.
+    #[serde(deserialize_with = "list_or_comma_string")]
+    pub cors_allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace_seconds: u64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_seconds: u64,
+    pub refresh_token_ttl_seconds: u64,
+    pub session_lifetime_seconds: u64,
+    pub refresh_reuse_grace_seconds: u64,
+    /// The signing key ring; default `<data_dir>/signing-keys.json`. Share one file (a mounted
+    /// secret) between processes that serve the same users.
+    pub signing_key_file: Option<PathBuf>,
+    pub revocation_sync_interval_ms: u64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `json` (default, for log shippers) or `pretty`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `warn,veilgram::access=info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./veilgram-data"),
+            database_url: String::new(),
+            database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
+            auth: AuthConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            cors_allowed_origins: Vec::new(),
+            max_body_bytes: 64 * 1024,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "veilgram".into(),
+            audience: "veilgram-api".into(),
+            access_token_ttl_seconds: 15 * 60,
+            refresh_token_ttl_seconds: 30 * 24 * 3600,
+            session_lifetime_seconds: 90 * 24 * 3600,
+            refresh_reuse_grace_seconds: 5,
+            signing_key_file: None,
+            revocation_sync_interval_ms: 1000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "json".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// The database URL never appears in full: it may hold a password.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url().map_err(|_| "<invalid>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn list_or_comma_string<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        String(String),
+    }
+    Ok(match ListOrString::deserialize(deserializer)? {
+        ListOrString::List(list) => list,
+        ListOrString::String(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+/// Where a configuration value came from, for error messages.
+pub struct Loaded {
+    pub config: Config,
+    /// Environment variables with the prefix that matched no setting.
+    pub ignored_environment: Vec<String>,
+}
+
+impl Config {
+    /// Loads defaults, then `file`, then the environment.
+    pub fn load(
+        file: Option<&Path>,
+        environment: impl Iterator<Item = (String, String)>,
+    ) -> anyhow::Result<Loaded> {
+        let defaults = toml::Table::try_from(Config::default()).context("default configuration")?;
+        let mut merged = defaults.clone();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            let table: toml::Table = toml::from_str(&text)
+                .with_context(|| format!("config file {} is not valid TOML", path.display()))?;
+            if let Some(unknown) = first_unknown_key(&table, &defaults, "") {
+                bail!(
+                    "config file {}: unknown setting {unknown:?}",
+                    path.display()
+                );
+            }
+            merge(&mut merged, table);
+        }
+        let mut ignored_environment = Vec::new();
+        for (name, value) in environment {
+            let Some(rest) = name.strip_prefix("VEILGRAM_") else {
+                continue;
+            };
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            if !is_known_path(&defaults, &path) {
+                ignored_environment.push(name);
+                continue;
+            }
+            set_path(&mut merged, &path, environment_value(&value));
+        }
+        let config: Config = toml::Value::Table(merged)
+            .try_into()
+            .context("invalid configuration")?;
+        config.validate()?;
+        Ok(Loaded {
+            config,
+            ignored_environment,
+        })
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.database_url()?;
+        self.listen
+            .parse::<std::net::SocketAddr>()
+            .with_context(|| {
+                format!("VEILGRAM_LISTEN {:?} is not a socket address", self.listen)
+            })?;
+        if self.auth.access_token_ttl_seconds == 0 || self.auth.access_token_ttl_seconds > 24 * 3600
+        {
+            bail!("auth.access_token_ttl_seconds must be between 1 and 86400");
+        }
+        if self.http.max_body_bytes == 0 {
+            bail!("http.max_body_bytes must be positive");
+        }
+        Ok(())
+    }
+
+    /// The database to use: the URL if given (refusing unknown schemes), else SQLite in the
+    /// data dir.
+    pub fn database_url(&self) -> anyhow::Result<DatabaseUrl> {
+        if self.database_url.trim().is_empty() {
+            return Ok(DatabaseUrl::sqlite_file(&self.data_dir.join("veilgram.db")));
+        }
+        DatabaseUrl::parse(self.database_url.trim())
+            .map_err(|error| anyhow::anyhow!("VEILGRAM_DATABASE_URL: {error}"))
+    }
+
+    pub fn signing_key_file(&self) -> PathBuf {
+        self.auth
+            .signing_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("signing-keys.json"))
+    }
+
+    pub fn auth_settings(&self) -> veilgram_auth::AuthSettings {
+        veilgram_auth::AuthSettings {
+            issuer: self.auth.issuer.clone(),
+            audience: self.auth.audience.clone(),
+            access_ttl: Duration::from_secs(self.auth.access_token_ttl_seconds),
+            refresh_ttl: Duration::from_secs(self.auth.refresh_token_ttl_seconds),
+            session_lifetime: Duration::from_secs(self.auth.session_lifetime_seconds),
+            refresh_reuse_grace: Duration::from_secs(self.auth.refresh_reuse_grace_seconds),
+            key_file: self.signing_key_file(),
+            revocation_sync_interval: Duration::from_millis(
+                self.auth.revocation_sync_interval_ms.max(10),
+            ),
+        }
+    }
+}
+
+/// An environment value: a number or boolean when it reads as one, otherwise the text itself.
+fn environment_value(raw: &str) -> toml::Value {
+    if let Ok(integer) = raw.parse::<i64>() {
+        return toml::Value::Integer(integer);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_owned()),
+    }
+}
+
+fn first_unknown_key(table: &toml::Table, known: &toml::Table, prefix: &str) -> Option<String> {
+    for (key, value) in table {
+        let path = format!("{prefix}{key}");
+        match (known.get(key), value) {
+            (None, _) if !is_optional_key(&path) => return Some(path),
+            (Some(toml::Value::Table(known_child)), toml::Value::Table(child)) => {
+                if let Some(unknown) = first_unknown_key(child, known_child, &format!("{path}.")) {
+                    return Some(unknown);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Settings whose default is `None` are absent from the serialised defaults.
+fn is_optional_key(path: &str) -> bool {
+    matches!(path, "auth.signing_key_file")
+}
+
+fn is_known_path(known: &toml::Table, path: &[String]) -> bool {
+    match path {
+        [] => false,
+        [last] => known.contains_key(last) || is_optional_key(&path.join(".")),
+        [first, rest @ ..] => match known.get(first) {
+            Some(toml::Value::Table(child)) => {
+                is_known_path(child, rest) || is_optional_key(&path.join("."))
+            }
+            _ => false,
+        },
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    match path {
+        [] => {}
+        [last] => {
+            table.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let child = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(child) = child {
+                set_path(child, rest, value);
+            }
+        }
+    }
+}
+
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(toml::Value::Table(existing)), toml::Value::Table(incoming)) => {
+                merge(existing, incoming)
+            }
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_give_the_embedded_setup() {
+        let config = Config::load(None, std::iter::empty()).unwrap().config;
+        assert_eq!(config.listen, "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./veilgram-data"));
+        let url = config.database_url().unwrap();
+        assert_eq!(url.engine(), veilgram_sql::Engine::Sqlite);
+        assert!(url.as_str().contains("veilgram-data/veilgram.db"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("veilgram.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[http]\nmax_body_bytes = 1000\n",
+        )
+        .unwrap();
+        let loaded = Config::load(
+            Some(&file),
+            env(&[
+                ("VEILGRAM_HTTP__MAX_BODY_BYTES", "2000"),
+                (
+                    "VEILGRAM_HTTP__CORS_ALLOWED_ORIGINS",
+                    "https://a.example, https://b.example",
+                ),
+                ("VEILGRAM_SOMETHING_ELSE", "x"),
+                ("PATH", "/bin"),
+            ])
+            .into_iter(),
+        )
+        .unwrap();
+        assert_eq!(loaded.config.listen, "127.0.0.1:9000");
+        assert_eq!(loaded.config.http.max_body_bytes, 2000);
+        assert_eq!(
+            loaded.config.http.cors_allowed_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert_eq!(loaded.ignored_environment, vec!["VEILGRAM_SOMETHING_ELSE"]);
+    }
+
+    #[test]
+    fn unknown_database_schemes_and_file_keys_are_refused() {
+        let error = Config::load(
+            None,
+            env(&[("VEILGRAM_DATABASE_URL", "mysql://h/db")]).into_iter(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            format!("{error:#}").contains("unsupported database URL scheme"),
+            "{error:#}"
+        );
+
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("veilgram.toml");
+        std::fs::write(&file, "[http]\nmax_body_byte = 1\n").unwrap();
+        let error = Config::load(Some(&file), std::iter::empty()).err().unwrap();
+        assert!(
+            format!("{error:#}").contains("http.max_body_byte"),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_database_passwords() {
+        let config = Config::load(
+            None,
+            env(&[("VEILGRAM_DATABASE_URL", "postgres://u:hunter2@h/db")]).into_iter(),
+        )
+        .unwrap()
+        .config;
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,143 @@
+//! Wiring: adapters from configuration → services → gateway; serving with graceful shutdown.
+
+use crate::config::{Config, LogConfig};
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+use veilgram_auth::AuthService;
+use veilgram_core::ports::{CredentialStore, HealthCheck, ProfileStore};
+use veilgram_gateway::{AppState, GatewayConfig, Metrics};
+use veilgram_sql::{PoolSettings, SqlStore};
+use veilgram_users::UsersService;
+
+pub fn init_logging(log: &LogConfig) {
+    let filter = EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if log.format == "pretty" {
+        builder.init();
+    } else {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
+    let url = config.database_url()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let settings = PoolSettings {
+        max_connections: config.database.max_connections.max(1),
+        ..PoolSettings::default()
+    };
+    let store = SqlStore::connect(&url, &settings).await?;
+    let applied = store.migrate().await?;
+    if !applied.is_empty() {
+        tracing::info!(
+            engine = store.engine().name(),
+            ?applied,
+            "applied migrations"
+        );
+    }
+    Ok(store)
+}
+
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    println!(
+        "database ({}) is at migration {}",
+        store.engine().name(),
+        SqlStore::latest_migration()
+    );
+    store.close().await;
+    Ok(())
+}
+
+pub fn rotate_signing_key(config: &Config) -> anyhow::Result<()> {
+    let path = config.signing_key_file();
+    let ttl = Duration::from_secs(config.auth.access_token_ttl_seconds);
+    let kid = veilgram_auth::keys::KeyRing::rotate(&path, ttl)?;
+    println!("signing with new key {kid}; the previous key verifies until its tokens expire");
+    Ok(())
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = Arc::new(open_store(&config).await?);
+    let auth = Arc::new(AuthService::new(
+        Arc::clone(&store) as Arc<dyn CredentialStore>,
+        config.auth_settings(),
+    )?);
+    auth.sync_revocations()
+        .await
+        .context("cannot load the revocation list")?;
+    let maintenance = auth.spawn_maintenance();
+    let users = Arc::new(UsersService::new(
+        Arc::clone(&store) as Arc<dyn ProfileStore>
+    ));
+    let state = AppState {
+        auth,
+        users,
+        health_checks: vec![Arc::clone(&store) as Arc<dyn HealthCheck>],
+        metrics: Arc::new(Metrics::default()),
+    };
+    let gateway = GatewayConfig {
+        cors_allowed_origins: config.http.cors_allowed_origins.clone(),
+        max_body_bytes: config.http.max_body_bytes,
+    };
+    let app = veilgram_gateway::router(state, &gateway);
+
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, engine = store.engine().name(), "veilgram listening");
+    // The one line on stdout: scripts and tests read the bound address (port 0 picks one).
+    println!("veilgram listening on http://{address}");
+
+    let (signalled_sender, signalled) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown signal received; finishing in-flight requests");
+        let _ = signalled_sender.send(true);
+    });
+    let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
+    let mut signalled_for_deadline = signalled.clone();
+    let deadline = async move {
+        let _ = signalled_for_deadline.wait_for(|fired| *fired).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        outcome = server => outcome.context("server failed")?,
+        () = deadline => tracing::warn!("grace period over; abandoning unfinished requests"),
+    }
+    maintenance.abort();
+    store.close().await;
+    tracing::info!("veilgram stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
