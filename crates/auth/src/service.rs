@@ -86,9 +86,9 @@ impl From<StoreError> for AuthError {
 }
 
 /// Access tokens carry no `iat` or `jti`: two minted for one user in the same second would be
-/// identical. The store refuses a duplicate, and the token is minted again expiring a second
-/// earlier; this many attempts cover any realistic burst of logins by one person.
-const MINT_ATTEMPTS: i64 = 8;
+/// identical. The store refuses a duplicate, and the token is minted again expiring a random
+/// number of seconds earlier (within a tenth of its lifetime, at most a minute).
+const MINT_ATTEMPTS: u32 = 8;
 
 pub struct AuthService {
     store: Arc<dyn CredentialStore>,
@@ -123,6 +123,17 @@ impl AuthService {
 
     pub fn settings(&self) -> &AuthSettings {
         &self.settings
+    }
+
+    /// How many seconds earlier than the full lifetime the `attempt`-th try expires.
+    fn shortening(&self, attempt: u32) -> i64 {
+        use rand::Rng;
+        let window = (self.settings.access_ttl.as_secs() / 10).clamp(1, 60) as i64;
+        if attempt == 0 {
+            0
+        } else {
+            rand::thread_rng().gen_range(1..=window)
+        }
     }
 
     fn mint(
@@ -216,8 +227,8 @@ impl AuthService {
             return Err(AuthError::InvalidCredentials);
         }
         let now = Timestamp::now();
-        for shortened_by in 0..MINT_ATTEMPTS {
-            let (tokens, session) = self.new_session(user_id, now, shortened_by);
+        for attempt in 0..MINT_ATTEMPTS {
+            let (tokens, session) = self.new_session(user_id, now, self.shortening(attempt));
             match self.store.start_session(&session).await {
                 Ok(()) => return Ok(tokens),
                 Err(StoreError::Conflict("access_token")) => continue,
@@ -249,13 +260,13 @@ impl AuthService {
                 .on_spent_token_presented(record.family_id, spent_at, now)
                 .await);
         }
-        for shortened_by in 0..MINT_ATTEMPTS {
+        for attempt in 0..MINT_ATTEMPTS {
             let (tokens, replacement) = self.mint(
                 record.user_id,
                 record.family_id,
                 record.family_expires_at,
                 now,
-                shortened_by,
+                self.shortening(attempt),
             );
             match self
                 .store

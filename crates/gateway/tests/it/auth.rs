@@ -300,3 +300,28 @@ veilgram_testkit::for_each_engine!(
     rotating_the_recovery_key_retires_the_old_one,
     revocations_made_by_another_process_are_picked_up_by_sync,
 );
+
+/// What is physically on disk holds no secret in any form a client ever saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_stored_only_as_digests() {
+    let database = TestDatabase::sqlite();
+    let app = TestApp::new(&database).await;
+    let account = app.signup(Some("digest_only")).await;
+    let login = app.login(&account.user_id, &account.recovery_key).await;
+    let refreshed = app.refresh(login.body["refresh_token"].as_str().unwrap()).await;
+    app.post("/api/v1/auth/logout", json!({}), Some(&account.access_token)).await;
+    let stored = database.sqlite_bytes();
+    assert!(stored.len() > 4096);
+    let contains = |needle: &str| stored.windows(needle.len()).any(|window| window == needle.as_bytes());
+    assert!(contains("digest_only"), "sanity: the scan sees stored text");
+    for secret in [
+        account.recovery_key.clone(),
+        account.recovery_key.replace('-', ""),
+        account.refresh_token.clone(),
+        account.access_token.clone(),
+        login.body["refresh_token"].as_str().unwrap().to_owned(),
+        refreshed.body["refresh_token"].as_str().unwrap().to_owned(),
+    ] {
+        assert!(!contains(&secret), "a secret is stored in clear");
+    }
+}

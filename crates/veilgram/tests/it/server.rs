@@ -1,0 +1,136 @@
+//! Starting `veilgram serve` as a child process, and a minimal HTTP/1.1 client over raw TCP
+//! (raw, so a test can send half a request and finish it later).
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub struct Server {
+    pub child: Child,
+    pub address: String,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+    stderr_signal: Arc<(Mutex<usize>, std::sync::Condvar)>,
+}
+
+#[derive(Default)]
+pub struct StartOptions<'a> {
+    pub data_dir: Option<&'a std::path::Path>,
+    pub database_url: Option<&'a str>,
+}
+
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_veilgram"))
+}
+
+impl Server {
+    pub fn start(options: StartOptions<'_>) -> Self {
+        let mut command = binary();
+        command
+            .arg("serve")
+            .env_clear()
+            .env("VEILGRAM_LISTEN", "127.0.0.1:0")
+            .env("VEILGRAM_LOG__LEVEL", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(directory) = options.data_dir {
+            command.env("VEILGRAM_DATA_DIR", directory);
+        }
+        if let Some(url) = options.database_url {
+            command.env("VEILGRAM_DATABASE_URL", url);
+        }
+        let mut child = command.spawn().expect("start veilgram");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stderr_signal = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
+        {
+            let reader = BufReader::new(child.stderr.take().unwrap());
+            let lines = Arc::clone(&stderr);
+            let signal = Arc::clone(&stderr_signal);
+            std::thread::spawn(move || {
+                for line in reader.lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                    let (count, condvar) = &*signal;
+                    *count.lock().unwrap() += 1;
+                    condvar.notify_all();
+                }
+            });
+        }
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first_line = String::new();
+        stdout.read_line(&mut first_line).unwrap();
+        let address = first_line
+            .trim()
+            .strip_prefix("veilgram listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {first_line:?}; stderr: {:?}", stderr.lock().unwrap()))
+            .to_owned();
+        Self { child, address, stderr, stderr_signal }
+    }
+
+    /// Blocks until a stderr line contains `needle`, or panics after `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let (count, condvar) = &*self.stderr_signal;
+        let mut guard = count.lock().unwrap();
+        loop {
+            if self.stderr.lock().unwrap().iter().any(|line| line.contains(needle)) {
+                return;
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            assert!(!remaining.is_zero(), "no log line with {needle:?} within {timeout:?}");
+            guard = condvar.wait_timeout(guard, remaining).unwrap().0;
+        }
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn terminate(&self) {
+        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "veilgram did not exit within {timeout:?}");
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+    }
+
+    pub async fn request(&self, method: &str, path: &str, body: Option<&Value>, token: Option<&str>) -> (u16, Value) {
+        let mut stream = TcpStream::connect(&self.address).await.unwrap();
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.address);
+        if let Some(token) = token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+        stream.write_all(head.as_bytes()).await.unwrap();
+        read_response(&mut stream).await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads a `Connection: close` response: status code and JSON body (or `Null`).
+pub async fn read_response(stream: &mut TcpStream) -> (u16, Value) {
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let status: u16 = text.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
