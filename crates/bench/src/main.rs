@@ -1,1 +1,400 @@
-fn main() {}
+//! `veilgram-bench`: starts `veilgram serve` as a child process and drives it over real HTTP/1.1
+//! keep-alive connections from this process, then prints a table per database engine:
+//! sign-ups per second, token-verified `GET /api/v1/users/me` per second with latency
+//! percentiles, and the same server's unauthenticated `GET /healthz` per second (the ceiling).
+//!
+//! Maximum rates are measured closed-loop (each connection sends as soon as its last answer
+//! arrives). Latency "at 80%" is measured open-loop: requests are scheduled at 80% of the maximum
+//! rate and each latency counts from its scheduled send time, so queueing is not hidden.
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use sqlx::{Connection, Executor, PgConnection};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+#[derive(Parser)]
+#[command(about = "Load-test veilgram over HTTP and print a table")]
+struct Arguments {
+    /// Seconds per measured phase.
+    #[arg(long, default_value_t = 5)]
+    duration: u64,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Engines to measure: sqlite, postgres, or both (comma-separated).
+    #[arg(long, default_value = "sqlite,postgres")]
+    engines: String,
+    /// The veilgram binary; by default the one next to this executable.
+    #[arg(long)]
+    veilgram: Option<PathBuf>,
+    /// PostgreSQL admin URL; a scratch database is created on it and dropped afterwards.
+    #[arg(
+        long,
+        env = "VEILGRAM_TEST_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres_url: String,
+}
+
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(
+    binary: &PathBuf,
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+) -> anyhow::Result<Server> {
+    let mut command = Command::new(binary);
+    command
+        .arg("serve")
+        .env("VEILGRAM_LISTEN", "127.0.0.1:0")
+        .env("VEILGRAM_DATA_DIR", data_dir)
+        // Access logs at this rate would measure the terminal, not the server.
+        .env("VEILGRAM_LOG__LEVEL", "warn")
+        .env("VEILGRAM_DATABASE__MAX_CONNECTIONS", "16")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(url) = database_url {
+        command.env("VEILGRAM_DATABASE_URL", url);
+    }
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let Some(address) = line.trim().strip_prefix("veilgram listening on http://") else {
+        bail!("veilgram did not start: {line:?}");
+    };
+    Ok(Server {
+        address: address.to_owned(),
+        child,
+    })
+}
+
+async fn connect(address: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+#[derive(Clone)]
+enum Call {
+    Healthz,
+    Signup,
+    Me(Arc<Vec<String>>),
+}
+
+impl Call {
+    fn request(&self, address: &str, index: usize) -> Request<Full<Bytes>> {
+        let builder = Request::builder().header("host", address);
+        let built = match self {
+            Self::Healthz => builder.uri("/healthz").body(Full::new(Bytes::new())),
+            Self::Signup => builder
+                .method("POST")
+                .uri("/api/v1/auth/signup")
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from_static(b"{}"))),
+            Self::Me(tokens) => builder
+                .uri("/api/v1/users/me")
+                .header(
+                    "authorization",
+                    format!("Bearer {}", tokens[index % tokens.len()]),
+                )
+                .body(Full::new(Bytes::new())),
+        };
+        built.unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
+    }
+}
+
+struct Outcome {
+    completed: u64,
+    failed: u64,
+    elapsed: Duration,
+    latencies_micros: Vec<u32>,
+    /// Access tokens from sign-up answers, for the read phase.
+    tokens: Vec<String>,
+}
+
+impl Outcome {
+    fn rate(&self) -> f64 {
+        self.completed as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&mut self, quantile: f64) -> f64 {
+        if self.latencies_micros.is_empty() {
+            return f64::NAN;
+        }
+        self.latencies_micros.sort_unstable();
+        let index = ((self.latencies_micros.len() as f64 - 1.0) * quantile).round() as usize;
+        f64::from(self.latencies_micros[index]) / 1000.0
+    }
+}
+
+/// Runs `call` on `connections` connections for `duration`. With `rate`, requests are scheduled
+/// (open loop) and latency counts from the scheduled time; without, each connection sends as
+/// fast as answers come back.
+async fn run(
+    address: &str,
+    call: Call,
+    connections: usize,
+    duration: Duration,
+    rate: Option<f64>,
+    keep_tokens: usize,
+) -> anyhow::Result<Outcome> {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut workers = Vec::with_capacity(connections);
+    for worker in 0..connections {
+        let address = address.to_owned();
+        let call = call.clone();
+        let interval = rate.map(|rate| Duration::from_secs_f64(connections as f64 / rate));
+        let offset = interval.map(|interval| interval.mul_f64(worker as f64 / connections as f64));
+        workers.push(tokio::spawn(async move {
+            let mut sender = connect(&address).await?;
+            let mut outcome = Outcome {
+                completed: 0,
+                failed: 0,
+                elapsed: Duration::ZERO,
+                latencies_micros: Vec::new(),
+                tokens: Vec::new(),
+            };
+            let mut sent = 0u32;
+            loop {
+                let scheduled = match (interval, offset) {
+                    (Some(interval), Some(offset)) => {
+                        let at = start + offset + interval * sent;
+                        tokio::time::sleep_until(at.into()).await;
+                        at
+                    }
+                    _ => Instant::now(),
+                };
+                if scheduled >= deadline {
+                    break;
+                }
+                sent += 1;
+                let request = call.request(&address, worker * 7919 + sent as usize);
+                sender.ready().await?;
+                let response = sender.send_request(request).await?;
+                let status = response.status();
+                let body = response.into_body().collect().await?.to_bytes();
+                let latency = scheduled.elapsed();
+                if status.is_success() {
+                    outcome.completed += 1;
+                    outcome
+                        .latencies_micros
+                        .push(latency.as_micros().min(u128::from(u32::MAX)) as u32);
+                    if matches!(call, Call::Signup) && outcome.tokens.len() < keep_tokens {
+                        let parsed: serde_json::Value = serde_json::from_slice(&body)?;
+                        if let Some(token) = parsed["access_token"].as_str() {
+                            outcome.tokens.push(token.to_owned());
+                        }
+                    }
+                } else {
+                    outcome.failed += 1;
+                }
+            }
+            anyhow::Ok(outcome)
+        }));
+    }
+    let mut total = Outcome {
+        completed: 0,
+        failed: 0,
+        elapsed: Duration::ZERO,
+        latencies_micros: Vec::new(),
+        tokens: Vec::new(),
+    };
+    for worker in workers {
+        let outcome = worker.await??;
+        total.completed += outcome.completed;
+        total.failed += outcome.failed;
+        total.latencies_micros.extend(outcome.latencies_micros);
+        total.tokens.extend(outcome.tokens);
+    }
+    total.elapsed = start.elapsed().min(duration).max(Duration::from_millis(1));
+    Ok(total)
+}
+
+struct Row {
+    label: String,
+    outcome: Outcome,
+}
+
+async fn measure_engine(
+    arguments: &Arguments,
+    binary: &PathBuf,
+    engine: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let data_dir = tempfile::tempdir()?;
+    let mut scratch_database = None;
+    let database_url = match engine {
+        "sqlite" => None,
+        "postgres" => {
+            let name = format!("vgbench_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = PgConnection::connect(&arguments.postgres_url)
+                .await
+                .with_context(|| {
+                    format!("PostgreSQL is not reachable at {}", arguments.postgres_url)
+                })?;
+            admin
+                .execute(format!("CREATE DATABASE {name}").as_str())
+                .await?;
+            let base = arguments
+                .postgres_url
+                .rsplit_once('/')
+                .map_or(arguments.postgres_url.as_str(), |(base, _)| base);
+            scratch_database = Some(name.clone());
+            Some(format!("{base}/{name}"))
+        }
+        other => bail!("unknown engine {other}"),
+    };
+    let duration = Duration::from_secs(arguments.duration);
+    let connections = arguments.connections;
+    let rows = {
+        let server = start_server(binary, data_dir.path(), database_url.as_deref())?;
+        let address = server.address.clone();
+        // Warm up connections, caches and the JIT-free but page-cache-hungry database.
+        run(
+            &address,
+            Call::Healthz,
+            connections,
+            Duration::from_secs(1),
+            None,
+            0,
+        )
+        .await?;
+        let signups = run(&address, Call::Signup, connections, duration, None, 20_000).await?;
+        let tokens = Arc::new(signups.tokens.clone());
+        anyhow::ensure!(!tokens.is_empty(), "no sign-up succeeded");
+        let healthz = run(&address, Call::Healthz, connections, duration, None, 0).await?;
+        run(
+            &address,
+            Call::Me(Arc::clone(&tokens)),
+            connections,
+            Duration::from_secs(1),
+            None,
+            0,
+        )
+        .await?;
+        let me_max = run(
+            &address,
+            Call::Me(Arc::clone(&tokens)),
+            connections,
+            duration,
+            None,
+            0,
+        )
+        .await?;
+        let target = me_max.rate() * 0.8;
+        let me_at_80 = run(
+            &address,
+            Call::Me(Arc::clone(&tokens)),
+            connections,
+            duration,
+            Some(target),
+            0,
+        )
+        .await?;
+        vec![
+            Row {
+                label: "POST /auth/signup (max)".into(),
+                outcome: signups,
+            },
+            Row {
+                label: "GET /healthz (max, ceiling)".into(),
+                outcome: healthz,
+            },
+            Row {
+                label: "GET /users/me (max)".into(),
+                outcome: me_max,
+            },
+            Row {
+                label: format!("GET /users/me at 80% ({target:.0}/s)"),
+                outcome: me_at_80,
+            },
+        ]
+    };
+    if let Some(name) = scratch_database {
+        let mut admin = PgConnection::connect(&arguments.postgres_url).await?;
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+            .await?;
+    }
+    Ok(rows)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let arguments = Arguments::parse();
+    let binary = match &arguments.veilgram {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("veilgram"),
+    };
+    anyhow::ensure!(
+        binary.exists(),
+        "{} not found: build it with `cargo build --release -p veilgram`",
+        binary.display()
+    );
+    println!(
+        "veilgram-bench: {} connections, {} s per phase, {} cores, server access logs off",
+        arguments.connections,
+        arguments.duration,
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    for engine in arguments
+        .engines
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let mut rows = measure_engine(&arguments, &binary, engine).await?;
+        println!("\nengine: {engine}");
+        println!(
+            "| {:<36} | {:>10} | {:>8} | {:>8} | {:>8} | {:>8} |",
+            "operation", "req/s", "P50 ms", "P99 ms", "P99.9 ms", "errors"
+        );
+        println!(
+            "|{:-<38}|{:->12}|{:->10}|{:->10}|{:->10}|{:->10}|",
+            "", "", "", "", "", ""
+        );
+        let healthz_rate = rows[1].outcome.rate();
+        for row in &mut rows {
+            let rate = row.outcome.rate();
+            let (p50, p99, p999) = (
+                row.outcome.percentile(0.50),
+                row.outcome.percentile(0.99),
+                row.outcome.percentile(0.999),
+            );
+            println!(
+                "| {:<36} | {:>10.0} | {:>8.2} | {:>8.2} | {:>8.2} | {:>8} |",
+                row.label, rate, p50, p99, p999, row.outcome.failed
+            );
+        }
+        println!(
+            "authenticated reads reach {:.0}% of the /healthz ceiling",
+            100.0 * rows[2].outcome.rate() / healthz_rate
+        );
+    }
+    Ok(())
+}

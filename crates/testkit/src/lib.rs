@@ -80,7 +80,9 @@ impl TestDatabase {
     /// The bytes of every file of a SQLite database (main file, WAL, shared memory), for tests
     /// that check what is physically stored. Empty for PostgreSQL.
     pub fn sqlite_bytes(&self) -> Vec<u8> {
-        let Cleanup::Sqlite(directory) = &self.cleanup else { return Vec::new() };
+        let Cleanup::Sqlite(directory) = &self.cleanup else {
+            return Vec::new();
+        };
         let mut bytes = Vec::new();
         for entry in std::fs::read_dir(directory.path()).expect("read test dir") {
             bytes.extend(std::fs::read(entry.expect("entry").path()).unwrap_or_default());

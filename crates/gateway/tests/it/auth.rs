@@ -308,11 +308,22 @@ async fn secrets_are_stored_only_as_digests() {
     let app = TestApp::new(&database).await;
     let account = app.signup(Some("digest_only")).await;
     let login = app.login(&account.user_id, &account.recovery_key).await;
-    let refreshed = app.refresh(login.body["refresh_token"].as_str().unwrap()).await;
-    app.post("/api/v1/auth/logout", json!({}), Some(&account.access_token)).await;
+    let refreshed = app
+        .refresh(login.body["refresh_token"].as_str().unwrap())
+        .await;
+    app.post(
+        "/api/v1/auth/logout",
+        json!({}),
+        Some(&account.access_token),
+    )
+    .await;
     let stored = database.sqlite_bytes();
     assert!(stored.len() > 4096);
-    let contains = |needle: &str| stored.windows(needle.len()).any(|window| window == needle.as_bytes());
+    let contains = |needle: &str| {
+        stored
+            .windows(needle.len())
+            .any(|window| window == needle.as_bytes())
+    };
     assert!(contains("digest_only"), "sanity: the scan sees stored text");
     for secret in [
         account.recovery_key.clone(),

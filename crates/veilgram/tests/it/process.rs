@@ -10,8 +10,12 @@ use tokio::net::TcpStream;
 use veilgram_testkit::TestDatabase;
 
 fn kid_of(token: &str) -> String {
-    let header: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     header["kid"].as_str().unwrap().to_owned()
 }
 
@@ -27,15 +31,28 @@ fn an_unknown_database_scheme_is_refused_loudly() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("unsupported database URL scheme \"mysql\""), "{stderr}");
-    assert!(!directory.path().join("data").exists(), "nothing may be created on refusal");
+    assert!(
+        stderr.contains("unsupported database URL scheme \"mysql\""),
+        "{stderr}"
+    );
+    assert!(
+        !directory.path().join("data").exists(),
+        "nothing may be created on refusal"
+    );
 }
 
 #[test]
 fn help_explains_the_subcommands() {
     let output = binary().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
-    for expected in ["serve", "migrate", "rotate-signing-key", "VEILGRAM_DATABASE_URL", "VEILGRAM_LISTEN", "VEILGRAM_DATA_DIR"] {
+    for expected in [
+        "serve",
+        "migrate",
+        "rotate-signing-key",
+        "VEILGRAM_DATABASE_URL",
+        "VEILGRAM_LISTEN",
+        "VEILGRAM_DATA_DIR",
+    ] {
         assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
     }
 }
@@ -44,9 +61,20 @@ fn help_explains_the_subcommands() {
 fn migrate_brings_the_database_up_to_date_and_is_repeatable() {
     let directory = tempfile::tempdir().unwrap();
     for _ in 0..2 {
-        let output = binary().arg("migrate").env_clear().env("VEILGRAM_DATA_DIR", directory.path()).output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        assert!(String::from_utf8_lossy(&output.stdout).contains("database (sqlite) is at migration"));
+        let output = binary()
+            .arg("migrate")
+            .env_clear()
+            .env("VEILGRAM_DATA_DIR", directory.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("database (sqlite) is at migration")
+        );
     }
     assert!(directory.path().join("veilgram.db").exists());
 }
@@ -54,9 +82,17 @@ fn migrate_brings_the_database_up_to_date_and_is_repeatable() {
 #[tokio::test]
 async fn serves_on_sqlite_and_finishes_in_flight_requests_on_sigterm() {
     let directory = tempfile::tempdir().unwrap();
-    let mut server = Server::start(StartOptions { data_dir: Some(directory.path()), ..Default::default() });
-    assert!(directory.path().join("veilgram.db").exists(), "the embedded default is SQLite in the data dir");
-    let (status, _) = server.request("POST", "/api/v1/auth/signup", Some(&json!({})), None).await;
+    let mut server = Server::start(StartOptions {
+        data_dir: Some(directory.path()),
+        ..Default::default()
+    });
+    assert!(
+        directory.path().join("veilgram.db").exists(),
+        "the embedded default is SQLite in the data dir"
+    );
+    let (status, _) = server
+        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
+        .await;
     assert_eq!(status, 201);
 
     // Send a request's head now and its body after SIGTERM: it is in flight when the signal lands.
@@ -86,33 +122,102 @@ async fn serves_on_postgresql_when_the_url_says_so() {
         data_dir: Some(directory.path()),
         database_url: Some(database.url().as_str()),
     });
-    let (status, signup) = server.request("POST", "/api/v1/auth/signup", Some(&json!({ "nickname": "on_postgres" })), None).await;
+    let (status, signup) = server
+        .request(
+            "POST",
+            "/api/v1/auth/signup",
+            Some(&json!({ "nickname": "on_postgres" })),
+            None,
+        )
+        .await;
     assert_eq!(status, 201);
-    let (status, me) = server.request("GET", "/api/v1/users/me", None, signup["access_token"].as_str()).await;
-    assert_eq!((status, me["nickname"].as_str()), (200, Some("on_postgres")));
+    let (status, me) = server
+        .request(
+            "GET",
+            "/api/v1/users/me",
+            None,
+            signup["access_token"].as_str(),
+        )
+        .await;
+    assert_eq!(
+        (status, me["nickname"].as_str()),
+        (200, Some("on_postgres"))
+    );
     let (status, ready) = server.request("GET", "/readyz", None, None).await;
-    assert_eq!((status, ready["checks"]["database"].as_str()), (200, Some("ok")));
-    assert!(!directory.path().join("veilgram.db").exists(), "no SQLite file when PostgreSQL is configured");
-    assert!(server.logs().iter().any(|line| line.contains("\"engine\":\"postgres\"")));
+    assert_eq!(
+        (status, ready["checks"]["database"].as_str()),
+        (200, Some("ok"))
+    );
+    assert!(
+        !directory.path().join("veilgram.db").exists(),
+        "no SQLite file when PostgreSQL is configured"
+    );
+    assert!(server
+        .logs()
+        .iter()
+        .any(|line| line.contains("\"engine\":\"postgres\"")));
 }
 
 #[tokio::test]
 async fn logs_are_json_and_never_carry_secrets_or_client_addresses() {
     let directory = tempfile::tempdir().unwrap();
-    let server = Server::start(StartOptions { data_dir: Some(directory.path()), ..Default::default() });
-    let (_, signup) = server.request("POST", "/api/v1/auth/signup", Some(&json!({})), None).await;
+    let server = Server::start(StartOptions {
+        data_dir: Some(directory.path()),
+        ..Default::default()
+    });
+    let (_, signup) = server
+        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
+        .await;
     let user_id = signup["user_id"].as_str().unwrap();
     let recovery_key = signup["recovery_key"].as_str().unwrap();
     let (_, login) = server
-        .request("POST", "/api/v1/auth/login", Some(&json!({ "user_id": user_id, "recovery_key": recovery_key })), None)
+        .request(
+            "POST",
+            "/api/v1/auth/login",
+            Some(&json!({ "user_id": user_id, "recovery_key": recovery_key })),
+            None,
+        )
         .await;
     let (_, refreshed) = server
-        .request("POST", "/api/v1/auth/refresh", Some(&json!({ "refresh_token": login["refresh_token"] })), None)
+        .request(
+            "POST",
+            "/api/v1/auth/refresh",
+            Some(&json!({ "refresh_token": login["refresh_token"] })),
+            None,
+        )
         .await;
-    server.request("POST", "/api/v1/auth/refresh", Some(&json!({ "refresh_token": login["refresh_token"] })), None).await;
-    server.request("GET", "/api/v1/users/me", None, refreshed["access_token"].as_str()).await;
-    server.request("POST", "/api/v1/auth/login", Some(&json!({ "user_id": user_id, "recovery_key": "WRONG" })), None).await;
-    let (_, rotated) = server.request("POST", "/api/v1/auth/recovery-key", None, signup["access_token"].as_str()).await;
+    server
+        .request(
+            "POST",
+            "/api/v1/auth/refresh",
+            Some(&json!({ "refresh_token": login["refresh_token"] })),
+            None,
+        )
+        .await;
+    server
+        .request(
+            "GET",
+            "/api/v1/users/me",
+            None,
+            refreshed["access_token"].as_str(),
+        )
+        .await;
+    server
+        .request(
+            "POST",
+            "/api/v1/auth/login",
+            Some(&json!({ "user_id": user_id, "recovery_key": "WRONG" })),
+            None,
+        )
+        .await;
+    let (_, rotated) = server
+        .request(
+            "POST",
+            "/api/v1/auth/recovery-key",
+            None,
+            signup["access_token"].as_str(),
+        )
+        .await;
     server.wait_for_log("/api/v1/auth/recovery-key", Duration::from_secs(10));
 
     let secrets = [
@@ -128,13 +233,23 @@ async fn logs_are_json_and_never_carry_secrets_or_client_addresses() {
     let logs = server.logs();
     assert!(logs.len() >= 8, "{logs:?}");
     for line in &logs {
-        let parsed: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
-        assert!(parsed["level"].is_string() && parsed["message"].is_string(), "{line}");
+        let parsed: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(
+            parsed["level"].is_string() && parsed["message"].is_string(),
+            "{line}"
+        );
         for secret in &secrets {
-            assert!(!line.contains(secret.as_str()), "a secret leaked into the logs: {line}");
+            assert!(
+                !line.contains(secret.as_str()),
+                "a secret leaked into the logs: {line}"
+            );
         }
         if !line.contains("veilgram listening") {
-            assert!(!line.contains("127.0.0.1"), "an address leaked into the logs: {line}");
+            assert!(
+                !line.contains("127.0.0.1"),
+                "an address leaked into the logs: {line}"
+            );
         }
     }
 }
@@ -142,8 +257,13 @@ async fn logs_are_json_and_never_carry_secrets_or_client_addresses() {
 #[tokio::test]
 async fn a_rotated_signing_key_is_used_without_restart_and_old_tokens_stay_valid() {
     let directory = tempfile::tempdir().unwrap();
-    let server = Server::start(StartOptions { data_dir: Some(directory.path()), ..Default::default() });
-    let (_, signup) = server.request("POST", "/api/v1/auth/signup", Some(&json!({})), None).await;
+    let server = Server::start(StartOptions {
+        data_dir: Some(directory.path()),
+        ..Default::default()
+    });
+    let (_, signup) = server
+        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
+        .await;
     let old_token = signup["access_token"].as_str().unwrap().to_owned();
     let old_kid = kid_of(&old_token);
 
@@ -153,7 +273,11 @@ async fn a_rotated_signing_key_is_used_without_restart_and_old_tokens_stay_valid
         .env("VEILGRAM_DATA_DIR", directory.path())
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     // The server notices within about a second; wait for a token signed by the new key.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -167,13 +291,28 @@ async fn a_rotated_signing_key_is_used_without_restart_and_old_tokens_stay_valid
         if kid_of(&token) != old_kid {
             break token;
         }
-        assert!(Instant::now() < deadline, "the server never picked up the rotated key");
+        assert!(
+            Instant::now() < deadline,
+            "the server never picked up the rotated key"
+        );
     };
     for token in [&old_token, &new_token] {
-        let (status, _) = server.request("GET", "/api/v1/users/me", None, Some(token)).await;
+        let (status, _) = server
+            .request("GET", "/api/v1/users/me", None, Some(token))
+            .await;
         assert_eq!(status, 200);
     }
-    let (_, jwks) = server.request("GET", "/.well-known/jwks.json", None, None).await;
-    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|key| key["kid"].as_str().unwrap()).collect();
-    assert!(kids.contains(&old_kid.as_str()) && kids.contains(&kid_of(&new_token).as_str()), "{kids:?}");
+    let (_, jwks) = server
+        .request("GET", "/.well-known/jwks.json", None, None)
+        .await;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()) && kids.contains(&kid_of(&new_token).as_str()),
+        "{kids:?}"
+    );
 }

@@ -64,9 +64,19 @@ impl Server {
         let address = first_line
             .trim()
             .strip_prefix("veilgram listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {first_line:?}; stderr: {:?}", stderr.lock().unwrap()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {first_line:?}; stderr: {:?}",
+                    stderr.lock().unwrap()
+                )
+            })
             .to_owned();
-        Self { child, address, stderr, stderr_signal }
+        Self {
+            child,
+            address,
+            stderr,
+            stderr_signal,
+        }
     }
 
     /// Blocks until a stderr line contains `needle`, or panics after `timeout`.
@@ -75,11 +85,20 @@ impl Server {
         let (count, condvar) = &*self.stderr_signal;
         let mut guard = count.lock().unwrap();
         loop {
-            if self.stderr.lock().unwrap().iter().any(|line| line.contains(needle)) {
+            if self
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|line| line.contains(needle))
+            {
                 return;
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
-            assert!(!remaining.is_zero(), "no log line with {needle:?} within {timeout:?}");
+            assert!(
+                !remaining.is_zero(),
+                "no log line with {needle:?} within {timeout:?}"
+            );
             guard = condvar.wait_timeout(guard, remaining).unwrap().0;
         }
     }
@@ -89,7 +108,11 @@ impl Server {
     }
 
     pub fn terminate(&self) {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -100,19 +123,34 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "veilgram did not exit within {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "veilgram did not exit within {timeout:?}"
+            );
             std::thread::park_timeout(Duration::from_millis(20));
         }
     }
 
-    pub async fn request(&self, method: &str, path: &str, body: Option<&Value>, token: Option<&str>) -> (u16, Value) {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
         let mut stream = TcpStream::connect(&self.address).await.unwrap();
         let body = body.map(Value::to_string).unwrap_or_default();
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.address);
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.address
+        );
         if let Some(token) = token {
             head.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
-        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
         stream.write_all(head.as_bytes()).await.unwrap();
         read_response(&mut stream).await
     }
@@ -130,7 +168,11 @@ pub async fn read_response(stream: &mut TcpStream) -> (u16, Value) {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     let text = String::from_utf8_lossy(&raw);
-    let status: u16 = text.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
