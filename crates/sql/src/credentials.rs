@@ -1,10 +1,9 @@
 //! `CredentialStore` on the relational engines: accounts, session families, refresh tokens and
 //! the append-only access-token revocation list.
 
-use crate::store::{column, hash_column, id_column, translate};
+use crate::store::{column, hash_column, id_column, translate, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
-use sqlx::{Any, Transaction};
 use veilgram_core::ports::{
     CredentialStore, NewAccount, NewRefreshToken, NewSession, RefreshTokenRecord, Revocation,
     RevocationEntry, SecretHash,
@@ -12,7 +11,7 @@ use veilgram_core::ports::{
 use veilgram_core::{SessionFamilyId, StoreError, Timestamp, UserId};
 
 pub(crate) async fn insert_session(
-    transaction: &mut Transaction<'static, Any>,
+    transaction: &mut WriteTransaction,
     session: &NewSession,
 ) -> Result<(), StoreError> {
     let token = &session.first_token;
@@ -30,7 +29,7 @@ pub(crate) async fn insert_session(
 }
 
 async fn insert_refresh_token(
-    transaction: &mut Transaction<'static, Any>,
+    transaction: &mut WriteTransaction,
     token: &NewRefreshToken,
 ) -> Result<(), StoreError> {
     sqlx::query(
@@ -52,7 +51,7 @@ async fn insert_refresh_token(
 
 /// Appends one revocation to the list.
 pub(crate) async fn insert_revocation(
-    transaction: &mut Transaction<'static, Any>,
+    transaction: &mut WriteTransaction,
     revocation: &Revocation,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -120,7 +119,7 @@ impl Families {
 /// Marks the given families revoked and revokes every access token minted in them that has not
 /// expired yet. Returns those token revocations.
 pub(crate) async fn revoke_families(
-    transaction: &mut Transaction<'static, Any>,
+    transaction: &mut WriteTransaction,
     families: &Families,
     now: Timestamp,
 ) -> Result<Vec<Revocation>, StoreError> {
@@ -187,7 +186,7 @@ impl CredentialStore for SqlStore {
         .await
         .map_err(translate)?;
         insert_session(&mut transaction, session).await?;
-        transaction.commit().await.map_err(translate)
+        transaction.commit().await
     }
 
     async fn recovery_key_hash(&self, user_id: UserId) -> Result<Option<SecretHash>, StoreError> {
@@ -211,7 +210,7 @@ impl CredentialStore for SqlStore {
             return Err(StoreError::NotFound);
         }
         insert_session(&mut transaction, session).await?;
-        transaction.commit().await.map_err(translate)
+        transaction.commit().await
     }
 
     async fn find_refresh_token(
@@ -262,7 +261,7 @@ impl CredentialStore for SqlStore {
             return Ok(false);
         }
         insert_refresh_token(&mut transaction, replacement).await?;
-        transaction.commit().await.map_err(translate)?;
+        transaction.commit().await?;
         Ok(true)
     }
 
@@ -273,7 +272,7 @@ impl CredentialStore for SqlStore {
     ) -> Result<Vec<Revocation>, StoreError> {
         let mut transaction = self.begin_write().await?;
         let revocations = revoke_families(&mut transaction, &Families::One(family_id), now).await?;
-        transaction.commit().await.map_err(translate)?;
+        transaction.commit().await?;
         Ok(revocations)
     }
 
@@ -298,7 +297,7 @@ impl CredentialStore for SqlStore {
             insert_revocation(&mut transaction, &presented, now).await?;
             revocations.push(presented);
         }
-        transaction.commit().await.map_err(translate)?;
+        transaction.commit().await?;
         Ok(revocations)
     }
 
@@ -321,7 +320,7 @@ impl CredentialStore for SqlStore {
         }
         let families = Families::AllOfUserExceptMinted(user_id, *keep_access_token_hash);
         let revocations = revoke_families(&mut transaction, &families, now).await?;
-        transaction.commit().await.map_err(translate)?;
+        transaction.commit().await?;
         Ok(revocations)
     }
 
@@ -387,7 +386,7 @@ impl CredentialStore for SqlStore {
                 .map_err(translate)?
                 .rows_affected();
         }
-        transaction.commit().await.map_err(translate)?;
+        transaction.commit().await?;
         Ok(removed)
     }
 }

@@ -66,7 +66,7 @@ impl ProfileStore for SqlStore {
             .map_err(translate)?
             .ok_or(StoreError::NotFound)?;
         let user = user_from_row(&row)?;
-        transaction.commit().await.map_err(translate)?;
+        transaction.commit().await?;
         Ok(user)
     }
 
@@ -87,7 +87,7 @@ impl ProfileStore for SqlStore {
         }
         let revocations =
             revoke_families(&mut transaction, &Families::AllOfUser(user_id), now).await?;
-        transaction.commit().await.map_err(translate)?;
+        transaction.commit().await?;
         Ok(revocations)
     }
 
@@ -111,7 +111,7 @@ impl ProfileStore for SqlStore {
             revoked_at: now,
         };
         insert_revocation(&mut transaction, &revocation, now).await?;
-        transaction.commit().await.map_err(translate)?;
+        transaction.commit().await?;
         Ok(revocation)
     }
 

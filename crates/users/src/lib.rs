@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`nickname`]: [`Nickname::parse`], the only way to make a nickname, and its uniqueness key.
 //! - [`profanity`]: the Korean and English filter over the word lists in `data/`.
+//! - [`cache`]: a short-TTL in-process profile cache, invalidated by this process's writes.
 //! - [`service`]: [`UsersService`], the operations the gateway calls.
 //!
 //! # Invariants
@@ -11,6 +12,7 @@
 //!   by its key (NFKC + case folding + confusable folding).
 //! - Public profiles never expose `created_at`: nothing public reveals when someone signed up.
 
+pub mod cache;
 pub mod nickname;
 pub mod profanity;
 pub mod service;

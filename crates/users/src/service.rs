@@ -1,8 +1,10 @@
 //! `UsersService`: the profile operations of API.md on top of the `ProfileStore` port.
 
+use crate::cache::ProfileCache;
 use crate::nickname::{Nickname, NicknameError};
 use crate::profanity::ProfanityFilter;
 use std::sync::Arc;
+use std::time::Duration;
 use veilgram_core::ports::{ProfileChange, ProfileStore, Revocation, SessionSummary, UserRecord};
 use veilgram_core::{StoreError, Timestamp, UserId};
 
@@ -52,14 +54,34 @@ pub struct Export {
 pub struct UsersService {
     store: Arc<dyn ProfileStore>,
     filter: ProfanityFilter,
+    cache: ProfileCache,
 }
 
 impl UsersService {
-    pub fn new(store: Arc<dyn ProfileStore>) -> Self {
+    /// `profile_cache_ttl` bounds how stale a profile changed by another process may be served.
+    pub fn new(store: Arc<dyn ProfileStore>, profile_cache_ttl: Duration) -> Self {
         Self {
             store,
             filter: ProfanityFilter::bundled(),
+            cache: ProfileCache::new(profile_cache_ttl),
         }
+    }
+
+    async fn load(&self, user_id: UserId) -> Result<Option<UserRecord>, UserError> {
+        if let Some(cached) = self.cache.get(&user_id) {
+            return Ok(Some(cached));
+        }
+        let loaded = self.store.user(user_id).await?;
+        if let Some(record) = &loaded {
+            self.cache.put(record.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// Drops a cached profile after a change this service did not make (e.g. a login that
+    /// reactivated the account).
+    pub fn forget_cached(&self, user_id: UserId) {
+        self.cache.forget(&user_id);
     }
 
     pub fn parse_nickname(&self, raw: &str) -> Result<Nickname, UserError> {
@@ -68,12 +90,12 @@ impl UsersService {
 
     /// The caller's own profile (deactivated or not: a token proves the account is theirs).
     pub async fn me(&self, user_id: UserId) -> Result<UserRecord, UserError> {
-        self.store.user(user_id).await?.ok_or(UserError::NotFound)
+        self.load(user_id).await?.ok_or(UserError::NotFound)
     }
 
     /// Someone's public profile; deactivated accounts are hidden as if they did not exist.
     pub async fn public_profile(&self, user_id: UserId) -> Result<UserRecord, UserError> {
-        match self.store.user(user_id).await? {
+        match self.load(user_id).await? {
             Some(user) if user.deactivated_at.is_none() => Ok(user),
             _ => Err(UserError::NotFound),
         }
@@ -102,21 +124,28 @@ impl UsersService {
             nickname: nickname.map(Nickname::into_parts),
             status_message,
         };
-        Ok(self.store.update_profile(user_id, &change).await?)
+        let updated = self.store.update_profile(user_id, &change).await?;
+        self.cache.put(updated.clone());
+        Ok(updated)
     }
 
     /// Hides the account until its next login and ends its sessions.
     pub async fn deactivate(&self, user_id: UserId) -> Result<Vec<Revocation>, UserError> {
-        Ok(self.store.deactivate(user_id, Timestamp::now()).await?)
+        let revocations = self.store.deactivate(user_id, Timestamp::now()).await?;
+        self.cache.forget(&user_id);
+        Ok(revocations)
     }
 
     /// Erases the account and frees its nickname.
     pub async fn delete(&self, user_id: UserId) -> Result<Revocation, UserError> {
-        Ok(self.store.delete_account(user_id, Timestamp::now()).await?)
+        let revocation = self.store.delete_account(user_id, Timestamp::now()).await?;
+        self.cache.forget(&user_id);
+        Ok(revocation)
     }
 
     pub async fn export(&self, user_id: UserId) -> Result<Export, UserError> {
-        let profile = self.me(user_id).await?;
+        // An export reads the store, never the cache.
+        let profile = self.store.user(user_id).await?.ok_or(UserError::NotFound)?;
         let sessions = self.store.sessions(user_id).await?;
         Ok(Export { profile, sessions })
     }

@@ -21,7 +21,24 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub auth: AuthConfig,
+    pub users: UsersConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UsersConfig {
+    /// How long a profile read may be served from this process's cache (0 disables it). Changes
+    /// made through this process are seen at once; changes made through others within this time.
+    pub profile_cache_ttl_ms: u64,
+}
+
+impl Default for UsersConfig {
+    fn default() -> Self {
+        Self {
+            profile_cache_ttl_ms: 1000,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -74,6 +91,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
+            users: UsersConfig::default(),
             log: LogConfig::default(),
         }
     }

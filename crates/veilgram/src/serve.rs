@@ -77,7 +77,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("cannot load the revocation list")?;
     let maintenance = auth.spawn_maintenance();
     let users = Arc::new(UsersService::new(
-        Arc::clone(&store) as Arc<dyn ProfileStore>
+        Arc::clone(&store) as Arc<dyn ProfileStore>,
+        Duration::from_millis(config.users.profile_cache_ttl_ms),
     ));
     let state = AppState {
         auth,

@@ -98,7 +98,8 @@ impl TestApp {
         let state = AppState {
             auth: Arc::clone(&auth),
             users: Arc::new(UsersService::new(
-                Arc::clone(&store) as Arc<dyn ProfileStore>
+                Arc::clone(&store) as Arc<dyn ProfileStore>,
+                Duration::from_secs(1),
             )),
             health_checks: vec![store as Arc<dyn HealthCheck>],
             metrics: Arc::new(Metrics::default()),
