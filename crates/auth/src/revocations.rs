@@ -10,20 +10,17 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 use veilgram_core::ports::{CredentialStore, Revocation, SecretHash};
+use veilgram_core::sequence::SequenceCursor;
 use veilgram_core::{StoreError, Timestamp, UserId};
 
-/// How far behind the newest sequence each sync looks again. On PostgreSQL, identity values are
-/// handed out at insert time but become visible at commit time, so a transaction that commits
-/// late can land below the newest sequence already seen; re-reading a window catches it.
-/// Entries are idempotent, so reading one twice is harmless.
-const SEQUENCE_OVERLAP: i64 = 256;
 const SYNC_BATCH: i64 = 1000;
 
 #[derive(Default)]
 struct State {
     tokens: HashMap<SecretHash, Timestamp>,
     subjects: HashMap<UserId, Timestamp>,
-    last_sequence: i64,
+    /// Entries are idempotent, so the cursor's re-read window is harmless.
+    cursor: SequenceCursor,
 }
 
 pub struct RevocationList {
@@ -86,7 +83,7 @@ impl RevocationList {
         let mut read = 0;
         loop {
             let after = match self.state.read() {
-                Ok(state) => (state.last_sequence - SEQUENCE_OVERLAP).max(0),
+                Ok(state) => state.cursor.read_after(),
                 Err(_) => return Err(StoreError::Unavailable("revocation list poisoned".into())),
             };
             let entries = store.revocations_since(after, SYNC_BATCH).await?;
@@ -94,17 +91,10 @@ impl RevocationList {
             let revocations: Vec<Revocation> =
                 entries.iter().map(|entry| entry.revocation).collect();
             self.apply(&revocations);
-            let newest = entries
-                .iter()
-                .map(|entry| entry.sequence)
-                .max()
-                .unwrap_or(after);
             let advanced = match self.state.write() {
-                Ok(mut state) => {
-                    let advanced = newest > state.last_sequence;
-                    state.last_sequence = state.last_sequence.max(newest);
-                    advanced
-                }
+                Ok(mut state) => state
+                    .cursor
+                    .advance(entries.iter().map(|entry| entry.sequence)),
                 Err(_) => false,
             };
             read += fetched;

@@ -6,6 +6,7 @@
 //! - [`time`]: [`Timestamp`], the one representation of an instant (UTC milliseconds).
 //! - [`error`]: [`StoreError`], what any storage port may answer.
 //! - [`ports`]: the traits a storage engine implements; services hold them as `Arc<dyn …>`.
+//! - [`sequence`]: [`sequence::SequenceCursor`], for tailing append-only tables from many processes.
 //!
 //! This crate depends on no engine, no web framework and no service: it is the root of the crate
 //! graph.
@@ -13,6 +14,7 @@
 pub mod error;
 pub mod ids;
 pub mod ports;
+pub mod sequence;
 pub mod time;
 
 pub use error::StoreError;

@@ -178,6 +178,13 @@ pub struct SessionSummary {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// One entry of the profile change feed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserChange {
+    pub sequence: i64,
+    pub user_id: UserId,
+}
+
 /// What the users service needs from the relational store.
 #[async_trait]
 pub trait ProfileStore: Send + Sync {
@@ -207,6 +214,17 @@ pub trait ProfileStore: Send + Sync {
     ) -> Result<Revocation, StoreError>;
 
     async fn sessions(&self, user_id: UserId) -> Result<Vec<SessionSummary>, StoreError>;
+
+    /// Profiles changed (by any process) with a sequence above `after`, oldest first. Every
+    /// write above, and a login that reactivates an account, appends to this feed.
+    async fn user_changes_since(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<UserChange>, StoreError>;
+
+    /// Forgets feed entries older than `before`. Returns rows removed.
+    async fn purge_user_changes(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// Whether a dependency answers; used by `/readyz`.

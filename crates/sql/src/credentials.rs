@@ -1,6 +1,7 @@
 //! `CredentialStore` on the relational engines: accounts, session families, refresh tokens and
 //! the append-only access-token revocation list.
 
+use crate::profiles::record_user_change;
 use crate::store::{column, hash_column, id_column, translate, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
@@ -200,14 +201,27 @@ impl CredentialStore for SqlStore {
     }
 
     async fn start_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        let user_id = session.first_token.user_id;
         let mut transaction = self.begin_write().await?;
-        let updated = sqlx::query("UPDATE users SET deactivated_at = NULL WHERE id = $1")
-            .bind(session.first_token.user_id.to_string())
-            .execute(&mut *transaction)
-            .await
-            .map_err(translate)?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        let deactivated: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT deactivated_at FROM users WHERE id = $1")
+                .bind(user_id.to_string())
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(translate)?;
+        match deactivated {
+            None => return Err(StoreError::NotFound),
+            Some(Some(_)) => {
+                // Logging in reactivates the account.
+                sqlx::query("UPDATE users SET deactivated_at = NULL WHERE id = $1")
+                    .bind(user_id.to_string())
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(translate)?;
+                record_user_change(&mut transaction, user_id, session.first_token.created_at)
+                    .await?;
+            }
+            Some(None) => {}
         }
         insert_session(&mut transaction, session).await?;
         transaction.commit().await

@@ -1,15 +1,32 @@
 //! `ProfileStore` on the relational engines: profiles, deactivation, deletion, export.
 
 use crate::credentials::{insert_revocation, revoke_families, Families};
-use crate::store::{column, id_column, translate};
+use crate::store::{column, id_column, translate, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use veilgram_core::ports::{ProfileChange, ProfileStore, Revocation, SessionSummary, UserRecord};
+use veilgram_core::ports::{
+    ProfileChange, ProfileStore, Revocation, SessionSummary, UserChange, UserRecord,
+};
 use veilgram_core::{StoreError, Timestamp, UserId};
 
 const USER_COLUMNS: &str = "id, nickname, status_message, avatar_media_id, created_at, \
      deactivated_at, followers_count, following_count, posts_count";
+
+/// Appends to the profile change feed, in the transaction that changed the profile.
+pub(crate) async fn record_user_change(
+    transaction: &mut WriteTransaction,
+    user_id: UserId,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO user_changes (user_id, changed_at) VALUES ($1, $2)")
+        .bind(user_id.to_string())
+        .bind(now.as_millis())
+        .execute(&mut **transaction)
+        .await
+        .map_err(translate)?;
+    Ok(())
+}
 
 fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
@@ -66,6 +83,7 @@ impl ProfileStore for SqlStore {
             .map_err(translate)?
             .ok_or(StoreError::NotFound)?;
         let user = user_from_row(&row)?;
+        record_user_change(&mut transaction, user_id, Timestamp::now()).await?;
         transaction.commit().await?;
         Ok(user)
     }
@@ -87,6 +105,7 @@ impl ProfileStore for SqlStore {
         }
         let revocations =
             revoke_families(&mut transaction, &Families::AllOfUser(user_id), now).await?;
+        record_user_change(&mut transaction, user_id, now).await?;
         transaction.commit().await?;
         Ok(revocations)
     }
@@ -111,6 +130,7 @@ impl ProfileStore for SqlStore {
             revoked_at: now,
         };
         insert_revocation(&mut transaction, &revocation, now).await?;
+        record_user_change(&mut transaction, user_id, now).await?;
         transaction.commit().await?;
         Ok(revocation)
     }
@@ -135,5 +155,40 @@ impl ProfileStore for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn user_changes_since(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<UserChange>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT sequence, user_id FROM user_changes WHERE sequence > $1 ORDER BY sequence LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(translate)?;
+        rows.iter()
+            .map(|row| {
+                Ok(UserChange {
+                    sequence: column(row, "sequence")?,
+                    user_id: id_column(row, "user_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn purge_user_changes(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let removed = sqlx::query("DELETE FROM user_changes WHERE changed_at < $1")
+            .bind(before.as_millis())
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?
+            .rows_affected();
+        transaction.commit().await?;
+        Ok(removed)
     }
 }

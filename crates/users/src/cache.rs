@@ -2,8 +2,8 @@
 //! app start and screen) does not cost a database round trip each time.
 //!
 //! Writes made through this process update or drop the entry at once (read-your-writes). Writes
-//! made by other processes are seen after at most the TTL (1 s by default). The feeds issue puts
-//! a shared cache port with event-driven invalidation behind this.
+//! made by other processes reach it through the profile change feed, which every process tails
+//! (every second by default) to evict what changed; the TTL is only a safety net.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};

@@ -3,9 +3,10 @@
 use crate::cache::ProfileCache;
 use crate::nickname::{Nickname, NicknameError};
 use crate::profanity::ProfanityFilter;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use veilgram_core::ports::{ProfileChange, ProfileStore, Revocation, SessionSummary, UserRecord};
+use veilgram_core::sequence::SequenceCursor;
 use veilgram_core::{StoreError, Timestamp, UserId};
 
 pub const MAX_STATUS_MESSAGE_CHARS: usize = 150;
@@ -55,7 +56,13 @@ pub struct UsersService {
     store: Arc<dyn ProfileStore>,
     filter: ProfanityFilter,
     cache: ProfileCache,
+    change_feed: Mutex<SequenceCursor>,
 }
+
+const CHANGE_FEED_BATCH: i64 = 1000;
+/// Feed entries older than this are purged; a process that was paused for longer than this
+/// could miss evictions, so the cache TTL must not exceed it.
+const CHANGE_FEED_RETENTION: Duration = Duration::from_secs(600);
 
 impl UsersService {
     /// `profile_cache_ttl` bounds how stale a profile changed by another process may be served.
@@ -63,8 +70,64 @@ impl UsersService {
         Self {
             store,
             filter: ProfanityFilter::bundled(),
-            cache: ProfileCache::new(profile_cache_ttl),
+            cache: ProfileCache::new(profile_cache_ttl.min(CHANGE_FEED_RETENTION)),
+            change_feed: Mutex::new(SequenceCursor::default()),
         }
+    }
+
+    /// One step of cache maintenance: evicts every profile changed (by any process) since the
+    /// last step. Returns how many feed entries were read.
+    pub async fn sync_profile_cache(&self) -> Result<usize, UserError> {
+        let mut read = 0;
+        loop {
+            let after = self
+                .change_feed
+                .lock()
+                .map_or(0, |cursor| cursor.read_after());
+            let changes = self
+                .store
+                .user_changes_since(after, CHANGE_FEED_BATCH)
+                .await?;
+            for change in &changes {
+                self.cache.forget(&change.user_id);
+            }
+            read += changes.len();
+            let advanced = self.change_feed.lock().is_ok_and(|mut cursor| {
+                cursor.advance(changes.iter().map(|change| change.sequence))
+            });
+            if changes.len() < CHANGE_FEED_BATCH as usize || !advanced {
+                return Ok(read);
+            }
+        }
+    }
+
+    /// Tails the change feed every `interval`, and purges old feed entries hourly, until the
+    /// returned task is aborted.
+    pub fn spawn_cache_maintenance(
+        self: &Arc<Self>,
+        interval: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let service = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut sync = tokio::time::interval(interval);
+            sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut purge = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = sync.tick() => {
+                        if let Err(error) = service.sync_profile_cache().await {
+                            tracing::warn!(error = %error, "profile cache sync failed");
+                        }
+                    }
+                    _ = purge.tick() => {
+                        let horizon = Timestamp::now().minus(CHANGE_FEED_RETENTION);
+                        if let Err(error) = service.store.purge_user_changes(horizon).await {
+                            tracing::warn!(error = %error, "profile change feed purge failed");
+                        }
+                    }
+                }
+            }
+        })
     }
 
     async fn load(&self, user_id: UserId) -> Result<Option<UserRecord>, UserError> {

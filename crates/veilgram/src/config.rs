@@ -28,15 +28,19 @@ pub struct Config {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UsersConfig {
-    /// How long a profile read may be served from this process's cache (0 disables it). Changes
-    /// made through this process are seen at once; changes made through others within this time.
+    /// How long a profile may stay in this process's cache (0 disables it; at most 600 000).
+    /// Changes made through any process evict it sooner, through the change feed.
     pub profile_cache_ttl_ms: u64,
+    /// How often the profile change feed is read: the bound on how long a change made through
+    /// another process can go unseen.
+    pub cache_sync_interval_ms: u64,
 }
 
 impl Default for UsersConfig {
     fn default() -> Self {
         Self {
-            profile_cache_ttl_ms: 1000,
+            profile_cache_ttl_ms: 60_000,
+            cache_sync_interval_ms: 1000,
         }
     }
 }

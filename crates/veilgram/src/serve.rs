@@ -80,6 +80,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::clone(&store) as Arc<dyn ProfileStore>,
         Duration::from_millis(config.users.profile_cache_ttl_ms),
     ));
+    users
+        .sync_profile_cache()
+        .await
+        .context("cannot read the profile change feed")?;
+    let cache_maintenance = users.spawn_cache_maintenance(Duration::from_millis(
+        config.users.cache_sync_interval_ms.max(10),
+    ));
     let state = AppState {
         auth,
         users,
@@ -117,6 +124,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         () = deadline => tracing::warn!("grace period over; abandoning unfinished requests"),
     }
     maintenance.abort();
+    cache_maintenance.abort();
     store.close().await;
     tracing::info!("veilgram stopped");
     Ok(())

@@ -18,6 +18,7 @@ use veilgram_users::UsersService;
 pub struct TestApp {
     pub router: Router,
     pub auth: Arc<AuthService>,
+    pub users: Arc<UsersService>,
     pub data_dir: tempfile::TempDir,
 }
 
@@ -95,12 +96,13 @@ impl TestApp {
             )
             .unwrap(),
         );
+        let users = Arc::new(UsersService::new(
+            Arc::clone(&store) as Arc<dyn ProfileStore>,
+            Duration::from_secs(60),
+        ));
         let state = AppState {
             auth: Arc::clone(&auth),
-            users: Arc::new(UsersService::new(
-                Arc::clone(&store) as Arc<dyn ProfileStore>,
-                Duration::from_secs(1),
-            )),
+            users: Arc::clone(&users),
             health_checks: vec![store as Arc<dyn HealthCheck>],
             metrics: Arc::new(Metrics::default()),
         };
@@ -111,6 +113,7 @@ impl TestApp {
         Self {
             router: veilgram_gateway::router(state, &config),
             auth,
+            users,
             data_dir,
         }
     }

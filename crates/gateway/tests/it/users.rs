@@ -262,7 +262,54 @@ async fn export_returns_the_callers_data_without_secrets(database: &TestDatabase
     }
 }
 
+async fn a_profile_changed_through_another_process_is_seen_after_the_feed_sync(
+    database: &TestDatabase,
+) {
+    let first = TestApp::new(database).await;
+    let second = first.second_process(database).await;
+    let account = first.signup(Some("before_change")).await;
+    let path = format!("/api/v1/users/{}", account.user_id);
+    // Both processes have the profile cached.
+    assert_eq!(
+        first.get(&path, None).await.body["nickname"],
+        "before_change"
+    );
+    assert_eq!(
+        second.get(&path, None).await.body["nickname"],
+        "before_change"
+    );
+    let changed = patch(
+        &second,
+        &account.access_token,
+        json!({ "nickname": "after_change" }),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert_eq!(
+        second.get(&path, None).await.body["nickname"],
+        "after_change",
+        "read-your-writes"
+    );
+    assert_eq!(first.users.sync_profile_cache().await.unwrap(), 1);
+    assert_eq!(
+        first.get(&path, None).await.body["nickname"],
+        "after_change"
+    );
+    // Deactivation through one process hides the profile in the other after its sync.
+    let deactivate = second
+        .post(
+            "/api/v1/users/me/deactivate",
+            json!({}),
+            Some(&account.access_token),
+        )
+        .await;
+    assert_eq!(deactivate.status, StatusCode::NO_CONTENT);
+    first.users.sync_profile_cache().await.unwrap();
+    assert_eq!(first.get(&path, None).await.status, StatusCode::NOT_FOUND);
+}
+
 veilgram_testkit::for_each_engine!(
+    a_profile_changed_through_another_process_is_seen_after_the_feed_sync,
     the_callers_profile_has_every_documented_field,
     profile_changes_are_validated_before_anything_is_written,
     public_profiles_hide_private_fields_and_deactivated_accounts,

@@ -48,3 +48,11 @@ CREATE TABLE access_revocations (
     revoked_at BIGINT NOT NULL
 );
 CREATE INDEX access_revocations_revoked_at ON access_revocations (revoked_at);
+
+-- Profiles changed, in order: every process tails this to evict its profile cache.
+CREATE TABLE user_changes (
+    sequence   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id    TEXT NOT NULL,
+    changed_at BIGINT NOT NULL
+);
+CREATE INDEX user_changes_changed_at ON user_changes (changed_at);

@@ -157,7 +157,64 @@ async fn sessions_are_listed_for_export(database: &TestDatabase) {
     assert!(sessions.iter().any(|s| s.family_id == first.family_id));
 }
 
+async fn every_profile_write_appends_to_the_change_feed(database: &TestDatabase) {
+    let store = database.store().await;
+    let new = account("olivia");
+    store
+        .create_account(&new, &session(new.user_id, "q1"))
+        .await
+        .unwrap();
+    assert!(
+        store.user_changes_since(0, 10).await.unwrap().is_empty(),
+        "sign-up needs no eviction"
+    );
+    let change = ProfileChange {
+        status_message: Some("x".into()),
+        ..Default::default()
+    };
+    store.update_profile(new.user_id, &change).await.unwrap();
+    store
+        .deactivate(new.user_id, Timestamp::now())
+        .await
+        .unwrap();
+    store
+        .start_session(&session(new.user_id, "q2"))
+        .await
+        .unwrap();
+    store
+        .start_session(&session(new.user_id, "q3"))
+        .await
+        .unwrap();
+    store
+        .delete_account(new.user_id, Timestamp::now())
+        .await
+        .unwrap();
+    let feed = store.user_changes_since(0, 10).await.unwrap();
+    assert_eq!(
+        feed.len(),
+        4,
+        "update, deactivate, reactivating login, delete: {feed:?}"
+    );
+    assert!(feed.iter().all(|entry| entry.user_id == new.user_id));
+    assert!(feed
+        .windows(2)
+        .all(|pair| pair[0].sequence < pair[1].sequence));
+    let after_second = store
+        .user_changes_since(feed[1].sequence, 10)
+        .await
+        .unwrap();
+    assert_eq!(after_second, feed[2..].to_vec());
+    assert_eq!(
+        store
+            .purge_user_changes(Timestamp::now().plus(std::time::Duration::from_secs(1)))
+            .await
+            .unwrap(),
+        4
+    );
+}
+
 veilgram_testkit::for_each_engine!(
+    every_profile_write_appends_to_the_change_feed,
     profiles_update_field_by_field,
     a_nickname_clash_on_update_changes_nothing,
     deactivation_hides_and_login_reactivates,
