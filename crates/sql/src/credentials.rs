@@ -166,6 +166,39 @@ pub(crate) async fn revoke_families(
     Ok(revocations)
 }
 
+pub(crate) async fn insert_account(
+    transaction: &mut WriteTransaction,
+    account: &NewAccount,
+    session: &NewSession,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO users (id, nickname, nickname_key, recovery_key_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(account.user_id.to_string())
+    .bind(account.nickname.as_str())
+    .bind(account.nickname_key.as_str())
+    .bind(account.recovery_key_hash.to_vec())
+    .bind(account.created_at.as_millis())
+    .execute(&mut **transaction)
+    .await
+    .map_err(translate)?;
+    insert_session(transaction, session).await
+}
+
+impl SqlStore {
+    /// One account in its own transaction.
+    pub(crate) async fn create_account_now(
+        &self,
+        account: &NewAccount,
+        session: &NewSession,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
+        insert_account(&mut transaction, account, session).await?;
+        transaction.commit().await
+    }
+}
+
 #[async_trait]
 impl CredentialStore for SqlStore {
     async fn create_account(
@@ -173,21 +206,10 @@ impl CredentialStore for SqlStore {
         account: &NewAccount,
         session: &NewSession,
     ) -> Result<(), StoreError> {
-        let mut transaction = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO users (id, nickname, nickname_key, recovery_key_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(account.user_id.to_string())
-        .bind(account.nickname.as_str())
-        .bind(account.nickname_key.as_str())
-        .bind(account.recovery_key_hash.to_vec())
-        .bind(account.created_at.as_millis())
-        .execute(&mut *transaction)
-        .await
-        .map_err(translate)?;
-        insert_session(&mut transaction, session).await?;
-        transaction.commit().await
+        if let Some(batcher) = &self.signup_batcher {
+            return batcher.create_account(account, session).await;
+        }
+        self.create_account_now(account, session).await
     }
 
     async fn recovery_key_hash(&self, user_id: UserId) -> Result<Option<SecretHash>, StoreError> {

@@ -5,6 +5,7 @@
 //! - [`url`]: [`DatabaseUrl`] decides the engine from the URL scheme and refuses anything else.
 //! - [`store`]: [`SqlStore`], the pool, migrations and the write-transaction helper.
 //! - `credentials`, `profiles`: the `CredentialStore` and `ProfileStore` ports of core.
+//! - `batch`: group commit of sign-ups on SQLite.
 //!
 //! # Invariants
 //! - Every query text is shared by both engines: `$N` placeholders, `BIGINT` milliseconds for
@@ -12,6 +13,7 @@
 //!   `migrations/<engine>/` and in [`SqlStore::begin_write`].
 //! - Each port method is one transaction: it either writes everything or nothing.
 
+mod batch;
 mod credentials;
 mod profiles;
 pub mod store;

@@ -52,6 +52,8 @@ pub struct SqlStore {
     /// of contending for the file lock through SQLite's busy handler, which sleeps and retries
     /// (and so wastes most of the time a write could have had). Absent on PostgreSQL.
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite only: sign-ups are group-committed (see `batch`).
+    pub(crate) signup_batcher: Option<crate::batch::SignupBatcher>,
 }
 
 /// A write transaction; on SQLite it also holds this process's write gate until it ends.
@@ -109,11 +111,16 @@ impl SqlStore {
             .await
             .with_context(|| format!("cannot connect to the {} database", engine.name()))?;
         let write_gate = (engine == Engine::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Self {
+        let mut store = Self {
             pool,
             engine,
             write_gate,
-        })
+            signup_batcher: None,
+        };
+        if engine == Engine::Sqlite {
+            store.signup_batcher = Some(crate::batch::SignupBatcher::start(store.clone()));
+        }
+        Ok(store)
     }
 
     pub const fn engine(&self) -> Engine {

@@ -51,6 +51,50 @@ async fn a_taken_nickname_key_writes_nothing(database: &TestDatabase) {
         .is_none());
 }
 
+async fn concurrent_sign_ups_with_one_clash_fail_only_the_clash(database: &TestDatabase) {
+    let store = database.store().await;
+    let taken = account("Popular");
+    store
+        .create_account(&taken, &session(taken.user_id, "z0"))
+        .await
+        .unwrap();
+    let mut attempts = Vec::new();
+    for index in 0..40 {
+        let nickname = if index == 17 {
+            "POPULAR".to_owned()
+        } else {
+            format!("crowd_{index}")
+        };
+        let new = account(&nickname);
+        let first = session(new.user_id, &format!("z{index}-"));
+        let store = store.clone();
+        attempts.push(tokio::spawn(async move {
+            let outcome = store.create_account(&new, &first).await;
+            (new.user_id, outcome)
+        }));
+    }
+    let mut created = 0;
+    for attempt in attempts {
+        let (user_id, outcome) = attempt.await.unwrap();
+        match outcome {
+            Ok(()) => {
+                created += 1;
+                assert!(store.user(user_id).await.unwrap().is_some());
+            }
+            Err(StoreError::Conflict("nickname")) => {
+                assert_eq!(
+                    store.user(user_id).await.unwrap(),
+                    None,
+                    "a failed sign-up leaves no row"
+                );
+                assert!(store.sessions(user_id).await.unwrap().is_empty());
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(created, 39);
+}
+
 async fn a_refresh_token_rotates_exactly_once(database: &TestDatabase) {
     let store = database.store().await;
     let new = account("carol");
@@ -269,6 +313,7 @@ async fn purging_removes_only_what_has_expired(database: &TestDatabase) {
 veilgram_testkit::for_each_engine!(
     an_account_is_created_with_its_first_session,
     a_taken_nickname_key_writes_nothing,
+    concurrent_sign_ups_with_one_clash_fail_only_the_clash,
     a_refresh_token_rotates_exactly_once,
     concurrent_rotations_of_one_token_have_one_winner,
     revoking_a_family_revokes_its_access_tokens_and_lists_them,
