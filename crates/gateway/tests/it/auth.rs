@@ -180,6 +180,21 @@ async fn a_concurrent_retry_within_the_grace_window_does_not_end_the_session(
     assert_eq!(app.refresh(next).await.status, StatusCode::OK);
 }
 
+async fn no_refresh_extends_a_session_past_its_absolute_lifetime(database: &TestDatabase) {
+    let options = Options {
+        session_lifetime: Duration::ZERO,
+        ..Options::default()
+    };
+    let app = TestApp::with_options(database, options).await;
+    let account = app.signup(None).await;
+    assert_eq!(app.me(&account.access_token).await.status, StatusCode::OK);
+    let refused = app.refresh(&account.refresh_token).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::UNAUTHORIZED, "invalid_refresh_token")
+    );
+}
+
 async fn tokens_of_one_kind_are_refused_as_the_other(database: &TestDatabase) {
     let app = TestApp::new(database).await;
     let account = app.signup(None).await;
@@ -296,6 +311,7 @@ veilgram_testkit::for_each_engine!(
     refresh_rotates_and_reuse_revokes_the_whole_family,
     a_concurrent_retry_within_the_grace_window_does_not_end_the_session,
     tokens_of_one_kind_are_refused_as_the_other,
+    no_refresh_extends_a_session_past_its_absolute_lifetime,
     logout_kills_the_access_token_and_the_session_at_once,
     rotating_the_recovery_key_retires_the_old_one,
     revocations_made_by_another_process_are_picked_up_by_sync,

@@ -48,6 +48,7 @@ pub struct Account {
 
 pub struct Options {
     pub refresh_reuse_grace: Duration,
+    pub session_lifetime: Duration,
     pub cors_allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
 }
@@ -56,6 +57,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             refresh_reuse_grace: Duration::ZERO,
+            session_lifetime: Duration::from_secs(7200),
             cors_allowed_origins: vec!["https://app.example".into()],
             max_body_bytes: 16 * 1024,
         }
@@ -88,7 +90,7 @@ impl TestApp {
                     audience: "veilgram-api".into(),
                     access_ttl: Duration::from_secs(900),
                     refresh_ttl: Duration::from_secs(3600),
-                    session_lifetime: Duration::from_secs(7200),
+                    session_lifetime: options.session_lifetime,
                     refresh_reuse_grace: options.refresh_reuse_grace,
                     key_file: data_dir.path().join("signing-keys.json"),
                     revocation_sync_interval: Duration::from_secs(1),
