@@ -60,3 +60,34 @@ impl SessionFamilyId {
         Self(Uuid::new_v4())
     }
 }
+
+id_type!(
+    /// A post. Time-ordered (v7): its text form sorts by creation time, which cursors rely on.
+    PostId
+);
+id_type!(
+    /// A report of a post or comment.
+    ReportId
+);
+id_type!(
+    /// A domain event. Time-ordered (v7).
+    EventId
+);
+
+impl PostId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl ReportId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl EventId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}

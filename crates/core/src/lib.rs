@@ -5,18 +5,22 @@
 //! - [`ids`]: newtypes for identifiers, so a `UserId` cannot be passed where a session id is meant.
 //! - [`time`]: [`Timestamp`], the one representation of an instant (UTC milliseconds).
 //! - [`error`]: [`StoreError`], what any storage port may answer.
+//! - [`events`]: the versioned domain-event envelope every change others care about produces.
 //! - [`ports`]: the traits a storage engine implements; services hold them as `Arc<dyn …>`.
+//! - [`text`]: nickname keys and look-alike folding, shared by nicknames and mentions.
 //! - [`sequence`]: [`sequence::SequenceCursor`], for tailing append-only tables from many processes.
 //!
 //! This crate depends on no engine, no web framework and no service: it is the root of the crate
 //! graph.
 
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod ports;
 pub mod sequence;
+pub mod text;
 pub mod time;
 
 pub use error::StoreError;
-pub use ids::{SessionFamilyId, UserId};
+pub use ids::{EventId, PostId, ReportId, SessionFamilyId, UserId};
 pub use time::Timestamp;

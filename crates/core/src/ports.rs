@@ -4,7 +4,8 @@
 //! Hidden contract shared by every method: an operation that returns `Err` has written nothing
 //! (each is one transaction in the relational adapter).
 
-use crate::{SessionFamilyId, StoreError, Timestamp, UserId};
+use crate::events::{EventEnvelope, LoggedEvent};
+use crate::{EventId, PostId, ReportId, SessionFamilyId, StoreError, Timestamp, UserId};
 use async_trait::async_trait;
 
 /// A SHA-256 digest of a secret (recovery key, refresh token, access token). Secrets themselves
@@ -206,11 +207,14 @@ pub trait ProfileStore: Send + Sync {
     ) -> Result<Vec<Revocation>, StoreError>;
 
     /// Erases the account (its nickname becomes free) and revokes every access token issued to it
-    /// up to `now`, in one transaction. `NotFound` for an unknown user.
+    /// up to `now`, in one transaction. `NotFound` for an unknown user. Posts, likes, follows and
+    /// blocks go with it; counters of other users and posts are adjusted; `event`
+    /// (`user.deleted`) is appended to the outbox.
     async fn delete_account(
         &self,
         user_id: UserId,
         now: Timestamp,
+        event: &EventEnvelope,
     ) -> Result<Revocation, StoreError>;
 
     async fn sessions(&self, user_id: UserId) -> Result<Vec<SessionSummary>, StoreError>;
@@ -232,4 +236,282 @@ pub trait ProfileStore: Send + Sync {
 pub trait HealthCheck: Send + Sync {
     fn name(&self) -> &'static str;
     async fn check(&self) -> Result<(), StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Posts
+
+/// Who may see a post.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    Public,
+    /// The author's followers and the author.
+    Followers,
+}
+
+impl Visibility {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Followers => "followers",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "public" => Some(Self::Public),
+            "followers" => Some(Self::Followers),
+            _ => None,
+        }
+    }
+}
+
+/// A client's `Idempotency-Key`, scoped to the user and the operation.
+#[derive(Clone, Debug)]
+pub struct IdempotencyKey {
+    pub user_id: UserId,
+    pub scope: &'static str,
+    pub key: String,
+    /// SHA-256 of the request body: the same key with another body is refused.
+    pub request_hash: SecretHash,
+    /// Keys older than this are forgotten.
+    pub not_before: Timestamp,
+}
+
+/// What an idempotent create answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created<T> {
+    New(T),
+    /// The same key and body were seen before: this is the first result.
+    Replayed(T),
+}
+
+impl<T: Copy> Created<T> {
+    pub fn value(&self) -> T {
+        match self {
+            Self::New(value) | Self::Replayed(value) => *value,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewPost {
+    pub id: PostId,
+    pub author_id: UserId,
+    pub text: String,
+    pub visibility: Visibility,
+    pub anonymous_thread: bool,
+    pub hashtags: Vec<String>,
+    pub mentions: Vec<UserId>,
+    pub created_at: Timestamp,
+}
+
+/// A post as a viewer sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostRecord {
+    pub id: PostId,
+    pub author_id: UserId,
+    pub author_nickname: String,
+    pub author_avatar_media_id: Option<String>,
+    pub text: String,
+    pub visibility: Visibility,
+    pub anonymous_thread: bool,
+    pub hashtags: Vec<String>,
+    pub like_count: i64,
+    pub comment_count: i64,
+    pub liked_by_me: bool,
+    pub created_at: Timestamp,
+    pub edited_at: Option<Timestamp>,
+    pub moderation_state: String,
+}
+
+/// A page of a list, newest first, and where the next page starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+/// Whether a write changed anything (idempotent operations answer the same either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Changed {
+    Yes,
+    AlreadySo,
+}
+
+/// What the posts service needs from the relational store. Every write also appends its domain
+/// event to the outbox, in the same transaction. A post a viewer may not see is `NotFound`,
+/// exactly like one that does not exist.
+#[async_trait]
+pub trait PostStore: Send + Sync {
+    /// Active users whose nickname key is one of `keys`.
+    async fn users_by_nickname_keys(&self, keys: &[String]) -> Result<Vec<UserId>, StoreError>;
+
+    /// Creates the post (and its hashtags and mentions) unless the idempotency key was seen:
+    /// then the first post's id is returned. `Conflict("idempotency_key")` for the same key with
+    /// another body.
+    async fn create_post(
+        &self,
+        post: &NewPost,
+        idempotency: Option<&IdempotencyKey>,
+        event: &EventEnvelope,
+    ) -> Result<Created<PostId>, StoreError>;
+
+    /// The post if `viewer` (or an anonymous caller) may see it.
+    async fn post(
+        &self,
+        post_id: PostId,
+        viewer: Option<UserId>,
+    ) -> Result<Option<PostRecord>, StoreError>;
+
+    /// A user's posts that `viewer` may see, newest first, before `before` (exclusive).
+    async fn posts_by_author(
+        &self,
+        author_id: UserId,
+        viewer: Option<UserId>,
+        before: Option<PostId>,
+        limit: i64,
+    ) -> Result<Vec<PostRecord>, StoreError>;
+
+    /// Replaces the text (and so hashtags and mentions) of the author's own post.
+    async fn edit_post(
+        &self,
+        post_id: PostId,
+        author_id: UserId,
+        text: &str,
+        hashtags: &[String],
+        mentions: &[UserId],
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<(), StoreError>;
+
+    async fn delete_post(&self, post_id: PostId, event: &EventEnvelope) -> Result<(), StoreError>;
+
+    async fn like_post(
+        &self,
+        post_id: PostId,
+        user_id: UserId,
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError>;
+
+    async fn unlike_post(
+        &self,
+        post_id: PostId,
+        user_id: UserId,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError>;
+
+    /// Files a report (once per reporter and target; a repeat changes nothing).
+    async fn report_post(
+        &self,
+        report_id: ReportId,
+        post_id: PostId,
+        reporter_id: UserId,
+        reason: &str,
+        note: Option<&str>,
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The social graph
+
+/// One entry of a followers/following list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphEntry {
+    pub user: UserRecord,
+    pub since: Timestamp,
+}
+
+/// Where a followers/following page starts: after this (time, user) pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GraphCursor {
+    pub since: Timestamp,
+    pub user_id: UserId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphList {
+    Followers,
+    Following,
+}
+
+#[async_trait]
+pub trait GraphStore: Send + Sync {
+    /// Whether either user blocked the other.
+    async fn blocked_either_way(&self, first: UserId, second: UserId) -> Result<bool, StoreError>;
+
+    async fn follow(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError>;
+
+    async fn unfollow(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError>;
+
+    /// Blocks and removes follows in both directions, counts adjusted.
+    async fn block(
+        &self,
+        blocker: UserId,
+        blocked: UserId,
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError>;
+
+    async fn unblock(
+        &self,
+        blocker: UserId,
+        blocked: UserId,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError>;
+
+    /// Followers or followees of `user_id`, newest first, without users the viewer blocked or
+    /// was blocked by, and without deactivated accounts.
+    async fn list(
+        &self,
+        user_id: UserId,
+        which: GraphList,
+        viewer: Option<UserId>,
+        after: Option<GraphCursor>,
+        limit: i64,
+    ) -> Result<Vec<GraphEntry>, StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events: outbox, log, consumers
+
+/// The outbox side of the relay: events written by services' transactions, not yet published.
+#[async_trait]
+pub trait OutboxSource: Send + Sync {
+    /// The oldest unpublished events, at most `limit`.
+    async fn pending_events(&self, limit: i64) -> Result<Vec<EventEnvelope>, StoreError>;
+
+    async fn remove_from_outbox(&self, ids: &[EventId]) -> Result<(), StoreError>;
+}
+
+/// Appends events to the durable log. Publishing the same event id twice must not duplicate it
+/// (the embedded log ignores a known id; a broker adapter relies on idempotent consumers).
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    async fn publish(&self, events: &[EventEnvelope]) -> Result<(), StoreError>;
+}
+
+/// The reading side of the log, with per-consumer committed offsets.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Events with an offset above `after`, in order, at most `limit`.
+    async fn read_after(&self, after: i64, limit: i64) -> Result<Vec<LoggedEvent>, StoreError>;
+
+    async fn committed_offset(&self, consumer: &str) -> Result<i64, StoreError>;
+
+    async fn commit_offset(&self, consumer: &str, offset: i64) -> Result<(), StoreError>;
 }

@@ -6,6 +6,8 @@
 //! - [`store`]: [`SqlStore`], the pool, migrations and the write-transaction helper.
 //! - `credentials`, `profiles`: the `CredentialStore` and `ProfileStore` ports of core.
 //! - `batch`: group commit of sign-ups on SQLite.
+//! - `posts`, `graph`: the `PostStore` and `GraphStore` ports.
+//! - `events`: the transactional outbox and the embedded event log with consumer offsets.
 //!
 //! # Invariants
 //! - Every query text is shared by both engines: `$N` placeholders, `BIGINT` milliseconds for
@@ -15,6 +17,9 @@
 
 mod batch;
 mod credentials;
+mod events;
+mod graph;
+mod posts;
 mod profiles;
 pub mod store;
 pub mod url;

@@ -1,10 +1,12 @@
 //! `ProfileStore` on the relational engines: profiles, deactivation, deletion, export.
 
 use crate::credentials::{insert_revocation, revoke_families, Families};
+use crate::events::append_to_outbox;
 use crate::store::{column, id_column, translate, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
+use veilgram_core::events::EventEnvelope;
 use veilgram_core::ports::{
     ProfileChange, ProfileStore, Revocation, SessionSummary, UserChange, UserRecord,
 };
@@ -29,16 +31,23 @@ pub(crate) async fn record_user_change(
 }
 
 fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
+    user_from_row_prefixed(row, "")
+}
+
+/// Reads a user whose columns carry `prefix` (for queries that join users under an alias).
+pub(crate) fn user_from_row_prefixed(row: &AnyRow, prefix: &str) -> Result<UserRecord, StoreError> {
+    let name = |column_name: &str| format!("{prefix}{column_name}");
     Ok(UserRecord {
-        id: id_column(row, "id")?,
-        nickname: column(row, "nickname")?,
-        status_message: column(row, "status_message")?,
-        avatar_media_id: column(row, "avatar_media_id")?,
-        created_at: Timestamp::from_millis(column(row, "created_at")?),
-        deactivated_at: column::<Option<i64>>(row, "deactivated_at")?.map(Timestamp::from_millis),
-        followers_count: column(row, "followers_count")?,
-        following_count: column(row, "following_count")?,
-        posts_count: column(row, "posts_count")?,
+        id: id_column(row, &name("id"))?,
+        nickname: column(row, &name("nickname"))?,
+        status_message: column(row, &name("status_message"))?,
+        avatar_media_id: column(row, &name("avatar_media_id"))?,
+        created_at: Timestamp::from_millis(column(row, &name("created_at"))?),
+        deactivated_at: column::<Option<i64>>(row, &name("deactivated_at"))?
+            .map(Timestamp::from_millis),
+        followers_count: column(row, &name("followers_count"))?,
+        following_count: column(row, &name("following_count"))?,
+        posts_count: column(row, &name("posts_count"))?,
     })
 }
 
@@ -114,8 +123,28 @@ impl ProfileStore for SqlStore {
         &self,
         user_id: UserId,
         now: Timestamp,
+        event: &EventEnvelope,
     ) -> Result<Revocation, StoreError> {
         let mut transaction = self.begin_write().await?;
+        // Counters elsewhere first: the cascade below removes the rows they count.
+        for sql in [
+            "INSERT INTO user_changes (user_id, changed_at) \
+             SELECT followee_id, $2 FROM follows WHERE follower_id = $1 \
+             UNION SELECT follower_id, $2 FROM follows WHERE followee_id = $1",
+            "UPDATE users SET followers_count = followers_count - 1 WHERE followers_count > 0 \
+             AND id IN (SELECT followee_id FROM follows WHERE follower_id = $1) AND $2 = $2",
+            "UPDATE users SET following_count = following_count - 1 WHERE following_count > 0 \
+             AND id IN (SELECT follower_id FROM follows WHERE followee_id = $1) AND $2 = $2",
+            "UPDATE posts SET like_count = like_count - 1 WHERE like_count > 0 \
+             AND id IN (SELECT post_id FROM post_likes WHERE user_id = $1) AND $2 = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(user_id.to_string())
+                .bind(now.as_millis())
+                .execute(&mut *transaction)
+                .await
+                .map_err(translate)?;
+        }
         // Session families and refresh tokens go with the row (ON DELETE CASCADE).
         let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id.to_string())
@@ -131,6 +160,7 @@ impl ProfileStore for SqlStore {
         };
         insert_revocation(&mut transaction, &revocation, now).await?;
         record_user_change(&mut transaction, user_id, now).await?;
+        append_to_outbox(&mut transaction, event).await?;
         transaction.commit().await?;
         Ok(revocation)
     }

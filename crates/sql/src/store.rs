@@ -19,12 +19,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "social",
+        sqlite: include_str!("../migrations/sqlite/0002_social.sql"),
+        postgres: include_str!("../migrations/postgres/0002_social.sql"),
+    },
+];
 
 /// Pool sizing. SQLite allows one writer at a time whatever the pool size, so its pool only needs
 /// enough connections for concurrent readers.
@@ -242,6 +250,8 @@ pub(crate) fn translate(error: sqlx::Error) -> StoreError {
                 .unwrap_or_else(|| database_error.message().to_owned());
             if rule.contains("nickname") {
                 StoreError::Conflict("nickname")
+            } else if rule.contains("idempotency") {
+                StoreError::Conflict("idempotency_key")
             } else if rule.contains("access_token_hash") {
                 StoreError::Conflict("access_token")
             } else {

@@ -1,7 +1,7 @@
 //! Nicknames: 2–30 characters of letters (Hangul included), digits, `_` and `.`, unique ignoring
 //! case and Unicode compatibility forms.
 
-use crate::profanity::{fold_confusables, ProfanityFilter};
+use crate::profanity::ProfanityFilter;
 use rand::Rng;
 use unicode_normalization::UnicodeNormalization;
 
@@ -94,15 +94,7 @@ impl Nickname {
     }
 }
 
-/// NFKC, then full case folding, then NFKC again (Unicode's NFKC_Casefold, closely), then
-/// look-alike letters from other scripts folded to Latin, so "Аdmin" (Cyrillic А) and "admin"
-/// collide.
-pub fn uniqueness_key(display: &str) -> String {
-    let normalised: String = display.nfkc().collect();
-    let folded = caseless::default_case_fold_str(&normalised);
-    let renormalised: String = folded.nfkc().collect();
-    renormalised.chars().map(fold_confusables).collect()
-}
+pub use veilgram_core::text::nickname_key as uniqueness_key;
 
 #[cfg(test)]
 mod tests {

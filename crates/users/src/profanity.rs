@@ -16,6 +16,7 @@
 
 use std::collections::HashSet;
 use unicode_normalization::UnicodeNormalization;
+pub use veilgram_core::text::fold_confusables;
 
 const KOREAN: &str = include_str!("../data/profanity-ko.txt");
 const KOREAN_EXCEPTIONS: &str = include_str!("../data/profanity-ko-exceptions.txt");
@@ -36,34 +37,6 @@ fn entries(list: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .map(str::to_owned)
-}
-
-/// Folds Cyrillic and Greek letters that look like Latin ones onto the Latin letter.
-pub fn fold_confusables(character: char) -> char {
-    match character {
-        'а' | 'α' => 'a',
-        'в' | 'β' => 'b',
-        'с' | 'ϲ' => 'c',
-        'ԁ' => 'd',
-        'е' | 'ё' | 'ε' => 'e',
-        'һ' => 'h',
-        'і' | 'ї' | 'ι' => 'i',
-        'ј' => 'j',
-        'к' | 'κ' => 'k',
-        'м' | 'μ' => 'm',
-        'н' | 'η' => 'n',
-        'о' | 'ο' => 'o',
-        'р' | 'ρ' => 'p',
-        'ԛ' => 'q',
-        'ѕ' => 's',
-        'т' | 'τ' => 't',
-        'υ' | 'ս' => 'u',
-        'ν' | 'ѵ' => 'v',
-        'ԝ' | 'ω' => 'w',
-        'х' | 'χ' => 'x',
-        'у' | 'γ' => 'y',
-        other => other,
-    }
 }
 
 /// Hangul jamo outside a syllable (ㄱ…ㅣ), often inserted to break up a word. NFKC turns the

@@ -5,6 +5,7 @@ use crate::nickname::{Nickname, NicknameError};
 use crate::profanity::ProfanityFilter;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{ProfileChange, ProfileStore, Revocation, SessionSummary, UserRecord};
 use veilgram_core::sequence::SequenceCursor;
 use veilgram_core::{StoreError, Timestamp, UserId};
@@ -201,7 +202,9 @@ impl UsersService {
 
     /// Erases the account and frees its nickname.
     pub async fn delete(&self, user_id: UserId) -> Result<Revocation, UserError> {
-        let revocation = self.store.delete_account(user_id, Timestamp::now()).await?;
+        let now = Timestamp::now();
+        let event = EventEnvelope::new(Some(user_id), now, DomainEvent::UserDeleted { user_id });
+        let revocation = self.store.delete_account(user_id, now, &event).await?;
         self.cache.forget(&user_id);
         Ok(revocation)
     }

@@ -49,3 +49,11 @@ pub fn session(user_id: UserId, label: &str) -> NewSession {
         first_token: refresh_token(user_id, family_id, label),
     }
 }
+
+pub fn deleted(user_id: UserId) -> veilgram_core::events::EventEnvelope {
+    veilgram_core::events::EventEnvelope::new(
+        Some(user_id),
+        Timestamp::now(),
+        veilgram_core::events::DomainEvent::UserDeleted { user_id },
+    )
+}

@@ -115,7 +115,10 @@ async fn deletion_erases_the_account_and_frees_the_nickname(database: &TestDatab
     let first = session(new.user_id, "p6");
     store.create_account(&new, &first).await.unwrap();
     let now = Timestamp::now();
-    let revocation = store.delete_account(new.user_id, now).await.unwrap();
+    let revocation = store
+        .delete_account(new.user_id, now, &crate::deleted(new.user_id))
+        .await
+        .unwrap();
     assert_eq!(
         revocation,
         Revocation::Subject {
@@ -138,7 +141,9 @@ async fn deletion_erases_the_account_and_frees_the_nickname(database: &TestDatab
         .await
         .unwrap();
     assert!(matches!(
-        store.delete_account(new.user_id, now).await,
+        store
+            .delete_account(new.user_id, now, &crate::deleted(new.user_id))
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -186,7 +191,7 @@ async fn every_profile_write_appends_to_the_change_feed(database: &TestDatabase)
         .await
         .unwrap();
     store
-        .delete_account(new.user_id, Timestamp::now())
+        .delete_account(new.user_id, Timestamp::now(), &crate::deleted(new.user_id))
         .await
         .unwrap();
     let feed = store.user_changes_since(0, 10).await.unwrap();

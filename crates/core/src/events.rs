@@ -1,0 +1,157 @@
+//! Domain events: `{id, type, version, occurred_at, actor, payload}`.
+//!
+//! A service writes an event into the outbox in the same transaction as the change it describes;
+//! a relay moves it to the event log; consumers read the log at least once, so every handler must
+//! be idempotent (the event id is stable across redeliveries).
+//!
+//! Payloads name ids, never content a consumer could leak: no text, no votes by person.
+
+use crate::{EventId, PostId, ReportId, Timestamp, UserId};
+use serde::{Deserialize, Serialize};
+
+/// The current version of every payload below. Bump a type's version when its payload changes
+/// incompatibly, and keep consumers able to read the old one.
+pub const EVENT_VERSION: i64 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+pub enum DomainEvent {
+    #[serde(rename = "post.created")]
+    PostCreated {
+        post_id: PostId,
+        author_id: UserId,
+        visibility: String,
+        hashtags: Vec<String>,
+        mentions: Vec<UserId>,
+    },
+    #[serde(rename = "post.edited")]
+    PostEdited {
+        post_id: PostId,
+        author_id: UserId,
+        hashtags: Vec<String>,
+        mentions: Vec<UserId>,
+    },
+    #[serde(rename = "post.deleted")]
+    PostDeleted { post_id: PostId, author_id: UserId },
+    #[serde(rename = "post.liked")]
+    PostLiked {
+        post_id: PostId,
+        author_id: UserId,
+        user_id: UserId,
+    },
+    #[serde(rename = "post.unliked")]
+    PostUnliked {
+        post_id: PostId,
+        author_id: UserId,
+        user_id: UserId,
+    },
+    #[serde(rename = "post.reported")]
+    PostReported {
+        post_id: PostId,
+        report_id: ReportId,
+        reason: String,
+    },
+    #[serde(rename = "user.followed")]
+    UserFollowed {
+        follower_id: UserId,
+        followee_id: UserId,
+    },
+    #[serde(rename = "user.unfollowed")]
+    UserUnfollowed {
+        follower_id: UserId,
+        followee_id: UserId,
+    },
+    #[serde(rename = "user.blocked")]
+    UserBlocked {
+        blocker_id: UserId,
+        blocked_id: UserId,
+    },
+    #[serde(rename = "user.unblocked")]
+    UserUnblocked {
+        blocker_id: UserId,
+        blocked_id: UserId,
+    },
+    #[serde(rename = "user.deleted")]
+    UserDeleted { user_id: UserId },
+}
+
+impl DomainEvent {
+    /// The `type` of the envelope, e.g. `post.created`.
+    pub fn event_type(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|value| {
+                value
+                    .get("type")
+                    .and_then(|kind| kind.as_str().map(str::to_owned))
+            })
+            .unwrap_or_default()
+    }
+
+    /// The payload alone, as JSON.
+    pub fn payload(&self) -> serde_json::Value {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|mut value| value.get_mut("payload").map(serde_json::Value::take))
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Rebuilds an event from its stored type and payload.
+    pub fn from_parts(
+        event_type: &str,
+        payload: serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({ "type": event_type, "payload": payload }))
+    }
+}
+
+/// The envelope: what the outbox and the log store, and what consumers receive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventEnvelope {
+    pub id: EventId,
+    pub version: i64,
+    pub occurred_at: Timestamp,
+    /// Who caused it; `None` for the system.
+    pub actor: Option<UserId>,
+    pub event: DomainEvent,
+}
+
+impl EventEnvelope {
+    pub fn new(actor: Option<UserId>, occurred_at: Timestamp, event: DomainEvent) -> Self {
+        Self {
+            id: EventId::new(),
+            version: EVENT_VERSION,
+            occurred_at,
+            actor,
+            event,
+        }
+    }
+}
+
+/// An event as read back from the log, with its position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedEvent {
+    pub offset: i64,
+    pub envelope: EventEnvelope,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_and_payload_round_trip() {
+        let event = DomainEvent::UserFollowed {
+            follower_id: UserId::random(),
+            followee_id: UserId::random(),
+        };
+        assert_eq!(event.event_type(), "user.followed");
+        let payload = event.payload();
+        assert!(payload.get("follower_id").is_some());
+        assert_eq!(
+            DomainEvent::from_parts("user.followed", payload).unwrap(),
+            event
+        );
+        assert!(DomainEvent::from_parts("user.exploded", serde_json::json!({})).is_err());
+    }
+}

@@ -1,0 +1,451 @@
+//! `PostStore` on the relational engines.
+//!
+//! Visibility is decided in SQL, in one predicate shared by every read: a post is visible to a
+//! viewer when its author is active, neither blocked the other, it is not hidden by moderation
+//! (except to its author), and it is public, the viewer's own, or followers-only with the viewer
+//! following the author.
+
+use crate::events::append_to_outbox;
+use crate::store::{column, id_column, translate, WriteTransaction};
+use crate::SqlStore;
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use std::collections::HashMap;
+use veilgram_core::events::EventEnvelope;
+use veilgram_core::ports::{
+    Changed, Created, IdempotencyKey, NewPost, PostRecord, PostStore, Visibility,
+};
+use veilgram_core::{PostId, ReportId, StoreError, Timestamp, UserId};
+
+/// The visibility predicate for post alias `p` and the viewer bound at `$viewer` (an empty string
+/// for anonymous callers, which matches no user).
+pub(crate) fn visible_to(viewer: &str) -> String {
+    format!(
+        "(author.deactivated_at IS NULL \
+         AND (p.moderation_state <> 'hidden' OR p.author_id = {viewer}) \
+         AND (p.visibility = 'public' OR p.author_id = {viewer} \
+              OR EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = {viewer} AND f.followee_id = p.author_id)) \
+         AND NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = p.author_id AND b.blocked_id = {viewer}) \
+                                              OR (b.blocker_id = {viewer} AND b.blocked_id = p.author_id)))"
+    )
+}
+
+fn post_select(viewer: &str) -> String {
+    format!(
+        "SELECT p.id, p.author_id, author.nickname AS author_nickname, \
+         author.avatar_media_id AS author_avatar, p.text, p.visibility, p.anonymous_thread, \
+         p.created_at, p.edited_at, p.like_count, p.comment_count, p.moderation_state, \
+         CAST(CASE WHEN EXISTS (SELECT 1 FROM post_likes l WHERE l.post_id = p.id AND l.user_id = {viewer}) \
+              THEN 1 ELSE 0 END AS BIGINT) AS liked_by_me \
+         FROM posts p JOIN users author ON author.id = p.author_id"
+    )
+}
+
+fn post_from_row(row: &AnyRow) -> Result<PostRecord, StoreError> {
+    let visibility: String = column(row, "visibility")?;
+    Ok(PostRecord {
+        id: id_column(row, "id")?,
+        author_id: id_column(row, "author_id")?,
+        author_nickname: column(row, "author_nickname")?,
+        author_avatar_media_id: column(row, "author_avatar")?,
+        text: column(row, "text")?,
+        visibility: Visibility::parse(&visibility)
+            .ok_or_else(|| StoreError::Unavailable(format!("unknown visibility {visibility}")))?,
+        anonymous_thread: column::<i64>(row, "anonymous_thread")? != 0,
+        hashtags: Vec::new(),
+        like_count: column(row, "like_count")?,
+        comment_count: column(row, "comment_count")?,
+        liked_by_me: column::<i64>(row, "liked_by_me")? != 0,
+        created_at: Timestamp::from_millis(column(row, "created_at")?),
+        edited_at: column::<Option<i64>>(row, "edited_at")?.map(Timestamp::from_millis),
+        moderation_state: column(row, "moderation_state")?,
+    })
+}
+
+fn viewer_text(viewer: Option<UserId>) -> String {
+    viewer.map(|viewer| viewer.to_string()).unwrap_or_default()
+}
+
+impl SqlStore {
+    /// Fills in the hashtags of a page of posts with one query.
+    async fn attach_hashtags(&self, posts: &mut [PostRecord]) -> Result<(), StoreError> {
+        if posts.is_empty() {
+            return Ok(());
+        }
+        let placeholders: Vec<String> =
+            (1..=posts.len()).map(|index| format!("${index}")).collect();
+        let sql = format!(
+            "SELECT post_id, tag FROM post_hashtags WHERE post_id IN ({}) ORDER BY tag",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for post in posts.iter() {
+            query = query.bind(post.id.to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(translate)?;
+        let mut by_post: HashMap<String, Vec<String>> = HashMap::new();
+        for row in &rows {
+            by_post
+                .entry(column(row, "post_id")?)
+                .or_default()
+                .push(column(row, "tag")?);
+        }
+        for post in posts.iter_mut() {
+            post.hashtags = by_post.remove(&post.id.to_string()).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// The post, if the viewer may see it, read inside a write transaction.
+    async fn visible_post_author(
+        transaction: &mut WriteTransaction,
+        post_id: PostId,
+        viewer: UserId,
+    ) -> Result<UserId, StoreError> {
+        let sql = format!(
+            "SELECT p.author_id FROM posts p JOIN users author ON author.id = p.author_id \
+             WHERE p.id = $1 AND {}",
+            visible_to("$2")
+        );
+        let author: Option<String> = sqlx::query_scalar(&sql)
+            .bind(post_id.to_string())
+            .bind(viewer.to_string())
+            .fetch_optional(&mut **transaction)
+            .await
+            .map_err(translate)?;
+        author
+            .ok_or(StoreError::NotFound)?
+            .parse()
+            .map_err(|_| StoreError::Unavailable("stored author id is not an id".into()))
+    }
+}
+
+async fn insert_tags_and_mentions(
+    transaction: &mut WriteTransaction,
+    post_id: PostId,
+    hashtags: &[String],
+    mentions: &[UserId],
+) -> Result<(), StoreError> {
+    for tag in hashtags {
+        sqlx::query(
+            "INSERT INTO post_hashtags (post_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(post_id.to_string())
+        .bind(tag.as_str())
+        .execute(&mut **transaction)
+        .await
+        .map_err(translate)?;
+    }
+    for user_id in mentions {
+        sqlx::query(
+            "INSERT INTO post_mentions (post_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(post_id.to_string())
+        .bind(user_id.to_string())
+        .execute(&mut **transaction)
+        .await
+        .map_err(translate)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl PostStore for SqlStore {
+    async fn users_by_nickname_keys(&self, keys: &[String]) -> Result<Vec<UserId>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=keys.len()).map(|index| format!("${index}")).collect();
+        let sql = format!(
+            "SELECT id FROM users WHERE deactivated_at IS NULL AND nickname_key IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for key in keys {
+            query = query.bind(key.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(translate)?;
+        rows.iter().map(|row| id_column(row, "id")).collect()
+    }
+
+    async fn create_post(
+        &self,
+        post: &NewPost,
+        idempotency: Option<&IdempotencyKey>,
+        event: &EventEnvelope,
+    ) -> Result<Created<PostId>, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        if let Some(key) = idempotency {
+            let seen = sqlx::query(
+                "SELECT request_hash, resource_id FROM idempotency_keys \
+                 WHERE user_id = $1 AND scope = $2 AND key = $3 AND created_at >= $4",
+            )
+            .bind(key.user_id.to_string())
+            .bind(key.scope)
+            .bind(key.key.as_str())
+            .bind(key.not_before.as_millis())
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(translate)?;
+            if let Some(seen) = seen {
+                let request_hash: Vec<u8> = column(&seen, "request_hash")?;
+                if request_hash != key.request_hash {
+                    return Err(StoreError::Conflict("idempotency_mismatch"));
+                }
+                return Ok(Created::Replayed(id_column(&seen, "resource_id")?));
+            }
+            // An expired record of the same key is replaced.
+            sqlx::query(
+                "DELETE FROM idempotency_keys WHERE user_id = $1 AND scope = $2 AND key = $3",
+            )
+            .bind(key.user_id.to_string())
+            .bind(key.scope)
+            .bind(key.key.as_str())
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+            sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, scope, key, request_hash, resource_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(key.user_id.to_string())
+            .bind(key.scope)
+            .bind(key.key.as_str())
+            .bind(key.request_hash.to_vec())
+            .bind(post.id.to_string())
+            .bind(post.created_at.as_millis())
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        }
+        sqlx::query(
+            "INSERT INTO posts (id, author_id, text, visibility, anonymous_thread, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(post.id.to_string())
+        .bind(post.author_id.to_string())
+        .bind(post.text.as_str())
+        .bind(post.visibility.as_str())
+        .bind(i64::from(post.anonymous_thread))
+        .bind(post.created_at.as_millis())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        insert_tags_and_mentions(&mut transaction, post.id, &post.hashtags, &post.mentions).await?;
+        sqlx::query("UPDATE users SET posts_count = posts_count + 1 WHERE id = $1")
+            .bind(post.author_id.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        crate::profiles::record_user_change(&mut transaction, post.author_id, post.created_at)
+            .await?;
+        append_to_outbox(&mut transaction, event).await?;
+        transaction.commit().await?;
+        Ok(Created::New(post.id))
+    }
+
+    async fn post(
+        &self,
+        post_id: PostId,
+        viewer: Option<UserId>,
+    ) -> Result<Option<PostRecord>, StoreError> {
+        let sql = format!(
+            "{} WHERE p.id = $1 AND {}",
+            post_select("$2"),
+            visible_to("$2")
+        );
+        let row = sqlx::query(&sql)
+            .bind(post_id.to_string())
+            .bind(viewer_text(viewer))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut posts = vec![post_from_row(&row)?];
+        self.attach_hashtags(&mut posts).await?;
+        Ok(posts.pop())
+    }
+
+    async fn posts_by_author(
+        &self,
+        author_id: UserId,
+        viewer: Option<UserId>,
+        before: Option<PostId>,
+        limit: i64,
+    ) -> Result<Vec<PostRecord>, StoreError> {
+        let sql = format!(
+            "{} WHERE p.author_id = $1 AND p.id < $3 AND {} ORDER BY p.id DESC LIMIT $4",
+            post_select("$2"),
+            visible_to("$2")
+        );
+        // Every v7 id sorts below this.
+        let before = before.map_or_else(|| "g".to_owned(), |id| id.to_string());
+        let rows = sqlx::query(&sql)
+            .bind(author_id.to_string())
+            .bind(viewer_text(viewer))
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(translate)?;
+        let mut posts = rows
+            .iter()
+            .map(post_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.attach_hashtags(&mut posts).await?;
+        Ok(posts)
+    }
+
+    async fn edit_post(
+        &self,
+        post_id: PostId,
+        author_id: UserId,
+        text: &str,
+        hashtags: &[String],
+        mentions: &[UserId],
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE posts SET text = $1, edited_at = $2 WHERE id = $3 AND author_id = $4",
+        )
+        .bind(text)
+        .bind(now.as_millis())
+        .bind(post_id.to_string())
+        .bind(author_id.to_string())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        for table in ["post_hashtags", "post_mentions"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE post_id = $1"))
+                .bind(post_id.to_string())
+                .execute(&mut *transaction)
+                .await
+                .map_err(translate)?;
+        }
+        insert_tags_and_mentions(&mut transaction, post_id, hashtags, mentions).await?;
+        append_to_outbox(&mut transaction, event).await?;
+        transaction.commit().await
+    }
+
+    async fn delete_post(&self, post_id: PostId, event: &EventEnvelope) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let author: Option<String> =
+            sqlx::query_scalar("DELETE FROM posts WHERE id = $1 RETURNING author_id")
+                .bind(post_id.to_string())
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(translate)?;
+        let author = author.ok_or(StoreError::NotFound)?;
+        sqlx::query(
+            "UPDATE users SET posts_count = posts_count - 1 WHERE id = $1 AND posts_count > 0",
+        )
+        .bind(author.as_str())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        let author_id: UserId = author
+            .parse()
+            .map_err(|_| StoreError::Unavailable("stored author id is not an id".into()))?;
+        crate::profiles::record_user_change(&mut transaction, author_id, event.occurred_at).await?;
+        append_to_outbox(&mut transaction, event).await?;
+        transaction.commit().await
+    }
+
+    async fn like_post(
+        &self,
+        post_id: PostId,
+        user_id: UserId,
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        SqlStore::visible_post_author(&mut transaction, post_id, user_id).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO post_likes (post_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(post_id.to_string())
+        .bind(user_id.to_string())
+        .bind(now.as_millis())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        if inserted.rows_affected() == 0 {
+            return Ok(Changed::AlreadySo);
+        }
+        sqlx::query("UPDATE posts SET like_count = like_count + 1 WHERE id = $1")
+            .bind(post_id.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        append_to_outbox(&mut transaction, event).await?;
+        transaction.commit().await?;
+        Ok(Changed::Yes)
+    }
+
+    async fn unlike_post(
+        &self,
+        post_id: PostId,
+        user_id: UserId,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        SqlStore::visible_post_author(&mut transaction, post_id, user_id).await?;
+        let deleted = sqlx::query("DELETE FROM post_likes WHERE post_id = $1 AND user_id = $2")
+            .bind(post_id.to_string())
+            .bind(user_id.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        if deleted.rows_affected() == 0 {
+            return Ok(Changed::AlreadySo);
+        }
+        sqlx::query(
+            "UPDATE posts SET like_count = like_count - 1 WHERE id = $1 AND like_count > 0",
+        )
+        .bind(post_id.to_string())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        append_to_outbox(&mut transaction, event).await?;
+        transaction.commit().await?;
+        Ok(Changed::Yes)
+    }
+
+    async fn report_post(
+        &self,
+        report_id: ReportId,
+        post_id: PostId,
+        reporter_id: UserId,
+        reason: &str,
+        note: Option<&str>,
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        SqlStore::visible_post_author(&mut transaction, post_id, reporter_id).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO reports (id, target_kind, target_id, reporter_id, reason, note, created_at) \
+             VALUES ($1, 'post', $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(report_id.to_string())
+        .bind(post_id.to_string())
+        .bind(reporter_id.to_string())
+        .bind(reason)
+        .bind(note)
+        .bind(now.as_millis())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        if inserted.rows_affected() == 0 {
+            return Ok(Changed::AlreadySo);
+        }
+        append_to_outbox(&mut transaction, event).await?;
+        transaction.commit().await?;
+        Ok(Changed::Yes)
+    }
+}
