@@ -119,7 +119,7 @@ pub struct EventEnvelope {
 impl EventEnvelope {
     pub fn new(actor: Option<UserId>, occurred_at: Timestamp, event: DomainEvent) -> Self {
         Self {
-            id: EventId::new(),
+            id: EventId::generate(),
             version: EVENT_VERSION,
             occurred_at,
             actor,

@@ -75,19 +75,22 @@ id_type!(
 );
 
 impl PostId {
-    pub fn new() -> Self {
+    /// A fresh time-ordered id.
+    pub fn generate() -> Self {
         Self(Uuid::now_v7())
     }
 }
 
 impl ReportId {
-    pub fn new() -> Self {
+    /// A fresh time-ordered id.
+    pub fn generate() -> Self {
         Self(Uuid::now_v7())
     }
 }
 
 impl EventId {
-    pub fn new() -> Self {
+    /// A fresh time-ordered id.
+    pub fn generate() -> Self {
         Self(Uuid::now_v7())
     }
 }

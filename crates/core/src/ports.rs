@@ -306,6 +306,27 @@ pub struct NewPost {
     pub created_at: Timestamp,
 }
 
+/// A new text for a post, with what was parsed from it.
+#[derive(Clone, Debug)]
+pub struct PostEdit {
+    pub post_id: PostId,
+    pub author_id: UserId,
+    pub text: String,
+    pub hashtags: Vec<String>,
+    pub mentions: Vec<UserId>,
+    pub edited_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewReport {
+    pub id: ReportId,
+    pub post_id: PostId,
+    pub reporter_id: UserId,
+    pub reason: String,
+    pub note: Option<String>,
+    pub created_at: Timestamp,
+}
+
 /// A post as a viewer sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostRecord {
@@ -374,16 +395,7 @@ pub trait PostStore: Send + Sync {
     ) -> Result<Vec<PostRecord>, StoreError>;
 
     /// Replaces the text (and so hashtags and mentions) of the author's own post.
-    async fn edit_post(
-        &self,
-        post_id: PostId,
-        author_id: UserId,
-        text: &str,
-        hashtags: &[String],
-        mentions: &[UserId],
-        now: Timestamp,
-        event: &EventEnvelope,
-    ) -> Result<(), StoreError>;
+    async fn edit_post(&self, edit: &PostEdit, event: &EventEnvelope) -> Result<(), StoreError>;
 
     async fn delete_post(&self, post_id: PostId, event: &EventEnvelope) -> Result<(), StoreError>;
 
@@ -405,12 +417,7 @@ pub trait PostStore: Send + Sync {
     /// Files a report (once per reporter and target; a repeat changes nothing).
     async fn report_post(
         &self,
-        report_id: ReportId,
-        post_id: PostId,
-        reporter_id: UserId,
-        reason: &str,
-        note: Option<&str>,
-        now: Timestamp,
+        report: &NewReport,
         event: &EventEnvelope,
     ) -> Result<Changed, StoreError>;
 }

@@ -13,6 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use veilgram_auth::AuthService;
 use veilgram_core::ports::HealthCheck;
+use veilgram_posts::PostsService;
 use veilgram_users::UsersService;
 
 /// What the HTTP edge needs from configuration.
@@ -38,6 +39,9 @@ impl Default for GatewayConfig {
 pub struct AppState {
     pub auth: Arc<AuthService>,
     pub users: Arc<UsersService>,
+    pub posts: Arc<PostsService>,
+    /// Extra Prometheus text appended to `/metrics` (e.g. event consumers' progress).
+    pub metrics_sources: Vec<Arc<dyn Fn() -> String + Send + Sync>>,
     pub health_checks: Vec<Arc<dyn HealthCheck>>,
     pub metrics: Arc<Metrics>,
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use veilgram_auth::AuthError;
 use veilgram_core::StoreError;
+use veilgram_posts::PostError;
 use veilgram_users::{NicknameError, UserError};
 
 /// `{"error": {"code", "message", "field"?}}`
@@ -176,7 +177,44 @@ impl From<UserError> for ApiError {
             }
             UserError::MediaNotFound => Self::not_found("media").with_field("avatar_media_id"),
             UserError::NotFound => Self::not_found("user"),
+            UserError::SelfTarget => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_target", error.to_string())
+                    .with_field("id")
+            }
             UserError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<PostError> for ApiError {
+    fn from(error: PostError) -> Self {
+        let message = error.to_string();
+        match error {
+            PostError::InvalidText => Self::invalid_field("text", message),
+            PostError::TooManyHashtags => {
+                Self::new(StatusCode::BAD_REQUEST, "too_many_hashtags", message).with_field("text")
+            }
+            PostError::TooManyMentions => {
+                Self::new(StatusCode::BAD_REQUEST, "too_many_mentions", message).with_field("text")
+            }
+            PostError::InvalidVisibility => Self::invalid_field("visibility", message),
+            PostError::TooManyMedia => Self::invalid_field("media_ids", message),
+            PostError::MediaNotFound => Self::not_found("media").with_field("media_ids"),
+            PostError::PollsUnavailable => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported", message)
+                    .with_field("poll")
+            }
+            PostError::InvalidReason => Self::invalid_field("reason", message),
+            PostError::InvalidNote => Self::invalid_field("note", message),
+            PostError::NotFound => Self::not_found("post"),
+            PostError::NotAuthor => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            PostError::IdempotencyMismatch => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                message,
+            )
+            .with_field("Idempotency-Key"),
+            PostError::Store(store) => store.into(),
         }
     }
 }

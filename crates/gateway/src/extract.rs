@@ -222,3 +222,117 @@ mod tests {
         assert!(!is_json(None));
     }
 }
+
+/// The caller if a bearer token is present (and then it must be valid); `None` without one. For
+/// public routes whose answer depends on who asks (visibility, `liked_by_me`).
+pub struct MaybeCaller(pub Option<Principal>);
+
+impl FromRequestParts<AppState> for MaybeCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(Self(None));
+        }
+        let token = bearer_token(parts)?;
+        Ok(Self(Some(state.auth.authenticate(token)?)))
+    }
+}
+
+/// A JSON body together with the SHA-256 of its bytes (what an `Idempotency-Key` is bound to).
+pub struct ApiJsonWithDigest<T>(pub T, pub [u8; 32]);
+
+impl<T, S> FromRequest<S> for ApiJsonWithDigest<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        use sha2::Digest;
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
+        if !is_json(content_type.as_deref()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be application/json",
+            ));
+        }
+        let digest = sha2::Sha256::digest(&bytes).into();
+        Ok(Self(parse_json(&bytes)?, digest))
+    }
+}
+
+/// Query parameters, with API-format rejections naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|query| Self(query.0))
+            .map_err(|rejection| {
+                let message = rejection.body_text();
+                let mut error =
+                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message.clone());
+                error.field = field_named_in(&message);
+                error
+            })
+    }
+}
+
+/// `?limit=&cursor=` as API.md defines them: limit 1..=100, default 20; the cursor is opaque.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE: i64 = 20;
+pub const MAX_PAGE: i64 = 100;
+
+impl PageQuery {
+    pub fn limit(&self) -> Result<i64, ApiError> {
+        match &self.limit {
+            None => Ok(DEFAULT_PAGE),
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|limit| (1..=MAX_PAGE).contains(limit))
+                .ok_or_else(|| {
+                    ApiError::invalid_field("limit", "limit must be a number from 1 to 100")
+                }),
+        }
+    }
+}
+
+/// The `Idempotency-Key` header, if present: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::invalid_field(
+            "Idempotency-Key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )
+    };
+    let text = value.to_str().map_err(|_| bad())?;
+    if text.is_empty() || text.len() > 255 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad());
+    }
+    Ok(Some(text.to_owned()))
+}

@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //! - [`error`]: [`ApiError`] and the one table mapping service errors to statuses and codes.
-//! - [`extract`]: the JSON body and bearer-token extractors, with API-format rejections.
+//! - [`extract`]: body, query, page and bearer-token extractors, with API-format rejections.
+//! - [`cursor`]: opaque, list-bound pagination cursors.
 //! - [`observe`]: request ids, access logs and Prometheus metrics, as one middleware.
 //! - `routes/`: one module per service; each handler carries its `#[utoipa::path]`, and the router
 //!   is built from those annotations, so the OpenAPI document cannot drift from the routes.
@@ -16,6 +17,7 @@
 //!   tokens, recovery keys, query strings or bodies.
 
 pub mod app;
+pub mod cursor;
 pub mod error;
 pub mod extract;
 pub mod observe;

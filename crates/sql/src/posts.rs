@@ -13,9 +13,10 @@ use sqlx::any::AnyRow;
 use std::collections::HashMap;
 use veilgram_core::events::EventEnvelope;
 use veilgram_core::ports::{
-    Changed, Created, IdempotencyKey, NewPost, PostRecord, PostStore, Visibility,
+    Changed, Created, IdempotencyKey, NewPost, NewReport, PostEdit, PostRecord, PostStore,
+    Visibility,
 };
-use veilgram_core::{PostId, ReportId, StoreError, Timestamp, UserId};
+use veilgram_core::{PostId, StoreError, Timestamp, UserId};
 
 /// The visibility predicate for post alias `p` and the viewer bound at `$viewer` (an empty string
 /// for anonymous callers, which matches no user).
@@ -296,21 +297,13 @@ impl PostStore for SqlStore {
         Ok(posts)
     }
 
-    async fn edit_post(
-        &self,
-        post_id: PostId,
-        author_id: UserId,
-        text: &str,
-        hashtags: &[String],
-        mentions: &[UserId],
-        now: Timestamp,
-        event: &EventEnvelope,
-    ) -> Result<(), StoreError> {
+    async fn edit_post(&self, edit: &PostEdit, event: &EventEnvelope) -> Result<(), StoreError> {
+        let (post_id, author_id, now) = (edit.post_id, edit.author_id, edit.edited_at);
         let mut transaction = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE posts SET text = $1, edited_at = $2 WHERE id = $3 AND author_id = $4",
         )
-        .bind(text)
+        .bind(edit.text.as_str())
         .bind(now.as_millis())
         .bind(post_id.to_string())
         .bind(author_id.to_string())
@@ -327,7 +320,7 @@ impl PostStore for SqlStore {
                 .await
                 .map_err(translate)?;
         }
-        insert_tags_and_mentions(&mut transaction, post_id, hashtags, mentions).await?;
+        insert_tags_and_mentions(&mut transaction, post_id, &edit.hashtags, &edit.mentions).await?;
         append_to_outbox(&mut transaction, event).await?;
         transaction.commit().await
     }
@@ -418,26 +411,22 @@ impl PostStore for SqlStore {
 
     async fn report_post(
         &self,
-        report_id: ReportId,
-        post_id: PostId,
-        reporter_id: UserId,
-        reason: &str,
-        note: Option<&str>,
-        now: Timestamp,
+        report: &NewReport,
         event: &EventEnvelope,
     ) -> Result<Changed, StoreError> {
+        let (post_id, reporter_id) = (report.post_id, report.reporter_id);
         let mut transaction = self.begin_write().await?;
         SqlStore::visible_post_author(&mut transaction, post_id, reporter_id).await?;
         let inserted = sqlx::query(
             "INSERT INTO reports (id, target_kind, target_id, reporter_id, reason, note, created_at) \
              VALUES ($1, 'post', $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         )
-        .bind(report_id.to_string())
+        .bind(report.id.to_string())
         .bind(post_id.to_string())
         .bind(reporter_id.to_string())
-        .bind(reason)
-        .bind(note)
-        .bind(now.as_millis())
+        .bind(report.reason.as_str())
+        .bind(report.note.as_deref())
+        .bind(report.created_at.as_millis())
         .execute(&mut *transaction)
         .await
         .map_err(translate)?;

@@ -6,7 +6,10 @@ use crate::profanity::ProfanityFilter;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use veilgram_core::events::{DomainEvent, EventEnvelope};
-use veilgram_core::ports::{ProfileChange, ProfileStore, Revocation, SessionSummary, UserRecord};
+use veilgram_core::ports::{
+    Changed, GraphCursor, GraphEntry, GraphList, GraphStore, ProfileChange, ProfileStore,
+    Revocation, SessionSummary, UserRecord,
+};
 use veilgram_core::sequence::SequenceCursor;
 use veilgram_core::{StoreError, Timestamp, UserId};
 
@@ -24,6 +27,8 @@ pub enum UserError {
     MediaNotFound,
     #[error("user not found")]
     NotFound,
+    #[error("you cannot do that to yourself")]
+    SelfTarget,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -55,6 +60,7 @@ pub struct Export {
 
 pub struct UsersService {
     store: Arc<dyn ProfileStore>,
+    graph: Arc<dyn GraphStore>,
     filter: ProfanityFilter,
     cache: ProfileCache,
     change_feed: Mutex<SequenceCursor>,
@@ -67,9 +73,14 @@ const CHANGE_FEED_RETENTION: Duration = Duration::from_secs(600);
 
 impl UsersService {
     /// `profile_cache_ttl` bounds how stale a profile changed by another process may be served.
-    pub fn new(store: Arc<dyn ProfileStore>, profile_cache_ttl: Duration) -> Self {
+    pub fn new(
+        store: Arc<dyn ProfileStore>,
+        graph: Arc<dyn GraphStore>,
+        profile_cache_ttl: Duration,
+    ) -> Self {
         Self {
             store,
+            graph,
             filter: ProfanityFilter::bundled(),
             cache: ProfileCache::new(profile_cache_ttl.min(CHANGE_FEED_RETENTION)),
             change_feed: Mutex::new(SequenceCursor::default()),
@@ -157,12 +168,116 @@ impl UsersService {
         self.load(user_id).await?.ok_or(UserError::NotFound)
     }
 
-    /// Someone's public profile; deactivated accounts are hidden as if they did not exist.
-    pub async fn public_profile(&self, user_id: UserId) -> Result<UserRecord, UserError> {
-        match self.load(user_id).await? {
-            Some(user) if user.deactivated_at.is_none() => Ok(user),
-            _ => Err(UserError::NotFound),
+    /// Someone's public profile. Deactivated accounts, and accounts that blocked the viewer or
+    /// that the viewer blocked, are hidden as if they did not exist.
+    pub async fn public_profile(
+        &self,
+        user_id: UserId,
+        viewer: Option<UserId>,
+    ) -> Result<UserRecord, UserError> {
+        let user = match self.load(user_id).await? {
+            Some(user) if user.deactivated_at.is_none() => user,
+            _ => return Err(UserError::NotFound),
+        };
+        if let Some(viewer) = viewer.filter(|viewer| *viewer != user_id) {
+            if self.graph.blocked_either_way(viewer, user_id).await? {
+                return Err(UserError::NotFound);
+            }
         }
+        Ok(user)
+    }
+
+    fn graph_event(actor: UserId, event: DomainEvent) -> EventEnvelope {
+        EventEnvelope::new(Some(actor), Timestamp::now(), event)
+    }
+
+    fn forget_pair(&self, first: UserId, second: UserId) {
+        self.cache.forget(&first);
+        self.cache.forget(&second);
+    }
+
+    pub async fn follow(&self, follower: UserId, followee: UserId) -> Result<Changed, UserError> {
+        if follower == followee {
+            return Err(UserError::SelfTarget);
+        }
+        let event = Self::graph_event(
+            follower,
+            DomainEvent::UserFollowed {
+                follower_id: follower,
+                followee_id: followee,
+            },
+        );
+        let changed = self
+            .graph
+            .follow(follower, followee, event.occurred_at, &event)
+            .await?;
+        self.forget_pair(follower, followee);
+        Ok(changed)
+    }
+
+    pub async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<Changed, UserError> {
+        if follower == followee {
+            return Err(UserError::SelfTarget);
+        }
+        let event = Self::graph_event(
+            follower,
+            DomainEvent::UserUnfollowed {
+                follower_id: follower,
+                followee_id: followee,
+            },
+        );
+        let changed = self.graph.unfollow(follower, followee, &event).await?;
+        self.forget_pair(follower, followee);
+        Ok(changed)
+    }
+
+    pub async fn block(&self, blocker: UserId, blocked: UserId) -> Result<Changed, UserError> {
+        if blocker == blocked {
+            return Err(UserError::SelfTarget);
+        }
+        let event = Self::graph_event(
+            blocker,
+            DomainEvent::UserBlocked {
+                blocker_id: blocker,
+                blocked_id: blocked,
+            },
+        );
+        let changed = self
+            .graph
+            .block(blocker, blocked, event.occurred_at, &event)
+            .await?;
+        self.forget_pair(blocker, blocked);
+        Ok(changed)
+    }
+
+    pub async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<Changed, UserError> {
+        if blocker == blocked {
+            return Err(UserError::SelfTarget);
+        }
+        let event = Self::graph_event(
+            blocker,
+            DomainEvent::UserUnblocked {
+                blocker_id: blocker,
+                blocked_id: blocked,
+            },
+        );
+        Ok(self.graph.unblock(blocker, blocked, &event).await?)
+    }
+
+    /// Followers or followees of a user the viewer may see, newest first.
+    pub async fn graph_list(
+        &self,
+        user_id: UserId,
+        which: GraphList,
+        viewer: Option<UserId>,
+        after: Option<GraphCursor>,
+        limit: i64,
+    ) -> Result<Vec<GraphEntry>, UserError> {
+        self.public_profile(user_id, viewer).await?;
+        Ok(self
+            .graph
+            .list(user_id, which, viewer, after, limit)
+            .await?)
     }
 
     pub async fn update(
@@ -206,6 +321,11 @@ impl UsersService {
         let event = EventEnvelope::new(Some(user_id), now, DomainEvent::UserDeleted { user_id });
         let revocation = self.store.delete_account(user_id, now, &event).await?;
         self.cache.forget(&user_id);
+        // The deletion changed other people's counters; evict them here at once rather than at
+        // the next feed sync.
+        if let Err(error) = self.sync_profile_cache().await {
+            tracing::warn!(error = %error, "profile cache sync after deletion failed");
+        }
         Ok(revocation)
     }
 

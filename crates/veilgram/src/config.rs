@@ -22,7 +22,27 @@ pub struct Config {
     pub http: HttpConfig,
     pub auth: AuthConfig,
     pub users: UsersConfig,
+    pub events: EventsConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventsConfig {
+    /// How often the outbox is moved to the event log (0 stops the relay: events wait in the
+    /// outbox, as after a crash; used by the crash test).
+    pub relay_interval_ms: u64,
+    /// How often in-process consumers read the log.
+    pub consumer_interval_ms: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            relay_interval_ms: 100,
+            consumer_interval_ms: 100,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -96,6 +116,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
             users: UsersConfig::default(),
+            events: EventsConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -6,8 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 use veilgram_auth::AuthService;
-use veilgram_core::ports::{CredentialStore, HealthCheck, ProfileStore};
+use veilgram_core::ports::{
+    CredentialStore, EventLog, EventPublisher, GraphStore, HealthCheck, OutboxSource, PostStore,
+    ProfileStore,
+};
+use veilgram_events::{EventCounter, EventHandler};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics};
+use veilgram_posts::PostsService;
 use veilgram_sql::{PoolSettings, SqlStore};
 use veilgram_users::UsersService;
 
@@ -78,7 +83,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let maintenance = auth.spawn_maintenance();
     let users = Arc::new(UsersService::new(
         Arc::clone(&store) as Arc<dyn ProfileStore>,
+        Arc::clone(&store) as Arc<dyn GraphStore>,
         Duration::from_millis(config.users.profile_cache_ttl_ms),
+    ));
+    let posts = Arc::new(PostsService::new(Arc::clone(&store) as Arc<dyn PostStore>));
+    let mut background = Vec::new();
+    if config.events.relay_interval_ms > 0 {
+        background.push(veilgram_events::spawn_relay(
+            Arc::clone(&store) as Arc<dyn OutboxSource>,
+            Arc::clone(&store) as Arc<dyn EventPublisher>,
+            Duration::from_millis(config.events.relay_interval_ms),
+        ));
+    }
+    let event_counter = Arc::new(EventCounter::default());
+    background.push(veilgram_events::spawn_consumer(
+        Arc::clone(&store) as Arc<dyn EventLog>,
+        Arc::clone(&event_counter) as Arc<dyn EventHandler>,
+        Duration::from_millis(config.events.consumer_interval_ms.max(10)),
     ));
     users
         .sync_profile_cache()
@@ -87,9 +108,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let cache_maintenance = users.spawn_cache_maintenance(Duration::from_millis(
         config.users.cache_sync_interval_ms.max(10),
     ));
+    let counter_for_metrics = Arc::clone(&event_counter);
     let state = AppState {
         auth,
         users,
+        posts,
+        metrics_sources: vec![Arc::new(move || counter_for_metrics.render())],
         health_checks: vec![Arc::clone(&store) as Arc<dyn HealthCheck>],
         metrics: Arc::new(Metrics::default()),
     };
@@ -124,6 +148,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         () = deadline => tracing::warn!("grace period over; abandoning unfinished requests"),
     }
     maintenance.abort();
+    for task in background {
+        task.abort();
+    }
     cache_maintenance.abort();
     store.close().await;
     tracing::info!("veilgram stopped");

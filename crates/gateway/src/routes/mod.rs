@@ -2,7 +2,9 @@
 //! method, path and documented responses: `routes!` registers the handler from it.
 
 mod auth;
+mod graph;
 mod operations;
+mod posts;
 mod users;
 
 use crate::app::AppState;
@@ -44,5 +46,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::routes())
         .merge(users::routes())
+        .merge(posts::routes())
+        .merge(graph::routes())
         .merge(operations::routes())
 }

@@ -67,7 +67,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> Response {
-    let mut response = state.metrics.render("").into_response();
+    let extra: String = state
+        .metrics_sources
+        .iter()
+        .map(|source| source())
+        .collect();
+    let mut response = state.metrics.render(&extra).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

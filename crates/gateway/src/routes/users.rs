@@ -2,7 +2,7 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{path_uuid, ApiJson, Caller};
+use crate::extract::{path_uuid, ApiJson, Caller, MaybeCaller};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -217,8 +217,13 @@ async fn export_me(
 )]
 async fn get_user(
     State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
     Path(id): Path<String>,
 ) -> Result<Json<PublicProfile>, ApiError> {
     let user_id: UserId = path_uuid(&id, "id")?;
-    Ok(Json(state.users.public_profile(user_id).await?.into()))
+    let profile = state
+        .users
+        .public_profile(user_id, caller.map(|c| c.user_id))
+        .await?;
+    Ok(Json(profile.into()))
 }

@@ -10,13 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 use veilgram_auth::{AuthService, AuthSettings};
-use veilgram_core::ports::{CredentialStore, HealthCheck, ProfileStore};
+use veilgram_core::ports::{CredentialStore, GraphStore, HealthCheck, PostStore, ProfileStore};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics};
+use veilgram_posts::PostsService;
 use veilgram_testkit::TestDatabase;
 use veilgram_users::UsersService;
 
 pub struct TestApp {
     pub router: Router,
+    pub store: Arc<veilgram_sql::SqlStore>,
     pub auth: Arc<AuthService>,
     pub users: Arc<UsersService>,
     pub data_dir: tempfile::TempDir,
@@ -100,12 +102,16 @@ impl TestApp {
         );
         let users = Arc::new(UsersService::new(
             Arc::clone(&store) as Arc<dyn ProfileStore>,
+            Arc::clone(&store) as Arc<dyn GraphStore>,
             Duration::from_secs(60),
         ));
+        let posts = Arc::new(PostsService::new(Arc::clone(&store) as Arc<dyn PostStore>));
         let state = AppState {
             auth: Arc::clone(&auth),
             users: Arc::clone(&users),
-            health_checks: vec![store as Arc<dyn HealthCheck>],
+            posts,
+            metrics_sources: Vec::new(),
+            health_checks: vec![Arc::clone(&store) as Arc<dyn HealthCheck>],
             metrics: Arc::new(Metrics::default()),
         };
         let config = GatewayConfig {
@@ -114,6 +120,7 @@ impl TestApp {
         };
         Self {
             router: veilgram_gateway::router(state, &config),
+            store,
             auth,
             users,
             data_dir,
@@ -204,5 +211,24 @@ impl TestApp {
 
     pub async fn me(&self, token: &str) -> TestResponse {
         self.get("/api/v1/users/me", Some(token)).await
+    }
+}
+
+impl TestApp {
+    pub async fn delete(&self, path: &str, token: &str) -> TestResponse {
+        self.call(Method::DELETE, path, None, Some(token)).await
+    }
+
+    /// Creates a post and returns its id.
+    pub async fn post_text(&self, token: &str, text: &str, visibility: &str) -> String {
+        let response = self
+            .post(
+                "/api/v1/posts",
+                serde_json::json!({ "text": text, "visibility": visibility }),
+                Some(token),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+        response.body["id"].as_str().unwrap().to_owned()
     }
 }

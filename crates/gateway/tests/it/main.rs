@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod graph;
 mod helpers;
 mod http;
+mod posts;
 mod tokens;
 mod users;

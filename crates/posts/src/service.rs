@@ -1,0 +1,323 @@
+//! `PostsService`: the post operations of API.md on top of the `PostStore` port.
+
+use crate::text::{hashtags, mention_keys};
+use std::sync::Arc;
+use std::time::Duration;
+use veilgram_core::events::{DomainEvent, EventEnvelope};
+use veilgram_core::ports::{
+    Changed, Created, IdempotencyKey, NewPost, NewReport, PostEdit, PostRecord, PostStore,
+    SecretHash, Visibility,
+};
+use veilgram_core::{PostId, ReportId, StoreError, Timestamp, UserId};
+
+pub const MAX_TEXT_CHARS: usize = 2200;
+pub const MAX_HASHTAGS: usize = 30;
+pub const MAX_MENTIONS: usize = 50;
+pub const MAX_MEDIA: usize = 10;
+pub const MAX_REPORT_NOTE_CHARS: usize = 500;
+pub const REPORT_REASONS: &[&str] = &["spam", "abuse", "nsfw", "other"];
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error("text must be 1 to 2200 characters")]
+    InvalidText,
+    #[error("a post may carry at most 30 hashtags")]
+    TooManyHashtags,
+    #[error("a post may mention at most 50 people")]
+    TooManyMentions,
+    #[error("visibility must be \"public\" or \"followers\"")]
+    InvalidVisibility,
+    #[error("a post may carry at most 10 media")]
+    TooManyMedia,
+    #[error("media not found")]
+    MediaNotFound,
+    #[error("polls are not available yet")]
+    PollsUnavailable,
+    #[error("reason must be one of spam, abuse, nsfw, other")]
+    InvalidReason,
+    #[error("note must be at most 500 characters")]
+    InvalidNote,
+    #[error("post not found")]
+    NotFound,
+    #[error("only the author may do that")]
+    NotAuthor,
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyMismatch,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for PostError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict("idempotency_mismatch") => Self::IdempotencyMismatch,
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// A create request as received (not yet validated).
+#[derive(Clone, Debug, Default)]
+pub struct NewPostRequest {
+    pub text: String,
+    pub media_ids: Vec<String>,
+    pub has_poll: bool,
+    pub visibility: Option<String>,
+    pub anonymous_thread: bool,
+}
+
+pub struct PostsService {
+    store: Arc<dyn PostStore>,
+}
+
+/// Text checks shared by create and edit: returns (text, hashtags, mention keys).
+fn validate_text(text: &str) -> Result<(String, Vec<String>, Vec<String>), PostError> {
+    let trimmed = text.trim();
+    let length = trimmed.chars().count();
+    if length == 0
+        || length > MAX_TEXT_CHARS
+        || trimmed
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(PostError::InvalidText);
+    }
+    let tags = hashtags(trimmed);
+    if tags.len() > MAX_HASHTAGS {
+        return Err(PostError::TooManyHashtags);
+    }
+    let mentions = mention_keys(trimmed);
+    if mentions.len() > MAX_MENTIONS {
+        return Err(PostError::TooManyMentions);
+    }
+    Ok((trimmed.to_owned(), tags, mentions))
+}
+
+impl PostsService {
+    pub fn new(store: Arc<dyn PostStore>) -> Self {
+        Self { store }
+    }
+
+    async fn resolve_mentions(
+        &self,
+        keys: &[String],
+        author: UserId,
+    ) -> Result<Vec<UserId>, PostError> {
+        let mut users = self.store.users_by_nickname_keys(keys).await?;
+        users.retain(|user| *user != author);
+        Ok(users)
+    }
+
+    /// Creates a post. With an idempotency key (and the SHA-256 of the request body), a retry
+    /// returns the first post instead of creating another.
+    pub async fn create(
+        &self,
+        author: UserId,
+        request: NewPostRequest,
+        idempotency: Option<(String, SecretHash)>,
+    ) -> Result<(PostRecord, bool), PostError> {
+        let (text, tags, mention_keys) = validate_text(&request.text)?;
+        let visibility = match request.visibility.as_deref() {
+            None => Visibility::Public,
+            Some(raw) => Visibility::parse(raw).ok_or(PostError::InvalidVisibility)?,
+        };
+        if request.media_ids.len() > MAX_MEDIA {
+            return Err(PostError::TooManyMedia);
+        }
+        if !request.media_ids.is_empty() {
+            // Uploads arrive with the media service; until then no media id belongs to anyone.
+            return Err(PostError::MediaNotFound);
+        }
+        if request.has_poll {
+            return Err(PostError::PollsUnavailable);
+        }
+        let mentions = self.resolve_mentions(&mention_keys, author).await?;
+        let now = Timestamp::now();
+        let post = NewPost {
+            id: PostId::generate(),
+            author_id: author,
+            text,
+            visibility,
+            anonymous_thread: request.anonymous_thread,
+            hashtags: tags.clone(),
+            mentions: mentions.clone(),
+            created_at: now,
+        };
+        let event = EventEnvelope::new(
+            Some(author),
+            now,
+            DomainEvent::PostCreated {
+                post_id: post.id,
+                author_id: author,
+                visibility: visibility.as_str().to_owned(),
+                hashtags: tags,
+                mentions,
+            },
+        );
+        let key = idempotency.map(|(key, request_hash)| IdempotencyKey {
+            user_id: author,
+            scope: "post",
+            key,
+            request_hash,
+            not_before: now.minus(IDEMPOTENCY_WINDOW),
+        });
+        let created = match self.store.create_post(&post, key.as_ref(), &event).await {
+            // Two concurrent requests with one key: the loser reads the winner's answer.
+            Err(StoreError::Conflict("idempotency_key")) => {
+                self.store.create_post(&post, key.as_ref(), &event).await?
+            }
+            other => other?,
+        };
+        let replayed = matches!(created, Created::Replayed(_));
+        let record = self.get(created.value(), Some(author)).await?;
+        Ok((record, replayed))
+    }
+
+    pub async fn get(
+        &self,
+        post_id: PostId,
+        viewer: Option<UserId>,
+    ) -> Result<PostRecord, PostError> {
+        self.store
+            .post(post_id, viewer)
+            .await?
+            .ok_or(PostError::NotFound)
+    }
+
+    pub async fn by_author(
+        &self,
+        author: UserId,
+        viewer: Option<UserId>,
+        before: Option<PostId>,
+        limit: i64,
+    ) -> Result<Vec<PostRecord>, PostError> {
+        Ok(self
+            .store
+            .posts_by_author(author, viewer, before, limit)
+            .await?)
+    }
+
+    /// The post if the caller may see it and wrote it: `NotFound` if they may not see it,
+    /// `NotAuthor` if they may see it but did not write it.
+    async fn own_post(&self, post_id: PostId, caller: UserId) -> Result<PostRecord, PostError> {
+        let post = self.get(post_id, Some(caller)).await?;
+        if post.author_id != caller {
+            return Err(PostError::NotAuthor);
+        }
+        Ok(post)
+    }
+
+    pub async fn edit(
+        &self,
+        post_id: PostId,
+        caller: UserId,
+        text: &str,
+    ) -> Result<PostRecord, PostError> {
+        self.own_post(post_id, caller).await?;
+        let (text, tags, mention_keys) = validate_text(text)?;
+        let mentions = self.resolve_mentions(&mention_keys, caller).await?;
+        let now = Timestamp::now();
+        let event = EventEnvelope::new(
+            Some(caller),
+            now,
+            DomainEvent::PostEdited {
+                post_id,
+                author_id: caller,
+                hashtags: tags.clone(),
+                mentions: mentions.clone(),
+            },
+        );
+        let edit = PostEdit {
+            post_id,
+            author_id: caller,
+            text,
+            hashtags: tags,
+            mentions,
+            edited_at: now,
+        };
+        self.store.edit_post(&edit, &event).await?;
+        self.get(post_id, Some(caller)).await
+    }
+
+    pub async fn delete(&self, post_id: PostId, caller: UserId) -> Result<(), PostError> {
+        let post = self.own_post(post_id, caller).await?;
+        let event = EventEnvelope::new(
+            Some(caller),
+            Timestamp::now(),
+            DomainEvent::PostDeleted {
+                post_id,
+                author_id: post.author_id,
+            },
+        );
+        Ok(self.store.delete_post(post_id, &event).await?)
+    }
+
+    pub async fn like(&self, post_id: PostId, caller: UserId) -> Result<Changed, PostError> {
+        let post = self.get(post_id, Some(caller)).await?;
+        let now = Timestamp::now();
+        let event = EventEnvelope::new(
+            Some(caller),
+            now,
+            DomainEvent::PostLiked {
+                post_id,
+                author_id: post.author_id,
+                user_id: caller,
+            },
+        );
+        Ok(self.store.like_post(post_id, caller, now, &event).await?)
+    }
+
+    pub async fn unlike(&self, post_id: PostId, caller: UserId) -> Result<Changed, PostError> {
+        let post = self.get(post_id, Some(caller)).await?;
+        let event = EventEnvelope::new(
+            Some(caller),
+            Timestamp::now(),
+            DomainEvent::PostUnliked {
+                post_id,
+                author_id: post.author_id,
+                user_id: caller,
+            },
+        );
+        Ok(self.store.unlike_post(post_id, caller, &event).await?)
+    }
+
+    pub async fn report(
+        &self,
+        post_id: PostId,
+        caller: UserId,
+        reason: &str,
+        note: Option<&str>,
+    ) -> Result<(), PostError> {
+        if !REPORT_REASONS.contains(&reason) {
+            return Err(PostError::InvalidReason);
+        }
+        let note = note.map(str::trim).filter(|note| !note.is_empty());
+        if note.is_some_and(|note| note.chars().count() > MAX_REPORT_NOTE_CHARS) {
+            return Err(PostError::InvalidNote);
+        }
+        let report_id = ReportId::generate();
+        let now = Timestamp::now();
+        let event = EventEnvelope::new(
+            Some(caller),
+            now,
+            DomainEvent::PostReported {
+                post_id,
+                report_id,
+                reason: reason.to_owned(),
+            },
+        );
+        let report = NewReport {
+            id: report_id,
+            post_id,
+            reporter_id: caller,
+            reason: reason.to_owned(),
+            note: note.map(str::to_owned),
+            created_at: now,
+        };
+        self.store.report_post(&report, &event).await?;
+        Ok(())
+    }
+}
