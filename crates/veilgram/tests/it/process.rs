@@ -121,6 +121,7 @@ async fn serves_on_postgresql_when_the_url_says_so() {
     let server = Server::start(StartOptions {
         data_dir: Some(directory.path()),
         database_url: Some(database.url().as_str()),
+        ..Default::default()
     });
     let (status, signup) = server
         .request(
@@ -315,4 +316,72 @@ async fn a_rotated_signing_key_is_used_without_restart_and_old_tokens_stay_valid
         kids.contains(&old_kid.as_str()) && kids.contains(&kid_of(&new_token).as_str()),
         "{kids:?}"
     );
+}
+
+/// A crash between a write and the publishing of its event loses nothing: the event waits in
+/// the outbox (written in the same transaction) and is published after the restart.
+#[tokio::test]
+async fn events_written_before_a_crash_are_published_after_the_restart() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut server = Server::start(StartOptions {
+        data_dir: Some(directory.path()),
+        // The relay is stopped: every event stays in the outbox, as if the process died first.
+        environment: vec![("VEILGRAM_EVENTS__RELAY_INTERVAL_MS", "0")],
+        ..Default::default()
+    });
+    let (_, author) = server
+        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
+        .await;
+    let (_, fan) = server
+        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
+        .await;
+    let token = author["access_token"].as_str();
+    for index in 0..3 {
+        let (status, _) = server
+            .request(
+                "POST",
+                "/api/v1/posts",
+                Some(&json!({ "text": format!("post {index}") })),
+                token,
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let follow = format!(
+        "/api/v1/users/{}/follow",
+        author["user_id"].as_str().unwrap()
+    );
+    assert_eq!(
+        server
+            .request("POST", &follow, None, fan["access_token"].as_str())
+            .await
+            .0,
+        204
+    );
+    let metrics = server.get_text("/metrics").await;
+    assert!(
+        !metrics.contains("type=\"post.created\""),
+        "nothing was published yet:\n{metrics}"
+    );
+    server.kill_hard();
+
+    let restarted = Server::start(StartOptions {
+        data_dir: Some(directory.path()),
+        ..Default::default()
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut ticker = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        ticker.tick().await;
+        let metrics = restarted.get_text("/metrics").await;
+        if metrics.contains("veilgram_events_consumed_total{type=\"post.created\"} 3")
+            && metrics.contains("veilgram_events_consumed_total{type=\"user.followed\"} 1")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "events were lost across the crash:\n{metrics}"
+        );
+    }
 }

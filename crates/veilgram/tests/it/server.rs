@@ -20,6 +20,7 @@ pub struct Server {
 pub struct StartOptions<'a> {
     pub data_dir: Option<&'a std::path::Path>,
     pub database_url: Option<&'a str>,
+    pub environment: Vec<(&'a str, &'a str)>,
 }
 
 pub fn binary() -> Command {
@@ -41,6 +42,9 @@ impl Server {
         }
         if let Some(url) = options.database_url {
             command.env("VEILGRAM_DATABASE_URL", url);
+        }
+        for (name, value) in &options.environment {
+            command.env(name, value);
         }
         let mut child = command.spawn().expect("start veilgram");
         let stderr = Arc::new(Mutex::new(Vec::new()));
@@ -107,6 +111,12 @@ impl Server {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// SIGKILL: the process gets no chance to finish anything.
+    pub fn kill_hard(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     pub fn terminate(&self) {
         let status = Command::new("kill")
             .arg("-TERM")
@@ -129,6 +139,19 @@ impl Server {
             );
             std::thread::park_timeout(Duration::from_millis(20));
         }
+    }
+
+    /// The raw text of a GET (for `/metrics`).
+    pub async fn get_text(&self, path: &str) -> String {
+        let mut stream = TcpStream::connect(&self.address).await.unwrap();
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.address
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        String::from_utf8_lossy(&raw).into_owned()
     }
 
     pub async fn request(
