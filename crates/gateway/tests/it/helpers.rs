@@ -18,7 +18,6 @@ use veilgram_users::UsersService;
 
 pub struct TestApp {
     pub router: Router,
-    pub store: Arc<veilgram_sql::SqlStore>,
     pub auth: Arc<AuthService>,
     pub users: Arc<UsersService>,
     pub data_dir: tempfile::TempDir,
@@ -120,7 +119,6 @@ impl TestApp {
         };
         Self {
             router: veilgram_gateway::router(state, &config),
-            store,
             auth,
             users,
             data_dir,
