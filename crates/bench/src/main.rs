@@ -105,6 +105,9 @@ enum Call {
     Healthz,
     Signup,
     Me(Arc<Vec<String>>),
+    CreatePost(Arc<Vec<String>>),
+    /// Each request likes a (user, post) pair not liked before, so every like is a real insert.
+    Like(Arc<Vec<String>>, Arc<Vec<String>>),
 }
 
 impl Call {
@@ -124,6 +127,30 @@ impl Call {
                     format!("Bearer {}", tokens[index % tokens.len()]),
                 )
                 .body(Full::new(Bytes::new())),
+            Self::CreatePost(tokens) => builder
+                .method("POST")
+                .uri("/api/v1/posts")
+                .header(
+                    "authorization",
+                    format!("Bearer {}", tokens[index % tokens.len()]),
+                )
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from_static(
+                    b"{\"text\":\"benchmarking #veilgram with a short post\"}",
+                ))),
+            Self::Like(tokens, posts) => builder
+                .method("POST")
+                // User `index % U` likes post `(index / U + index) % P`: pairs never repeat and
+                // likes spread over all posts (one hot post would measure row-lock contention).
+                .uri(format!(
+                    "/api/v1/posts/{}/like",
+                    posts[(index / tokens.len() + index) % posts.len()]
+                ))
+                .header(
+                    "authorization",
+                    format!("Bearer {}", tokens[index % tokens.len()]),
+                )
+                .body(Full::new(Bytes::new())),
         };
         built.unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
     }
@@ -134,7 +161,7 @@ struct Outcome {
     failed: u64,
     elapsed: Duration,
     latencies_micros: Vec<u32>,
-    /// Access tokens from sign-up answers, for the read phase.
+    /// Access tokens from sign-up answers (or post ids from creates), for later phases.
     tokens: Vec<String>,
 }
 
@@ -195,7 +222,8 @@ async fn run(
                     break;
                 }
                 sent += 1;
-                let request = call.request(&address, worker * 7919 + sent as usize);
+                // Distinct across workers and requests, so likes never repeat a (user, post) pair.
+                let request = call.request(&address, worker + connections * sent as usize);
                 sender.ready().await?;
                 let response = sender.send_request(request).await?;
                 let status = response.status();
@@ -206,10 +234,15 @@ async fn run(
                     outcome
                         .latencies_micros
                         .push(latency.as_micros().min(u128::from(u32::MAX)) as u32);
-                    if matches!(call, Call::Signup) && outcome.tokens.len() < keep_tokens {
+                    let kept_field = match call {
+                        Call::Signup => Some("access_token"),
+                        Call::CreatePost(_) => Some("id"),
+                        _ => None,
+                    };
+                    if let Some(field) = kept_field.filter(|_| outcome.tokens.len() < keep_tokens) {
                         let parsed: serde_json::Value = serde_json::from_slice(&body)?;
-                        if let Some(token) = parsed["access_token"].as_str() {
-                            outcome.tokens.push(token.to_owned());
+                        if let Some(value) = parsed[field].as_str() {
+                            outcome.tokens.push(value.to_owned());
                         }
                     }
                 } else {
@@ -258,6 +291,83 @@ async fn settle_database(
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     Ok(())
+}
+
+/// The physical reference: single-row autocommit inserts straight into the same database, from
+/// this process. SQLite admits one writer, so it gets one connection; PostgreSQL gets as many
+/// as the HTTP phases use.
+async fn raw_inserts(
+    postgres_url: Option<&str>,
+    data_dir: &std::path::Path,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
+    const CREATE: &str = "CREATE TABLE IF NOT EXISTS bench_raw (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_at BIGINT NOT NULL)";
+    const INSERT: &str = "INSERT INTO bench_raw (id, body, created_at) VALUES ($1, $2, $3)";
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut outcome = Outcome {
+        completed: 0,
+        failed: 0,
+        elapsed: Duration::ZERO,
+        latencies_micros: Vec::new(),
+        tokens: Vec::new(),
+    };
+    match postgres_url {
+        Some(url) => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(connections as u32)
+                .connect(url)
+                .await?;
+            sqlx::query(CREATE).execute(&pool).await?;
+            let mut workers = Vec::new();
+            for _ in 0..connections {
+                let pool = pool.clone();
+                workers.push(tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    while Instant::now() < deadline {
+                        let began = Instant::now();
+                        sqlx::query(INSERT)
+                            .bind(uuid::Uuid::now_v7().to_string())
+                            .bind("benchmarking #veilgram with a short post")
+                            .bind(0_i64)
+                            .execute(&pool)
+                            .await?;
+                        latencies
+                            .push(began.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    }
+                    anyhow::Ok(latencies)
+                }));
+            }
+            for worker in workers {
+                outcome.latencies_micros.extend(worker.await??);
+            }
+        }
+        None => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(data_dir.join("veilgram.db"))
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5));
+            let mut connection = sqlx::SqliteConnection::connect_with(&options).await?;
+            sqlx::query(CREATE).execute(&mut connection).await?;
+            while Instant::now() < deadline {
+                let began = Instant::now();
+                sqlx::query(INSERT)
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .bind("benchmarking #veilgram with a short post")
+                    .bind(0_i64)
+                    .execute(&mut connection)
+                    .await?;
+                outcome
+                    .latencies_micros
+                    .push(began.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+            }
+        }
+    }
+    outcome.completed = outcome.latencies_micros.len() as u64;
+    outcome.elapsed = start.elapsed().min(duration).max(Duration::from_millis(1));
+    Ok(outcome)
 }
 
 struct Row {
@@ -353,6 +463,33 @@ async fn measure_engine(
             0,
         )
         .await?;
+        let posts = run(
+            &address,
+            Call::CreatePost(Arc::clone(&tokens)),
+            connections,
+            duration,
+            None,
+            200_000,
+        )
+        .await?;
+        let post_ids = Arc::new(posts.tokens.clone());
+        anyhow::ensure!(!post_ids.is_empty(), "no post was created");
+        let likes = run(
+            &address,
+            Call::Like(Arc::clone(&tokens), post_ids),
+            connections,
+            duration,
+            None,
+            0,
+        )
+        .await?;
+        let raw = raw_inserts(
+            database_url.as_deref(),
+            data_dir.path(),
+            connections,
+            duration,
+        )
+        .await?;
         vec![
             Row {
                 label: "POST /auth/signup (max)".into(),
@@ -373,6 +510,18 @@ async fn measure_engine(
             Row {
                 label: format!("GET /users/me at 80% ({target:.0}/s)"),
                 outcome: me_at_80,
+            },
+            Row {
+                label: "POST /posts (max)".into(),
+                outcome: posts,
+            },
+            Row {
+                label: "POST /posts/{id}/like (max)".into(),
+                outcome: likes,
+            },
+            Row {
+                label: format!("raw single-row INSERT ({engine})"),
+                outcome: raw,
             },
         ]
     };
@@ -435,6 +584,12 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "authenticated reads reach {:.0}% of the /healthz ceiling",
             100.0 * rows[3].outcome.rate() / healthz_rate
+        );
+        let raw_rate = rows[7].outcome.rate();
+        println!(
+            "posts reach {:.0}% and likes {:.0}% of the raw insert rate",
+            100.0 * rows[5].outcome.rate() / raw_rate,
+            100.0 * rows[6].outcome.rate() / raw_rate
         );
     }
     Ok(())
