@@ -36,28 +36,46 @@ pub async fn relay_once(
     Ok(pending.len())
 }
 
-/// Relays every `interval` (and at once while batches come back full) until aborted.
-pub fn spawn_relay(
-    outbox: Arc<dyn OutboxSource>,
-    publisher: Arc<dyn EventPublisher>,
+/// Runs `step` every `interval`, and again at once while it reports a full batch, until the
+/// task is aborted. A failing step is logged and retried at the next tick.
+fn spawn_batches<F, Fut>(
+    what: &'static str,
     interval: Duration,
-) -> tokio::task::JoinHandle<()> {
+    batch: usize,
+    mut step: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<usize>> + Send,
+{
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
             loop {
-                match relay_once(outbox.as_ref(), publisher.as_ref()).await {
-                    Ok(moved) if moved as i64 == RELAY_BATCH => continue,
+                match step().await {
+                    Ok(done) if done == batch => continue,
                     Ok(_) => break,
                     Err(error) => {
-                        tracing::warn!(error = %format!("{error:#}"), "outbox relay failed");
+                        tracing::warn!(task = what, error = %format!("{error:#}"), "event task failed; will retry");
                         break;
                     }
                 }
             }
         }
+    })
+}
+
+/// Relays every `interval` (and at once while batches come back full) until aborted.
+pub fn spawn_relay(
+    outbox: Arc<dyn OutboxSource>,
+    publisher: Arc<dyn EventPublisher>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    spawn_batches("outbox relay", interval, RELAY_BATCH as usize, move || {
+        let (outbox, publisher) = (Arc::clone(&outbox), Arc::clone(&publisher));
+        async move { relay_once(outbox.as_ref(), publisher.as_ref()).await }
     })
 }
 
@@ -81,28 +99,21 @@ pub async fn consume_once(log: &dyn EventLog, handler: &dyn EventHandler) -> any
     Ok(events.len())
 }
 
+/// Consumes every `interval` (and at once while batches come back full) until aborted.
 pub fn spawn_consumer(
     log: Arc<dyn EventLog>,
     handler: Arc<dyn EventHandler>,
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            loop {
-                match consume_once(log.as_ref(), handler.as_ref()).await {
-                    Ok(handled) if handled as i64 == CONSUMER_BATCH => continue,
-                    Ok(_) => break,
-                    Err(error) => {
-                        tracing::warn!(consumer = handler.name(), error = %format!("{error:#}"), "consumer failed; will retry");
-                        break;
-                    }
-                }
-            }
-        }
-    })
+    spawn_batches(
+        handler.name(),
+        interval,
+        CONSUMER_BATCH as usize,
+        move || {
+            let (log, handler) = (Arc::clone(&log), Arc::clone(&handler));
+            async move { consume_once(log.as_ref(), handler.as_ref()).await }
+        },
+    )
 }
 
 /// Counts consumed events by type and remembers the newest offset: `/metrics` shows how far

@@ -23,28 +23,39 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(body_rejection)?;
+        let (bytes, is_json_body) = read_body(request, state).await?;
         let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
             &bytes
         };
-        if body != b"{}" && !is_json(content_type.as_deref()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "the body must be application/json",
-            ));
+        if body != b"{}" && !is_json_body {
+            return Err(unsupported_media_type());
         }
         parse_json(body).map(ApiJson)
     }
+}
+
+/// The body's bytes (within the body limit), and whether it was declared as JSON.
+async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<(Bytes, bool), ApiError> {
+    let declared_json = is_json(
+        request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok()),
+    );
+    let bytes = Bytes::from_request(request, state)
+        .await
+        .map_err(body_rejection)?;
+    Ok((bytes, declared_json))
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "the body must be application/json",
+    )
 }
 
 fn is_json(content_type: Option<&str>) -> bool {
@@ -254,20 +265,9 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         use sha2::Digest;
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(body_rejection)?;
-        if !is_json(content_type.as_deref()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "the body must be application/json",
-            ));
+        let (bytes, is_json_body) = read_body(request, state).await?;
+        if !is_json_body {
+            return Err(unsupported_media_type());
         }
         let digest = sha2::Sha256::digest(&bytes).into();
         Ok(Self(parse_json(&bytes)?, digest))

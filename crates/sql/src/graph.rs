@@ -10,6 +10,11 @@ use veilgram_core::events::EventEnvelope;
 use veilgram_core::ports::{Changed, GraphCursor, GraphEntry, GraphList, GraphStore};
 use veilgram_core::{StoreError, Timestamp, UserId};
 
+/// Whether either of `$1`, `$2` blocked the other.
+const BLOCKED_EITHER_WAY: &str =
+    "SELECT blocker_id FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) \
+     OR (blocker_id = $2 AND blocked_id = $1)";
+
 async fn user_is_active(
     transaction: &mut WriteTransaction,
     user_id: UserId,
@@ -28,15 +33,12 @@ async fn blocked_either_way_in(
     first: UserId,
     second: UserId,
 ) -> Result<bool, StoreError> {
-    let found: Option<String> = sqlx::query_scalar(
-        "SELECT blocker_id FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) \
-         OR (blocker_id = $2 AND blocked_id = $1)",
-    )
-    .bind(first.to_string())
-    .bind(second.to_string())
-    .fetch_optional(&mut **transaction)
-    .await
-    .map_err(translate)?;
+    let found: Option<String> = sqlx::query_scalar(BLOCKED_EITHER_WAY)
+        .bind(first.to_string())
+        .bind(second.to_string())
+        .fetch_optional(&mut **transaction)
+        .await
+        .map_err(translate)?;
     Ok(found.is_some())
 }
 
@@ -81,15 +83,12 @@ pub(crate) async fn adjust_follow_counts(
 #[async_trait]
 impl GraphStore for SqlStore {
     async fn blocked_either_way(&self, first: UserId, second: UserId) -> Result<bool, StoreError> {
-        let found: Option<String> = sqlx::query_scalar(
-            "SELECT blocker_id FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) \
-             OR (blocker_id = $2 AND blocked_id = $1)",
-        )
-        .bind(first.to_string())
-        .bind(second.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(translate)?;
+        let found: Option<String> = sqlx::query_scalar(BLOCKED_EITHER_WAY)
+            .bind(first.to_string())
+            .bind(second.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)?;
         Ok(found.is_some())
     }
 
