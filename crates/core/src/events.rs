@@ -6,7 +6,7 @@
 //!
 //! Payloads name ids, never content a consumer could leak: no text, no votes by person.
 
-use crate::{EventId, PostId, ReportId, Timestamp, UserId};
+use crate::{CommentId, EventId, PostId, ReportId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 /// The current version of every payload below. Bump a type's version when its payload changes
@@ -48,6 +48,39 @@ pub enum DomainEvent {
     #[serde(rename = "post.reported")]
     PostReported {
         post_id: PostId,
+        report_id: ReportId,
+        reason: String,
+    },
+    #[serde(rename = "comment.created")]
+    CommentCreated {
+        comment_id: CommentId,
+        post_id: PostId,
+        post_author_id: UserId,
+        parent_id: Option<CommentId>,
+        parent_author_id: Option<UserId>,
+        author_id: UserId,
+        mentions: Vec<UserId>,
+    },
+    #[serde(rename = "comment.deleted")]
+    CommentDeleted {
+        comment_id: CommentId,
+        post_id: PostId,
+    },
+    #[serde(rename = "comment.liked")]
+    CommentLiked {
+        comment_id: CommentId,
+        post_id: PostId,
+        user_id: UserId,
+    },
+    #[serde(rename = "comment.unliked")]
+    CommentUnliked {
+        comment_id: CommentId,
+        post_id: PostId,
+        user_id: UserId,
+    },
+    #[serde(rename = "comment.reported")]
+    CommentReported {
+        comment_id: CommentId,
         report_id: ReportId,
         reason: String,
     },

@@ -66,6 +66,10 @@ id_type!(
     PostId
 );
 id_type!(
+    /// A comment. Time-ordered (v7).
+    CommentId
+);
+id_type!(
     /// A report of a post or comment.
     ReportId
 );
@@ -75,6 +79,13 @@ id_type!(
 );
 
 impl PostId {
+    /// A fresh time-ordered id.
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl CommentId {
     /// A fresh time-ordered id.
     pub fn generate() -> Self {
         Self(Uuid::now_v7())

@@ -5,7 +5,7 @@
 //! (each is one transaction in the relational adapter).
 
 use crate::events::{EventEnvelope, LoggedEvent};
-use crate::{EventId, PostId, ReportId, SessionFamilyId, StoreError, Timestamp, UserId};
+use crate::{CommentId, EventId, PostId, ReportId, SessionFamilyId, StoreError, Timestamp, UserId};
 use async_trait::async_trait;
 
 /// A SHA-256 digest of a secret (recovery key, refresh token, access token). Secrets themselves
@@ -317,6 +317,10 @@ pub struct PostEdit {
     pub edited_at: Timestamp,
 }
 
+/// What a report may give as its reason.
+pub const REPORT_REASONS: &[&str] = &["spam", "abuse", "nsfw", "other"];
+pub const MAX_REPORT_NOTE_CHARS: usize = 500;
+
 #[derive(Clone, Debug)]
 pub struct NewReport {
     pub id: ReportId,
@@ -360,14 +364,18 @@ pub enum Changed {
     AlreadySo,
 }
 
+/// Resolves `@mentions`: shared by posts and comments.
+#[async_trait]
+pub trait MentionDirectory: Send + Sync {
+    /// Active users whose nickname key is one of `keys`.
+    async fn users_by_nickname_keys(&self, keys: &[String]) -> Result<Vec<UserId>, StoreError>;
+}
+
 /// What the posts service needs from the relational store. Every write also appends its domain
 /// event to the outbox, in the same transaction. A post a viewer may not see is `NotFound`,
 /// exactly like one that does not exist.
 #[async_trait]
 pub trait PostStore: Send + Sync {
-    /// Active users whose nickname key is one of `keys`.
-    async fn users_by_nickname_keys(&self, keys: &[String]) -> Result<Vec<UserId>, StoreError>;
-
     /// Creates the post (and its hashtags and mentions) unless the idempotency key was seen:
     /// then the first post's id is returned. `Conflict("idempotency_key")` for the same key with
     /// another body.
@@ -420,6 +428,144 @@ pub trait PostStore: Send + Sync {
         report: &NewReport,
         event: &EventEnvelope,
     ) -> Result<Changed, StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comments
+
+/// Who wrote a comment, as the API may show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommentAuthor {
+    Account {
+        id: UserId,
+        nickname: String,
+        avatar_media_id: Option<String>,
+    },
+    /// In an anonymous thread: `OP` or `#n`. The account behind it is never shown.
+    Alias(String),
+    /// The comment was deleted (it stays because it has replies) or its author is gone.
+    Gone,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommentRecord {
+    pub id: CommentId,
+    pub post_id: PostId,
+    pub parent_id: Option<CommentId>,
+    pub depth: i64,
+    pub author: CommentAuthor,
+    /// Empty when deleted.
+    pub text: String,
+    pub deleted: bool,
+    pub like_count: i64,
+    pub reply_count: i64,
+    pub liked_by_me: bool,
+    pub created_at: Timestamp,
+}
+
+/// Where a new comment goes, as the store resolved it.
+#[derive(Clone, Debug)]
+pub struct NewComment {
+    pub id: CommentId,
+    pub post_id: PostId,
+    /// The comment replied to, as requested; the store re-attaches a reply that would be too
+    /// deep to the deepest allowed level.
+    pub reply_to: Option<CommentId>,
+    pub author_id: UserId,
+    pub text: String,
+    pub mentions: Vec<UserId>,
+    pub created_at: Timestamp,
+    /// HMAC of (thread, author) under the server's thread key, for anonymous threads.
+    pub alias_key: SecretHash,
+}
+
+/// What creating a comment resolved: used to build its event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommentPlacement {
+    pub post_author_id: UserId,
+    pub parent_id: Option<CommentId>,
+    pub parent_author_id: Option<UserId>,
+}
+
+/// Replies deeper than this attach to their parent's level instead (0 is top level).
+pub const MAX_COMMENT_DEPTH: i64 = 2;
+
+#[async_trait]
+pub trait CommentStore: Send + Sync {
+    /// The server-wide secret named `name`, created (32 random bytes given) on first use.
+    async fn server_secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// Creates a comment on a post the author may see. `NotFound` for an invisible post,
+    /// `Conflict("parent")` for a parent on another post or that does not exist. The event is
+    /// built from the placement by `event` and written in the same transaction.
+    async fn create_comment(
+        &self,
+        comment: &NewComment,
+        event: &(dyn Fn(CommentPlacement) -> EventEnvelope + Send + Sync),
+    ) -> Result<CommentPlacement, StoreError>;
+
+    /// A comment on a post the viewer may see, unless its author and the viewer blocked each
+    /// other.
+    async fn comment(
+        &self,
+        comment_id: CommentId,
+        viewer: Option<UserId>,
+    ) -> Result<Option<CommentRecord>, StoreError>;
+
+    /// Replies to `parent` (or top-level comments when `None`) of a post the viewer may see,
+    /// oldest first, after `after`.
+    async fn comments(
+        &self,
+        post_id: PostId,
+        parent: Option<CommentId>,
+        viewer: Option<UserId>,
+        after: Option<CommentId>,
+        limit: i64,
+    ) -> Result<Vec<CommentRecord>, StoreError>;
+
+    /// Deletes (or, when it has replies, masks) a comment. `Forbidden`-worthy checks are the
+    /// service's; this only writes.
+    async fn delete_comment(
+        &self,
+        comment_id: CommentId,
+        event: &EventEnvelope,
+    ) -> Result<(), StoreError>;
+
+    async fn like_comment(
+        &self,
+        comment_id: CommentId,
+        user_id: UserId,
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError>;
+
+    async fn unlike_comment(
+        &self,
+        comment_id: CommentId,
+        user_id: UserId,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError>;
+
+    async fn report_comment(
+        &self,
+        report: &NewReport,
+        comment_id: CommentId,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError>;
+
+    /// Whether the viewer may see the post (comments of invisible posts are 404).
+    async fn post_visible(
+        &self,
+        post_id: PostId,
+        viewer: Option<UserId>,
+    ) -> Result<bool, StoreError>;
+
+    /// The author of a comment and of its post (for permission checks), if the viewer may see it.
+    async fn comment_authors(
+        &self,
+        comment_id: CommentId,
+        viewer: UserId,
+    ) -> Result<Option<(Option<UserId>, UserId)>, StoreError>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 //! Text rules shared by several services: the nickname key that makes nicknames unique and
-//! resolves `@mentions`, and the folding of look-alike letters.
+//! resolves `@mentions`, the folding of look-alike letters, and hashtag and mention parsing.
+//!
+//! A hashtag is `#` followed by Unicode letters, digits or `_` (Hangul included), stored NFKC and
+//! lower-cased. A mention is `@` followed by a nickname. Neither starts inside a word, so
+//! `a#b` and `mail@example` are plain text.
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -38,5 +42,100 @@ pub fn fold_confusables(character: char) -> char {
         'х' | 'χ' => 'x',
         'у' | 'γ' => 'y',
         other => other,
+    }
+}
+
+pub const MAX_HASHTAG_CHARS: usize = 100;
+
+fn is_tag_char(character: char) -> bool {
+    character.is_alphanumeric() || character == '_'
+}
+
+/// Runs of `is_part` characters that follow `sigil` where the sigil does not sit inside a word.
+fn sigil_runs(text: &str, sigil: char, is_part: fn(char) -> bool) -> Vec<String> {
+    let characters: Vec<char> = text.chars().collect();
+    let mut runs = Vec::new();
+    let mut index = 0;
+    while index < characters.len() {
+        let starts_here = characters[index] == sigil
+            && (index == 0
+                || !(characters[index - 1].is_alphanumeric() || characters[index - 1] == '_'));
+        if starts_here {
+            let start = index + 1;
+            let mut end = start;
+            while end < characters.len() && is_part(characters[end]) {
+                end += 1;
+            }
+            if end > start {
+                runs.push(characters[start..end].iter().collect());
+            }
+            index = end.max(index + 1);
+        } else {
+            index += 1;
+        }
+    }
+    runs
+}
+
+/// Distinct hashtags in order of first appearance, normalised (NFKC, lower case).
+pub fn hashtags(text: &str) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for run in sigil_runs(text, '#', is_tag_char) {
+        let normalised: String = run.nfkc().flat_map(char::to_lowercase).collect();
+        let normalised: String = normalised.chars().take(MAX_HASHTAG_CHARS).collect();
+        if !normalised.is_empty() && !tags.contains(&normalised) {
+            tags.push(normalised);
+        }
+    }
+    tags
+}
+
+/// Distinct nickname keys of `@mentions`, in order of first appearance.
+pub fn mention_keys(text: &str) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for run in sigil_runs(text, '@', |c| c.is_alphanumeric() || c == '_' || c == '.') {
+        // A sentence may end right after a mention: "thanks @mina."
+        let trimmed = run.trim_end_matches('.');
+        let length = trimmed.chars().count();
+        if !(2..=30).contains(&length) {
+            continue;
+        }
+        let key = nickname_key(trimmed);
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashtags_are_unicode_normalised_and_deduplicated() {
+        assert_eq!(
+            hashtags("Sunset at #Busan with #바다 and #ＢＵＳＡＮ #busan_2026! #"),
+            vec!["busan", "바다", "busan_2026"]
+        );
+        assert_eq!(
+            hashtags("#한글태그 #日本 #Ünïcode"),
+            vec!["한글태그", "日本", "ünïcode"]
+        );
+    }
+
+    #[test]
+    fn sigils_inside_words_are_not_tags_or_mentions() {
+        assert!(hashtags("a#b c#d").is_empty());
+        assert!(mention_keys("write to mail@example.com").is_empty());
+    }
+
+    #[test]
+    fn mentions_resolve_to_nickname_keys() {
+        assert_eq!(
+            mention_keys("hi @Mina and @mina, thanks @JOE_92."),
+            vec!["mina", "joe_92"]
+        );
+        assert_eq!(mention_keys("@x is too short"), Vec::<String>::new());
     }
 }

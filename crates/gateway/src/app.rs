@@ -12,6 +12,7 @@ use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use veilgram_auth::AuthService;
+use veilgram_comments::CommentsService;
 use veilgram_core::ports::HealthCheck;
 use veilgram_posts::PostsService;
 use veilgram_users::UsersService;
@@ -40,6 +41,7 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     pub users: Arc<UsersService>,
     pub posts: Arc<PostsService>,
+    pub comments: Arc<CommentsService>,
     /// Extra Prometheus text appended to `/metrics` (e.g. event consumers' progress).
     pub metrics_sources: Vec<Arc<dyn Fn() -> String + Send + Sync>>,
     pub health_checks: Vec<Arc<dyn HealthCheck>>,

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 use veilgram_auth::AuthError;
+use veilgram_comments::CommentError;
 use veilgram_core::StoreError;
 use veilgram_posts::PostError;
 use veilgram_users::{NicknameError, UserError};
@@ -215,6 +216,22 @@ impl From<PostError> for ApiError {
             )
             .with_field("Idempotency-Key"),
             PostError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<CommentError> for ApiError {
+    fn from(error: CommentError) -> Self {
+        let message = error.to_string();
+        match error {
+            CommentError::InvalidText => Self::invalid_field("text", message),
+            CommentError::InvalidParent => Self::invalid_field("parent_id", message),
+            CommentError::InvalidReason => Self::invalid_field("reason", message),
+            CommentError::InvalidNote => Self::invalid_field("note", message),
+            CommentError::PostNotFound => Self::not_found("post"),
+            CommentError::NotFound => Self::not_found("comment"),
+            CommentError::NotAllowed => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            CommentError::Store(store) => store.into(),
         }
     }
 }

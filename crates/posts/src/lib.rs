@@ -1,8 +1,8 @@
 //! The posts service: posts with hashtags and mentions, likes, reports, idempotent creation.
 //!
 //! # Layout
-//! - [`text`]: hashtag and mention parsing.
-//! - [`service`]: [`PostsService`], the operations the gateway calls.
+//! - [`service`]: [`PostsService`], the operations the gateway calls. Hashtag and mention
+//!   parsing lives in `veilgram_core::text`, shared with comments.
 //!
 //! # Invariants
 //! - Every change writes its domain event in the same transaction (through the store).
@@ -10,6 +10,5 @@
 //! - Nothing the client must not set (author, counts, timestamps, ids) is taken from the client.
 
 pub mod service;
-pub mod text;
 
 pub use service::{NewPostRequest, PostError, PostsService};

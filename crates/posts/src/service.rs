@@ -1,21 +1,20 @@
 //! `PostsService`: the post operations of API.md on top of the `PostStore` port.
 
-use crate::text::{hashtags, mention_keys};
 use std::sync::Arc;
 use std::time::Duration;
 use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{
-    Changed, Created, IdempotencyKey, NewPost, NewReport, PostEdit, PostRecord, PostStore,
-    SecretHash, Visibility,
+    Changed, Created, IdempotencyKey, MentionDirectory, NewPost, NewReport, PostEdit, PostRecord,
+    PostStore, SecretHash, Visibility,
 };
+use veilgram_core::text::{hashtags, mention_keys};
 use veilgram_core::{PostId, ReportId, StoreError, Timestamp, UserId};
 
 pub const MAX_TEXT_CHARS: usize = 2200;
 pub const MAX_HASHTAGS: usize = 30;
 pub const MAX_MENTIONS: usize = 50;
 pub const MAX_MEDIA: usize = 10;
-pub const MAX_REPORT_NOTE_CHARS: usize = 500;
-pub const REPORT_REASONS: &[&str] = &["spam", "abuse", "nsfw", "other"];
+pub use veilgram_core::ports::{MAX_REPORT_NOTE_CHARS, REPORT_REASONS};
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
@@ -71,6 +70,7 @@ pub struct NewPostRequest {
 
 pub struct PostsService {
     store: Arc<dyn PostStore>,
+    directory: Arc<dyn MentionDirectory>,
 }
 
 /// Text checks shared by create and edit: returns (text, hashtags, mention keys).
@@ -97,8 +97,8 @@ fn validate_text(text: &str) -> Result<(String, Vec<String>, Vec<String>), PostE
 }
 
 impl PostsService {
-    pub fn new(store: Arc<dyn PostStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn PostStore>, directory: Arc<dyn MentionDirectory>) -> Self {
+        Self { store, directory }
     }
 
     async fn resolve_mentions(
@@ -106,7 +106,7 @@ impl PostsService {
         keys: &[String],
         author: UserId,
     ) -> Result<Vec<UserId>, PostError> {
-        let mut users = self.store.users_by_nickname_keys(keys).await?;
+        let mut users = self.directory.users_by_nickname_keys(keys).await?;
         users.retain(|user| *user != author);
         Ok(users)
     }

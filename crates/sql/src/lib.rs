@@ -6,7 +6,7 @@
 //! - [`store`]: [`SqlStore`], the pool, migrations and the write-transaction helper.
 //! - `credentials`, `profiles`: the `CredentialStore` and `ProfileStore` ports of core.
 //! - `batch`: group commit of sign-ups on SQLite.
-//! - `posts`, `graph`: the `PostStore` and `GraphStore` ports.
+//! - `posts`, `comments`, `graph`: the `PostStore`, `CommentStore` and `GraphStore` ports.
 //! - `events`: the transactional outbox and the embedded event log with consumer offsets.
 //!
 //! # Invariants
@@ -16,6 +16,7 @@
 //! - Each port method is one transaction: it either writes everything or nothing.
 
 mod batch;
+mod comments;
 mod credentials;
 mod events;
 mod graph;

@@ -13,8 +13,8 @@ use sqlx::any::AnyRow;
 use std::collections::HashMap;
 use veilgram_core::events::EventEnvelope;
 use veilgram_core::ports::{
-    Changed, Created, IdempotencyKey, NewPost, NewReport, PostEdit, PostRecord, PostStore,
-    Visibility,
+    Changed, Created, IdempotencyKey, MentionDirectory, NewPost, NewReport, PostEdit, PostRecord,
+    PostStore, Visibility,
 };
 use veilgram_core::{PostId, StoreError, Timestamp, UserId};
 
@@ -151,7 +151,7 @@ async fn insert_tags_and_mentions(
 }
 
 #[async_trait]
-impl PostStore for SqlStore {
+impl MentionDirectory for SqlStore {
     async fn users_by_nickname_keys(&self, keys: &[String]) -> Result<Vec<UserId>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -168,7 +168,10 @@ impl PostStore for SqlStore {
         let rows = query.fetch_all(&self.pool).await.map_err(translate)?;
         rows.iter().map(|row| id_column(row, "id")).collect()
     }
+}
 
+#[async_trait]
+impl PostStore for SqlStore {
     async fn create_post(
         &self,
         post: &NewPost,

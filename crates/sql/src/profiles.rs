@@ -137,6 +137,15 @@ impl ProfileStore for SqlStore {
              AND id IN (SELECT follower_id FROM follows WHERE followee_id = $1) AND $2 = $2",
             "UPDATE posts SET like_count = like_count - 1 WHERE like_count > 0 \
              AND id IN (SELECT post_id FROM post_likes WHERE user_id = $1) AND $2 = $2",
+            "UPDATE comments SET like_count = like_count - 1 WHERE like_count > 0 \
+             AND id IN (SELECT comment_id FROM comment_likes WHERE user_id = $1) AND $2 = $2",
+            "UPDATE posts SET comment_count = comment_count - (SELECT COUNT(*) FROM comments c \
+             WHERE c.post_id = posts.id AND c.author_id = $1 AND c.deleted_at IS NULL) \
+             WHERE id IN (SELECT post_id FROM comments WHERE author_id = $1 AND deleted_at IS NULL) \
+             AND $2 = $2",
+            // What they wrote is erased; the rows stay as [deleted] where replies hang from
+            // them (the author column empties with the account, ON DELETE SET NULL).
+            "UPDATE comments SET text = '', deleted_at = $2 WHERE author_id = $1 AND deleted_at IS NULL",
         ] {
             sqlx::query(sql)
                 .bind(user_id.to_string())

@@ -32,6 +32,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_social.sql"),
         postgres: include_str!("../migrations/postgres/0002_social.sql"),
     },
+    Migration {
+        version: 3,
+        name: "comments",
+        sqlite: include_str!("../migrations/sqlite/0003_comments.sql"),
+        postgres: include_str!("../migrations/postgres/0003_comments.sql"),
+    },
 ];
 
 /// Pool sizing. SQLite allows one writer at a time whatever the pool size, so its pool only needs

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 use veilgram_auth::AuthService;
+use veilgram_comments::CommentsService;
 use veilgram_core::ports::{
-    CredentialStore, EventLog, EventPublisher, GraphStore, HealthCheck, OutboxSource, PostStore,
-    ProfileStore,
+    CommentStore, CredentialStore, EventLog, EventPublisher, GraphStore, HealthCheck,
+    MentionDirectory, OutboxSource, PostStore, ProfileStore,
 };
 use veilgram_events::{EventCounter, EventHandler};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics};
@@ -86,7 +87,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::clone(&store) as Arc<dyn GraphStore>,
         Duration::from_millis(config.users.profile_cache_ttl_ms),
     ));
-    let posts = Arc::new(PostsService::new(Arc::clone(&store) as Arc<dyn PostStore>));
+    let directory = Arc::clone(&store) as Arc<dyn MentionDirectory>;
+    let posts = Arc::new(PostsService::new(
+        Arc::clone(&store) as Arc<dyn PostStore>,
+        Arc::clone(&directory),
+    ));
+    let comments = Arc::new(CommentsService::new(
+        Arc::clone(&store) as Arc<dyn CommentStore>,
+        directory,
+    ));
     let mut background = Vec::new();
     if config.events.relay_interval_ms > 0 {
         background.push(veilgram_events::spawn_relay(
@@ -113,6 +122,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         auth,
         users,
         posts,
+        comments,
         metrics_sources: vec![Arc::new(move || counter_for_metrics.render())],
         health_checks: vec![Arc::clone(&store) as Arc<dyn HealthCheck>],
         metrics: Arc::new(Metrics::default()),

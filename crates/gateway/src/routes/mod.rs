@@ -2,6 +2,7 @@
 //! method, path and documented responses: `routes!` registers the handler from it.
 
 mod auth;
+mod comments;
 mod graph;
 mod operations;
 mod posts;
@@ -48,5 +49,6 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(users::routes())
         .merge(posts::routes())
         .merge(graph::routes())
+        .merge(comments::routes())
         .merge(operations::routes())
 }

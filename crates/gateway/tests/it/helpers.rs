@@ -10,7 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 use veilgram_auth::{AuthService, AuthSettings};
-use veilgram_core::ports::{CredentialStore, GraphStore, HealthCheck, PostStore, ProfileStore};
+use veilgram_comments::CommentsService;
+use veilgram_core::ports::{
+    CommentStore, CredentialStore, GraphStore, HealthCheck, MentionDirectory, PostStore,
+    ProfileStore,
+};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics};
 use veilgram_posts::PostsService;
 use veilgram_testkit::TestDatabase;
@@ -104,11 +108,19 @@ impl TestApp {
             Arc::clone(&store) as Arc<dyn GraphStore>,
             Duration::from_secs(60),
         ));
-        let posts = Arc::new(PostsService::new(Arc::clone(&store) as Arc<dyn PostStore>));
+        let posts = Arc::new(PostsService::new(
+            Arc::clone(&store) as Arc<dyn PostStore>,
+            Arc::clone(&store) as Arc<dyn MentionDirectory>,
+        ));
+        let comments = Arc::new(CommentsService::new(
+            Arc::clone(&store) as Arc<dyn CommentStore>,
+            Arc::clone(&store) as Arc<dyn MentionDirectory>,
+        ));
         let state = AppState {
             auth: Arc::clone(&auth),
             users: Arc::clone(&users),
             posts,
+            comments,
             metrics_sources: Vec::new(),
             health_checks: vec![Arc::clone(&store) as Arc<dyn HealthCheck>],
             metrics: Arc::new(Metrics::default()),

@@ -1,0 +1,332 @@
+//! `CommentsService`: the comment operations of API.md on top of the `CommentStore` port.
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+use veilgram_core::events::{DomainEvent, EventEnvelope};
+use veilgram_core::ports::{
+    Changed, CommentPlacement, CommentRecord, CommentStore, MentionDirectory, NewComment,
+    NewReport, SecretHash, MAX_REPORT_NOTE_CHARS, REPORT_REASONS,
+};
+use veilgram_core::text::mention_keys;
+use veilgram_core::{CommentId, PostId, ReportId, StoreError, Timestamp, UserId};
+
+pub const MAX_COMMENT_CHARS: usize = 1000;
+/// Replies shown under each top-level comment of a page.
+pub const FIRST_REPLIES: i64 = 3;
+const THREAD_KEY_NAME: &str = "thread-alias-key";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommentError {
+    #[error("text must be 1 to 1000 characters")]
+    InvalidText,
+    #[error("parent_id is not a comment of this post")]
+    InvalidParent,
+    #[error("reason must be one of spam, abuse, nsfw, other")]
+    InvalidReason,
+    #[error("note must be at most 500 characters")]
+    InvalidNote,
+    #[error("post not found")]
+    PostNotFound,
+    #[error("comment not found")]
+    NotFound,
+    #[error("only the comment's author or the post's author may delete it")]
+    NotAllowed,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for CommentError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict("parent") => Self::InvalidParent,
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// A top-level comment with its first replies.
+#[derive(Clone, Debug)]
+pub struct ThreadView {
+    pub comment: CommentRecord,
+    pub replies: Vec<CommentRecord>,
+}
+
+pub struct CommentsService {
+    store: Arc<dyn CommentStore>,
+    directory: Arc<dyn MentionDirectory>,
+    thread_key: OnceCell<Vec<u8>>,
+}
+
+impl CommentsService {
+    pub fn new(store: Arc<dyn CommentStore>, directory: Arc<dyn MentionDirectory>) -> Self {
+        Self {
+            store,
+            directory,
+            thread_key: OnceCell::new(),
+        }
+    }
+
+    /// `HMAC-SHA256(thread key, post id ‖ account id)`: the key an alias is stored under.
+    async fn alias_key(
+        &self,
+        post_id: PostId,
+        user_id: UserId,
+    ) -> Result<SecretHash, CommentError> {
+        let key = self
+            .thread_key
+            .get_or_try_init(|| async {
+                let mut fresh = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut fresh);
+                self.store.server_secret(THREAD_KEY_NAME, &fresh).await
+            })
+            .await?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(key)
+            .map_err(|_| CommentError::Store(StoreError::Unavailable("thread key".into())))?;
+        mac.update(post_id.to_string().as_bytes());
+        mac.update(b"|");
+        mac.update(user_id.to_string().as_bytes());
+        Ok(mac.finalize().into_bytes().into())
+    }
+
+    pub async fn create(
+        &self,
+        post_id: PostId,
+        author: UserId,
+        text: &str,
+        reply_to: Option<CommentId>,
+    ) -> Result<CommentRecord, CommentError> {
+        let text = text.trim();
+        let length = text.chars().count();
+        if length == 0
+            || length > MAX_COMMENT_CHARS
+            || text.chars().any(|c| c.is_control() && c != '\n')
+        {
+            return Err(CommentError::InvalidText);
+        }
+        let mut mentions = self
+            .directory
+            .users_by_nickname_keys(&mention_keys(text))
+            .await?;
+        mentions.retain(|user| *user != author);
+        let comment = NewComment {
+            id: CommentId::generate(),
+            post_id,
+            reply_to,
+            author_id: author,
+            text: text.to_owned(),
+            mentions: mentions.clone(),
+            created_at: Timestamp::now(),
+            alias_key: self.alias_key(post_id, author).await?,
+        };
+        let event = |placement: CommentPlacement| {
+            EventEnvelope::new(
+                Some(author),
+                comment.created_at,
+                DomainEvent::CommentCreated {
+                    comment_id: comment.id,
+                    post_id,
+                    post_author_id: placement.post_author_id,
+                    parent_id: placement.parent_id,
+                    parent_author_id: placement.parent_author_id,
+                    author_id: author,
+                    mentions: mentions.clone(),
+                },
+            )
+        };
+        // Two first comments racing for the same alias number: the loser takes the next one.
+        let mut attempts = 0;
+        loop {
+            match self.store.create_comment(&comment, &event).await {
+                Ok(_) => break,
+                Err(StoreError::Conflict("alias")) if attempts < 3 => attempts += 1,
+                Err(StoreError::NotFound) => return Err(CommentError::PostNotFound),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        self.store
+            .comment(comment.id, Some(author))
+            .await?
+            .ok_or(CommentError::NotFound)
+    }
+
+    /// Top-level comments, oldest first, each with its first replies.
+    pub async fn thread(
+        &self,
+        post_id: PostId,
+        viewer: Option<UserId>,
+        after: Option<CommentId>,
+        limit: i64,
+    ) -> Result<Vec<ThreadView>, CommentError> {
+        if !self.store.post_visible(post_id, viewer).await? {
+            return Err(CommentError::PostNotFound);
+        }
+        let top = self
+            .store
+            .comments(post_id, None, viewer, after, limit)
+            .await?;
+        let mut views = Vec::with_capacity(top.len());
+        for comment in top {
+            let replies = if comment.reply_count > 0 {
+                self.store
+                    .comments(post_id, Some(comment.id), viewer, None, FIRST_REPLIES)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            views.push(ThreadView { comment, replies });
+        }
+        Ok(views)
+    }
+
+    /// Direct replies to a comment, oldest first.
+    pub async fn replies(
+        &self,
+        comment_id: CommentId,
+        viewer: Option<UserId>,
+        after: Option<CommentId>,
+        limit: i64,
+    ) -> Result<Vec<CommentRecord>, CommentError> {
+        let parent = self
+            .store
+            .comment(comment_id, viewer)
+            .await?
+            .ok_or(CommentError::NotFound)?;
+        Ok(self
+            .store
+            .comments(parent.post_id, Some(comment_id), viewer, after, limit)
+            .await?)
+    }
+
+    async fn visible(
+        &self,
+        comment_id: CommentId,
+        caller: UserId,
+    ) -> Result<CommentRecord, CommentError> {
+        match self.store.comment(comment_id, Some(caller)).await? {
+            Some(comment) if !comment.deleted => Ok(comment),
+            _ => Err(CommentError::NotFound),
+        }
+    }
+
+    /// The comment's author or the post's author may delete it.
+    pub async fn delete(&self, comment_id: CommentId, caller: UserId) -> Result<(), CommentError> {
+        let (author, post_author) = self
+            .store
+            .comment_authors(comment_id, caller)
+            .await?
+            .ok_or(CommentError::NotFound)?;
+        if author != Some(caller) && post_author != caller {
+            return Err(CommentError::NotAllowed);
+        }
+        let comment = self.visible(comment_id, caller).await?;
+        let event = EventEnvelope::new(
+            Some(caller),
+            Timestamp::now(),
+            DomainEvent::CommentDeleted {
+                comment_id,
+                post_id: comment.post_id,
+            },
+        );
+        Ok(self.store.delete_comment(comment_id, &event).await?)
+    }
+
+    pub async fn like(
+        &self,
+        comment_id: CommentId,
+        caller: UserId,
+    ) -> Result<Changed, CommentError> {
+        let comment = self.visible(comment_id, caller).await?;
+        let now = Timestamp::now();
+        let event = EventEnvelope::new(
+            Some(caller),
+            now,
+            DomainEvent::CommentLiked {
+                comment_id,
+                post_id: comment.post_id,
+                user_id: caller,
+            },
+        );
+        Ok(self
+            .store
+            .like_comment(comment_id, caller, now, &event)
+            .await?)
+    }
+
+    pub async fn unlike(
+        &self,
+        comment_id: CommentId,
+        caller: UserId,
+    ) -> Result<Changed, CommentError> {
+        let comment = self.visible(comment_id, caller).await?;
+        let event = EventEnvelope::new(
+            Some(caller),
+            Timestamp::now(),
+            DomainEvent::CommentUnliked {
+                comment_id,
+                post_id: comment.post_id,
+                user_id: caller,
+            },
+        );
+        Ok(self
+            .store
+            .unlike_comment(comment_id, caller, &event)
+            .await?)
+    }
+
+    pub async fn report(
+        &self,
+        comment_id: CommentId,
+        caller: UserId,
+        reason: &str,
+        note: Option<&str>,
+    ) -> Result<(), CommentError> {
+        if !REPORT_REASONS.contains(&reason) {
+            return Err(CommentError::InvalidReason);
+        }
+        let note = note.map(str::trim).filter(|note| !note.is_empty());
+        if note.is_some_and(|note| note.chars().count() > MAX_REPORT_NOTE_CHARS) {
+            return Err(CommentError::InvalidNote);
+        }
+        let comment = self.visible(comment_id, caller).await?;
+        let report = NewReport {
+            id: ReportId::generate(),
+            post_id: comment.post_id,
+            reporter_id: caller,
+            reason: reason.to_owned(),
+            note: note.map(str::to_owned),
+            created_at: Timestamp::now(),
+        };
+        let event = EventEnvelope::new(
+            Some(caller),
+            report.created_at,
+            DomainEvent::CommentReported {
+                comment_id,
+                report_id: report.id,
+                reason: reason.to_owned(),
+            },
+        );
+        self.store
+            .report_comment(&report, comment_id, &event)
+            .await?;
+        Ok(())
+    }
+
+    /// The account behind a comment, for blocking it. Only ever handed to another service,
+    /// never to the client: blocking an alias must not reveal who it is.
+    pub async fn author_to_block(
+        &self,
+        comment_id: CommentId,
+        caller: UserId,
+    ) -> Result<UserId, CommentError> {
+        let (author, _) = self
+            .store
+            .comment_authors(comment_id, caller)
+            .await?
+            .ok_or(CommentError::NotFound)?;
+        author.ok_or(CommentError::NotFound)
+    }
+}

@@ -1,0 +1,322 @@
+//! Comment routes: comment and reply, read threads and replies, like, report, delete, and block
+//! the author of a comment without learning who it is.
+
+use crate::app::AppState;
+use crate::cursor;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{path_uuid, ApiJson, ApiQuery, Caller, MaybeCaller, PageQuery};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use veilgram_comments::ThreadView;
+use veilgram_core::ports::{CommentAuthor, CommentRecord};
+use veilgram_core::{CommentId, PostId};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_comment, post_comments))
+        .routes(routes!(replies))
+        .routes(routes!(delete_comment))
+        .routes(routes!(like_comment, unlike_comment))
+        .routes(routes!(report_comment))
+        .routes(routes!(block_comment_author))
+}
+
+/// An account (`id`, `nickname`, `avatar`), an alias in an anonymous thread (`alias` only), or
+/// null for a deleted comment.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CommentAuthorView {
+    Account {
+        #[schema(value_type = String, format = Uuid)]
+        id: veilgram_core::UserId,
+        nickname: String,
+        avatar: Option<String>,
+    },
+    Alias {
+        alias: String,
+    },
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CommentView {
+    #[schema(value_type = String, format = Uuid)]
+    id: CommentId,
+    #[schema(value_type = String, format = Uuid)]
+    post_id: PostId,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    parent_id: Option<CommentId>,
+    author: Option<CommentAuthorView>,
+    /// `[deleted]` for a deleted comment kept because it has replies.
+    text: String,
+    deleted: bool,
+    like_count: i64,
+    liked_by_me: bool,
+    reply_count: i64,
+    /// The first replies (in thread listings only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    replies: Option<Vec<CommentView>>,
+    created_at: String,
+}
+
+impl CommentView {
+    fn new(comment: CommentRecord, replies: Option<Vec<CommentRecord>>) -> Self {
+        let author = match comment.author {
+            CommentAuthor::Account {
+                id,
+                nickname,
+                avatar_media_id,
+            } => Some(CommentAuthorView::Account {
+                id,
+                nickname,
+                avatar: avatar_media_id.map(|media| format!("/media/{media}")),
+            }),
+            CommentAuthor::Alias(alias) => Some(CommentAuthorView::Alias { alias }),
+            CommentAuthor::Gone => None,
+        };
+        Self {
+            id: comment.id,
+            post_id: comment.post_id,
+            parent_id: comment.parent_id,
+            author,
+            text: if comment.deleted {
+                "[deleted]".to_owned()
+            } else {
+                comment.text
+            },
+            deleted: comment.deleted,
+            like_count: comment.like_count,
+            liked_by_me: comment.liked_by_me,
+            reply_count: comment.reply_count,
+            replies: replies.map(|replies| {
+                replies
+                    .into_iter()
+                    .map(|reply| Self::new(reply, None))
+                    .collect()
+            }),
+            created_at: comment.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CommentPage {
+    items: Vec<CommentView>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCommentRequest {
+    /// 1–1000 characters.
+    text: String,
+    /// The comment replied to; replies deeper than the limit attach to the deepest level.
+    parent_id: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentReportRequest {
+    reason: String,
+    note: Option<String>,
+}
+
+fn comment_id(raw: &str) -> Result<CommentId, ApiError> {
+    path_uuid(raw, "id")
+}
+
+fn after(page: &PageQuery, list: &str) -> Result<Option<CommentId>, ApiError> {
+    page.cursor
+        .as_deref()
+        .map(|raw| {
+            cursor::decode(list, raw)?.parse().map_err(|_| {
+                ApiError::invalid_field("cursor", "the cursor is not valid for this list")
+            })
+        })
+        .transpose()
+}
+
+fn page(mut views: Vec<CommentView>, ids: Vec<CommentId>, limit: i64, list: &str) -> CommentPage {
+    let more = views.len() as i64 > limit;
+    views.truncate(limit as usize);
+    let next_cursor = if more {
+        ids.get(limit as usize - 1)
+            .map(|id| cursor::encode(list, &id.to_string()))
+    } else {
+        None
+    };
+    CommentPage {
+        items: views,
+        next_cursor,
+    }
+}
+
+/// Comments on a post, or replies to one of its comments.
+#[utoipa::path(post, path = "/api/v1/posts/{id}/comments", tag = "comments", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)), request_body = CreateCommentRequest,
+    responses((status = 201, body = CommentView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn create_comment(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<CreateCommentRequest>,
+) -> Result<(StatusCode, Json<CommentView>), ApiError> {
+    let post_id: PostId = path_uuid(&id, "id")?;
+    let parent = request
+        .parent_id
+        .as_deref()
+        .map(|raw| path_uuid(raw, "parent_id"))
+        .transpose()?;
+    let comment = state
+        .comments
+        .create(post_id, caller.user_id, &request.text, parent)
+        .await?;
+    Ok((StatusCode::CREATED, Json(CommentView::new(comment, None))))
+}
+
+/// Top-level comments of a post, oldest first, each with `reply_count` and its first replies.
+#[utoipa::path(get, path = "/api/v1/posts/{id}/comments", tag = "comments",
+    params(("id" = String, Path, format = Uuid), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = CommentPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn post_comments(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<CommentPage>, ApiError> {
+    let post_id: PostId = path_uuid(&id, "id")?;
+    let limit = query.limit()?;
+    let threads = state
+        .comments
+        .thread(
+            post_id,
+            caller.map(|c| c.user_id),
+            after(&query, "comments")?,
+            limit + 1,
+        )
+        .await?;
+    let ids = threads.iter().map(|thread| thread.comment.id).collect();
+    let views = threads
+        .into_iter()
+        .map(|ThreadView { comment, replies }| CommentView::new(comment, Some(replies)))
+        .collect();
+    Ok(Json(page(views, ids, limit, "comments")))
+}
+
+/// Direct replies to a comment, oldest first.
+#[utoipa::path(get, path = "/api/v1/comments/{id}/replies", tag = "comments",
+    params(("id" = String, Path, format = Uuid), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = CommentPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn replies(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<CommentPage>, ApiError> {
+    let limit = query.limit()?;
+    let replies = state
+        .comments
+        .replies(
+            comment_id(&id)?,
+            caller.map(|c| c.user_id),
+            after(&query, "replies")?,
+            limit + 1,
+        )
+        .await?;
+    let ids = replies.iter().map(|reply| reply.id).collect();
+    let views = replies
+        .into_iter()
+        .map(|reply| CommentView::new(reply, None))
+        .collect();
+    Ok(Json(page(views, ids, limit, "replies")))
+}
+
+/// Deletes a comment (its author or the post's author). One with replies stays as `[deleted]`.
+#[utoipa::path(delete, path = "/api/v1/comments/{id}", tag = "comments", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_comment(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .comments
+        .delete(comment_id(&id)?, caller.user_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Likes a comment. Idempotent.
+#[utoipa::path(post, path = "/api/v1/comments/{id}/like", tag = "comments", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)), responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn like_comment(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .comments
+        .like(comment_id(&id)?, caller.user_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes a like back. Idempotent.
+#[utoipa::path(delete, path = "/api/v1/comments/{id}/like", tag = "comments", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)), responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn unlike_comment(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .comments
+        .unlike(comment_id(&id)?, caller.user_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Reports a comment to the moderators.
+#[utoipa::path(post, path = "/api/v1/comments/{id}/report", tag = "comments", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)), request_body = CommentReportRequest,
+    responses((status = 202), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn report_comment(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<CommentReportRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .comments
+        .report(
+            comment_id(&id)?,
+            caller.user_id,
+            &request.reason,
+            request.note.as_deref(),
+        )
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Blocks whoever wrote this comment, without telling the caller who it is (for aliases).
+#[utoipa::path(post, path = "/api/v1/comments/{id}/block-author", tag = "comments", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn block_comment_author(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let author = state
+        .comments
+        .author_to_block(comment_id(&id)?, caller.user_id)
+        .await?;
+    state.users.block(caller.user_id, author).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,479 @@
+//! `CommentStore` on the relational engines: threaded comments with bounded depth, likes,
+//! reports, deletion that keeps a `[deleted]` placeholder where replies hang, and the per-thread
+//! alias numbers of anonymous threads.
+
+use crate::events::append_to_outbox;
+use crate::posts::visible_to;
+use crate::store::{column, id_column, translate, WriteTransaction};
+use crate::SqlStore;
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use veilgram_core::events::EventEnvelope;
+use veilgram_core::ports::{
+    Changed, CommentAuthor, CommentPlacement, CommentRecord, CommentStore, NewComment, NewReport,
+    MAX_COMMENT_DEPTH,
+};
+use veilgram_core::{CommentId, PostId, StoreError, Timestamp, UserId};
+
+/// Comments (alias `c`) the viewer at `viewer` may see: the post is visible to them, and the
+/// comment's author and the viewer have not blocked each other.
+fn comment_select(viewer: &str) -> String {
+    format!(
+        "SELECT c.id, c.post_id, c.parent_id, c.depth, c.author_id, c.alias_number, c.text, \
+         c.created_at, c.deleted_at, c.like_count, c.reply_count, p.anonymous_thread, \
+         writer.nickname AS writer_nickname, writer.avatar_media_id AS writer_avatar, \
+         CAST(CASE WHEN EXISTS (SELECT 1 FROM comment_likes l WHERE l.comment_id = c.id AND l.user_id = {viewer}) \
+              THEN 1 ELSE 0 END AS BIGINT) AS liked_by_me \
+         FROM comments c JOIN posts p ON p.id = c.post_id \
+         JOIN users author ON author.id = p.author_id \
+         LEFT JOIN users writer ON writer.id = c.author_id \
+         WHERE {} AND (c.author_id IS NULL OR (writer.deactivated_at IS NULL AND NOT EXISTS \
+           (SELECT 1 FROM blocks b WHERE (b.blocker_id = c.author_id AND b.blocked_id = {viewer}) \
+                                    OR (b.blocker_id = {viewer} AND b.blocked_id = c.author_id))))",
+        visible_to(viewer)
+    )
+}
+
+fn comment_from_row(row: &AnyRow) -> Result<CommentRecord, StoreError> {
+    let deleted = column::<Option<i64>>(row, "deleted_at")?.is_some();
+    let author_id: Option<String> = column(row, "author_id")?;
+    let anonymous = column::<i64>(row, "anonymous_thread")? != 0;
+    let author = match (deleted, author_id) {
+        (true, _) | (_, None) => CommentAuthor::Gone,
+        (false, Some(_)) if anonymous => {
+            let number: Option<i64> = column(row, "alias_number")?;
+            CommentAuthor::Alias(match number {
+                Some(0) | None => "OP".to_owned(),
+                Some(number) => format!("#{number}"),
+            })
+        }
+        (false, Some(_)) => CommentAuthor::Account {
+            id: id_column(row, "author_id")?,
+            nickname: column(row, "writer_nickname")?,
+            avatar_media_id: column(row, "writer_avatar")?,
+        },
+    };
+    let parent: Option<String> = column(row, "parent_id")?;
+    Ok(CommentRecord {
+        id: id_column(row, "id")?,
+        post_id: id_column(row, "post_id")?,
+        parent_id: parent
+            .map(|parent| parent.parse())
+            .transpose()
+            .map_err(|_| StoreError::Unavailable("stored parent id is not an id".into()))?,
+        depth: column(row, "depth")?,
+        author,
+        text: if deleted {
+            String::new()
+        } else {
+            column(row, "text")?
+        },
+        deleted,
+        like_count: column(row, "like_count")?,
+        reply_count: column(row, "reply_count")?,
+        liked_by_me: column::<i64>(row, "liked_by_me")? != 0,
+        created_at: Timestamp::from_millis(column(row, "created_at")?),
+    })
+}
+
+fn text_id<I: std::str::FromStr>(text: &str) -> Result<I, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Unavailable("stored id is not an id".into()))
+}
+
+/// A comment the viewer may see (not deleted), read in a write transaction: (post, author).
+async fn visible_comment(
+    transaction: &mut WriteTransaction,
+    comment_id: CommentId,
+    viewer: UserId,
+) -> Result<(PostId, Option<UserId>), StoreError> {
+    let sql = format!(
+        "{} AND c.id = $1 AND c.deleted_at IS NULL",
+        comment_select("$2")
+    );
+    let row = sqlx::query(&sql)
+        .bind(comment_id.to_string())
+        .bind(viewer.to_string())
+        .fetch_optional(&mut **transaction)
+        .await
+        .map_err(translate)?
+        .ok_or(StoreError::NotFound)?;
+    let author: Option<String> = column(&row, "author_id")?;
+    Ok((
+        id_column(&row, "post_id")?,
+        author.as_deref().map(text_id).transpose()?,
+    ))
+}
+
+#[async_trait]
+impl CommentStore for SqlStore {
+    async fn server_secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(generated.to_vec())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        let value: Vec<u8> = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        transaction.commit().await?;
+        Ok(value)
+    }
+
+    async fn create_comment(
+        &self,
+        comment: &NewComment,
+        event: &(dyn Fn(CommentPlacement) -> EventEnvelope + Send + Sync),
+    ) -> Result<CommentPlacement, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let post_sql = format!(
+            "SELECT p.author_id, p.anonymous_thread FROM posts p JOIN users author ON author.id = p.author_id \
+             WHERE p.id = $1 AND {}",
+            visible_to("$2")
+        );
+        let post = sqlx::query(&post_sql)
+            .bind(comment.post_id.to_string())
+            .bind(comment.author_id.to_string())
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(translate)?
+            .ok_or(StoreError::NotFound)?;
+        let post_author_id: UserId = id_column(&post, "author_id")?;
+        let anonymous = column::<i64>(&post, "anonymous_thread")? != 0;
+
+        let (parent_id, parent_author_id, depth) = match comment.reply_to {
+            None => (None, None, 0),
+            Some(reply_to) => {
+                let (parent_post, parent_author) =
+                    match visible_comment(&mut transaction, reply_to, comment.author_id).await {
+                        Ok(found) => found,
+                        Err(StoreError::NotFound) => return Err(StoreError::Conflict("parent")),
+                        Err(other) => return Err(other),
+                    };
+                if parent_post != comment.post_id {
+                    return Err(StoreError::Conflict("parent"));
+                }
+                let row = sqlx::query("SELECT depth, parent_id FROM comments WHERE id = $1")
+                    .bind(reply_to.to_string())
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .map_err(translate)?;
+                let parent_depth: i64 = column(&row, "depth")?;
+                if parent_depth < MAX_COMMENT_DEPTH {
+                    (Some(reply_to), parent_author, parent_depth + 1)
+                } else {
+                    // Too deep: attach beside the comment replied to, at the deepest level.
+                    let grandparent: Option<String> = column(&row, "parent_id")?;
+                    let grandparent: Option<CommentId> =
+                        grandparent.as_deref().map(text_id).transpose()?;
+                    (grandparent, parent_author, parent_depth)
+                }
+            }
+        };
+
+        let alias_number = if !anonymous {
+            None
+        } else if comment.author_id == post_author_id {
+            Some(0)
+        } else {
+            let known: Option<i64> = sqlx::query_scalar(
+                "SELECT alias_number FROM thread_aliases WHERE post_id = $1 AND alias_key = $2",
+            )
+            .bind(comment.post_id.to_string())
+            .bind(comment.alias_key.to_vec())
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(translate)?;
+            match known {
+                Some(number) => Some(number),
+                None => {
+                    let number: i64 = sqlx::query_scalar(
+                        "INSERT INTO thread_aliases (post_id, alias_key, alias_number) \
+                         SELECT $1, $2, COALESCE(MAX(alias_number), 0) + 1 FROM thread_aliases WHERE post_id = $1 \
+                         RETURNING alias_number",
+                    )
+                    .bind(comment.post_id.to_string())
+                    .bind(comment.alias_key.to_vec())
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .map_err(|error| match translate(error) {
+                        StoreError::Conflict(_) => StoreError::Conflict("alias"),
+                        other => other,
+                    })?;
+                    Some(number)
+                }
+            }
+        };
+
+        sqlx::query(
+            "INSERT INTO comments (id, post_id, parent_id, depth, author_id, alias_number, text, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(comment.id.to_string())
+        .bind(comment.post_id.to_string())
+        .bind(parent_id.map(|parent| parent.to_string()))
+        .bind(depth)
+        .bind(comment.author_id.to_string())
+        .bind(alias_number)
+        .bind(comment.text.as_str())
+        .bind(comment.created_at.as_millis())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        if let Some(parent) = parent_id {
+            sqlx::query("UPDATE comments SET reply_count = reply_count + 1 WHERE id = $1")
+                .bind(parent.to_string())
+                .execute(&mut *transaction)
+                .await
+                .map_err(translate)?;
+        }
+        sqlx::query("UPDATE posts SET comment_count = comment_count + 1 WHERE id = $1")
+            .bind(comment.post_id.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        let placement = CommentPlacement {
+            post_author_id,
+            parent_id,
+            parent_author_id,
+        };
+        append_to_outbox(&mut transaction, &event(placement)).await?;
+        transaction.commit().await?;
+        Ok(placement)
+    }
+
+    async fn comment(
+        &self,
+        comment_id: CommentId,
+        viewer: Option<UserId>,
+    ) -> Result<Option<CommentRecord>, StoreError> {
+        let sql = format!("{} AND c.id = $1", comment_select("$2"));
+        let row = sqlx::query(&sql)
+            .bind(comment_id.to_string())
+            .bind(viewer.map(|viewer| viewer.to_string()).unwrap_or_default())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)?;
+        row.as_ref().map(comment_from_row).transpose()
+    }
+
+    async fn comments(
+        &self,
+        post_id: PostId,
+        parent: Option<CommentId>,
+        viewer: Option<UserId>,
+        after: Option<CommentId>,
+        limit: i64,
+    ) -> Result<Vec<CommentRecord>, StoreError> {
+        let parent_condition = if parent.is_some() {
+            "c.parent_id = $5"
+        } else {
+            "c.parent_id IS NULL AND $5 = $5"
+        };
+        let sql = format!(
+            "{} AND c.post_id = $1 AND {parent_condition} AND c.id > $3 ORDER BY c.id LIMIT $4",
+            comment_select("$2")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(post_id.to_string())
+            .bind(viewer.map(|viewer| viewer.to_string()).unwrap_or_default())
+            .bind(after.map(|after| after.to_string()).unwrap_or_default())
+            .bind(limit)
+            .bind(parent.map(|parent| parent.to_string()).unwrap_or_default())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(translate)?;
+        rows.iter().map(comment_from_row).collect()
+    }
+
+    async fn delete_comment(
+        &self,
+        comment_id: CommentId,
+        event: &EventEnvelope,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT post_id, parent_id, reply_count, deleted_at FROM comments WHERE id = $1",
+        )
+        .bind(comment_id.to_string())
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(translate)?
+        .ok_or(StoreError::NotFound)?;
+        if column::<Option<i64>>(&row, "deleted_at")?.is_some() {
+            return Err(StoreError::NotFound);
+        }
+        let post_id: String = column(&row, "post_id")?;
+        if column::<i64>(&row, "reply_count")? > 0 {
+            // Replies hang from it: keep a placeholder, erase what it said and who said it.
+            sqlx::query(
+                "UPDATE comments SET deleted_at = $1, text = '', author_id = NULL WHERE id = $2",
+            )
+            .bind(event.occurred_at.as_millis())
+            .bind(comment_id.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        } else {
+            sqlx::query("DELETE FROM comments WHERE id = $1")
+                .bind(comment_id.to_string())
+                .execute(&mut *transaction)
+                .await
+                .map_err(translate)?;
+            let parent: Option<String> = column(&row, "parent_id")?;
+            if let Some(parent) = parent {
+                sqlx::query("UPDATE comments SET reply_count = reply_count - 1 WHERE id = $1 AND reply_count > 0")
+                    .bind(parent)
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(translate)?;
+            }
+        }
+        sqlx::query("UPDATE posts SET comment_count = comment_count - 1 WHERE id = $1 AND comment_count > 0")
+            .bind(post_id)
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        append_to_outbox(&mut transaction, event).await?;
+        transaction.commit().await
+    }
+
+    async fn like_comment(
+        &self,
+        comment_id: CommentId,
+        user_id: UserId,
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        visible_comment(&mut transaction, comment_id, user_id).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO comment_likes (comment_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(comment_id.to_string())
+        .bind(user_id.to_string())
+        .bind(now.as_millis())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        if inserted.rows_affected() == 0 {
+            return Ok(Changed::AlreadySo);
+        }
+        sqlx::query("UPDATE comments SET like_count = like_count + 1 WHERE id = $1")
+            .bind(comment_id.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        append_to_outbox(&mut transaction, event).await?;
+        transaction.commit().await?;
+        Ok(Changed::Yes)
+    }
+
+    async fn unlike_comment(
+        &self,
+        comment_id: CommentId,
+        user_id: UserId,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        visible_comment(&mut transaction, comment_id, user_id).await?;
+        let deleted =
+            sqlx::query("DELETE FROM comment_likes WHERE comment_id = $1 AND user_id = $2")
+                .bind(comment_id.to_string())
+                .bind(user_id.to_string())
+                .execute(&mut *transaction)
+                .await
+                .map_err(translate)?;
+        if deleted.rows_affected() == 0 {
+            return Ok(Changed::AlreadySo);
+        }
+        sqlx::query(
+            "UPDATE comments SET like_count = like_count - 1 WHERE id = $1 AND like_count > 0",
+        )
+        .bind(comment_id.to_string())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        append_to_outbox(&mut transaction, event).await?;
+        transaction.commit().await?;
+        Ok(Changed::Yes)
+    }
+
+    async fn report_comment(
+        &self,
+        report: &NewReport,
+        comment_id: CommentId,
+        event: &EventEnvelope,
+    ) -> Result<Changed, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        visible_comment(&mut transaction, comment_id, report.reporter_id).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO reports (id, target_kind, target_id, reporter_id, reason, note, created_at) \
+             VALUES ($1, 'comment', $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(report.id.to_string())
+        .bind(comment_id.to_string())
+        .bind(report.reporter_id.to_string())
+        .bind(report.reason.as_str())
+        .bind(report.note.as_deref())
+        .bind(report.created_at.as_millis())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        if inserted.rows_affected() == 0 {
+            return Ok(Changed::AlreadySo);
+        }
+        append_to_outbox(&mut transaction, event).await?;
+        transaction.commit().await?;
+        Ok(Changed::Yes)
+    }
+
+    async fn post_visible(
+        &self,
+        post_id: PostId,
+        viewer: Option<UserId>,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "SELECT p.id FROM posts p JOIN users author ON author.id = p.author_id WHERE p.id = $1 AND {}",
+            visible_to("$2")
+        );
+        let found: Option<String> = sqlx::query_scalar(&sql)
+            .bind(post_id.to_string())
+            .bind(viewer.map(|viewer| viewer.to_string()).unwrap_or_default())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)?;
+        Ok(found.is_some())
+    }
+
+    async fn comment_authors(
+        &self,
+        comment_id: CommentId,
+        viewer: UserId,
+    ) -> Result<Option<(Option<UserId>, UserId)>, StoreError> {
+        let sql = format!(
+            "SELECT c.author_id, p.author_id AS post_author_id FROM ({} AND c.id = $1) visible_comment \
+             JOIN comments c ON c.id = visible_comment.id JOIN posts p ON p.id = c.post_id \
+             WHERE c.deleted_at IS NULL",
+            comment_select("$2")
+        );
+        let row = sqlx::query(&sql)
+            .bind(comment_id.to_string())
+            .bind(viewer.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)?;
+        let Some(row) = row else { return Ok(None) };
+        let author: Option<String> = column(&row, "author_id")?;
+        Ok(Some((
+            author.as_deref().map(text_id).transpose()?,
+            id_column(&row, "post_author_id")?,
+        )))
+    }
+}
