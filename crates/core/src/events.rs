@@ -6,7 +6,7 @@
 //!
 //! Payloads name ids, never content a consumer could leak: no text, no votes by person.
 
-use crate::{CommentId, EventId, PostId, ReportId, Timestamp, UserId};
+use crate::{CommentId, EventId, PollId, PostId, ReportId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 /// The current version of every payload below. Bump a type's version when its payload changes
@@ -84,6 +84,9 @@ pub enum DomainEvent {
         report_id: ReportId,
         reason: String,
     },
+    /// A vote was cast. Deliberately names neither the voter nor the option: votes are private.
+    #[serde(rename = "poll.voted")]
+    PollVoted { poll_id: PollId, post_id: PostId },
     #[serde(rename = "user.followed")]
     UserFollowed {
         follower_id: UserId,

@@ -70,6 +70,10 @@ id_type!(
     CommentId
 );
 id_type!(
+    /// A poll. Time-ordered (v7).
+    PollId
+);
+id_type!(
     /// A report of a post or comment.
     ReportId
 );
@@ -86,6 +90,13 @@ impl PostId {
 }
 
 impl CommentId {
+    /// A fresh time-ordered id.
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl PollId {
     /// A fresh time-ordered id.
     pub fn generate() -> Self {
         Self(Uuid::now_v7())

@@ -22,5 +22,5 @@ pub mod text;
 pub mod time;
 
 pub use error::StoreError;
-pub use ids::{CommentId, EventId, PostId, ReportId, SessionFamilyId, UserId};
+pub use ids::{CommentId, EventId, PollId, PostId, ReportId, SessionFamilyId, UserId};
 pub use time::Timestamp;

@@ -5,7 +5,9 @@
 //! (each is one transaction in the relational adapter).
 
 use crate::events::{EventEnvelope, LoggedEvent};
-use crate::{CommentId, EventId, PostId, ReportId, SessionFamilyId, StoreError, Timestamp, UserId};
+use crate::{
+    CommentId, EventId, PollId, PostId, ReportId, SessionFamilyId, StoreError, Timestamp, UserId,
+};
 use async_trait::async_trait;
 
 /// A SHA-256 digest of a secret (recovery key, refresh token, access token). Secrets themselves
@@ -294,9 +296,29 @@ impl<T: Copy> Created<T> {
     }
 }
 
+/// A poll created with its post (already validated: 2–4 options, a closing time).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPoll {
+    pub id: PollId,
+    pub options: Vec<String>,
+    pub closes_at: Timestamp,
+}
+
+/// A poll's results as a viewer sees them. Never says who voted for what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PollRecord {
+    pub id: PollId,
+    pub post_id: PostId,
+    pub options: Vec<(String, i64)>,
+    pub total_votes: i64,
+    pub closes_at: Timestamp,
+    pub my_vote: Option<i64>,
+}
+
 #[derive(Clone, Debug)]
 pub struct NewPost {
     pub id: PostId,
+    pub poll: Option<NewPoll>,
     pub author_id: UserId,
     pub text: String,
     pub visibility: Visibility,
@@ -335,6 +357,7 @@ pub struct NewReport {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostRecord {
     pub id: PostId,
+    pub poll: Option<PollRecord>,
     pub author_id: UserId,
     pub author_nickname: String,
     pub author_avatar_media_id: Option<String>,
@@ -566,6 +589,31 @@ pub trait CommentStore: Send + Sync {
         comment_id: CommentId,
         viewer: UserId,
     ) -> Result<Option<(Option<UserId>, UserId)>, StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Polls
+
+#[async_trait]
+pub trait PollStore: Send + Sync {
+    /// The poll if the viewer may see its post.
+    async fn poll(
+        &self,
+        poll_id: PollId,
+        viewer: Option<UserId>,
+    ) -> Result<Option<PollRecord>, StoreError>;
+
+    /// Records one vote. `NotFound` for a poll the voter may not see, `Conflict("vote")` for a
+    /// second vote, `Conflict("closed")` after closing, `Conflict("option")` for an index out of
+    /// range.
+    async fn vote(
+        &self,
+        poll_id: PollId,
+        voter: UserId,
+        option_index: i64,
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<(), StoreError>;
 }
 
 // ---------------------------------------------------------------------------------------------

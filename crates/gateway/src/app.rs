@@ -14,6 +14,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use veilgram_auth::AuthService;
 use veilgram_comments::CommentsService;
 use veilgram_core::ports::HealthCheck;
+use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
 use veilgram_users::UsersService;
 
@@ -42,6 +43,7 @@ pub struct AppState {
     pub users: Arc<UsersService>,
     pub posts: Arc<PostsService>,
     pub comments: Arc<CommentsService>,
+    pub polls: Arc<PollsService>,
     /// Extra Prometheus text appended to `/metrics` (e.g. event consumers' progress).
     pub metrics_sources: Vec<Arc<dyn Fn() -> String + Send + Sync>>,
     pub health_checks: Vec<Arc<dyn HealthCheck>>,

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use veilgram_auth::AuthError;
 use veilgram_comments::CommentError;
 use veilgram_core::StoreError;
+use veilgram_polls::PollError;
 use veilgram_posts::PostError;
 use veilgram_users::{NicknameError, UserError};
 
@@ -201,9 +202,9 @@ impl From<PostError> for ApiError {
             PostError::InvalidVisibility => Self::invalid_field("visibility", message),
             PostError::TooManyMedia => Self::invalid_field("media_ids", message),
             PostError::MediaNotFound => Self::not_found("media").with_field("media_ids"),
-            PostError::PollsUnavailable => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported", message)
-                    .with_field("poll")
+            PostError::InvalidPollOptions => Self::invalid_field("poll.options", message),
+            PostError::InvalidPollDuration => {
+                Self::invalid_field("poll.closes_in_seconds", message)
             }
             PostError::InvalidReason => Self::invalid_field("reason", message),
             PostError::InvalidNote => Self::invalid_field("note", message),
@@ -232,6 +233,19 @@ impl From<CommentError> for ApiError {
             CommentError::NotFound => Self::not_found("comment"),
             CommentError::NotAllowed => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             CommentError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<PollError> for ApiError {
+    fn from(error: PollError) -> Self {
+        let message = error.to_string();
+        match error {
+            PollError::NotFound => Self::not_found("poll"),
+            PollError::AlreadyVoted => Self::new(StatusCode::CONFLICT, "already_voted", message),
+            PollError::Closed => Self::new(StatusCode::GONE, "poll_closed", message),
+            PollError::InvalidOption => Self::invalid_field("option_index", message),
+            PollError::Store(store) => store.into(),
         }
     }
 }

@@ -105,10 +105,12 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                 ));
             }
             let message = inner.to_string();
-            let field = if path == "." {
-                field_named_in(&message)
-            } else {
-                Some(path)
+            // The path of an unknown field ends in its name; that of a missing one is its
+            // parent's, and serde names the field only in the message.
+            let field = match (path.as_str(), message.starts_with("missing field")) {
+                (".", _) => field_named_in(&message),
+                (parent, true) => field_named_in(&message).map(|child| format!("{parent}.{child}")),
+                (path, false) => Some(path.to_owned()),
             };
             let clean = message
                 .split(" at line ")

@@ -11,4 +11,4 @@
 
 pub mod service;
 
-pub use service::{NewPostRequest, PostError, PostsService};
+pub use service::{NewPostRequest, PollRequest, PostError, PostsService};

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{
-    Changed, Created, IdempotencyKey, MentionDirectory, NewPost, NewReport, PostEdit, PostRecord,
-    PostStore, SecretHash, Visibility,
+    Changed, Created, IdempotencyKey, MentionDirectory, NewPoll, NewPost, NewReport, PostEdit,
+    PostRecord, PostStore, SecretHash, Visibility,
 };
 use veilgram_core::text::{hashtags, mention_keys};
-use veilgram_core::{PostId, ReportId, StoreError, Timestamp, UserId};
+use veilgram_core::{PollId, PostId, ReportId, StoreError, Timestamp, UserId};
 
 pub const MAX_TEXT_CHARS: usize = 2200;
 pub const MAX_HASHTAGS: usize = 30;
@@ -32,8 +32,10 @@ pub enum PostError {
     TooManyMedia,
     #[error("media not found")]
     MediaNotFound,
-    #[error("polls are not available yet")]
-    PollsUnavailable,
+    #[error("a poll needs 2 to 4 distinct options of 1 to 80 characters")]
+    InvalidPollOptions,
+    #[error("a poll closes in 300 seconds (5 minutes) to 604800 seconds (7 days)")]
+    InvalidPollDuration,
     #[error("reason must be one of spam, abuse, nsfw, other")]
     InvalidReason,
     #[error("note must be at most 500 characters")]
@@ -58,12 +60,53 @@ impl From<StoreError> for PostError {
     }
 }
 
+/// A poll as requested with a new post (not yet validated).
+#[derive(Clone, Debug, Default)]
+pub struct PollRequest {
+    pub options: Vec<String>,
+    pub closes_in_seconds: i64,
+}
+
+pub const POLL_OPTIONS: std::ops::RangeInclusive<usize> = 2..=4;
+pub const POLL_OPTION_CHARS: usize = 80;
+pub const POLL_DURATION_SECONDS: std::ops::RangeInclusive<i64> = 300..=604_800;
+
+fn validate_poll(request: &PollRequest, now: Timestamp) -> Result<NewPoll, PostError> {
+    let options: Vec<String> = request
+        .options
+        .iter()
+        .map(|option| option.trim().to_owned())
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    for option in &options {
+        let length = option.chars().count();
+        let key = option.to_lowercase();
+        if length == 0 || length > POLL_OPTION_CHARS || seen.contains(&key) {
+            return Err(PostError::InvalidPollOptions);
+        }
+        seen.push(key);
+    }
+    if !POLL_OPTIONS.contains(&options.len()) {
+        return Err(PostError::InvalidPollOptions);
+    }
+    if !POLL_DURATION_SECONDS.contains(&request.closes_in_seconds) {
+        return Err(PostError::InvalidPollDuration);
+    }
+    Ok(NewPoll {
+        id: PollId::generate(),
+        options,
+        closes_at: now.plus(Duration::from_secs(
+            request.closes_in_seconds.unsigned_abs(),
+        )),
+    })
+}
+
 /// A create request as received (not yet validated).
 #[derive(Clone, Debug, Default)]
 pub struct NewPostRequest {
     pub text: String,
     pub media_ids: Vec<String>,
-    pub has_poll: bool,
+    pub poll: Option<PollRequest>,
     pub visibility: Option<String>,
     pub anonymous_thread: bool,
 }
@@ -131,11 +174,13 @@ impl PostsService {
             // Uploads arrive with the media service; until then no media id belongs to anyone.
             return Err(PostError::MediaNotFound);
         }
-        if request.has_poll {
-            return Err(PostError::PollsUnavailable);
-        }
-        let mentions = self.resolve_mentions(&mention_keys, author).await?;
         let now = Timestamp::now();
+        let poll = request
+            .poll
+            .as_ref()
+            .map(|poll| validate_poll(poll, now))
+            .transpose()?;
+        let mentions = self.resolve_mentions(&mention_keys, author).await?;
         let post = NewPost {
             id: PostId::generate(),
             author_id: author,
@@ -145,6 +190,7 @@ impl PostsService {
             hashtags: tags.clone(),
             mentions: mentions.clone(),
             created_at: now,
+            poll,
         };
         let event = EventEnvelope::new(
             Some(author),

@@ -6,7 +6,8 @@
 //! - [`store`]: [`SqlStore`], the pool, migrations and the write-transaction helper.
 //! - `credentials`, `profiles`: the `CredentialStore` and `ProfileStore` ports of core.
 //! - `batch`: group commit of sign-ups on SQLite.
-//! - `posts`, `comments`, `graph`: the `PostStore`, `CommentStore` and `GraphStore` ports.
+//! - `posts`, `comments`, `polls`, `graph`: the `PostStore`, `CommentStore`, `PollStore` and
+//!   `GraphStore` ports.
 //! - `events`: the transactional outbox and the embedded event log with consumer offsets.
 //!
 //! # Invariants
@@ -20,6 +21,7 @@ mod comments;
 mod credentials;
 mod events;
 mod graph;
+mod polls;
 mod posts;
 mod profiles;
 pub mod store;

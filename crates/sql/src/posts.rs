@@ -54,6 +54,7 @@ fn post_from_row(row: &AnyRow) -> Result<PostRecord, StoreError> {
             .ok_or_else(|| StoreError::Unavailable(format!("unknown visibility {visibility}")))?,
         anonymous_thread: column::<i64>(row, "anonymous_thread")? != 0,
         hashtags: Vec::new(),
+        poll: None,
         like_count: column(row, "like_count")?,
         comment_count: column(row, "comment_count")?,
         liked_by_me: column::<i64>(row, "liked_by_me")? != 0,
@@ -68,7 +69,25 @@ fn viewer_text(viewer: Option<UserId>) -> String {
 }
 
 impl SqlStore {
-    /// Fills in the hashtags of a page of posts with one query.
+    /// Fills in hashtags and polls of a page of posts: two queries whatever the page size.
+    async fn hydrate(
+        &self,
+        posts: &mut [PostRecord],
+        viewer: Option<UserId>,
+    ) -> Result<(), StoreError> {
+        self.attach_hashtags(posts).await?;
+        let ids: Vec<PostId> = posts.iter().map(|post| post.id).collect();
+        for poll in self
+            .load_polls(crate::polls::Polls::OfPosts(&ids), viewer)
+            .await?
+        {
+            if let Some(post) = posts.iter_mut().find(|post| post.id == poll.post_id) {
+                post.poll = Some(poll);
+            }
+        }
+        Ok(())
+    }
+
     async fn attach_hashtags(&self, posts: &mut [PostRecord]) -> Result<(), StoreError> {
         if posts.is_empty() {
             return Ok(());
@@ -236,6 +255,9 @@ impl PostStore for SqlStore {
         .await
         .map_err(translate)?;
         insert_tags_and_mentions(&mut transaction, post.id, &post.hashtags, &post.mentions).await?;
+        if let Some(poll) = &post.poll {
+            crate::polls::insert_poll(&mut transaction, post.id, poll).await?;
+        }
         sqlx::query("UPDATE users SET posts_count = posts_count + 1 WHERE id = $1")
             .bind(post.author_id.to_string())
             .execute(&mut *transaction)
@@ -266,7 +288,7 @@ impl PostStore for SqlStore {
             .map_err(translate)?;
         let Some(row) = row else { return Ok(None) };
         let mut posts = vec![post_from_row(&row)?];
-        self.attach_hashtags(&mut posts).await?;
+        self.hydrate(&mut posts, viewer).await?;
         Ok(posts.pop())
     }
 
@@ -296,7 +318,7 @@ impl PostStore for SqlStore {
             .iter()
             .map(post_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        self.attach_hashtags(&mut posts).await?;
+        self.hydrate(&mut posts, viewer).await?;
         Ok(posts)
     }
 

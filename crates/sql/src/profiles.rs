@@ -143,6 +143,11 @@ impl ProfileStore for SqlStore {
              WHERE c.post_id = posts.id AND c.author_id = $1 AND c.deleted_at IS NULL) \
              WHERE id IN (SELECT post_id FROM comments WHERE author_id = $1 AND deleted_at IS NULL) \
              AND $2 = $2",
+            "UPDATE poll_options SET votes = votes - 1 WHERE votes > 0 AND EXISTS (SELECT 1 FROM poll_votes v \
+             WHERE v.user_id = $1 AND v.poll_id = poll_options.poll_id AND v.option_index = poll_options.option_index) \
+             AND $2 = $2",
+            "UPDATE polls SET total_votes = total_votes - 1 WHERE total_votes > 0 \
+             AND id IN (SELECT poll_id FROM poll_votes WHERE user_id = $1) AND $2 = $2",
             // What they wrote is erased; the rows stay as [deleted] where replies hang from
             // them (the author column empties with the account, ON DELETE SET NULL).
             "UPDATE comments SET text = '', deleted_at = $2 WHERE author_id = $1 AND deleted_at IS NULL",

@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_comments.sql"),
         postgres: include_str!("../migrations/postgres/0003_comments.sql"),
     },
+    Migration {
+        version: 4,
+        name: "polls",
+        sqlite: include_str!("../migrations/sqlite/0004_polls.sql"),
+        postgres: include_str!("../migrations/postgres/0004_polls.sql"),
+    },
 ];
 
 /// Pool sizing. SQLite allows one writer at a time whatever the pool size, so its pool only needs
@@ -256,6 +262,8 @@ pub(crate) fn translate(error: sqlx::Error) -> StoreError {
                 .unwrap_or_else(|| database_error.message().to_owned());
             if rule.contains("nickname") {
                 StoreError::Conflict("nickname")
+            } else if rule.contains("poll_votes") {
+                StoreError::Conflict("vote")
             } else if rule.contains("idempotency") {
                 StoreError::Conflict("idempotency_key")
             } else if rule.contains("access_token_hash") {

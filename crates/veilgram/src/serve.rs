@@ -9,10 +9,11 @@ use veilgram_auth::AuthService;
 use veilgram_comments::CommentsService;
 use veilgram_core::ports::{
     CommentStore, CredentialStore, EventLog, EventPublisher, GraphStore, HealthCheck,
-    MentionDirectory, OutboxSource, PostStore, ProfileStore,
+    MentionDirectory, OutboxSource, PollStore, PostStore, ProfileStore,
 };
 use veilgram_events::{EventCounter, EventHandler};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics};
+use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
 use veilgram_sql::{PoolSettings, SqlStore};
 use veilgram_users::UsersService;
@@ -123,6 +124,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         users,
         posts,
         comments,
+        polls: Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>)),
         metrics_sources: vec![Arc::new(move || counter_for_metrics.render())],
         health_checks: vec![Arc::clone(&store) as Arc<dyn HealthCheck>],
         metrics: Arc::new(Metrics::default()),

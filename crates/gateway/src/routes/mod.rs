@@ -5,6 +5,7 @@ mod auth;
 mod comments;
 mod graph;
 mod operations;
+mod polls;
 mod posts;
 mod users;
 
@@ -50,5 +51,6 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(posts::routes())
         .merge(graph::routes())
         .merge(comments::routes())
+        .merge(polls::routes())
         .merge(operations::routes())
 }

@@ -7,6 +7,7 @@ use crate::extract::{
     idempotency_key, path_uuid, ApiJson, ApiJsonWithDigest, ApiQuery, Caller, MaybeCaller,
     PageQuery,
 };
+use crate::routes::polls::PollView;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use veilgram_core::ports::PostRecord;
 use veilgram_core::{PostId, UserId};
-use veilgram_posts::NewPostRequest;
+use veilgram_posts::{NewPostRequest, PollRequest};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -52,8 +53,7 @@ pub struct PostView {
     /// Attached media (arrives with the media service).
     #[schema(value_type = Vec<Object>)]
     media: Vec<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
-    poll: Option<serde_json::Value>,
+    poll: Option<PollView>,
     visibility: String,
     anonymous_thread: bool,
     like_count: i64,
@@ -76,7 +76,7 @@ impl From<PostRecord> for PostView {
             text: post.text,
             hashtags: post.hashtags,
             media: Vec::new(),
-            poll: None,
+            poll: post.poll.map(PollView::from),
             visibility: post.visibility.as_str().to_owned(),
             anonymous_thread: post.anonymous_thread,
             like_count: post.like_count,
@@ -105,12 +105,21 @@ pub struct CreatePostRequest {
     /// Up to 10 media the caller uploaded.
     #[serde(default)]
     media_ids: Vec<String>,
-    #[schema(value_type = Option<Object>)]
-    poll: Option<serde_json::Value>,
+    poll: Option<PollRequestBody>,
     /// `public` (default) or `followers`.
     visibility: Option<String>,
     #[serde(default)]
     anonymous_thread: bool,
+}
+
+/// A poll created with the post.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PollRequestBody {
+    /// 2–4 distinct options of at most 80 characters.
+    options: Vec<String>,
+    /// 300 (5 minutes) to 604800 (7 days).
+    closes_in_seconds: i64,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -151,7 +160,10 @@ async fn create_post(
     let request = NewPostRequest {
         text: request.text,
         media_ids: request.media_ids,
-        has_poll: request.poll.is_some_and(|poll| !poll.is_null()),
+        poll: request.poll.map(|poll| PollRequest {
+            options: poll.options,
+            closes_in_seconds: poll.closes_in_seconds,
+        }),
         visibility: request.visibility,
         anonymous_thread: request.anonymous_thread,
     };

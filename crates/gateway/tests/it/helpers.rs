@@ -12,16 +12,19 @@ use tower::ServiceExt;
 use veilgram_auth::{AuthService, AuthSettings};
 use veilgram_comments::CommentsService;
 use veilgram_core::ports::{
-    CommentStore, CredentialStore, GraphStore, HealthCheck, MentionDirectory, PostStore,
+    CommentStore, CredentialStore, GraphStore, HealthCheck, MentionDirectory, PollStore, PostStore,
     ProfileStore,
 };
 use veilgram_gateway::{AppState, GatewayConfig, Metrics};
+use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
 use veilgram_testkit::TestDatabase;
 use veilgram_users::UsersService;
 
 pub struct TestApp {
     pub router: Router,
+    /// The store behind the router, for setting up states the API cannot reach (a closed poll).
+    pub store: Arc<veilgram_sql::SqlStore>,
     pub auth: Arc<AuthService>,
     pub users: Arc<UsersService>,
     pub data_dir: tempfile::TempDir,
@@ -121,6 +124,7 @@ impl TestApp {
             users: Arc::clone(&users),
             posts,
             comments,
+            polls: Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>)),
             metrics_sources: Vec::new(),
             health_checks: vec![Arc::clone(&store) as Arc<dyn HealthCheck>],
             metrics: Arc::new(Metrics::default()),
@@ -131,6 +135,7 @@ impl TestApp {
         };
         Self {
             router: veilgram_gateway::router(state, &config),
+            store,
             auth,
             users,
             data_dir,

@@ -6,6 +6,7 @@ mod comments;
 mod graph;
 mod helpers;
 mod http;
+mod polls;
 mod posts;
 mod tokens;
 mod users;

@@ -1,0 +1,80 @@
+//! The polls service: one vote per user, results with counts, `my_vote`.
+//!
+//! Polls are created with their post (the posts service validates them). Votes are private: the
+//! store keeps who voted only to refuse a second vote and to answer `my_vote` to the voter, and
+//! neither an endpoint nor an event (`poll.voted` names only the poll) ever lists it.
+
+use std::sync::Arc;
+use veilgram_core::events::{DomainEvent, EventEnvelope};
+use veilgram_core::ports::{PollRecord, PollStore};
+use veilgram_core::{PollId, StoreError, Timestamp, UserId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("poll not found")]
+    NotFound,
+    #[error("you already voted in this poll")]
+    AlreadyVoted,
+    #[error("this poll is closed")]
+    Closed,
+    #[error("option_index is not one of the poll's options")]
+    InvalidOption,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for PollError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict("vote") => Self::AlreadyVoted,
+            StoreError::Conflict("closed") => Self::Closed,
+            StoreError::Conflict("option") => Self::InvalidOption,
+            other => Self::Store(other),
+        }
+    }
+}
+
+pub struct PollsService {
+    store: Arc<dyn PollStore>,
+}
+
+impl PollsService {
+    pub fn new(store: Arc<dyn PollStore>) -> Self {
+        Self { store }
+    }
+
+    pub async fn get(
+        &self,
+        poll_id: PollId,
+        viewer: Option<UserId>,
+    ) -> Result<PollRecord, PollError> {
+        self.store
+            .poll(poll_id, viewer)
+            .await?
+            .ok_or(PollError::NotFound)
+    }
+
+    /// Casts the caller's one vote and returns the results after it.
+    pub async fn vote(
+        &self,
+        poll_id: PollId,
+        voter: UserId,
+        option_index: i64,
+    ) -> Result<PollRecord, PollError> {
+        let poll = self.get(poll_id, Some(voter)).await?;
+        let now = Timestamp::now();
+        let event = EventEnvelope::new(
+            None,
+            now,
+            DomainEvent::PollVoted {
+                poll_id,
+                post_id: poll.post_id,
+            },
+        );
+        self.store
+            .vote(poll_id, voter, option_index, now, &event)
+            .await?;
+        self.get(poll_id, Some(voter)).await
+    }
+}
