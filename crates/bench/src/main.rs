@@ -108,6 +108,7 @@ enum Call {
     CreatePost(Arc<Vec<String>>),
     /// Each request likes a (user, post) pair not liked before, so every like is a real insert.
     Like(Arc<Vec<String>>, Arc<Vec<String>>),
+    Comment(Arc<Vec<String>>, Arc<Vec<String>>),
 }
 
 impl Call {
@@ -151,6 +152,20 @@ impl Call {
                     format!("Bearer {}", tokens[index % tokens.len()]),
                 )
                 .body(Full::new(Bytes::new())),
+            Self::Comment(tokens, posts) => builder
+                .method("POST")
+                .uri(format!(
+                    "/api/v1/posts/{}/comments",
+                    posts[index % posts.len()]
+                ))
+                .header(
+                    "authorization",
+                    format!("Bearer {}", tokens[index % tokens.len()]),
+                )
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from_static(
+                    b"{\"text\":\"a benchmark comment\"}",
+                ))),
         };
         built.unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
     }
@@ -476,7 +491,16 @@ async fn measure_engine(
         anyhow::ensure!(!post_ids.is_empty(), "no post was created");
         let likes = run(
             &address,
-            Call::Like(Arc::clone(&tokens), post_ids),
+            Call::Like(Arc::clone(&tokens), Arc::clone(&post_ids)),
+            connections,
+            duration,
+            None,
+            0,
+        )
+        .await?;
+        let comments = run(
+            &address,
+            Call::Comment(Arc::clone(&tokens), post_ids),
             connections,
             duration,
             None,
@@ -518,6 +542,10 @@ async fn measure_engine(
             Row {
                 label: "POST /posts/{id}/like (max)".into(),
                 outcome: likes,
+            },
+            Row {
+                label: "POST /posts/{id}/comments (max)".into(),
+                outcome: comments,
             },
             Row {
                 label: format!("raw single-row INSERT ({engine})"),
@@ -585,11 +613,12 @@ async fn main() -> anyhow::Result<()> {
             "authenticated reads reach {:.0}% of the /healthz ceiling",
             100.0 * rows[3].outcome.rate() / healthz_rate
         );
-        let raw_rate = rows[7].outcome.rate();
+        let raw_rate = rows[8].outcome.rate();
         println!(
-            "posts reach {:.0}% and likes {:.0}% of the raw insert rate",
+            "posts reach {:.0}%, likes {:.0}% and comments {:.0}% of the raw insert rate",
             100.0 * rows[5].outcome.rate() / raw_rate,
-            100.0 * rows[6].outcome.rate() / raw_rate
+            100.0 * rows[6].outcome.rate() / raw_rate,
+            100.0 * rows[7].outcome.rate() / raw_rate
         );
     }
     Ok(())
