@@ -4,6 +4,7 @@
 
 use crate::events::append_to_outbox;
 use crate::posts::visible_to;
+use crate::reactions::{file_report, set_like, COMMENTS};
 use crate::store::{column, id_column, translate, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
@@ -353,26 +354,16 @@ impl CommentStore for SqlStore {
     ) -> Result<Changed, StoreError> {
         let mut transaction = self.begin_write().await?;
         visible_comment(&mut transaction, comment_id, user_id).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO comment_likes (comment_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        set_like(
+            transaction,
+            &COMMENTS,
+            comment_id.to_string(),
+            user_id,
+            true,
+            now,
+            event,
         )
-        .bind(comment_id.to_string())
-        .bind(user_id.to_string())
-        .bind(now.as_millis())
-        .execute(&mut *transaction)
         .await
-        .map_err(translate)?;
-        if inserted.rows_affected() == 0 {
-            return Ok(Changed::AlreadySo);
-        }
-        sqlx::query("UPDATE comments SET like_count = like_count + 1 WHERE id = $1")
-            .bind(comment_id.to_string())
-            .execute(&mut *transaction)
-            .await
-            .map_err(translate)?;
-        append_to_outbox(&mut transaction, event).await?;
-        transaction.commit().await?;
-        Ok(Changed::Yes)
     }
 
     async fn unlike_comment(
@@ -383,26 +374,17 @@ impl CommentStore for SqlStore {
     ) -> Result<Changed, StoreError> {
         let mut transaction = self.begin_write().await?;
         visible_comment(&mut transaction, comment_id, user_id).await?;
-        let deleted =
-            sqlx::query("DELETE FROM comment_likes WHERE comment_id = $1 AND user_id = $2")
-                .bind(comment_id.to_string())
-                .bind(user_id.to_string())
-                .execute(&mut *transaction)
-                .await
-                .map_err(translate)?;
-        if deleted.rows_affected() == 0 {
-            return Ok(Changed::AlreadySo);
-        }
-        sqlx::query(
-            "UPDATE comments SET like_count = like_count - 1 WHERE id = $1 AND like_count > 0",
+        let now = event.occurred_at;
+        set_like(
+            transaction,
+            &COMMENTS,
+            comment_id.to_string(),
+            user_id,
+            false,
+            now,
+            event,
         )
-        .bind(comment_id.to_string())
-        .execute(&mut *transaction)
         .await
-        .map_err(translate)?;
-        append_to_outbox(&mut transaction, event).await?;
-        transaction.commit().await?;
-        Ok(Changed::Yes)
     }
 
     async fn report_comment(
@@ -413,25 +395,14 @@ impl CommentStore for SqlStore {
     ) -> Result<Changed, StoreError> {
         let mut transaction = self.begin_write().await?;
         visible_comment(&mut transaction, comment_id, report.reporter_id).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO reports (id, target_kind, target_id, reporter_id, reason, note, created_at) \
-             VALUES ($1, 'comment', $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        file_report(
+            transaction,
+            &COMMENTS,
+            comment_id.to_string(),
+            report,
+            event,
         )
-        .bind(report.id.to_string())
-        .bind(comment_id.to_string())
-        .bind(report.reporter_id.to_string())
-        .bind(report.reason.as_str())
-        .bind(report.note.as_deref())
-        .bind(report.created_at.as_millis())
-        .execute(&mut *transaction)
         .await
-        .map_err(translate)?;
-        if inserted.rows_affected() == 0 {
-            return Ok(Changed::AlreadySo);
-        }
-        append_to_outbox(&mut transaction, event).await?;
-        transaction.commit().await?;
-        Ok(Changed::Yes)
     }
 
     async fn post_visible(

@@ -8,6 +8,7 @@
 //! - `batch`: group commit of sign-ups on SQLite.
 //! - `posts`, `comments`, `polls`, `graph`: the `PostStore`, `CommentStore`, `PollStore` and
 //!   `GraphStore` ports.
+//! - `reactions`: likes and reports, one implementation for posts and comments.
 //! - `events`: the transactional outbox and the embedded event log with consumer offsets.
 //!
 //! # Invariants
@@ -24,6 +25,7 @@ mod graph;
 mod polls;
 mod posts;
 mod profiles;
+mod reactions;
 pub mod store;
 pub mod url;
 

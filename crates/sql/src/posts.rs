@@ -6,6 +6,7 @@
 //! following the author.
 
 use crate::events::append_to_outbox;
+use crate::reactions::{file_report, set_like, POSTS};
 use crate::store::{column, id_column, translate, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
@@ -383,26 +384,16 @@ impl PostStore for SqlStore {
     ) -> Result<Changed, StoreError> {
         let mut transaction = self.begin_write().await?;
         SqlStore::visible_post_author(&mut transaction, post_id, user_id).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO post_likes (post_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        set_like(
+            transaction,
+            &POSTS,
+            post_id.to_string(),
+            user_id,
+            true,
+            now,
+            event,
         )
-        .bind(post_id.to_string())
-        .bind(user_id.to_string())
-        .bind(now.as_millis())
-        .execute(&mut *transaction)
         .await
-        .map_err(translate)?;
-        if inserted.rows_affected() == 0 {
-            return Ok(Changed::AlreadySo);
-        }
-        sqlx::query("UPDATE posts SET like_count = like_count + 1 WHERE id = $1")
-            .bind(post_id.to_string())
-            .execute(&mut *transaction)
-            .await
-            .map_err(translate)?;
-        append_to_outbox(&mut transaction, event).await?;
-        transaction.commit().await?;
-        Ok(Changed::Yes)
     }
 
     async fn unlike_post(
@@ -413,25 +404,17 @@ impl PostStore for SqlStore {
     ) -> Result<Changed, StoreError> {
         let mut transaction = self.begin_write().await?;
         SqlStore::visible_post_author(&mut transaction, post_id, user_id).await?;
-        let deleted = sqlx::query("DELETE FROM post_likes WHERE post_id = $1 AND user_id = $2")
-            .bind(post_id.to_string())
-            .bind(user_id.to_string())
-            .execute(&mut *transaction)
-            .await
-            .map_err(translate)?;
-        if deleted.rows_affected() == 0 {
-            return Ok(Changed::AlreadySo);
-        }
-        sqlx::query(
-            "UPDATE posts SET like_count = like_count - 1 WHERE id = $1 AND like_count > 0",
+        let now = event.occurred_at;
+        set_like(
+            transaction,
+            &POSTS,
+            post_id.to_string(),
+            user_id,
+            false,
+            now,
+            event,
         )
-        .bind(post_id.to_string())
-        .execute(&mut *transaction)
         .await
-        .map_err(translate)?;
-        append_to_outbox(&mut transaction, event).await?;
-        transaction.commit().await?;
-        Ok(Changed::Yes)
     }
 
     async fn report_post(
@@ -439,27 +422,15 @@ impl PostStore for SqlStore {
         report: &NewReport,
         event: &EventEnvelope,
     ) -> Result<Changed, StoreError> {
-        let (post_id, reporter_id) = (report.post_id, report.reporter_id);
         let mut transaction = self.begin_write().await?;
-        SqlStore::visible_post_author(&mut transaction, post_id, reporter_id).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO reports (id, target_kind, target_id, reporter_id, reason, note, created_at) \
-             VALUES ($1, 'post', $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        SqlStore::visible_post_author(&mut transaction, report.post_id, report.reporter_id).await?;
+        file_report(
+            transaction,
+            &POSTS,
+            report.post_id.to_string(),
+            report,
+            event,
         )
-        .bind(report.id.to_string())
-        .bind(post_id.to_string())
-        .bind(reporter_id.to_string())
-        .bind(report.reason.as_str())
-        .bind(report.note.as_deref())
-        .bind(report.created_at.as_millis())
-        .execute(&mut *transaction)
         .await
-        .map_err(translate)?;
-        if inserted.rows_affected() == 0 {
-            return Ok(Changed::AlreadySo);
-        }
-        append_to_outbox(&mut transaction, event).await?;
-        transaction.commit().await?;
-        Ok(Changed::Yes)
     }
 }
