@@ -7,13 +7,15 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{
-    Changed, CommentPlacement, CommentRecord, CommentStore, MentionDirectory, NewComment,
-    NewReport, SecretHash, MAX_REPORT_NOTE_CHARS, REPORT_REASONS,
+    Changed, CommentPlacement, CommentRecord, CommentStore, Created, IdempotencyKey,
+    MentionDirectory, NewComment, NewReport, SecretHash, MAX_REPORT_NOTE_CHARS, REPORT_REASONS,
 };
 use veilgram_core::text::mention_keys;
 use veilgram_core::{CommentId, PostId, ReportId, StoreError, Timestamp, UserId};
 
 pub const MAX_COMMENT_CHARS: usize = 1000;
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// Replies shown under each top-level comment of a page.
 pub const FIRST_REPLIES: i64 = 3;
 const THREAD_KEY_NAME: &str = "thread-alias-key";
@@ -34,6 +36,8 @@ pub enum CommentError {
     NotFound,
     #[error("only the comment's author or the post's author may delete it")]
     NotAllowed,
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyMismatch,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -42,6 +46,7 @@ impl From<StoreError> for CommentError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict("idempotency_mismatch") => Self::IdempotencyMismatch,
             StoreError::Conflict("parent") => Self::InvalidParent,
             other => Self::Store(other),
         }
@@ -98,7 +103,8 @@ impl CommentsService {
         author: UserId,
         text: &str,
         reply_to: Option<CommentId>,
-    ) -> Result<CommentRecord, CommentError> {
+        idempotency: Option<(String, SecretHash)>,
+    ) -> Result<(CommentRecord, bool), CommentError> {
         let text = text.trim();
         let length = text.chars().count();
         if length == 0
@@ -137,20 +143,36 @@ impl CommentsService {
                 },
             )
         };
-        // Two first comments racing for the same alias number: the loser takes the next one.
+        let key = idempotency.map(|(key, request_hash)| IdempotencyKey {
+            user_id: author,
+            scope: "comment",
+            key,
+            request_hash,
+            not_before: comment.created_at.minus(IDEMPOTENCY_WINDOW),
+        });
+        // Two first comments racing for one alias number, or two requests for one idempotency
+        // key: the loser tries again and sees the winner's result.
         let mut attempts = 0;
-        loop {
-            match self.store.create_comment(&comment, &event).await {
-                Ok(_) => break,
-                Err(StoreError::Conflict("alias")) if attempts < 3 => attempts += 1,
+        let created = loop {
+            match self
+                .store
+                .create_comment(&comment, key.as_ref(), &event)
+                .await
+            {
+                Ok(created) => break created,
+                Err(StoreError::Conflict("alias" | "idempotency_key")) if attempts < 3 => {
+                    attempts += 1
+                }
                 Err(StoreError::NotFound) => return Err(CommentError::PostNotFound),
                 Err(other) => return Err(other.into()),
             }
-        }
-        self.store
-            .comment(comment.id, Some(author))
+        };
+        let record = self
+            .store
+            .comment(created.value(), Some(author))
             .await?
-            .ok_or(CommentError::NotFound)
+            .ok_or(CommentError::NotFound)?;
+        Ok((record, matches!(created, Created::Replayed(_))))
     }
 
     /// Top-level comments, oldest first, each with its first replies.

@@ -521,11 +521,14 @@ pub trait CommentStore: Send + Sync {
     /// Creates a comment on a post the author may see. `NotFound` for an invisible post,
     /// `Conflict("parent")` for a parent on another post or that does not exist. The event is
     /// built from the placement by `event` and written in the same transaction.
+    /// With an idempotency key already used with the same body, nothing is written and the
+    /// earlier comment's id is returned (`Conflict("idempotency_mismatch")` for another body).
     async fn create_comment(
         &self,
         comment: &NewComment,
+        idempotency: Option<&IdempotencyKey>,
         event: &(dyn Fn(CommentPlacement) -> EventEnvelope + Send + Sync),
-    ) -> Result<CommentPlacement, StoreError>;
+    ) -> Result<Created<CommentId>, StoreError>;
 
     /// A comment on a post the viewer may see, unless its author and the viewer blocked each
     /// other.

@@ -210,12 +210,7 @@ impl From<PostError> for ApiError {
             PostError::InvalidNote => Self::invalid_field("note", message),
             PostError::NotFound => Self::not_found("post"),
             PostError::NotAuthor => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
-            PostError::IdempotencyMismatch => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                message,
-            )
-            .with_field("Idempotency-Key"),
+            PostError::IdempotencyMismatch => idempotency_key_reused(message),
             PostError::Store(store) => store.into(),
         }
     }
@@ -232,6 +227,7 @@ impl From<CommentError> for ApiError {
             CommentError::PostNotFound => Self::not_found("post"),
             CommentError::NotFound => Self::not_found("comment"),
             CommentError::NotAllowed => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            CommentError::IdempotencyMismatch => idempotency_key_reused(message),
             CommentError::Store(store) => store.into(),
         }
     }
@@ -248,4 +244,13 @@ impl From<PollError> for ApiError {
             PollError::Store(store) => store.into(),
         }
     }
+}
+
+fn idempotency_key_reused(message: String) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        message,
+    )
+    .with_field("Idempotency-Key")
 }

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use veilgram_core::events::EventEnvelope;
 use veilgram_core::ports::{
-    Changed, CommentAuthor, CommentPlacement, CommentRecord, CommentStore, NewComment, NewReport,
-    MAX_COMMENT_DEPTH,
+    Changed, CommentAuthor, CommentPlacement, CommentRecord, CommentStore, Created, IdempotencyKey,
+    NewComment, NewReport, MAX_COMMENT_DEPTH,
 };
 use veilgram_core::{CommentId, PostId, StoreError, Timestamp, UserId};
 
@@ -130,9 +130,19 @@ impl CommentStore for SqlStore {
     async fn create_comment(
         &self,
         comment: &NewComment,
+        idempotency: Option<&IdempotencyKey>,
         event: &(dyn Fn(CommentPlacement) -> EventEnvelope + Send + Sync),
-    ) -> Result<CommentPlacement, StoreError> {
+    ) -> Result<Created<CommentId>, StoreError> {
         let mut transaction = self.begin_write().await?;
+        if let Some(key) = idempotency {
+            let resource = comment.id.to_string();
+            let claimed =
+                crate::idempotency::claim(&mut transaction, key, &resource, comment.created_at);
+            if let Some(earlier) = claimed.await? {
+                transaction.commit().await?;
+                return Ok(Created::Replayed(text_id(&earlier)?));
+            }
+        }
         let post_sql = format!(
             "SELECT p.author_id, p.anonymous_thread FROM posts p JOIN users author ON author.id = p.author_id \
              WHERE p.id = $1 AND {}",
@@ -246,7 +256,7 @@ impl CommentStore for SqlStore {
         };
         append_to_outbox(&mut transaction, &event(placement)).await?;
         transaction.commit().await?;
-        Ok(placement)
+        Ok(Created::New(comment.id))
     }
 
     async fn comment(

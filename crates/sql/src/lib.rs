@@ -22,6 +22,7 @@ mod comments;
 mod credentials;
 mod events;
 mod graph;
+mod idempotency;
 mod polls;
 mod posts;
 mod profiles;

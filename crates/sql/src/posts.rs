@@ -200,47 +200,15 @@ impl PostStore for SqlStore {
     ) -> Result<Created<PostId>, StoreError> {
         let mut transaction = self.begin_write().await?;
         if let Some(key) = idempotency {
-            let seen = sqlx::query(
-                "SELECT request_hash, resource_id FROM idempotency_keys \
-                 WHERE user_id = $1 AND scope = $2 AND key = $3 AND created_at >= $4",
-            )
-            .bind(key.user_id.to_string())
-            .bind(key.scope)
-            .bind(key.key.as_str())
-            .bind(key.not_before.as_millis())
-            .fetch_optional(&mut *transaction)
-            .await
-            .map_err(translate)?;
-            if let Some(seen) = seen {
-                let request_hash: Vec<u8> = column(&seen, "request_hash")?;
-                if request_hash != key.request_hash {
-                    return Err(StoreError::Conflict("idempotency_mismatch"));
-                }
-                return Ok(Created::Replayed(id_column(&seen, "resource_id")?));
+            let resource = post.id.to_string();
+            let claimed =
+                crate::idempotency::claim(&mut transaction, key, &resource, post.created_at);
+            if let Some(earlier) = claimed.await? {
+                let earlier = earlier.parse().map_err(|_| {
+                    StoreError::Unavailable("stored resource id is not an id".into())
+                })?;
+                return Ok(Created::Replayed(earlier));
             }
-            // An expired record of the same key is replaced.
-            sqlx::query(
-                "DELETE FROM idempotency_keys WHERE user_id = $1 AND scope = $2 AND key = $3",
-            )
-            .bind(key.user_id.to_string())
-            .bind(key.scope)
-            .bind(key.key.as_str())
-            .execute(&mut *transaction)
-            .await
-            .map_err(translate)?;
-            sqlx::query(
-                "INSERT INTO idempotency_keys (user_id, scope, key, request_hash, resource_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(key.user_id.to_string())
-            .bind(key.scope)
-            .bind(key.key.as_str())
-            .bind(key.request_hash.to_vec())
-            .bind(post.id.to_string())
-            .bind(post.created_at.as_millis())
-            .execute(&mut *transaction)
-            .await
-            .map_err(translate)?;
         }
         sqlx::query(
             "INSERT INTO posts (id, author_id, text, visibility, anonymous_thread, created_at) \

@@ -4,9 +4,13 @@
 use crate::app::AppState;
 use crate::cursor;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{path_uuid, ApiJson, ApiQuery, Caller, MaybeCaller, PageQuery};
+use crate::extract::{
+    idempotency_key, path_uuid, ApiJson, ApiJsonWithDigest, ApiQuery, Caller, MaybeCaller,
+    PageQuery,
+};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -158,25 +162,42 @@ fn page(mut views: Vec<CommentView>, ids: Vec<CommentId>, limit: i64, list: &str
 
 /// Comments on a post, or replies to one of its comments.
 #[utoipa::path(post, path = "/api/v1/posts/{id}/comments", tag = "comments", security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid)), request_body = CreateCommentRequest,
-    responses((status = 201, body = CommentView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path, format = Uuid),
+           ("Idempotency-Key" = Option<String>, Header, description = "makes retries safe for 24 hours")),
+    request_body = CreateCommentRequest,
+    responses((status = 201, body = CommentView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 async fn create_comment(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
-    ApiJson(request): ApiJson<CreateCommentRequest>,
-) -> Result<(StatusCode, Json<CommentView>), ApiError> {
+    headers: HeaderMap,
+    ApiJsonWithDigest(request, digest): ApiJsonWithDigest<CreateCommentRequest>,
+) -> Result<Response, ApiError> {
     let post_id: PostId = path_uuid(&id, "id")?;
     let parent = request
         .parent_id
         .as_deref()
         .map(|raw| path_uuid(raw, "parent_id"))
         .transpose()?;
-    let comment = state
+    let key = idempotency_key(&headers)?;
+    let (comment, replayed) = state
         .comments
-        .create(post_id, caller.user_id, &request.text, parent)
+        .create(
+            post_id,
+            caller.user_id,
+            &request.text,
+            parent,
+            key.map(|key| (key, digest)),
+        )
         .await?;
-    Ok((StatusCode::CREATED, Json(CommentView::new(comment, None))))
+    let mut response = (StatusCode::CREATED, Json(CommentView::new(comment, None))).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 /// Top-level comments of a post, oldest first, each with `reply_count` and its first replies.

@@ -573,3 +573,46 @@ veilgram_testkit::for_each_engine!(
     comments_follow_post_visibility_and_blocks,
     a_deleted_account_leaves_only_deleted_placeholders,
 );
+
+mod idempotency {
+    use crate::helpers::TestApp;
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode};
+    use serde_json::json;
+    use veilgram_testkit::TestDatabase;
+
+    async fn a_retried_comment_is_created_once(database: &TestDatabase) {
+        let app = TestApp::new(database).await;
+        let author = app.signup(None).await;
+        let post = app.post_text(&author.access_token, "x", "public").await;
+        let send = |key: &str, text: &str| {
+            Request::builder()
+                .method(Method::POST)
+                .uri(format!("/api/v1/posts/{post}/comments"))
+                .header("authorization", format!("Bearer {}", author.access_token))
+                .header("content-type", "application/json")
+                .header("idempotency-key", key)
+                .body(Body::from(json!({ "text": text }).to_string()))
+                .unwrap()
+        };
+        let first = app.send(send("c-1", "once")).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+        let again = app.send(send("c-1", "once")).await;
+        assert_eq!(
+            (again.status, again.body["id"].clone()),
+            (StatusCode::CREATED, first.body["id"].clone())
+        );
+        assert_eq!(again.headers["idempotent-replayed"], "true");
+        let other = app.send(send("c-1", "different")).await;
+        assert_eq!(
+            (other.status, other.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+        );
+        assert_eq!(
+            app.get(&format!("/api/v1/posts/{post}"), None).await.body["comment_count"],
+            1
+        );
+    }
+
+    veilgram_testkit::for_each_engine!(a_retried_comment_is_created_once);
+}
