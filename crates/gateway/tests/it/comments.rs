@@ -616,3 +616,164 @@ mod idempotency {
 
     veilgram_testkit::for_each_engine!(a_retried_comment_is_created_once);
 }
+
+mod matrix {
+    use crate::helpers::TestApp;
+    use axum::http::StatusCode;
+    use serde_json::json;
+    use veilgram_testkit::TestDatabase;
+
+    /// Every comment endpoint that takes an id, called by the comment's author, the post's author,
+    /// a follower, a stranger and a blocked user, on a comment under a followers-only post.
+    async fn every_comment_endpoint_answers_by_who_asks(database: &TestDatabase) {
+        let app = TestApp::new(database).await;
+        let post_author = app.signup(None).await;
+        let commenter = app.signup(None).await;
+        let follower = app.signup(None).await;
+        let stranger = app.signup(None).await;
+        let blocked = app.signup(None).await;
+        for fan in [&commenter, &follower, &blocked] {
+            app.post(
+                &format!("/api/v1/users/{}/follow", post_author.user_id),
+                json!({}),
+                Some(&fan.access_token),
+            )
+            .await;
+        }
+        let post = app
+            .post_text(&post_author.access_token, "followers only", "followers")
+            .await;
+        let comment =
+            super::id(&super::comment(&app, &commenter.access_token, &post, "hi", None).await);
+        // The commenter blocks one follower: that follower can no longer reach the comment.
+        app.post(
+            &format!("/api/v1/users/{}/block", blocked.user_id),
+            json!({}),
+            Some(&commenter.access_token),
+        )
+        .await;
+
+        const OK: StatusCode = StatusCode::OK;
+        const NONE: StatusCode = StatusCode::NO_CONTENT;
+        const ACC: StatusCode = StatusCode::ACCEPTED;
+        const GONE: StatusCode = StatusCode::NOT_FOUND;
+        const NO: StatusCode = StatusCode::FORBIDDEN;
+        // (who, replies, like, report, reply, delete)
+        let cases = [
+            (
+                "follower",
+                &follower,
+                OK,
+                NONE,
+                ACC,
+                StatusCode::CREATED,
+                NO,
+            ),
+            ("stranger", &stranger, GONE, GONE, GONE, GONE, GONE),
+            (
+                "blocked",
+                &blocked,
+                GONE,
+                GONE,
+                GONE,
+                StatusCode::BAD_REQUEST,
+                GONE,
+            ),
+        ];
+        for (label, who, replies, like, report, reply, delete) in cases {
+            let token = who.access_token.as_str();
+            assert_eq!(
+                app.get(&format!("/api/v1/comments/{comment}/replies"), Some(token))
+                    .await
+                    .status,
+                replies,
+                "{label}: replies"
+            );
+            assert_eq!(
+                app.post(
+                    &format!("/api/v1/comments/{comment}/like"),
+                    json!({}),
+                    Some(token)
+                )
+                .await
+                .status,
+                like,
+                "{label}: like"
+            );
+            assert_eq!(
+                app.post(
+                    &format!("/api/v1/comments/{comment}/report"),
+                    json!({ "reason": "spam" }),
+                    Some(token)
+                )
+                .await
+                .status,
+                report,
+                "{label}: report"
+            );
+            let replied = app
+                .post(
+                    &format!("/api/v1/posts/{post}/comments"),
+                    json!({ "text": "re", "parent_id": comment }),
+                    Some(token),
+                )
+                .await;
+            assert_eq!(replied.status, reply, "{label}: reply {}", replied.text);
+            assert_eq!(
+                app.delete(&format!("/api/v1/comments/{comment}"), token)
+                    .await
+                    .status,
+                delete,
+                "{label}: delete"
+            );
+            let block = app
+                .post(
+                    &format!("/api/v1/comments/{comment}/block-author"),
+                    json!({}),
+                    Some(token),
+                )
+                .await;
+            assert_eq!(
+                block.status,
+                if replies == OK { NONE } else { GONE },
+                "{label}: block author"
+            );
+            if replies == OK {
+                app.delete(&format!("/api/v1/users/{}/block", commenter.user_id), token)
+                    .await;
+            }
+        }
+        // The commenter and the post's author may delete it.
+        assert_eq!(
+            app.delete(
+                &format!("/api/v1/comments/{comment}"),
+                &commenter.access_token
+            )
+            .await
+            .status,
+            NONE
+        );
+        let second =
+            super::id(&super::comment(&app, &commenter.access_token, &post, "again", None).await);
+        assert_eq!(
+            app.delete(
+                &format!("/api/v1/comments/{second}"),
+                &post_author.access_token
+            )
+            .await
+            .status,
+            NONE
+        );
+        assert_eq!(
+            app.get(
+                &format!("/api/v1/comments/{}/replies", uuid::Uuid::now_v7()),
+                None
+            )
+            .await
+            .status,
+            GONE
+        );
+    }
+
+    veilgram_testkit::for_each_engine!(every_comment_endpoint_answers_by_who_asks);
+}
