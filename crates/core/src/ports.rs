@@ -430,19 +430,15 @@ pub trait PostStore: Send + Sync {
 
     async fn delete_post(&self, post_id: PostId, event: &EventEnvelope) -> Result<(), StoreError>;
 
-    async fn like_post(
+    /// Adds (`liked`) or removes the user's like of a post they may see. `event` builds the
+    /// domain event from the post's author, which the visibility check learns anyway.
+    async fn set_post_like(
         &self,
         post_id: PostId,
         user_id: UserId,
+        liked: bool,
         now: Timestamp,
-        event: &EventEnvelope,
-    ) -> Result<Changed, StoreError>;
-
-    async fn unlike_post(
-        &self,
-        post_id: PostId,
-        user_id: UserId,
-        event: &EventEnvelope,
+        event: &(dyn Fn(UserId) -> EventEnvelope + Send + Sync),
     ) -> Result<Changed, StoreError>;
 
     /// Files a report (once per reporter and target; a repeat changes nothing).

@@ -302,32 +302,41 @@ impl PostsService {
     }
 
     pub async fn like(&self, post_id: PostId, caller: UserId) -> Result<Changed, PostError> {
-        let post = self.get(post_id, Some(caller)).await?;
-        let now = Timestamp::now();
-        let event = EventEnvelope::new(
-            Some(caller),
-            now,
-            DomainEvent::PostLiked {
-                post_id,
-                author_id: post.author_id,
-                user_id: caller,
-            },
-        );
-        Ok(self.store.like_post(post_id, caller, now, &event).await?)
+        self.set_like(post_id, caller, true).await
     }
 
     pub async fn unlike(&self, post_id: PostId, caller: UserId) -> Result<Changed, PostError> {
-        let post = self.get(post_id, Some(caller)).await?;
-        let event = EventEnvelope::new(
-            Some(caller),
-            Timestamp::now(),
-            DomainEvent::PostUnliked {
-                post_id,
-                author_id: post.author_id,
-                user_id: caller,
-            },
-        );
-        Ok(self.store.unlike_post(post_id, caller, &event).await?)
+        self.set_like(post_id, caller, false).await
+    }
+
+    async fn set_like(
+        &self,
+        post_id: PostId,
+        caller: UserId,
+        liked: bool,
+    ) -> Result<Changed, PostError> {
+        let now = Timestamp::now();
+        let event = |author_id: UserId| {
+            let user_id = caller;
+            let event = if liked {
+                DomainEvent::PostLiked {
+                    post_id,
+                    author_id,
+                    user_id,
+                }
+            } else {
+                DomainEvent::PostUnliked {
+                    post_id,
+                    author_id,
+                    user_id,
+                }
+            };
+            EventEnvelope::new(Some(caller), now, event)
+        };
+        Ok(self
+            .store
+            .set_post_like(post_id, caller, liked, now, &event)
+            .await?)
     }
 
     pub async fn report(

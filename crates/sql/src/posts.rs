@@ -343,44 +343,24 @@ impl PostStore for SqlStore {
         transaction.commit().await
     }
 
-    async fn like_post(
+    async fn set_post_like(
         &self,
         post_id: PostId,
         user_id: UserId,
+        liked: bool,
         now: Timestamp,
-        event: &EventEnvelope,
+        event: &(dyn Fn(UserId) -> EventEnvelope + Send + Sync),
     ) -> Result<Changed, StoreError> {
         let mut transaction = self.begin_write().await?;
-        SqlStore::visible_post_author(&mut transaction, post_id, user_id).await?;
+        let author = SqlStore::visible_post_author(&mut transaction, post_id, user_id).await?;
         set_like(
             transaction,
             &POSTS,
             post_id.to_string(),
             user_id,
-            true,
+            liked,
             now,
-            event,
-        )
-        .await
-    }
-
-    async fn unlike_post(
-        &self,
-        post_id: PostId,
-        user_id: UserId,
-        event: &EventEnvelope,
-    ) -> Result<Changed, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        SqlStore::visible_post_author(&mut transaction, post_id, user_id).await?;
-        let now = event.occurred_at;
-        set_like(
-            transaction,
-            &POSTS,
-            post_id.to_string(),
-            user_id,
-            false,
-            now,
-            event,
+            &event(author),
         )
         .await
     }
