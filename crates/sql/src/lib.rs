@@ -13,8 +13,9 @@
 //!
 //! # Invariants
 //! - Every query text is shared by both engines: `$N` placeholders, `BIGINT` milliseconds for
-//!   instants, `TEXT` UUIDs, `ON CONFLICT`, `RETURNING`. Dialect differences live only in
-//!   `migrations/<engine>/` and in [`SqlStore::begin_write`].
+//!   instants, `TEXT` UUIDs, `ON CONFLICT`, `RETURNING`. Dialect differences are two DDL words spelled by
+//!   `store::render_migration`, the write-transaction start in [`SqlStore::begin_write`], and
+//!   the event-log append lock.
 //! - Each port method is one transaction: it either writes everything or nothing.
 
 mod batch;

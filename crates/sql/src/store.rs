@@ -11,40 +11,46 @@ use std::time::Duration;
 use veilgram_core::ports::HealthCheck;
 use veilgram_core::StoreError;
 
-/// One migration: its version and the SQL for each engine. Versions only ever grow.
+/// One migration: its version and its SQL. Versions only ever grow.
 struct Migration {
     version: i64,
     name: &'static str,
-    sqlite: &'static str,
-    postgres: &'static str,
+    sql: &'static str,
 }
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "foundation",
-        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+        sql: include_str!("../migrations/0001_foundation.sql"),
     },
     Migration {
         version: 2,
         name: "social",
-        sqlite: include_str!("../migrations/sqlite/0002_social.sql"),
-        postgres: include_str!("../migrations/postgres/0002_social.sql"),
+        sql: include_str!("../migrations/0002_social.sql"),
     },
     Migration {
         version: 3,
         name: "comments",
-        sqlite: include_str!("../migrations/sqlite/0003_comments.sql"),
-        postgres: include_str!("../migrations/postgres/0003_comments.sql"),
+        sql: include_str!("../migrations/0003_comments.sql"),
     },
     Migration {
         version: 4,
         name: "polls",
-        sqlite: include_str!("../migrations/sqlite/0004_polls.sql"),
-        postgres: include_str!("../migrations/postgres/0004_polls.sql"),
+        sql: include_str!("../migrations/0004_polls.sql"),
     },
 ];
+
+/// The migrations' two dialect words, spelled for `engine`: byte strings and an auto-numbered
+/// primary key. Everything else in the DDL is common to SQLite and PostgreSQL.
+fn render_migration(sql: &str, engine: Engine) -> String {
+    let (bytes, serial) = match engine {
+        Engine::Sqlite => ("BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+        Engine::Postgres => ("BYTEA", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+    };
+    sql.replace("{bytes}", bytes)
+        .replace("{serial_primary_key}", serial)
+}
 
 /// Pool sizing. SQLite allows one writer at a time whatever the pool size, so its pool only needs
 /// enough connections for concurrent readers.
@@ -176,11 +182,8 @@ impl SqlStore {
             if already.is_some() {
                 continue;
             }
-            let sql = match self.engine {
-                Engine::Sqlite => migration.sqlite,
-                Engine::Postgres => migration.postgres,
-            };
-            transaction.execute(sql).await.with_context(|| {
+            let sql = render_migration(migration.sql, self.engine);
+            transaction.execute(sql.as_str()).await.with_context(|| {
                 format!(
                     "migration {} ({}) failed",
                     migration.version, migration.name

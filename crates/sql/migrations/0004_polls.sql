@@ -1,3 +1,5 @@
+-- Shared by both engines; {bytes} and {serial_primary_key} are spelled per engine by
+-- `store::render_migration`.
 -- Polls: created with their post; one vote per user; tallies kept on the options. Who voted for
 -- what is stored only to enforce one vote and answer `my_vote`; nothing lists it.
 CREATE TABLE polls (

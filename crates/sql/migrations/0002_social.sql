@@ -1,3 +1,5 @@
+-- Shared by both engines; {bytes} and {serial_primary_key} are spelled per engine by
+-- `store::render_migration`.
 -- Social core: posts, hashtags, mentions, likes, reports, follows, blocks, idempotency keys, and
 -- the transactional outbox with the embedded event log.
 CREATE TABLE posts (
@@ -68,7 +70,7 @@ CREATE TABLE idempotency_keys (
     user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     scope        TEXT NOT NULL,
     key          TEXT NOT NULL,
-    request_hash BYTEA NOT NULL,
+    request_hash {bytes} NOT NULL,
     resource_id  TEXT NOT NULL,
     created_at   BIGINT NOT NULL,
     PRIMARY KEY (user_id, scope, key)
@@ -86,7 +88,7 @@ CREATE TABLE outbox (
 
 -- The embedded durable event log: the relay appends, consumers read by offset.
 CREATE TABLE event_log (
-    log_offset  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    log_offset  {serial_primary_key},
     id          TEXT NOT NULL UNIQUE,
     event_type  TEXT NOT NULL,
     version     BIGINT NOT NULL,

@@ -1,3 +1,5 @@
+-- Shared by both engines; {bytes} and {serial_primary_key} are spelled per engine by
+-- `store::render_migration`.
 -- Threaded comments, their likes, and per-thread pseudonyms for anonymous threads.
 CREATE TABLE comments (
     id           TEXT PRIMARY KEY,               -- UUID v7: text order is time order
@@ -28,7 +30,7 @@ CREATE INDEX comment_likes_user ON comment_likes (user_id);
 -- say which account an alias belongs to.
 CREATE TABLE thread_aliases (
     post_id      TEXT NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
-    alias_key    BLOB NOT NULL,
+    alias_key    {bytes} NOT NULL,
     alias_number BIGINT NOT NULL,
     PRIMARY KEY (post_id, alias_key)
 );
@@ -37,5 +39,5 @@ CREATE UNIQUE INDEX thread_aliases_number ON thread_aliases (post_id, alias_numb
 -- Server-wide secrets shared by every process (e.g. the thread-alias key).
 CREATE TABLE server_secrets (
     name  TEXT PRIMARY KEY,
-    value BLOB NOT NULL
+    value {bytes} NOT NULL
 );
