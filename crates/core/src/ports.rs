@@ -373,13 +373,6 @@ pub struct PostRecord {
     pub moderation_state: String,
 }
 
-/// A page of a list, newest first, and where the next page starts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Page<T, C> {
-    pub items: Vec<T>,
-    pub next: Option<C>,
-}
-
 /// Whether a write changed anything (idempotent operations answer the same either way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Changed {

@@ -16,7 +16,7 @@
 
 use std::collections::HashSet;
 use unicode_normalization::UnicodeNormalization;
-pub use veilgram_core::text::fold_confusables;
+use veilgram_core::text::fold_confusables;
 
 const KOREAN: &str = include_str!("../data/profanity-ko.txt");
 const KOREAN_EXCEPTIONS: &str = include_str!("../data/profanity-ko-exceptions.txt");
