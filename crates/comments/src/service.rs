@@ -190,17 +190,29 @@ impl CommentsService {
             .store
             .comments(post_id, None, viewer, after, limit)
             .await?;
-        let mut views = Vec::with_capacity(top.len());
-        for comment in top {
-            let replies = if comment.reply_count > 0 {
-                self.store
-                    .comments(post_id, Some(comment.id), viewer, None, FIRST_REPLIES)
-                    .await?
-            } else {
-                Vec::new()
-            };
-            views.push(ThreadView { comment, replies });
-        }
+        // First replies of the whole page in one query, then handed to their parents.
+        let parents: Vec<CommentId> = top
+            .iter()
+            .filter(|comment| comment.reply_count > 0)
+            .map(|comment| comment.id)
+            .collect();
+        let mut replies = self
+            .store
+            .first_replies(post_id, &parents, viewer, FIRST_REPLIES)
+            .await?;
+        let views = top
+            .into_iter()
+            .map(|comment| {
+                let (mine, rest): (Vec<_>, Vec<_>) = replies
+                    .drain(..)
+                    .partition(|reply| reply.parent_id == Some(comment.id));
+                replies = rest;
+                ThreadView {
+                    comment,
+                    replies: mine,
+                }
+            })
+            .collect();
         Ok(views)
     }
 

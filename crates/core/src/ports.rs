@@ -568,6 +568,16 @@ pub trait CommentStore: Send + Sync {
         event: &EventEnvelope,
     ) -> Result<Changed, StoreError>;
 
+    /// The first `per_parent` replies (oldest first) to each of `parents`, in one query, ordered
+    /// by parent then age.
+    async fn first_replies(
+        &self,
+        post_id: PostId,
+        parents: &[CommentId],
+        viewer: Option<UserId>,
+        per_parent: i64,
+    ) -> Result<Vec<CommentRecord>, StoreError>;
+
     /// Whether the viewer may see the post (comments of invisible posts are 404).
     async fn post_visible(
         &self,

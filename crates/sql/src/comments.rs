@@ -19,8 +19,13 @@ use veilgram_core::{CommentId, PostId, StoreError, Timestamp, UserId};
 /// Comments (alias `c`) the viewer at `viewer` may see: the post is visible to them, and the
 /// comment's author and the viewer have not blocked each other.
 fn comment_select(viewer: &str) -> String {
+    comment_select_with(viewer, "")
+}
+
+/// [`comment_select`] with extra select-list columns (each starting with a comma).
+fn comment_select_with(viewer: &str, extra_columns: &str) -> String {
     format!(
-        "SELECT c.id, c.post_id, c.parent_id, c.depth, c.author_id, c.alias_number, c.text, \
+        "SELECT c.id{extra_columns}, c.post_id, c.parent_id, c.depth, c.author_id, c.alias_number, c.text, \
          c.created_at, c.deleted_at, c.like_count, c.reply_count, p.anonymous_thread, \
          writer.nickname AS writer_nickname, writer.avatar_media_id AS writer_avatar, \
          CAST(CASE WHEN EXISTS (SELECT 1 FROM comment_likes l WHERE l.comment_id = c.id AND l.user_id = {viewer}) \
@@ -413,6 +418,39 @@ impl CommentStore for SqlStore {
             event,
         )
         .await
+    }
+
+    async fn first_replies(
+        &self,
+        post_id: PostId,
+        parents: &[CommentId],
+        viewer: Option<UserId>,
+        per_parent: i64,
+    ) -> Result<Vec<CommentRecord>, StoreError> {
+        if parents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (4..parents.len() + 4)
+            .map(|index| format!("${index}"))
+            .collect();
+        let sql = format!(
+            "SELECT * FROM ({} AND c.post_id = $1 AND c.parent_id IN ({})) ranked \
+             WHERE reply_rank <= $3 ORDER BY parent_id, id",
+            comment_select_with(
+                "$2",
+                ", ROW_NUMBER() OVER (PARTITION BY c.parent_id ORDER BY c.id) AS reply_rank"
+            ),
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(post_id.to_string())
+            .bind(viewer.map(|viewer| viewer.to_string()).unwrap_or_default())
+            .bind(per_parent);
+        for parent in parents {
+            query = query.bind(parent.to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(translate)?;
+        rows.iter().map(comment_from_row).collect()
     }
 
     async fn post_visible(

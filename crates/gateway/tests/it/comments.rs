@@ -123,6 +123,56 @@ async fn replies_nest_up_to_the_depth_limit(database: &TestDatabase) {
     );
 }
 
+async fn a_thread_page_shows_each_comments_first_three_replies(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let author = app.signup(None).await;
+    let post = app.post_text(&author.access_token, "x", "public").await;
+    let mut expected = Vec::new();
+    for thread in 0..2 {
+        let top = id(&comment(
+            &app,
+            &author.access_token,
+            &post,
+            &format!("top {thread}"),
+            None,
+        )
+        .await);
+        let mut replies = Vec::new();
+        for reply in 0..4 {
+            let text = format!("reply {thread}.{reply}");
+            replies.push(id(&comment(
+                &app,
+                &author.access_token,
+                &post,
+                &text,
+                Some(&top),
+            )
+            .await));
+        }
+        replies.truncate(3);
+        expected.push((top, replies));
+    }
+    let page = app
+        .get(&format!("/api/v1/posts/{post}/comments"), None)
+        .await;
+    let items = page.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    for (item, (top, replies)) in items.iter().zip(&expected) {
+        assert_eq!(item["id"], top.as_str());
+        assert_eq!(item["reply_count"], 4);
+        let shown: Vec<&str> = item["replies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            shown,
+            replies.iter().map(String::as_str).collect::<Vec<_>>()
+        );
+    }
+}
+
 async fn bad_comments_are_refused(database: &TestDatabase) {
     let app = TestApp::new(database).await;
     let author = app.signup(None).await;
@@ -566,6 +616,7 @@ async fn a_deleted_account_leaves_only_deleted_placeholders(database: &TestDatab
 
 veilgram_testkit::for_each_engine!(
     replies_nest_up_to_the_depth_limit,
+    a_thread_page_shows_each_comments_first_three_replies,
     bad_comments_are_refused,
     deleted_comments_with_replies_stay_as_deleted,
     comment_likes_are_idempotent_and_personal,
