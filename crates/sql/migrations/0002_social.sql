@@ -12,7 +12,9 @@ CREATE TABLE posts (
     edited_at        BIGINT,
     like_count       BIGINT NOT NULL DEFAULT 0,
     comment_count    BIGINT NOT NULL DEFAULT 0,
-    moderation_state TEXT NOT NULL DEFAULT 'visible'
+    moderation_state TEXT NOT NULL DEFAULT 'visible',
+    -- The post's hashtags, space-separated: read with the row. post_hashtags indexes them.
+    hashtags         TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX posts_author ON posts (author_id, id);
 

@@ -11,7 +11,6 @@ use crate::store::{column, id_column, translate, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use std::collections::HashMap;
 use veilgram_core::events::EventEnvelope;
 use veilgram_core::ports::{
     Changed, Created, IdempotencyKey, MentionDirectory, NewPost, NewReport, PostEdit, PostRecord,
@@ -37,6 +36,7 @@ fn post_select(viewer: &str) -> String {
         "SELECT p.id, p.author_id, author.nickname AS author_nickname, \
          author.avatar_media_id AS author_avatar, p.text, p.visibility, p.anonymous_thread, \
          p.created_at, p.edited_at, p.like_count, p.comment_count, p.moderation_state, \
+         p.hashtags, (SELECT pl.id FROM polls pl WHERE pl.post_id = p.id) AS poll_id, \
          CAST(CASE WHEN EXISTS (SELECT 1 FROM post_likes l WHERE l.post_id = p.id AND l.user_id = {viewer}) \
               THEN 1 ELSE 0 END AS BIGINT) AS liked_by_me \
          FROM posts p JOIN users author ON author.id = p.author_id"
@@ -54,7 +54,10 @@ fn post_from_row(row: &AnyRow) -> Result<PostRecord, StoreError> {
         visibility: Visibility::parse(&visibility)
             .ok_or_else(|| StoreError::Unavailable(format!("unknown visibility {visibility}")))?,
         anonymous_thread: column::<i64>(row, "anonymous_thread")? != 0,
-        hashtags: Vec::new(),
+        hashtags: column::<String>(row, "hashtags")?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
         poll: None,
         like_count: column(row, "like_count")?,
         comment_count: column(row, "comment_count")?,
@@ -70,49 +73,39 @@ fn viewer_text(viewer: Option<UserId>) -> String {
 }
 
 impl SqlStore {
-    /// Fills in hashtags and polls of a page of posts: two queries whatever the page size.
+    /// Posts from `post_select` rows, with their polls.
+    async fn posts_from_rows(
+        &self,
+        rows: &[AnyRow],
+        viewer: Option<UserId>,
+    ) -> Result<Vec<PostRecord>, StoreError> {
+        let mut posts = Vec::with_capacity(rows.len());
+        let mut with_poll = Vec::new();
+        for row in rows {
+            let post = post_from_row(row)?;
+            if column::<Option<String>>(row, "poll_id")?.is_some() {
+                with_poll.push(post.id);
+            }
+            posts.push(post);
+        }
+        self.hydrate(&mut posts, &with_poll, viewer).await?;
+        Ok(posts)
+    }
+
+    /// Fills in the polls of a page of posts: one query, and none when no post has a poll.
     async fn hydrate(
         &self,
         posts: &mut [PostRecord],
+        with_poll: &[PostId],
         viewer: Option<UserId>,
     ) -> Result<(), StoreError> {
-        self.attach_hashtags(posts).await?;
-        let ids: Vec<PostId> = posts.iter().map(|post| post.id).collect();
         for poll in self
-            .load_polls(crate::polls::Polls::OfPosts(&ids), viewer)
+            .load_polls(crate::polls::Polls::OfPosts(with_poll), viewer)
             .await?
         {
             if let Some(post) = posts.iter_mut().find(|post| post.id == poll.post_id) {
                 post.poll = Some(poll);
             }
-        }
-        Ok(())
-    }
-
-    async fn attach_hashtags(&self, posts: &mut [PostRecord]) -> Result<(), StoreError> {
-        if posts.is_empty() {
-            return Ok(());
-        }
-        let placeholders: Vec<String> =
-            (1..=posts.len()).map(|index| format!("${index}")).collect();
-        let sql = format!(
-            "SELECT post_id, tag FROM post_hashtags WHERE post_id IN ({}) ORDER BY tag",
-            placeholders.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for post in posts.iter() {
-            query = query.bind(post.id.to_string());
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(translate)?;
-        let mut by_post: HashMap<String, Vec<String>> = HashMap::new();
-        for row in &rows {
-            by_post
-                .entry(column(row, "post_id")?)
-                .or_default()
-                .push(column(row, "tag")?);
-        }
-        for post in posts.iter_mut() {
-            post.hashtags = by_post.remove(&post.id.to_string()).unwrap_or_default();
         }
         Ok(())
     }
@@ -211,8 +204,8 @@ impl PostStore for SqlStore {
             }
         }
         sqlx::query(
-            "INSERT INTO posts (id, author_id, text, visibility, anonymous_thread, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO posts (id, author_id, text, visibility, anonymous_thread, created_at, hashtags) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(post.id.to_string())
         .bind(post.author_id.to_string())
@@ -220,6 +213,7 @@ impl PostStore for SqlStore {
         .bind(post.visibility.as_str())
         .bind(i64::from(post.anonymous_thread))
         .bind(post.created_at.as_millis())
+        .bind(post.hashtags.join(" "))
         .execute(&mut *transaction)
         .await
         .map_err(translate)?;
@@ -256,9 +250,10 @@ impl PostStore for SqlStore {
             .await
             .map_err(translate)?;
         let Some(row) = row else { return Ok(None) };
-        let mut posts = vec![post_from_row(&row)?];
-        self.hydrate(&mut posts, viewer).await?;
-        Ok(posts.pop())
+        let posts = self
+            .posts_from_rows(std::slice::from_ref(&row), viewer)
+            .await?;
+        Ok(posts.into_iter().next())
     }
 
     async fn posts_by_author(
@@ -283,24 +278,20 @@ impl PostStore for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(translate)?;
-        let mut posts = rows
-            .iter()
-            .map(post_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.hydrate(&mut posts, viewer).await?;
-        Ok(posts)
+        self.posts_from_rows(&rows, viewer).await
     }
 
     async fn edit_post(&self, edit: &PostEdit, event: &EventEnvelope) -> Result<(), StoreError> {
         let (post_id, author_id, now) = (edit.post_id, edit.author_id, edit.edited_at);
         let mut transaction = self.begin_write().await?;
         let updated = sqlx::query(
-            "UPDATE posts SET text = $1, edited_at = $2 WHERE id = $3 AND author_id = $4",
+            "UPDATE posts SET text = $1, edited_at = $2, hashtags = $5 WHERE id = $3 AND author_id = $4",
         )
         .bind(edit.text.as_str())
         .bind(now.as_millis())
         .bind(post_id.to_string())
         .bind(author_id.to_string())
+        .bind(edit.hashtags.join(" "))
         .execute(&mut *transaction)
         .await
         .map_err(translate)?;
