@@ -7,11 +7,11 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{
-    Changed, CommentPlacement, CommentRecord, CommentStore, Created, IdempotencyKey,
-    MentionDirectory, NewComment, NewReport, SecretHash, MAX_REPORT_NOTE_CHARS, REPORT_REASONS,
+    Changed, CommentOwnership, CommentPlacement, CommentRecord, CommentStore, Created,
+    IdempotencyKey, MentionDirectory, NewComment, NewReport, ReportInputError, SecretHash,
 };
 use veilgram_core::text::mention_keys;
-use veilgram_core::{CommentId, PostId, ReportId, StoreError, Timestamp, UserId};
+use veilgram_core::{CommentId, PostId, StoreError, Timestamp, UserId};
 
 pub const MAX_COMMENT_CHARS: usize = 1000;
 /// How long an `Idempotency-Key` is remembered.
@@ -235,34 +235,29 @@ impl CommentsService {
             .await?)
     }
 
-    async fn visible(
+    async fn ownership(
         &self,
         comment_id: CommentId,
         caller: UserId,
-    ) -> Result<CommentRecord, CommentError> {
-        match self.store.comment(comment_id, Some(caller)).await? {
-            Some(comment) if !comment.deleted => Ok(comment),
-            _ => Err(CommentError::NotFound),
-        }
+    ) -> Result<CommentOwnership, CommentError> {
+        self.store
+            .comment_ownership(comment_id, caller)
+            .await?
+            .ok_or(CommentError::NotFound)
     }
 
     /// The comment's author or the post's author may delete it.
     pub async fn delete(&self, comment_id: CommentId, caller: UserId) -> Result<(), CommentError> {
-        let (author, post_author) = self
-            .store
-            .comment_authors(comment_id, caller)
-            .await?
-            .ok_or(CommentError::NotFound)?;
-        if author != Some(caller) && post_author != caller {
+        let owner = self.ownership(comment_id, caller).await?;
+        if owner.author != Some(caller) && owner.post_author != caller {
             return Err(CommentError::NotAllowed);
         }
-        let comment = self.visible(comment_id, caller).await?;
         let event = EventEnvelope::new(
             Some(caller),
             Timestamp::now(),
             DomainEvent::CommentDeleted {
                 comment_id,
-                post_id: comment.post_id,
+                post_id: owner.post_id,
             },
         );
         Ok(self.store.delete_comment(comment_id, &event).await?)
@@ -273,21 +268,7 @@ impl CommentsService {
         comment_id: CommentId,
         caller: UserId,
     ) -> Result<Changed, CommentError> {
-        let comment = self.visible(comment_id, caller).await?;
-        let now = Timestamp::now();
-        let event = EventEnvelope::new(
-            Some(caller),
-            now,
-            DomainEvent::CommentLiked {
-                comment_id,
-                post_id: comment.post_id,
-                user_id: caller,
-            },
-        );
-        Ok(self
-            .store
-            .like_comment(comment_id, caller, now, &event)
-            .await?)
+        self.set_like(comment_id, caller, true).await
     }
 
     pub async fn unlike(
@@ -295,19 +276,36 @@ impl CommentsService {
         comment_id: CommentId,
         caller: UserId,
     ) -> Result<Changed, CommentError> {
-        let comment = self.visible(comment_id, caller).await?;
-        let event = EventEnvelope::new(
-            Some(caller),
-            Timestamp::now(),
-            DomainEvent::CommentUnliked {
-                comment_id,
-                post_id: comment.post_id,
-                user_id: caller,
-            },
-        );
+        self.set_like(comment_id, caller, false).await
+    }
+
+    async fn set_like(
+        &self,
+        comment_id: CommentId,
+        caller: UserId,
+        liked: bool,
+    ) -> Result<Changed, CommentError> {
+        let now = Timestamp::now();
+        let event = |post_id: PostId| {
+            let user_id = caller;
+            let event = if liked {
+                DomainEvent::CommentLiked {
+                    comment_id,
+                    post_id,
+                    user_id,
+                }
+            } else {
+                DomainEvent::CommentUnliked {
+                    comment_id,
+                    post_id,
+                    user_id,
+                }
+            };
+            EventEnvelope::new(Some(caller), now, event)
+        };
         Ok(self
             .store
-            .unlike_comment(comment_id, caller, &event)
+            .set_comment_like(comment_id, caller, liked, now, &event)
             .await?)
     }
 
@@ -318,29 +316,17 @@ impl CommentsService {
         reason: &str,
         note: Option<&str>,
     ) -> Result<(), CommentError> {
-        if !REPORT_REASONS.contains(&reason) {
-            return Err(CommentError::InvalidReason);
-        }
-        let note = note.map(str::trim).filter(|note| !note.is_empty());
-        if note.is_some_and(|note| note.chars().count() > MAX_REPORT_NOTE_CHARS) {
-            return Err(CommentError::InvalidNote);
-        }
-        let comment = self.visible(comment_id, caller).await?;
-        let report = NewReport {
-            id: ReportId::generate(),
-            post_id: comment.post_id,
-            reporter_id: caller,
-            reason: reason.to_owned(),
-            note: note.map(str::to_owned),
-            created_at: Timestamp::now(),
-        };
+        let report = NewReport::new(caller, reason, note).map_err(|error| match error {
+            ReportInputError::Reason => CommentError::InvalidReason,
+            ReportInputError::Note => CommentError::InvalidNote,
+        })?;
         let event = EventEnvelope::new(
             Some(caller),
             report.created_at,
             DomainEvent::CommentReported {
                 comment_id,
                 report_id: report.id,
-                reason: reason.to_owned(),
+                reason: report.reason.clone(),
             },
         );
         self.store
@@ -356,11 +342,9 @@ impl CommentsService {
         comment_id: CommentId,
         caller: UserId,
     ) -> Result<UserId, CommentError> {
-        let (author, _) = self
-            .store
-            .comment_authors(comment_id, caller)
+        self.ownership(comment_id, caller)
             .await?
-            .ok_or(CommentError::NotFound)?;
-        author.ok_or(CommentError::NotFound)
+            .author
+            .ok_or(CommentError::NotFound)
     }
 }

@@ -346,11 +346,43 @@ pub const MAX_REPORT_NOTE_CHARS: usize = 500;
 #[derive(Clone, Debug)]
 pub struct NewReport {
     pub id: ReportId,
-    pub post_id: PostId,
     pub reporter_id: UserId,
     pub reason: String,
     pub note: Option<String>,
     pub created_at: Timestamp,
+}
+
+/// Why a report's input was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportInputError {
+    /// Not one of [`REPORT_REASONS`].
+    Reason,
+    /// Longer than [`MAX_REPORT_NOTE_CHARS`].
+    Note,
+}
+
+impl NewReport {
+    /// A report of anything (post or comment), its input checked; a blank note is no note.
+    pub fn new(
+        reporter_id: UserId,
+        reason: &str,
+        note: Option<&str>,
+    ) -> Result<Self, ReportInputError> {
+        if !REPORT_REASONS.contains(&reason) {
+            return Err(ReportInputError::Reason);
+        }
+        let note = note.map(str::trim).filter(|note| !note.is_empty());
+        if note.is_some_and(|note| note.chars().count() > MAX_REPORT_NOTE_CHARS) {
+            return Err(ReportInputError::Note);
+        }
+        Ok(Self {
+            id: ReportId::generate(),
+            reporter_id,
+            reason: reason.to_owned(),
+            note: note.map(str::to_owned),
+            created_at: Timestamp::now(),
+        })
+    }
 }
 
 /// A post as a viewer sees it.
@@ -437,6 +469,7 @@ pub trait PostStore: Send + Sync {
     /// Files a report (once per reporter and target; a repeat changes nothing).
     async fn report_post(
         &self,
+        post_id: PostId,
         report: &NewReport,
         event: &EventEnvelope,
     ) -> Result<Changed, StoreError>;
@@ -499,6 +532,15 @@ pub struct CommentPlacement {
     pub parent_author_id: Option<UserId>,
 }
 
+/// Who a comment belongs to, for permission checks and events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommentOwnership {
+    /// `None` once the author's account is gone.
+    pub author: Option<UserId>,
+    pub post_id: PostId,
+    pub post_author: UserId,
+}
+
 /// Replies deeper than this attach to their parent's level instead (0 is top level).
 pub const MAX_COMMENT_DEPTH: i64 = 2;
 
@@ -546,19 +588,15 @@ pub trait CommentStore: Send + Sync {
         event: &EventEnvelope,
     ) -> Result<(), StoreError>;
 
-    async fn like_comment(
+    /// Adds (`liked`) or removes the user's like of a comment they may see. `event` builds the
+    /// domain event from the comment's post, which the visibility check learns anyway.
+    async fn set_comment_like(
         &self,
         comment_id: CommentId,
         user_id: UserId,
+        liked: bool,
         now: Timestamp,
-        event: &EventEnvelope,
-    ) -> Result<Changed, StoreError>;
-
-    async fn unlike_comment(
-        &self,
-        comment_id: CommentId,
-        user_id: UserId,
-        event: &EventEnvelope,
+        event: &(dyn Fn(PostId) -> EventEnvelope + Send + Sync),
     ) -> Result<Changed, StoreError>;
 
     async fn report_comment(
@@ -585,12 +623,12 @@ pub trait CommentStore: Send + Sync {
         viewer: Option<UserId>,
     ) -> Result<bool, StoreError>;
 
-    /// The author of a comment and of its post (for permission checks), if the viewer may see it.
-    async fn comment_authors(
+    /// Who owns a (not deleted) comment, if the viewer may see it.
+    async fn comment_ownership(
         &self,
         comment_id: CommentId,
         viewer: UserId,
-    ) -> Result<Option<(Option<UserId>, UserId)>, StoreError>;
+    ) -> Result<Option<CommentOwnership>, StoreError>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -605,16 +643,16 @@ pub trait PollStore: Send + Sync {
         viewer: Option<UserId>,
     ) -> Result<Option<PollRecord>, StoreError>;
 
-    /// Records one vote. `NotFound` for a poll the voter may not see, `Conflict("vote")` for a
-    /// second vote, `Conflict("closed")` after closing, `Conflict("option")` for an index out of
-    /// range.
+    /// Records one vote; `event` builds the domain event from the poll's post. `NotFound` for a
+    /// poll the voter may not see, `Conflict("vote")` for a second vote, `Conflict("closed")`
+    /// after closing, `Conflict("option")` for an index out of range.
     async fn vote(
         &self,
         poll_id: PollId,
         voter: UserId,
         option_index: i64,
         now: Timestamp,
-        event: &EventEnvelope,
+        event: &(dyn Fn(PostId) -> EventEnvelope + Send + Sync),
     ) -> Result<(), StoreError>;
 }
 

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{PollRecord, PollStore};
-use veilgram_core::{PollId, StoreError, Timestamp, UserId};
+use veilgram_core::{PollId, PostId, StoreError, Timestamp, UserId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -62,16 +62,10 @@ impl PollsService {
         voter: UserId,
         option_index: i64,
     ) -> Result<PollRecord, PollError> {
-        let poll = self.get(poll_id, Some(voter)).await?;
         let now = Timestamp::now();
-        let event = EventEnvelope::new(
-            None,
-            now,
-            DomainEvent::PollVoted {
-                poll_id,
-                post_id: poll.post_id,
-            },
-        );
+        let event = |post_id: PostId| {
+            EventEnvelope::new(None, now, DomainEvent::PollVoted { poll_id, post_id })
+        };
         self.store
             .vote(poll_id, voter, option_index, now, &event)
             .await?;

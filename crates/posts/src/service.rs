@@ -5,16 +5,15 @@ use std::time::Duration;
 use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{
     Changed, Created, IdempotencyKey, MentionDirectory, NewPoll, NewPost, NewReport, PostEdit,
-    PostRecord, PostStore, SecretHash, Visibility,
+    PostRecord, PostStore, ReportInputError, SecretHash, Visibility,
 };
 use veilgram_core::text::{hashtags, mention_keys};
-use veilgram_core::{PollId, PostId, ReportId, StoreError, Timestamp, UserId};
+use veilgram_core::{PollId, PostId, StoreError, Timestamp, UserId};
 
 pub const MAX_TEXT_CHARS: usize = 2200;
 pub const MAX_HASHTAGS: usize = 30;
 pub const MAX_MENTIONS: usize = 50;
 pub const MAX_MEDIA: usize = 10;
-pub use veilgram_core::ports::{MAX_REPORT_NOTE_CHARS, REPORT_REASONS};
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
@@ -346,33 +345,20 @@ impl PostsService {
         reason: &str,
         note: Option<&str>,
     ) -> Result<(), PostError> {
-        if !REPORT_REASONS.contains(&reason) {
-            return Err(PostError::InvalidReason);
-        }
-        let note = note.map(str::trim).filter(|note| !note.is_empty());
-        if note.is_some_and(|note| note.chars().count() > MAX_REPORT_NOTE_CHARS) {
-            return Err(PostError::InvalidNote);
-        }
-        let report_id = ReportId::generate();
-        let now = Timestamp::now();
+        let report = NewReport::new(caller, reason, note).map_err(|error| match error {
+            ReportInputError::Reason => PostError::InvalidReason,
+            ReportInputError::Note => PostError::InvalidNote,
+        })?;
         let event = EventEnvelope::new(
             Some(caller),
-            now,
+            report.created_at,
             DomainEvent::PostReported {
                 post_id,
-                report_id,
-                reason: reason.to_owned(),
+                report_id: report.id,
+                reason: report.reason.clone(),
             },
         );
-        let report = NewReport {
-            id: report_id,
-            post_id,
-            reporter_id: caller,
-            reason: reason.to_owned(),
-            note: note.map(str::to_owned),
-            created_at: now,
-        };
-        self.store.report_post(&report, &event).await?;
+        self.store.report_post(post_id, &report, &event).await?;
         Ok(())
     }
 }

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use veilgram_core::events::EventEnvelope;
 use veilgram_core::ports::{
-    Changed, CommentAuthor, CommentPlacement, CommentRecord, CommentStore, Created, IdempotencyKey,
-    NewComment, NewReport, MAX_COMMENT_DEPTH,
+    Changed, CommentAuthor, CommentOwnership, CommentPlacement, CommentRecord, CommentStore,
+    Created, IdempotencyKey, NewComment, NewReport, MAX_COMMENT_DEPTH,
 };
 use veilgram_core::{CommentId, PostId, StoreError, Timestamp, UserId};
 
@@ -87,28 +87,43 @@ fn text_id<I: std::str::FromStr>(text: &str) -> Result<I, StoreError> {
         .map_err(|_| StoreError::Unavailable("stored id is not an id".into()))
 }
 
-/// A comment the viewer may see (not deleted), read in a write transaction: (post, author).
-async fn visible_comment(
-    transaction: &mut WriteTransaction,
+/// Who owns a comment the viewer may see (not deleted), on a pool or inside a transaction.
+async fn ownership_on<'c, E>(
+    executor: E,
     comment_id: CommentId,
     viewer: UserId,
-) -> Result<(PostId, Option<UserId>), StoreError> {
+) -> Result<Option<CommentOwnership>, StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
     let sql = format!(
         "{} AND c.id = $1 AND c.deleted_at IS NULL",
-        comment_select("$2")
+        comment_select_with("$2", ", p.author_id AS post_author_id")
     );
     let row = sqlx::query(&sql)
         .bind(comment_id.to_string())
         .bind(viewer.to_string())
-        .fetch_optional(&mut **transaction)
+        .fetch_optional(executor)
         .await
-        .map_err(translate)?
-        .ok_or(StoreError::NotFound)?;
+        .map_err(translate)?;
+    let Some(row) = row else { return Ok(None) };
     let author: Option<String> = column(&row, "author_id")?;
-    Ok((
-        id_column(&row, "post_id")?,
-        author.as_deref().map(text_id).transpose()?,
-    ))
+    Ok(Some(CommentOwnership {
+        author: author.as_deref().map(text_id).transpose()?,
+        post_id: id_column(&row, "post_id")?,
+        post_author: id_column(&row, "post_author_id")?,
+    }))
+}
+
+/// [`ownership_on`] inside a write transaction, `NotFound` when the viewer may not see it.
+async fn visible_comment(
+    transaction: &mut WriteTransaction,
+    comment_id: CommentId,
+    viewer: UserId,
+) -> Result<CommentOwnership, StoreError> {
+    ownership_on(&mut **transaction, comment_id, viewer)
+        .await?
+        .ok_or(StoreError::NotFound)
 }
 
 #[async_trait]
@@ -166,12 +181,15 @@ impl CommentStore for SqlStore {
         let (parent_id, parent_author_id, depth) = match comment.reply_to {
             None => (None, None, 0),
             Some(reply_to) => {
-                let (parent_post, parent_author) =
-                    match visible_comment(&mut transaction, reply_to, comment.author_id).await {
-                        Ok(found) => found,
-                        Err(StoreError::NotFound) => return Err(StoreError::Conflict("parent")),
-                        Err(other) => return Err(other),
-                    };
+                let CommentOwnership {
+                    post_id: parent_post,
+                    author: parent_author,
+                    ..
+                } = match visible_comment(&mut transaction, reply_to, comment.author_id).await {
+                    Ok(found) => found,
+                    Err(StoreError::NotFound) => return Err(StoreError::Conflict("parent")),
+                    Err(other) => return Err(other),
+                };
                 if parent_post != comment.post_id {
                     return Err(StoreError::Conflict("parent"));
                 }
@@ -360,44 +378,25 @@ impl CommentStore for SqlStore {
         transaction.commit().await
     }
 
-    async fn like_comment(
+    async fn set_comment_like(
         &self,
         comment_id: CommentId,
         user_id: UserId,
+        liked: bool,
         now: Timestamp,
-        event: &EventEnvelope,
+        event: &(dyn Fn(PostId) -> EventEnvelope + Send + Sync),
     ) -> Result<Changed, StoreError> {
         let mut transaction = self.begin_write().await?;
-        visible_comment(&mut transaction, comment_id, user_id).await?;
+        let owner = visible_comment(&mut transaction, comment_id, user_id).await?;
+        let event = event(owner.post_id);
         set_like(
             transaction,
             &COMMENTS,
             comment_id.to_string(),
             user_id,
-            true,
+            liked,
             now,
-            event,
-        )
-        .await
-    }
-
-    async fn unlike_comment(
-        &self,
-        comment_id: CommentId,
-        user_id: UserId,
-        event: &EventEnvelope,
-    ) -> Result<Changed, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        visible_comment(&mut transaction, comment_id, user_id).await?;
-        let now = event.occurred_at;
-        set_like(
-            transaction,
-            &COMMENTS,
-            comment_id.to_string(),
-            user_id,
-            false,
-            now,
-            event,
+            &event,
         )
         .await
     }
@@ -471,28 +470,11 @@ impl CommentStore for SqlStore {
         Ok(found.is_some())
     }
 
-    async fn comment_authors(
+    async fn comment_ownership(
         &self,
         comment_id: CommentId,
         viewer: UserId,
-    ) -> Result<Option<(Option<UserId>, UserId)>, StoreError> {
-        let sql = format!(
-            "SELECT c.author_id, p.author_id AS post_author_id FROM ({} AND c.id = $1) visible_comment \
-             JOIN comments c ON c.id = visible_comment.id JOIN posts p ON p.id = c.post_id \
-             WHERE c.deleted_at IS NULL",
-            comment_select("$2")
-        );
-        let row = sqlx::query(&sql)
-            .bind(comment_id.to_string())
-            .bind(viewer.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(translate)?;
-        let Some(row) = row else { return Ok(None) };
-        let author: Option<String> = column(&row, "author_id")?;
-        Ok(Some((
-            author.as_deref().map(text_id).transpose()?,
-            id_column(&row, "post_author_id")?,
-        )))
+    ) -> Result<Option<CommentOwnership>, StoreError> {
+        ownership_on(&self.pool, comment_id, viewer).await
     }
 }

@@ -2,7 +2,7 @@
 //! in the same transaction.
 
 use crate::events::append_to_outbox;
-use crate::profiles::user_from_row_prefixed;
+use crate::profiles::{adjust_user_counter, user_from_row_prefixed};
 use crate::store::{column, translate, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
@@ -28,15 +28,19 @@ async fn user_is_active(
     Ok(found.is_some())
 }
 
-async fn blocked_either_way_in(
-    transaction: &mut WriteTransaction,
+/// Whether either user blocked the other, on a pool or inside a transaction.
+async fn blocked_either_way_on<'c, E>(
+    executor: E,
     first: UserId,
     second: UserId,
-) -> Result<bool, StoreError> {
+) -> Result<bool, StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
     let found: Option<String> = sqlx::query_scalar(BLOCKED_EITHER_WAY)
         .bind(first.to_string())
         .bind(second.to_string())
-        .fetch_optional(&mut **transaction)
+        .fetch_optional(executor)
         .await
         .map_err(translate)?;
     Ok(found.is_some())
@@ -47,6 +51,7 @@ async fn remove_follow(
     transaction: &mut WriteTransaction,
     follower: UserId,
     followee: UserId,
+    now: Timestamp,
 ) -> Result<bool, StoreError> {
     let deleted = sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
         .bind(follower.to_string())
@@ -57,39 +62,25 @@ async fn remove_follow(
     if deleted.rows_affected() == 0 {
         return Ok(false);
     }
-    adjust_follow_counts(transaction, follower, followee, -1).await?;
+    adjust_follow_counts(transaction, follower, followee, -1, now).await?;
     Ok(true)
 }
 
-pub(crate) async fn adjust_follow_counts(
+async fn adjust_follow_counts(
     transaction: &mut WriteTransaction,
     follower: UserId,
     followee: UserId,
     delta: i64,
+    now: Timestamp,
 ) -> Result<(), StoreError> {
-    for (column_name, user) in [("following_count", follower), ("followers_count", followee)] {
-        sqlx::query(&format!(
-            "UPDATE users SET {column_name} = {column_name} + $1 WHERE id = $2 AND {column_name} + $1 >= 0"
-        ))
-        .bind(delta)
-        .bind(user.to_string())
-        .execute(&mut **transaction)
-        .await
-        .map_err(translate)?;
-    }
-    Ok(())
+    adjust_user_counter(transaction, follower, "following_count", delta, now).await?;
+    adjust_user_counter(transaction, followee, "followers_count", delta, now).await
 }
 
 #[async_trait]
 impl GraphStore for SqlStore {
     async fn blocked_either_way(&self, first: UserId, second: UserId) -> Result<bool, StoreError> {
-        let found: Option<String> = sqlx::query_scalar(BLOCKED_EITHER_WAY)
-            .bind(first.to_string())
-            .bind(second.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(translate)?;
-        Ok(found.is_some())
+        blocked_either_way_on(&self.pool, first, second).await
     }
 
     async fn follow(
@@ -101,7 +92,7 @@ impl GraphStore for SqlStore {
     ) -> Result<Changed, StoreError> {
         let mut transaction = self.begin_write().await?;
         if !user_is_active(&mut transaction, followee).await?
-            || blocked_either_way_in(&mut transaction, follower, followee).await?
+            || blocked_either_way_on(&mut *transaction, follower, followee).await?
         {
             return Err(StoreError::NotFound);
         }
@@ -117,10 +108,8 @@ impl GraphStore for SqlStore {
         if inserted.rows_affected() == 0 {
             return Ok(Changed::AlreadySo);
         }
-        adjust_follow_counts(&mut transaction, follower, followee, 1).await?;
+        adjust_follow_counts(&mut transaction, follower, followee, 1, now).await?;
         append_to_outbox(&mut transaction, event).await?;
-        crate::profiles::record_user_change(&mut transaction, follower, now).await?;
-        crate::profiles::record_user_change(&mut transaction, followee, now).await?;
         transaction.commit().await?;
         Ok(Changed::Yes)
     }
@@ -132,12 +121,10 @@ impl GraphStore for SqlStore {
         event: &EventEnvelope,
     ) -> Result<Changed, StoreError> {
         let mut transaction = self.begin_write().await?;
-        if !remove_follow(&mut transaction, follower, followee).await? {
+        if !remove_follow(&mut transaction, follower, followee, event.occurred_at).await? {
             return Ok(Changed::AlreadySo);
         }
         append_to_outbox(&mut transaction, event).await?;
-        crate::profiles::record_user_change(&mut transaction, follower, event.occurred_at).await?;
-        crate::profiles::record_user_change(&mut transaction, followee, event.occurred_at).await?;
         transaction.commit().await?;
         Ok(Changed::Yes)
     }
@@ -170,11 +157,9 @@ impl GraphStore for SqlStore {
         if inserted.rows_affected() == 0 {
             return Ok(Changed::AlreadySo);
         }
-        remove_follow(&mut transaction, blocker, blocked).await?;
-        remove_follow(&mut transaction, blocked, blocker).await?;
+        remove_follow(&mut transaction, blocker, blocked, now).await?;
+        remove_follow(&mut transaction, blocked, blocker, now).await?;
         append_to_outbox(&mut transaction, event).await?;
-        crate::profiles::record_user_change(&mut transaction, blocker, now).await?;
-        crate::profiles::record_user_change(&mut transaction, blocked, now).await?;
         transaction.commit().await?;
         Ok(Changed::Yes)
     }

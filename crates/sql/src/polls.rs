@@ -125,11 +125,11 @@ impl PollStore for SqlStore {
         voter: UserId,
         option_index: i64,
         now: Timestamp,
-        event: &EventEnvelope,
+        event: &(dyn Fn(PostId) -> EventEnvelope + Send + Sync),
     ) -> Result<(), StoreError> {
         let mut transaction = self.begin_write().await?;
         let sql = format!(
-            "SELECT pl.closes_at, (SELECT COUNT(*) FROM poll_options o WHERE o.poll_id = pl.id) AS option_count \
+            "SELECT pl.post_id, pl.closes_at, (SELECT COUNT(*) FROM poll_options o WHERE o.poll_id = pl.id) AS option_count \
              FROM polls pl JOIN posts p ON p.id = pl.post_id JOIN users author ON author.id = p.author_id \
              WHERE pl.id = $1 AND {}",
             visible_to("$2")
@@ -168,7 +168,7 @@ impl PollStore for SqlStore {
             .execute(&mut *transaction)
             .await
             .map_err(translate)?;
-        append_to_outbox(&mut transaction, event).await?;
+        append_to_outbox(&mut transaction, &event(id_column(&row, "post_id")?)).await?;
         transaction.commit().await
     }
 }

@@ -6,6 +6,7 @@
 //! following the author.
 
 use crate::events::append_to_outbox;
+use crate::profiles::adjust_user_counter;
 use crate::reactions::{file_report, set_like, POSTS};
 use crate::store::{column, id_column, translate, WriteTransaction};
 use crate::SqlStore;
@@ -221,13 +222,14 @@ impl PostStore for SqlStore {
         if let Some(poll) = &post.poll {
             crate::polls::insert_poll(&mut transaction, post.id, poll).await?;
         }
-        sqlx::query("UPDATE users SET posts_count = posts_count + 1 WHERE id = $1")
-            .bind(post.author_id.to_string())
-            .execute(&mut *transaction)
-            .await
-            .map_err(translate)?;
-        crate::profiles::record_user_change(&mut transaction, post.author_id, post.created_at)
-            .await?;
+        adjust_user_counter(
+            &mut transaction,
+            post.author_id,
+            "posts_count",
+            1,
+            post.created_at,
+        )
+        .await?;
         append_to_outbox(&mut transaction, event).await?;
         transaction.commit().await?;
         Ok(Created::New(post.id))
@@ -318,18 +320,18 @@ impl PostStore for SqlStore {
                 .fetch_optional(&mut *transaction)
                 .await
                 .map_err(translate)?;
-        let author = author.ok_or(StoreError::NotFound)?;
-        sqlx::query(
-            "UPDATE users SET posts_count = posts_count - 1 WHERE id = $1 AND posts_count > 0",
-        )
-        .bind(author.as_str())
-        .execute(&mut *transaction)
-        .await
-        .map_err(translate)?;
         let author_id: UserId = author
+            .ok_or(StoreError::NotFound)?
             .parse()
             .map_err(|_| StoreError::Unavailable("stored author id is not an id".into()))?;
-        crate::profiles::record_user_change(&mut transaction, author_id, event.occurred_at).await?;
+        adjust_user_counter(
+            &mut transaction,
+            author_id,
+            "posts_count",
+            -1,
+            event.occurred_at,
+        )
+        .await?;
         append_to_outbox(&mut transaction, event).await?;
         transaction.commit().await
     }
@@ -358,18 +360,12 @@ impl PostStore for SqlStore {
 
     async fn report_post(
         &self,
+        post_id: PostId,
         report: &NewReport,
         event: &EventEnvelope,
     ) -> Result<Changed, StoreError> {
         let mut transaction = self.begin_write().await?;
-        SqlStore::visible_post_author(&mut transaction, report.post_id, report.reporter_id).await?;
-        file_report(
-            transaction,
-            &POSTS,
-            report.post_id.to_string(),
-            report,
-            event,
-        )
-        .await
+        SqlStore::visible_post_author(&mut transaction, post_id, report.reporter_id).await?;
+        file_report(transaction, &POSTS, post_id.to_string(), report, event).await
     }
 }

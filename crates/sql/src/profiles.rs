@@ -30,6 +30,27 @@ pub(crate) async fn record_user_change(
     Ok(())
 }
 
+/// Moves one of a user's counters (`followers_count`, `following_count`, `posts_count`) by
+/// `delta`, never below zero, and records the change so every process's profile cache evicts it.
+/// Every counter change goes through here.
+pub(crate) async fn adjust_user_counter(
+    transaction: &mut WriteTransaction,
+    user_id: UserId,
+    counter: &'static str,
+    delta: i64,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "UPDATE users SET {counter} = {counter} + $1 WHERE id = $2 AND {counter} + $1 >= 0"
+    ))
+    .bind(delta)
+    .bind(user_id.to_string())
+    .execute(&mut **transaction)
+    .await
+    .map_err(translate)?;
+    record_user_change(transaction, user_id, now).await
+}
+
 fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
     user_from_row_prefixed(row, "")
 }
