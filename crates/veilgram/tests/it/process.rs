@@ -1,6 +1,6 @@
 //! Start-up, configuration, engines, graceful shutdown, logs and key rotation of the real binary.
 
-use crate::server::{binary, read_response, Server, StartOptions};
+use crate::server::{binary, read_response, run_subcommand, Server, StartOptions};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -61,17 +61,7 @@ fn help_explains_the_subcommands() {
 fn migrate_brings_the_database_up_to_date_and_is_repeatable() {
     let directory = tempfile::tempdir().unwrap();
     for _ in 0..2 {
-        let output = binary()
-            .arg("migrate")
-            .env_clear()
-            .env("VEILGRAM_DATA_DIR", directory.path())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = run_subcommand("migrate", directory.path());
         assert!(
             String::from_utf8_lossy(&output.stdout).contains("database (sqlite) is at migration")
         );
@@ -268,17 +258,7 @@ async fn a_rotated_signing_key_is_used_without_restart_and_old_tokens_stay_valid
     let old_token = signup["access_token"].as_str().unwrap().to_owned();
     let old_kid = kid_of(&old_token);
 
-    let output = binary()
-        .arg("rotate-signing-key")
-        .env_clear()
-        .env("VEILGRAM_DATA_DIR", directory.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_subcommand("rotate-signing-key", directory.path());
 
     // The server notices within about a second; wait for a token signed by the new key.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -27,6 +27,22 @@ pub fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_veilgram"))
 }
 
+/// Runs `veilgram <subcommand>` on `data_dir` with a clean environment; panics unless it succeeds.
+pub fn run_subcommand(subcommand: &str, data_dir: &std::path::Path) -> std::process::Output {
+    let output = binary()
+        .arg(subcommand)
+        .env_clear()
+        .env("VEILGRAM_DATA_DIR", data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 impl Server {
     pub fn start(options: StartOptions<'_>) -> Self {
         let mut command = binary();
