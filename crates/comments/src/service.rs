@@ -7,8 +7,8 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{
-    Changed, CommentOwnership, CommentPlacement, CommentRecord, CommentStore, Created,
-    IdempotencyKey, MentionDirectory, NewComment, NewReport, ReportInputError, SecretHash,
+    Changed, CommentOwnership, CommentPlacement, CommentRecord, CommentStore, IdempotencyKey,
+    MentionDirectory, NewComment, NewReport, ReportInputError, SecretHash,
 };
 use veilgram_core::text::mention_keys;
 use veilgram_core::{CommentId, PostId, StoreError, Timestamp, UserId};
@@ -167,12 +167,8 @@ impl CommentsService {
                 Err(other) => return Err(other.into()),
             }
         };
-        let record = self
-            .store
-            .comment(created.value(), Some(author))
-            .await?
-            .ok_or(CommentError::NotFound)?;
-        Ok((record, matches!(created, Created::Replayed(_))))
+        let replayed = created.is_replayed();
+        Ok((created.into_value(), replayed))
     }
 
     /// Top-level comments, oldest first, each with its first replies.

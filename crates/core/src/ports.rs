@@ -288,11 +288,15 @@ pub enum Created<T> {
     Replayed(T),
 }
 
-impl<T: Copy> Created<T> {
-    pub fn value(&self) -> T {
+impl<T> Created<T> {
+    pub fn into_value(self) -> T {
         match self {
-            Self::New(value) | Self::Replayed(value) => *value,
+            Self::New(value) | Self::Replayed(value) => value,
         }
+    }
+
+    pub const fn is_replayed(&self) -> bool {
+        matches!(self, Self::Replayed(_))
     }
 }
 
@@ -424,15 +428,15 @@ pub trait MentionDirectory: Send + Sync {
 /// exactly like one that does not exist.
 #[async_trait]
 pub trait PostStore: Send + Sync {
-    /// Creates the post (and its hashtags and mentions) unless the idempotency key was seen:
-    /// then the first post's id is returned. `Conflict("idempotency_key")` for the same key with
-    /// another body.
+    /// Creates the post (and its hashtags and mentions) and answers it as its author sees it,
+    /// unless the idempotency key was seen: then the first post is answered (`NotFound` if it is
+    /// gone). `Conflict("idempotency_key")` for the same key with another body.
     async fn create_post(
         &self,
         post: &NewPost,
         idempotency: Option<&IdempotencyKey>,
         event: &EventEnvelope,
-    ) -> Result<Created<PostId>, StoreError>;
+    ) -> Result<Created<PostRecord>, StoreError>;
 
     /// The post if `viewer` (or an anonymous caller) may see it.
     async fn post(
@@ -552,14 +556,15 @@ pub trait CommentStore: Send + Sync {
     /// Creates a comment on a post the author may see. `NotFound` for an invisible post,
     /// `Conflict("parent")` for a parent on another post or that does not exist. The event is
     /// built from the placement by `event` and written in the same transaction.
-    /// With an idempotency key already used with the same body, nothing is written and the
-    /// earlier comment's id is returned (`Conflict("idempotency_mismatch")` for another body).
+    /// Answers the comment as its author sees it. With an idempotency key already used with the
+    /// same body, nothing is written and the earlier comment is answered
+    /// (`Conflict("idempotency_mismatch")` for another body).
     async fn create_comment(
         &self,
         comment: &NewComment,
         idempotency: Option<&IdempotencyKey>,
         event: &(dyn Fn(CommentPlacement) -> EventEnvelope + Send + Sync),
-    ) -> Result<Created<CommentId>, StoreError>;
+    ) -> Result<Created<CommentRecord>, StoreError>;
 
     /// A comment on a post the viewer may see, unless its author and the viewer blocked each
     /// other.

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{
-    Changed, Created, IdempotencyKey, MentionDirectory, NewPoll, NewPost, NewReport, PostEdit,
-    PostRecord, PostStore, ReportInputError, SecretHash, Visibility,
+    Changed, IdempotencyKey, MentionDirectory, NewPoll, NewPost, NewReport, PostEdit, PostRecord,
+    PostStore, ReportInputError, SecretHash, Visibility,
 };
 use veilgram_core::text::{hashtags, mention_keys};
 use veilgram_core::{PollId, PostId, StoreError, Timestamp, UserId};
@@ -216,9 +216,8 @@ impl PostsService {
             }
             other => other?,
         };
-        let replayed = matches!(created, Created::Replayed(_));
-        let record = self.get(created.value(), Some(author)).await?;
-        Ok((record, replayed))
+        let replayed = created.is_replayed();
+        Ok((created.into_value(), replayed))
     }
 
     pub async fn get(

@@ -40,6 +40,15 @@ fn comment_select_with(viewer: &str, extra_columns: &str) -> String {
     )
 }
 
+/// How alias number `number` of a thread is shown: 0 is the post's author.
+fn alias_label(number: i64) -> String {
+    if number == 0 {
+        "OP".to_owned()
+    } else {
+        format!("#{number}")
+    }
+}
+
 fn comment_from_row(row: &AnyRow) -> Result<CommentRecord, StoreError> {
     let deleted = column::<Option<i64>>(row, "deleted_at")?.is_some();
     let author_id: Option<String> = column(row, "author_id")?;
@@ -48,10 +57,7 @@ fn comment_from_row(row: &AnyRow) -> Result<CommentRecord, StoreError> {
         (true, _) | (_, None) => CommentAuthor::Gone,
         (false, Some(_)) if anonymous => {
             let number: Option<i64> = column(row, "alias_number")?;
-            CommentAuthor::Alias(match number {
-                Some(0) | None => "OP".to_owned(),
-                Some(number) => format!("#{number}"),
-            })
+            CommentAuthor::Alias(alias_label(number.unwrap_or(0)))
         }
         (false, Some(_)) => CommentAuthor::Account {
             id: id_column(row, "author_id")?,
@@ -152,7 +158,7 @@ impl CommentStore for SqlStore {
         comment: &NewComment,
         idempotency: Option<&IdempotencyKey>,
         event: &(dyn Fn(CommentPlacement) -> EventEnvelope + Send + Sync),
-    ) -> Result<Created<CommentId>, StoreError> {
+    ) -> Result<Created<CommentRecord>, StoreError> {
         let mut transaction = self.begin_write().await?;
         if let Some(key) = idempotency {
             let resource = comment.id.to_string();
@@ -160,11 +166,18 @@ impl CommentStore for SqlStore {
                 crate::idempotency::claim(&mut transaction, key, &resource, comment.created_at);
             if let Some(earlier) = claimed.await? {
                 transaction.commit().await?;
-                return Ok(Created::Replayed(text_id(&earlier)?));
+                let earlier = self.comment(text_id(&earlier)?, Some(comment.author_id));
+                return earlier
+                    .await?
+                    .map(Created::Replayed)
+                    .ok_or(StoreError::NotFound);
             }
         }
+        // The post, if the writer may see it, with the writer's byline for the answer.
         let post_sql = format!(
-            "SELECT p.author_id, p.anonymous_thread FROM posts p JOIN users author ON author.id = p.author_id \
+            "SELECT p.author_id, p.anonymous_thread, writer.nickname AS writer_nickname, \
+             writer.avatar_media_id AS writer_avatar \
+             FROM posts p JOIN users author ON author.id = p.author_id JOIN users writer ON writer.id = $2 \
              WHERE p.id = $1 AND {}",
             visible_to("$2")
         );
@@ -279,7 +292,27 @@ impl CommentStore for SqlStore {
         };
         append_to_outbox(&mut transaction, &event(placement)).await?;
         transaction.commit().await?;
-        Ok(Created::New(comment.id))
+        let author = match alias_number {
+            Some(number) => CommentAuthor::Alias(alias_label(number)),
+            None => CommentAuthor::Account {
+                id: comment.author_id,
+                nickname: column(&post, "writer_nickname")?,
+                avatar_media_id: column(&post, "writer_avatar")?,
+            },
+        };
+        Ok(Created::New(CommentRecord {
+            id: comment.id,
+            post_id: comment.post_id,
+            parent_id,
+            depth,
+            author,
+            text: comment.text.clone(),
+            deleted: false,
+            like_count: 0,
+            reply_count: 0,
+            liked_by_me: false,
+            created_at: comment.created_at,
+        }))
     }
 
     async fn comment(

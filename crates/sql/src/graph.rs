@@ -74,7 +74,8 @@ async fn adjust_follow_counts(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     adjust_user_counter(transaction, follower, "following_count", delta, now).await?;
-    adjust_user_counter(transaction, followee, "followers_count", delta, now).await
+    adjust_user_counter(transaction, followee, "followers_count", delta, now).await?;
+    Ok(())
 }
 
 #[async_trait]

@@ -2,7 +2,7 @@
 
 use crate::events::append_to_outbox;
 use crate::posts::visible_to;
-use crate::store::{column, id_column, translate, WriteTransaction};
+use crate::store::{column, id_column, translate, values_placeholders, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
 use veilgram_core::events::EventEnvelope;
@@ -27,15 +27,18 @@ pub(crate) async fn insert_poll(
         .execute(&mut **transaction)
         .await
         .map_err(translate)?;
+    let sql = format!(
+        "INSERT INTO poll_options (poll_id, option_index, text) VALUES {}",
+        values_placeholders(poll.options.len(), 3)
+    );
+    let mut query = sqlx::query(&sql);
     for (index, text) in poll.options.iter().enumerate() {
-        sqlx::query("INSERT INTO poll_options (poll_id, option_index, text) VALUES ($1, $2, $3)")
+        query = query
             .bind(poll.id.to_string())
             .bind(index as i64)
-            .bind(text.as_str())
-            .execute(&mut **transaction)
-            .await
-            .map_err(translate)?;
+            .bind(text.as_str());
     }
+    query.execute(&mut **transaction).await.map_err(translate)?;
     Ok(())
 }
 

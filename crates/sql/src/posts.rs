@@ -6,16 +6,16 @@
 //! following the author.
 
 use crate::events::append_to_outbox;
-use crate::profiles::adjust_user_counter;
+use crate::profiles::{adjust_user_counter, Byline};
 use crate::reactions::{file_report, set_like, POSTS};
-use crate::store::{column, id_column, translate, WriteTransaction};
+use crate::store::{column, id_column, translate, values_placeholders, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use veilgram_core::events::EventEnvelope;
 use veilgram_core::ports::{
-    Changed, Created, IdempotencyKey, MentionDirectory, NewPost, NewReport, PostEdit, PostRecord,
-    PostStore, Visibility,
+    Changed, Created, IdempotencyKey, MentionDirectory, NewPost, NewReport, PollRecord, PostEdit,
+    PostRecord, PostStore, Visibility,
 };
 use veilgram_core::{PostId, StoreError, Timestamp, UserId};
 
@@ -141,27 +141,54 @@ async fn insert_tags_and_mentions(
     hashtags: &[String],
     mentions: &[UserId],
 ) -> Result<(), StoreError> {
-    for tag in hashtags {
-        sqlx::query(
-            "INSERT INTO post_hashtags (post_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(post_id.to_string())
-        .bind(tag.as_str())
-        .execute(&mut **transaction)
-        .await
-        .map_err(translate)?;
-    }
-    for user_id in mentions {
-        sqlx::query(
-            "INSERT INTO post_mentions (post_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(post_id.to_string())
-        .bind(user_id.to_string())
-        .execute(&mut **transaction)
-        .await
-        .map_err(translate)?;
+    let post_id = post_id.to_string();
+    let mentions: Vec<String> = mentions.iter().map(UserId::to_string).collect();
+    for (table, column, values) in [
+        ("post_hashtags", "tag", hashtags),
+        ("post_mentions", "user_id", mentions.as_slice()),
+    ] {
+        if values.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "INSERT INTO {table} (post_id, {column}) VALUES {} ON CONFLICT DO NOTHING",
+            values_placeholders(values.len(), 2)
+        );
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(post_id.as_str()).bind(value.as_str());
+        }
+        query.execute(&mut **transaction).await.map_err(translate)?;
     }
     Ok(())
+}
+
+/// A post just created, as its author sees it.
+fn new_post_record(post: &NewPost, author: Byline) -> PostRecord {
+    PostRecord {
+        id: post.id,
+        poll: post.poll.as_ref().map(|poll| PollRecord {
+            id: poll.id,
+            post_id: post.id,
+            options: poll.options.iter().map(|text| (text.clone(), 0)).collect(),
+            total_votes: 0,
+            closes_at: poll.closes_at,
+            my_vote: None,
+        }),
+        author_id: post.author_id,
+        author_nickname: author.nickname,
+        author_avatar_media_id: author.avatar_media_id,
+        text: post.text.clone(),
+        visibility: post.visibility,
+        anonymous_thread: post.anonymous_thread,
+        hashtags: post.hashtags.clone(),
+        like_count: 0,
+        comment_count: 0,
+        liked_by_me: false,
+        created_at: post.created_at,
+        edited_at: None,
+        moderation_state: "visible".to_owned(),
+    }
 }
 
 #[async_trait]
@@ -191,17 +218,19 @@ impl PostStore for SqlStore {
         post: &NewPost,
         idempotency: Option<&IdempotencyKey>,
         event: &EventEnvelope,
-    ) -> Result<Created<PostId>, StoreError> {
+    ) -> Result<Created<PostRecord>, StoreError> {
         let mut transaction = self.begin_write().await?;
         if let Some(key) = idempotency {
             let resource = post.id.to_string();
             let claimed =
                 crate::idempotency::claim(&mut transaction, key, &resource, post.created_at);
             if let Some(earlier) = claimed.await? {
+                transaction.commit().await?;
                 let earlier = earlier.parse().map_err(|_| {
                     StoreError::Unavailable("stored resource id is not an id".into())
                 })?;
-                return Ok(Created::Replayed(earlier));
+                let earlier = self.post(earlier, Some(post.author_id)).await?;
+                return earlier.map(Created::Replayed).ok_or(StoreError::NotFound);
             }
         }
         sqlx::query(
@@ -222,17 +251,18 @@ impl PostStore for SqlStore {
         if let Some(poll) = &post.poll {
             crate::polls::insert_poll(&mut transaction, post.id, poll).await?;
         }
-        adjust_user_counter(
+        let author = adjust_user_counter(
             &mut transaction,
             post.author_id,
             "posts_count",
             1,
             post.created_at,
         )
-        .await?;
+        .await?
+        .ok_or(StoreError::NotFound)?;
         append_to_outbox(&mut transaction, event).await?;
         transaction.commit().await?;
-        Ok(Created::New(post.id))
+        Ok(Created::New(new_post_record(post, author)))
     }
 
     async fn post(

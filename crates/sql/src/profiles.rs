@@ -30,25 +30,40 @@ pub(crate) async fn record_user_change(
     Ok(())
 }
 
+/// A user's name and picture as shown beside what they wrote.
+pub(crate) struct Byline {
+    pub nickname: String,
+    pub avatar_media_id: Option<String>,
+}
+
 /// Moves one of a user's counters (`followers_count`, `following_count`, `posts_count`) by
 /// `delta`, never below zero, and records the change so every process's profile cache evicts it.
-/// Every counter change goes through here.
+/// Every counter change goes through here. Answers the user's byline, `None` when the counter
+/// did not move (no such user, or it would have gone below zero).
 pub(crate) async fn adjust_user_counter(
     transaction: &mut WriteTransaction,
     user_id: UserId,
     counter: &'static str,
     delta: i64,
     now: Timestamp,
-) -> Result<(), StoreError> {
-    sqlx::query(&format!(
-        "UPDATE users SET {counter} = {counter} + $1 WHERE id = $2 AND {counter} + $1 >= 0"
+) -> Result<Option<Byline>, StoreError> {
+    let row = sqlx::query(&format!(
+        "UPDATE users SET {counter} = {counter} + $1 WHERE id = $2 AND {counter} + $1 >= 0 \
+         RETURNING nickname, avatar_media_id"
     ))
     .bind(delta)
     .bind(user_id.to_string())
-    .execute(&mut **transaction)
+    .fetch_optional(&mut **transaction)
     .await
     .map_err(translate)?;
-    record_user_change(transaction, user_id, now).await
+    record_user_change(transaction, user_id, now).await?;
+    row.map(|row| {
+        Ok(Byline {
+            nickname: column(&row, "nickname")?,
+            avatar_media_id: column(&row, "avatar_media_id")?,
+        })
+    })
+    .transpose()
 }
 
 fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {

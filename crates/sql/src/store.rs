@@ -287,6 +287,20 @@ where
     row.try_get(name).map_err(translate)
 }
 
+/// `VALUES` placeholders for a multi-row insert of `rows` rows of `columns` columns, numbered
+/// from `$1` row by row: `($1, $2), ($3, $4)`.
+pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let numbers: Vec<String> = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
+                .collect();
+            format!("({})", numbers.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Parses a UUID column into one of core's id newtypes.
 pub(crate) fn id_column<I: std::str::FromStr>(row: &AnyRow, name: &str) -> Result<I, StoreError> {
     let text: String = column(row, name)?;

@@ -19,6 +19,10 @@ async fn create_poll(app: &TestApp, token: &str, visibility: &str) -> Value {
         )
         .await;
     assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+    // The answer is built without reading back: it must be what a read shows.
+    let id = response.body["id"].as_str().unwrap();
+    let read = app.get(&format!("/api/v1/posts/{id}"), Some(token)).await;
+    assert_eq!(read.body, response.body);
     response.body
 }
 
