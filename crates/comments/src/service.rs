@@ -5,7 +5,7 @@ use rand::RngCore;
 use sha2::Sha256;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
-use veilgram_core::events::{DomainEvent, EventEnvelope};
+use veilgram_core::events::{DomainEvent, EventEnvelope, EventFor};
 use veilgram_core::ports::{
     Changed, CommentOwnership, CommentPlacement, CommentRecord, CommentStore, IdempotencyKey,
     MentionDirectory, NewComment, NewReport, ReportInputError, SecretHash,
@@ -128,12 +128,13 @@ impl CommentsService {
             created_at: Timestamp::now(),
             alias_key: self.alias_key(post_id, author).await?,
         };
-        let event = |placement: CommentPlacement| {
+        let (comment_id, created_at) = (comment.id, comment.created_at);
+        let event: EventFor<CommentPlacement> = Arc::new(move |placement: CommentPlacement| {
             EventEnvelope::new(
                 Some(author),
-                comment.created_at,
+                created_at,
                 DomainEvent::CommentCreated {
-                    comment_id: comment.id,
+                    comment_id,
                     post_id,
                     post_author_id: placement.post_author_id,
                     parent_id: placement.parent_id,
@@ -142,7 +143,7 @@ impl CommentsService {
                     mentions: mentions.clone(),
                 },
             )
-        };
+        });
         let key = idempotency.map(|(key, request_hash)| IdempotencyKey {
             user_id: author,
             scope: "comment",
@@ -156,7 +157,7 @@ impl CommentsService {
         let created = loop {
             match self
                 .store
-                .create_comment(&comment, key.as_ref(), &event)
+                .create_comment(&comment, key.as_ref(), Arc::clone(&event))
                 .await
             {
                 Ok(created) => break created,
@@ -282,7 +283,7 @@ impl CommentsService {
         liked: bool,
     ) -> Result<Changed, CommentError> {
         let now = Timestamp::now();
-        let event = |post_id: PostId| {
+        let event: EventFor<PostId> = Arc::new(move |post_id: PostId| {
             let user_id = caller;
             let event = if liked {
                 DomainEvent::CommentLiked {
@@ -298,10 +299,10 @@ impl CommentsService {
                 }
             };
             EventEnvelope::new(Some(caller), now, event)
-        };
+        });
         Ok(self
             .store
-            .set_comment_like(comment_id, caller, liked, now, &event)
+            .set_comment_like(comment_id, caller, liked, now, event)
             .await?)
     }
 

@@ -8,10 +8,15 @@
 
 use crate::{CommentId, EventId, PollId, PostId, ReportId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The current version of every payload below. Bump a type's version when its payload changes
 /// incompatibly, and keep consumers able to read the old one.
 pub const EVENT_VERSION: i64 = 1;
+
+/// Builds a write's event from what the store learns inside the write (a post's author, where a
+/// comment went). Shared and callable more than once: a write may be applied again.
+pub type EventFor<T> = Arc<dyn Fn(T) -> EventEnvelope + Send + Sync>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "payload")]

@@ -4,7 +4,7 @@
 //! Hidden contract shared by every method: an operation that returns `Err` has written nothing
 //! (each is one transaction in the relational adapter).
 
-use crate::events::{EventEnvelope, LoggedEvent};
+use crate::events::{EventEnvelope, EventFor, LoggedEvent};
 use crate::{
     CommentId, EventId, PollId, PostId, ReportId, SessionFamilyId, StoreError, Timestamp, UserId,
 };
@@ -280,12 +280,19 @@ pub struct IdempotencyKey {
     pub not_before: Timestamp,
 }
 
-/// What an idempotent create answers.
+/// What an idempotent create answers. `Earlier` is how a replay names the first result, when
+/// that is less than a new one carries (an id to read it by).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Created<T> {
+pub enum Created<T, Earlier = T> {
     New(T),
     /// The same key and body were seen before: this is the first result.
-    Replayed(T),
+    Replayed(Earlier),
+}
+
+impl<T, Earlier> Created<T, Earlier> {
+    pub const fn is_replayed(&self) -> bool {
+        matches!(self, Self::Replayed(_))
+    }
 }
 
 impl<T> Created<T> {
@@ -293,10 +300,6 @@ impl<T> Created<T> {
         match self {
             Self::New(value) | Self::Replayed(value) => value,
         }
-    }
-
-    pub const fn is_replayed(&self) -> bool {
-        matches!(self, Self::Replayed(_))
     }
 }
 
@@ -467,7 +470,7 @@ pub trait PostStore: Send + Sync {
         user_id: UserId,
         liked: bool,
         now: Timestamp,
-        event: &(dyn Fn(UserId) -> EventEnvelope + Send + Sync),
+        event: EventFor<UserId>,
     ) -> Result<Changed, StoreError>;
 
     /// Files a report (once per reporter and target; a repeat changes nothing).
@@ -563,7 +566,7 @@ pub trait CommentStore: Send + Sync {
         &self,
         comment: &NewComment,
         idempotency: Option<&IdempotencyKey>,
-        event: &(dyn Fn(CommentPlacement) -> EventEnvelope + Send + Sync),
+        event: EventFor<CommentPlacement>,
     ) -> Result<Created<CommentRecord>, StoreError>;
 
     /// A comment on a post the viewer may see, unless its author and the viewer blocked each
@@ -601,7 +604,7 @@ pub trait CommentStore: Send + Sync {
         user_id: UserId,
         liked: bool,
         now: Timestamp,
-        event: &(dyn Fn(PostId) -> EventEnvelope + Send + Sync),
+        event: EventFor<PostId>,
     ) -> Result<Changed, StoreError>;
 
     async fn report_comment(
@@ -657,7 +660,7 @@ pub trait PollStore: Send + Sync {
         voter: UserId,
         option_index: i64,
         now: Timestamp,
-        event: &(dyn Fn(PostId) -> EventEnvelope + Send + Sync),
+        event: EventFor<PostId>,
     ) -> Result<(), StoreError>;
 }
 

@@ -5,7 +5,7 @@
 //! neither an endpoint nor an event (`poll.voted` names only the poll) ever lists it.
 
 use std::sync::Arc;
-use veilgram_core::events::{DomainEvent, EventEnvelope};
+use veilgram_core::events::{DomainEvent, EventEnvelope, EventFor};
 use veilgram_core::ports::{PollRecord, PollStore};
 use veilgram_core::{PollId, PostId, StoreError, Timestamp, UserId};
 
@@ -63,11 +63,11 @@ impl PollsService {
         option_index: i64,
     ) -> Result<PollRecord, PollError> {
         let now = Timestamp::now();
-        let event = |post_id: PostId| {
+        let event: EventFor<PostId> = Arc::new(move |post_id: PostId| {
             EventEnvelope::new(None, now, DomainEvent::PollVoted { poll_id, post_id })
-        };
+        });
         self.store
-            .vote(poll_id, voter, option_index, now, &event)
+            .vote(poll_id, voter, option_index, now, event)
             .await?;
         self.get(poll_id, Some(voter)).await
     }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use veilgram_core::events::{DomainEvent, EventEnvelope};
+use veilgram_core::events::{DomainEvent, EventEnvelope, EventFor};
 use veilgram_core::ports::{
     Changed, IdempotencyKey, MentionDirectory, NewPoll, NewPost, NewReport, PostEdit, PostRecord,
     PostStore, ReportInputError, SecretHash, Visibility,
@@ -314,7 +314,7 @@ impl PostsService {
         liked: bool,
     ) -> Result<Changed, PostError> {
         let now = Timestamp::now();
-        let event = |author_id: UserId| {
+        let event: EventFor<UserId> = Arc::new(move |author_id: UserId| {
             let user_id = caller;
             let event = if liked {
                 DomainEvent::PostLiked {
@@ -330,10 +330,10 @@ impl PostsService {
                 }
             };
             EventEnvelope::new(Some(caller), now, event)
-        };
+        });
         Ok(self
             .store
-            .set_post_like(post_id, caller, liked, now, &event)
+            .set_post_like(post_id, caller, liked, now, event)
             .await?)
     }
 

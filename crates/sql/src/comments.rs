@@ -2,6 +2,7 @@
 //! reports, deletion that keeps a `[deleted]` placeholder where replies hang, and the per-thread
 //! alias numbers of anonymous threads.
 
+use crate::batch::Write;
 use crate::events::append_to_outbox;
 use crate::posts::visible_to;
 use crate::reactions::{file_report, set_like, COMMENTS};
@@ -9,7 +10,7 @@ use crate::store::{column, id_column, translate, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use veilgram_core::events::EventEnvelope;
+use veilgram_core::events::{EventEnvelope, EventFor};
 use veilgram_core::ports::{
     Changed, CommentAuthor, CommentOwnership, CommentPlacement, CommentRecord, CommentStore,
     Created, IdempotencyKey, NewComment, NewReport, MAX_COMMENT_DEPTH,
@@ -132,45 +133,30 @@ async fn visible_comment(
         .ok_or(StoreError::NotFound)
 }
 
+/// A new comment or reply; answers the record, or the id of the comment an idempotency key
+/// already made.
+struct CreateComment {
+    comment: NewComment,
+    idempotency: Option<IdempotencyKey>,
+    event: EventFor<CommentPlacement>,
+}
+
 #[async_trait]
-impl CommentStore for SqlStore {
-    async fn server_secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(name)
-        .bind(generated.to_vec())
-        .execute(&mut *transaction)
-        .await
-        .map_err(translate)?;
-        let value: Vec<u8> = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
-            .bind(name)
-            .fetch_one(&mut *transaction)
-            .await
-            .map_err(translate)?;
-        transaction.commit().await?;
-        Ok(value)
+impl Write for CreateComment {
+    type Output = Created<CommentRecord, CommentId>;
+
+    fn contended_row(&self) -> String {
+        self.comment.post_id.to_string()
     }
 
-    async fn create_comment(
-        &self,
-        comment: &NewComment,
-        idempotency: Option<&IdempotencyKey>,
-        event: &(dyn Fn(CommentPlacement) -> EventEnvelope + Send + Sync),
-    ) -> Result<Created<CommentRecord>, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        if let Some(key) = idempotency {
+    async fn apply(&self, transaction: &mut WriteTransaction) -> Result<Self::Output, StoreError> {
+        let comment = &self.comment;
+        if let Some(key) = &self.idempotency {
             let resource = comment.id.to_string();
             let claimed =
-                crate::idempotency::claim(&mut transaction, key, &resource, comment.created_at);
+                crate::idempotency::claim(transaction, key, &resource, comment.created_at);
             if let Some(earlier) = claimed.await? {
-                transaction.commit().await?;
-                let earlier = self.comment(text_id(&earlier)?, Some(comment.author_id));
-                return earlier
-                    .await?
-                    .map(Created::Replayed)
-                    .ok_or(StoreError::NotFound);
+                return Ok(Created::Replayed(text_id(&earlier)?));
             }
         }
         // The post, if the writer may see it, with the writer's byline for the answer.
@@ -184,7 +170,7 @@ impl CommentStore for SqlStore {
         let post = sqlx::query(&post_sql)
             .bind(comment.post_id.to_string())
             .bind(comment.author_id.to_string())
-            .fetch_optional(&mut *transaction)
+            .fetch_optional(&mut **transaction)
             .await
             .map_err(translate)?
             .ok_or(StoreError::NotFound)?;
@@ -198,7 +184,7 @@ impl CommentStore for SqlStore {
                     post_id: parent_post,
                     author: parent_author,
                     ..
-                } = match visible_comment(&mut transaction, reply_to, comment.author_id).await {
+                } = match visible_comment(transaction, reply_to, comment.author_id).await {
                     Ok(found) => found,
                     Err(StoreError::NotFound) => return Err(StoreError::Conflict("parent")),
                     Err(other) => return Err(other),
@@ -208,7 +194,7 @@ impl CommentStore for SqlStore {
                 }
                 let row = sqlx::query("SELECT depth, parent_id FROM comments WHERE id = $1")
                     .bind(reply_to.to_string())
-                    .fetch_one(&mut *transaction)
+                    .fetch_one(&mut **transaction)
                     .await
                     .map_err(translate)?;
                 let parent_depth: i64 = column(&row, "depth")?;
@@ -234,7 +220,7 @@ impl CommentStore for SqlStore {
             )
             .bind(comment.post_id.to_string())
             .bind(comment.alias_key.to_vec())
-            .fetch_optional(&mut *transaction)
+            .fetch_optional(&mut **transaction)
             .await
             .map_err(translate)?;
             match known {
@@ -247,7 +233,7 @@ impl CommentStore for SqlStore {
                     )
                     .bind(comment.post_id.to_string())
                     .bind(comment.alias_key.to_vec())
-                    .fetch_one(&mut *transaction)
+                    .fetch_one(&mut **transaction)
                     .await
                     .map_err(|error| match translate(error) {
                         StoreError::Conflict(_) => StoreError::Conflict("alias"),
@@ -270,19 +256,19 @@ impl CommentStore for SqlStore {
         .bind(alias_number)
         .bind(comment.text.as_str())
         .bind(comment.created_at.as_millis())
-        .execute(&mut *transaction)
+        .execute(&mut **transaction)
         .await
         .map_err(translate)?;
         if let Some(parent) = parent_id {
             sqlx::query("UPDATE comments SET reply_count = reply_count + 1 WHERE id = $1")
                 .bind(parent.to_string())
-                .execute(&mut *transaction)
+                .execute(&mut **transaction)
                 .await
                 .map_err(translate)?;
         }
         sqlx::query("UPDATE posts SET comment_count = comment_count + 1 WHERE id = $1")
             .bind(comment.post_id.to_string())
-            .execute(&mut *transaction)
+            .execute(&mut **transaction)
             .await
             .map_err(translate)?;
         let placement = CommentPlacement {
@@ -290,8 +276,7 @@ impl CommentStore for SqlStore {
             parent_id,
             parent_author_id,
         };
-        append_to_outbox(&mut transaction, &event(placement)).await?;
-        transaction.commit().await?;
+        append_to_outbox(transaction, &(self.event)(placement)).await?;
         let author = match alias_number {
             Some(number) => CommentAuthor::Alias(alias_label(number)),
             None => CommentAuthor::Account {
@@ -313,6 +298,82 @@ impl CommentStore for SqlStore {
             liked_by_me: false,
             created_at: comment.created_at,
         }))
+    }
+}
+
+/// A like added or taken back, on a comment the user may see.
+struct LikeComment {
+    comment_id: CommentId,
+    user_id: UserId,
+    liked: bool,
+    now: Timestamp,
+    event: EventFor<PostId>,
+}
+
+#[async_trait]
+impl Write for LikeComment {
+    type Output = Changed;
+
+    fn contended_row(&self) -> String {
+        self.comment_id.to_string()
+    }
+
+    async fn apply(&self, transaction: &mut WriteTransaction) -> Result<Changed, StoreError> {
+        let owner = visible_comment(transaction, self.comment_id, self.user_id).await?;
+        let event = (self.event)(owner.post_id);
+        let target = self.comment_id.to_string();
+        set_like(
+            transaction,
+            &COMMENTS,
+            target,
+            self.user_id,
+            self.liked,
+            self.now,
+            &event,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl CommentStore for SqlStore {
+    async fn server_secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(generated.to_vec())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        let value: Vec<u8> = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        transaction.commit().await?;
+        Ok(value)
+    }
+
+    async fn create_comment(
+        &self,
+        comment: &NewComment,
+        idempotency: Option<&IdempotencyKey>,
+        event: EventFor<CommentPlacement>,
+    ) -> Result<Created<CommentRecord>, StoreError> {
+        let write = CreateComment {
+            comment: comment.clone(),
+            idempotency: idempotency.cloned(),
+            event,
+        };
+        match self.write(write).await? {
+            Created::New(record) => Ok(Created::New(record)),
+            Created::Replayed(earlier) => {
+                let earlier = self.comment(earlier, Some(comment.author_id)).await?;
+                earlier.map(Created::Replayed).ok_or(StoreError::NotFound)
+            }
+        }
     }
 
     async fn comment(
@@ -417,20 +478,15 @@ impl CommentStore for SqlStore {
         user_id: UserId,
         liked: bool,
         now: Timestamp,
-        event: &(dyn Fn(PostId) -> EventEnvelope + Send + Sync),
+        event: EventFor<PostId>,
     ) -> Result<Changed, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        let owner = visible_comment(&mut transaction, comment_id, user_id).await?;
-        let event = event(owner.post_id);
-        set_like(
-            transaction,
-            &COMMENTS,
-            comment_id.to_string(),
+        self.write(LikeComment {
+            comment_id,
             user_id,
             liked,
             now,
-            &event,
-        )
+            event,
+        })
         .await
     }
 

@@ -1,6 +1,7 @@
 //! `CredentialStore` on the relational engines: accounts, session families, refresh tokens and
 //! the append-only access-token revocation list.
 
+use crate::batch::Write;
 use crate::profiles::record_user_change;
 use crate::store::{column, hash_column, id_column, translate, WriteTransaction};
 use crate::SqlStore;
@@ -166,7 +167,7 @@ pub(crate) async fn revoke_families(
     Ok(revocations)
 }
 
-pub(crate) async fn insert_account(
+async fn insert_account(
     transaction: &mut WriteTransaction,
     account: &NewAccount,
     session: &NewSession,
@@ -186,16 +187,22 @@ pub(crate) async fn insert_account(
     insert_session(transaction, session).await
 }
 
-impl SqlStore {
-    /// One account in its own transaction.
-    pub(crate) async fn create_account_now(
-        &self,
-        account: &NewAccount,
-        session: &NewSession,
-    ) -> Result<(), StoreError> {
-        let mut transaction = self.begin_write().await?;
-        insert_account(&mut transaction, account, session).await?;
-        transaction.commit().await
+/// A sign-up: the account and its first session.
+struct CreateAccount {
+    account: NewAccount,
+    session: NewSession,
+}
+
+#[async_trait]
+impl Write for CreateAccount {
+    type Output = ();
+
+    fn contended_row(&self) -> String {
+        self.account.nickname_key.clone()
+    }
+
+    async fn apply(&self, transaction: &mut WriteTransaction) -> Result<(), StoreError> {
+        insert_account(transaction, &self.account, &self.session).await
     }
 }
 
@@ -206,10 +213,11 @@ impl CredentialStore for SqlStore {
         account: &NewAccount,
         session: &NewSession,
     ) -> Result<(), StoreError> {
-        if let Some(batcher) = &self.signup_batcher {
-            return batcher.create_account(account, session).await;
-        }
-        self.create_account_now(account, session).await
+        self.write(CreateAccount {
+            account: account.clone(),
+            session: session.clone(),
+        })
+        .await
     }
 
     async fn recovery_key_hash(&self, user_id: UserId) -> Result<Option<SecretHash>, StoreError> {

@@ -5,7 +5,7 @@
 //! - [`url`]: [`DatabaseUrl`] decides the engine from the URL scheme and refuses anything else.
 //! - [`store`]: [`SqlStore`], the pool, migrations and the write-transaction helper.
 //! - `credentials`, `profiles`: the `CredentialStore` and `ProfileStore` ports of core.
-//! - `batch`: group commit of sign-ups on SQLite.
+//! - `batch`: group commit of the hot writes (sign-ups, posts, comments, likes).
 //! - `posts`, `comments`, `polls`, `graph`: the `PostStore`, `CommentStore`, `PollStore` and
 //!   `GraphStore` ports.
 //! - `reactions`: likes and reports, one implementation for posts and comments.
@@ -16,7 +16,8 @@
 //!   instants, `TEXT` UUIDs, `ON CONFLICT`, `RETURNING`. Dialect differences are two DDL words spelled by
 //!   `store::render_migration`, the write-transaction start in [`SqlStore::begin_write`], and
 //!   the event-log append lock.
-//! - Each port method is one transaction: it either writes everything or nothing.
+//! - Each port method is one transaction, or one write inside a group commit that is redone
+//!   alone if its batch fails: it either writes everything or nothing.
 
 mod batch;
 mod comments;
@@ -31,5 +32,6 @@ mod reactions;
 pub mod store;
 pub mod url;
 
+pub use batch::CommitStats;
 pub use store::{PoolSettings, SqlStore};
 pub use url::{DatabaseUrl, Engine};

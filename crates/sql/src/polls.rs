@@ -5,7 +5,7 @@ use crate::posts::visible_to;
 use crate::store::{column, id_column, translate, values_placeholders, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
-use veilgram_core::events::EventEnvelope;
+use veilgram_core::events::EventFor;
 use veilgram_core::ports::{NewPoll, PollRecord, PollStore};
 use veilgram_core::{PollId, PostId, StoreError, Timestamp, UserId};
 
@@ -128,7 +128,7 @@ impl PollStore for SqlStore {
         voter: UserId,
         option_index: i64,
         now: Timestamp,
-        event: &(dyn Fn(PostId) -> EventEnvelope + Send + Sync),
+        event: EventFor<PostId>,
     ) -> Result<(), StoreError> {
         let mut transaction = self.begin_write().await?;
         let sql = format!(

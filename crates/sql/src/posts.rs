@@ -5,6 +5,7 @@
 //! (except to its author), and it is public, the viewer's own, or followers-only with the viewer
 //! following the author.
 
+use crate::batch::Write;
 use crate::events::append_to_outbox;
 use crate::profiles::{adjust_user_counter, Byline};
 use crate::reactions::{file_report, set_like, POSTS};
@@ -12,7 +13,7 @@ use crate::store::{column, id_column, translate, values_placeholders, WriteTrans
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use veilgram_core::events::EventEnvelope;
+use veilgram_core::events::{EventEnvelope, EventFor};
 use veilgram_core::ports::{
     Changed, Created, IdempotencyKey, MentionDirectory, NewPost, NewReport, PollRecord, PostEdit,
     PostRecord, PostStore, Visibility,
@@ -211,26 +212,31 @@ impl MentionDirectory for SqlStore {
     }
 }
 
+/// A new post; answers the record, or the id of the post an idempotency key already made.
+struct CreatePost {
+    post: NewPost,
+    idempotency: Option<IdempotencyKey>,
+    event: EventEnvelope,
+}
+
 #[async_trait]
-impl PostStore for SqlStore {
-    async fn create_post(
-        &self,
-        post: &NewPost,
-        idempotency: Option<&IdempotencyKey>,
-        event: &EventEnvelope,
-    ) -> Result<Created<PostRecord>, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        if let Some(key) = idempotency {
+impl Write for CreatePost {
+    type Output = Created<PostRecord, PostId>;
+
+    fn contended_row(&self) -> String {
+        self.post.author_id.to_string()
+    }
+
+    async fn apply(&self, transaction: &mut WriteTransaction) -> Result<Self::Output, StoreError> {
+        let post = &self.post;
+        if let Some(key) = &self.idempotency {
             let resource = post.id.to_string();
-            let claimed =
-                crate::idempotency::claim(&mut transaction, key, &resource, post.created_at);
+            let claimed = crate::idempotency::claim(transaction, key, &resource, post.created_at);
             if let Some(earlier) = claimed.await? {
-                transaction.commit().await?;
                 let earlier = earlier.parse().map_err(|_| {
                     StoreError::Unavailable("stored resource id is not an id".into())
                 })?;
-                let earlier = self.post(earlier, Some(post.author_id)).await?;
-                return earlier.map(Created::Replayed).ok_or(StoreError::NotFound);
+                return Ok(Created::Replayed(earlier));
             }
         }
         sqlx::query(
@@ -244,15 +250,15 @@ impl PostStore for SqlStore {
         .bind(i64::from(post.anonymous_thread))
         .bind(post.created_at.as_millis())
         .bind(post.hashtags.join(" "))
-        .execute(&mut *transaction)
+        .execute(&mut **transaction)
         .await
         .map_err(translate)?;
-        insert_tags_and_mentions(&mut transaction, post.id, &post.hashtags, &post.mentions).await?;
+        insert_tags_and_mentions(transaction, post.id, &post.hashtags, &post.mentions).await?;
         if let Some(poll) = &post.poll {
-            crate::polls::insert_poll(&mut transaction, post.id, poll).await?;
+            crate::polls::insert_poll(transaction, post.id, poll).await?;
         }
         let author = adjust_user_counter(
-            &mut transaction,
+            transaction,
             post.author_id,
             "posts_count",
             1,
@@ -260,9 +266,65 @@ impl PostStore for SqlStore {
         )
         .await?
         .ok_or(StoreError::NotFound)?;
-        append_to_outbox(&mut transaction, event).await?;
-        transaction.commit().await?;
+        append_to_outbox(transaction, &self.event).await?;
         Ok(Created::New(new_post_record(post, author)))
+    }
+}
+
+/// A like added or taken back, on a post the user may see.
+struct LikePost {
+    post_id: PostId,
+    user_id: UserId,
+    liked: bool,
+    now: Timestamp,
+    event: EventFor<UserId>,
+}
+
+#[async_trait]
+impl Write for LikePost {
+    type Output = Changed;
+
+    fn contended_row(&self) -> String {
+        self.post_id.to_string()
+    }
+
+    async fn apply(&self, transaction: &mut WriteTransaction) -> Result<Changed, StoreError> {
+        let author = SqlStore::visible_post_author(transaction, self.post_id, self.user_id).await?;
+        let event = (self.event)(author);
+        let target = self.post_id.to_string();
+        set_like(
+            transaction,
+            &POSTS,
+            target,
+            self.user_id,
+            self.liked,
+            self.now,
+            &event,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl PostStore for SqlStore {
+    async fn create_post(
+        &self,
+        post: &NewPost,
+        idempotency: Option<&IdempotencyKey>,
+        event: &EventEnvelope,
+    ) -> Result<Created<PostRecord>, StoreError> {
+        let write = CreatePost {
+            post: post.clone(),
+            idempotency: idempotency.cloned(),
+            event: event.clone(),
+        };
+        match self.write(write).await? {
+            Created::New(record) => Ok(Created::New(record)),
+            Created::Replayed(earlier) => {
+                let earlier = self.post(earlier, Some(post.author_id)).await?;
+                earlier.map(Created::Replayed).ok_or(StoreError::NotFound)
+            }
+        }
     }
 
     async fn post(
@@ -372,19 +434,15 @@ impl PostStore for SqlStore {
         user_id: UserId,
         liked: bool,
         now: Timestamp,
-        event: &(dyn Fn(UserId) -> EventEnvelope + Send + Sync),
+        event: EventFor<UserId>,
     ) -> Result<Changed, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        let author = SqlStore::visible_post_author(&mut transaction, post_id, user_id).await?;
-        set_like(
-            transaction,
-            &POSTS,
-            post_id.to_string(),
+        self.write(LikePost {
+            post_id,
             user_id,
             liked,
             now,
-            &event(author),
-        )
+            event,
+        })
         .await
     }
 

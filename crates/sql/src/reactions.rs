@@ -30,9 +30,9 @@ pub(crate) const COMMENTS: Likeable = Likeable {
 };
 
 /// Adds (`liked`) or removes the user's like, keeps the counter right and appends the event, in
-/// the caller's transaction, which it commits. A like already in that state changes nothing.
+/// the caller's transaction. A like already in that state changes nothing.
 pub(crate) async fn set_like(
-    mut transaction: WriteTransaction,
+    transaction: &mut WriteTransaction,
     kind: &Likeable,
     target_id: String,
     user_id: UserId,
@@ -53,13 +53,13 @@ pub(crate) async fn set_like(
         .bind(target_id.as_str())
         .bind(user_id.to_string())
         .bind(now.as_millis())
-        .execute(&mut *transaction)
+        .execute(&mut **transaction)
         .await
     } else {
         sqlx::query(&format!("DELETE FROM {likes_table} WHERE {target_column} = $1 AND user_id = $2"))
             .bind(target_id.as_str())
             .bind(user_id.to_string())
-            .execute(&mut *transaction)
+            .execute(&mut **transaction)
             .await
     }
     .map_err(translate)?;
@@ -72,11 +72,10 @@ pub(crate) async fn set_like(
     ))
     .bind(delta)
     .bind(target_id.as_str())
-    .execute(&mut *transaction)
+    .execute(&mut **transaction)
     .await
     .map_err(translate)?;
-    append_to_outbox(&mut transaction, event).await?;
-    transaction.commit().await?;
+    append_to_outbox(transaction, event).await?;
     Ok(Changed::Yes)
 }
 

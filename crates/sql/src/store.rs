@@ -78,8 +78,8 @@ pub struct SqlStore {
     /// of contending for the file lock through SQLite's busy handler, which sleeps and retries
     /// (and so wastes most of the time a write could have had). Absent on PostgreSQL.
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
-    /// SQLite only: sign-ups are group-committed (see `batch`).
-    pub(crate) signup_batcher: Option<crate::batch::SignupBatcher>,
+    /// Group commit of the hot writes (see `batch`); absent in the committer's own handle.
+    pub(crate) committer: Option<crate::batch::Committer>,
 }
 
 /// A write transaction; on SQLite it also holds this process's write gate until it ends.
@@ -141,11 +141,13 @@ impl SqlStore {
             pool,
             engine,
             write_gate,
-            signup_batcher: None,
+            committer: None,
         };
-        if engine == Engine::Sqlite {
-            store.signup_batcher = Some(crate::batch::SignupBatcher::start(store.clone()));
-        }
+        let lanes = match engine {
+            Engine::Sqlite => 1,
+            Engine::Postgres => (settings.max_connections as usize / 2).max(1),
+        };
+        store.committer = Some(crate::batch::Committer::start(store.clone(), lanes));
         Ok(store)
     }
 

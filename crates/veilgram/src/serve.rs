@@ -119,13 +119,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.users.cache_sync_interval_ms.max(10),
     ));
     let counter_for_metrics = Arc::clone(&event_counter);
+    let commit_stats = store.commit_stats();
     let state = AppState {
         auth,
         users,
         posts,
         comments,
         polls: Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>)),
-        metrics_sources: vec![Arc::new(move || counter_for_metrics.render())],
+        metrics_sources: vec![
+            Arc::new(move || counter_for_metrics.render()),
+            Arc::new(move || commit_stats.render()),
+        ],
         health_checks: vec![Arc::clone(&store) as Arc<dyn HealthCheck>],
         metrics: Arc::new(Metrics::default()),
     };

@@ -3,6 +3,7 @@
 
 mod credentials;
 mod events;
+mod group_commit;
 mod profiles;
 mod schema;
 
