@@ -7,12 +7,14 @@
 //! - [`error`]: [`StoreError`], what any storage port may answer.
 //! - [`events`]: the versioned domain-event envelope every change others care about produces.
 //! - [`ports`]: the traits a storage engine implements; services hold them as `Arc<dyn …>`.
+//! - [`cache`]: the cache port (values, counters, sorted sets, expiry) and its hash-tagged keys.
 //! - [`text`]: nickname keys and look-alike folding, shared by nicknames and mentions.
 //! - [`sequence`]: [`sequence::SequenceCursor`], for tailing append-only tables from many processes.
 //!
 //! This crate depends on no engine, no web framework and no service: it is the root of the crate
 //! graph.
 
+pub mod cache;
 pub mod error;
 pub mod events;
 pub mod ids;

@@ -5,6 +5,8 @@
 //! A test that needs PostgreSQL fails loudly when it cannot be reached: it never skips.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod cache;
+
 use sqlx::{Connection, Executor, PgConnection};
 use std::time::{SystemTime, UNIX_EPOCH};
 use veilgram_sql::{DatabaseUrl, PoolSettings, SqlStore};

@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use veilgram_cache::CacheUrl;
 use veilgram_sql::DatabaseUrl;
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -18,6 +19,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `VEILGRAM_DATABASE_URL`: empty for SQLite in the data dir; `postgres://…` for PostgreSQL.
     pub database_url: String,
+    /// `VEILGRAM_REDIS_URL`: empty for the in-process cache; `redis://host:port[/db]` for one
+    /// Redis server; `redis-cluster://host:port,host:port,…` for a Redis Cluster (seed nodes).
+    pub redis_url: String,
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub auth: AuthConfig,
@@ -112,6 +116,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./veilgram-data"),
             database_url: String::new(),
+            redis_url: String::new(),
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
@@ -173,6 +178,13 @@ impl fmt::Debug for Config {
             .field(
                 "database_url",
                 &self.database_url().map_err(|_| "<invalid>"),
+            )
+            .field(
+                "cache",
+                &self
+                    .cache_url()
+                    .map(|url| url.adapter())
+                    .unwrap_or("<invalid>"),
             )
             .finish_non_exhaustive()
     }
@@ -250,6 +262,7 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.database_url()?;
+        self.cache_url()?;
         self.listen
             .parse::<std::net::SocketAddr>()
             .with_context(|| {
@@ -273,6 +286,12 @@ impl Config {
         }
         DatabaseUrl::parse(self.database_url.trim())
             .map_err(|error| anyhow::anyhow!("VEILGRAM_DATABASE_URL: {error}"))
+    }
+
+    /// The cache to use: in memory unless `redis_url` names Redis or a Redis Cluster.
+    pub fn cache_url(&self) -> anyhow::Result<CacheUrl> {
+        CacheUrl::parse(Some(&self.redis_url))
+            .map_err(|error| anyhow::anyhow!("VEILGRAM_REDIS_URL: {}", error.0))
     }
 
     pub fn signing_key_file(&self) -> PathBuf {
@@ -448,6 +467,31 @@ mod tests {
             format!("{error:#}").contains("http.max_body_byte"),
             "{error:#}"
         );
+    }
+
+    #[test]
+    fn the_cache_url_picks_the_adapter_and_bad_ones_are_refused() {
+        let load = |url: &str| Config::load(None, env(&[("VEILGRAM_REDIS_URL", url)]).into_iter());
+        assert_eq!(
+            load("").unwrap().config.cache_url().unwrap(),
+            CacheUrl::Memory
+        );
+        assert_eq!(
+            load("redis-cluster://10.1.1.1:7000,10.1.1.2:7000")
+                .unwrap()
+                .config
+                .cache_url()
+                .unwrap()
+                .adapter(),
+            "redis-cluster"
+        );
+        let error = load("memcached://x").err().unwrap();
+        assert!(
+            format!("{error:#}").contains("VEILGRAM_REDIS_URL"),
+            "{error:#}"
+        );
+        let config = load("redis://:hunter2@10.1.1.1:6379").unwrap().config;
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 
     #[test]

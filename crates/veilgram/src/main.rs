@@ -18,7 +18,9 @@ use std::process::ExitCode;
 /// Configuration comes from defaults, then the TOML file given with --config, then environment
 /// variables: VEILGRAM_LISTEN (default 127.0.0.1:8080), VEILGRAM_DATA_DIR (default
 /// ./veilgram-data), VEILGRAM_DATABASE_URL (default: SQLite in the data dir; postgres://… for
-/// PostgreSQL). Nested settings use a double underscore: VEILGRAM_HTTP__CORS_ALLOWED_ORIGINS.
+/// PostgreSQL), VEILGRAM_REDIS_URL (default: an in-process cache; redis://host:port for Redis,
+/// redis-cluster://host:port,host:port for a Redis Cluster). Nested settings use a double
+/// underscore: VEILGRAM_HTTP__CORS_ALLOWED_ORIGINS.
 #[derive(Parser)]
 #[command(name = "veilgram", version, about, long_about)]
 struct Cli {

@@ -75,6 +75,17 @@ pub fn rotate_signing_key(config: &Config) -> anyhow::Result<()> {
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(open_store(&config).await?);
+    let cache_url = config.cache_url()?;
+    let cache = veilgram_cache::connect(&cache_url, "")
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "cannot reach the {} cache: {}",
+                cache_url.adapter(),
+                error.0
+            )
+        })?;
+    tracing::info!(adapter = cache.name(), "cache ready");
     let auth = Arc::new(AuthService::new(
         Arc::clone(&store) as Arc<dyn CredentialStore>,
         config.auth_settings(),
@@ -130,7 +141,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Arc::new(move || counter_for_metrics.render()),
             Arc::new(move || commit_stats.render()),
         ],
-        health_checks: vec![Arc::clone(&store) as Arc<dyn HealthCheck>],
+        health_checks: vec![
+            Arc::clone(&store) as Arc<dyn HealthCheck>,
+            Arc::new(veilgram_cache::CacheHealth(Arc::clone(&cache))),
+        ],
         metrics: Arc::new(Metrics::default()),
     };
     let gateway = GatewayConfig {

@@ -50,6 +50,7 @@ fn help_explains_the_subcommands() {
         "migrate",
         "rotate-signing-key",
         "VEILGRAM_DATABASE_URL",
+        "VEILGRAM_REDIS_URL",
         "VEILGRAM_LISTEN",
         "VEILGRAM_DATA_DIR",
     ] {
@@ -104,13 +105,32 @@ async fn serves_on_sqlite_and_finishes_in_flight_requests_on_sigterm() {
     assert!(TcpStream::connect(&server.address).await.is_err());
 }
 
+#[test]
+fn an_unreachable_cache_stops_the_start_loudly() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = binary()
+        .arg("serve")
+        .env_clear()
+        .env("VEILGRAM_DATA_DIR", directory.path())
+        .env("VEILGRAM_LISTEN", "127.0.0.1:0")
+        .env("VEILGRAM_REDIS_URL", "redis://:hunter2@127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot reach the redis cache"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
+}
+
 #[tokio::test]
-async fn serves_on_postgresql_when_the_url_says_so() {
+async fn serves_on_postgresql_and_redis_when_the_urls_say_so() {
     let database = TestDatabase::postgres().await;
     let directory = tempfile::tempdir().unwrap();
+    let redis_url = veilgram_testkit::cache::redis_url();
     let server = Server::start(StartOptions {
         data_dir: Some(directory.path()),
         database_url: Some(database.url().as_str()),
+        environment: vec![("VEILGRAM_REDIS_URL", redis_url.as_str())],
         ..Default::default()
     });
     let (status, signup) = server
@@ -136,17 +156,24 @@ async fn serves_on_postgresql_when_the_url_says_so() {
     );
     let (status, ready) = server.request("GET", "/readyz", None, None).await;
     assert_eq!(
-        (status, ready["checks"]["database"].as_str()),
-        (200, Some("ok"))
+        (
+            status,
+            ready["checks"]["database"].as_str(),
+            ready["checks"]["cache"].as_str()
+        ),
+        (200, Some("ok"), Some("ok"))
     );
     assert!(
         !directory.path().join("veilgram.db").exists(),
         "no SQLite file when PostgreSQL is configured"
     );
-    assert!(server
-        .logs()
+    let logs = server.logs();
+    assert!(logs
         .iter()
         .any(|line| line.contains("\"engine\":\"postgres\"")));
+    assert!(logs
+        .iter()
+        .any(|line| line.contains("\"adapter\":\"redis\"")));
 }
 
 #[tokio::test]

@@ -1,0 +1,93 @@
+//! Adapters of the cache port (`veilgram_core::cache::Cache`).
+//!
+//! # Layout
+//! - [`memory`]: [`MemoryCache`], the embedded default, in this process.
+//! - [`redis`]: [`RedisCache`], one implementation for a Redis server and a Redis Cluster.
+//!
+//! [`connect`] picks the adapter from `VEILGRAM_REDIS_URL`:
+//! - unset or empty: in memory;
+//! - `redis://host:port[/db]` (or `rediss://`): one Redis server;
+//! - `redis-cluster://host:port,host:port,...`: a Redis Cluster, from any of its nodes (seeds).
+
+pub mod memory;
+pub mod redis;
+
+pub use memory::MemoryCache;
+pub use redis::RedisCache;
+
+use std::sync::Arc;
+use veilgram_core::cache::{Cache, CacheError, CacheKey};
+use veilgram_core::ports::HealthCheck;
+use veilgram_core::StoreError;
+
+/// Where the cache lives, parsed from a URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheUrl {
+    Memory,
+    Redis(String),
+    /// The seed nodes, each as `redis://host:port`.
+    Cluster(Vec<String>),
+}
+
+impl CacheUrl {
+    /// The adapter's name, safe to log (the URL may hold a password).
+    pub const fn adapter(&self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis(_) => "redis",
+            Self::Cluster(_) => "redis-cluster",
+        }
+    }
+
+    pub fn parse(url: Option<&str>) -> Result<Self, CacheError> {
+        let url = url.map(str::trim).unwrap_or_default();
+        if url.is_empty() {
+            return Ok(Self::Memory);
+        }
+        if url.starts_with("redis://") || url.starts_with("rediss://") {
+            return Ok(Self::Redis(url.to_owned()));
+        }
+        if let Some(nodes) = url.strip_prefix("redis-cluster://") {
+            let nodes: Vec<String> = nodes
+                .split(',')
+                .map(str::trim)
+                .filter(|node| !node.is_empty())
+                .map(|node| format!("redis://{node}"))
+                .collect();
+            if nodes.is_empty() {
+                return Err(CacheError("redis-cluster:// names no node".into()));
+            }
+            return Ok(Self::Cluster(nodes));
+        }
+        Err(CacheError(
+            "the cache URL must start with redis://, rediss:// or redis-cluster://".into(),
+        ))
+    }
+}
+
+/// Readiness of the cache: one round trip.
+pub struct CacheHealth(pub Arc<dyn Cache>);
+
+#[async_trait::async_trait]
+impl HealthCheck for CacheHealth {
+    fn name(&self) -> &'static str {
+        "cache"
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        self.0
+            .exists(&CacheKey::named("health"))
+            .await
+            .map(|_| ())
+            .map_err(|error| StoreError::Unavailable(error.0))
+    }
+}
+
+/// Connects the adapter `url` names. `prefix` goes before every Redis key (empty in production).
+pub async fn connect(url: &CacheUrl, prefix: &str) -> Result<Arc<dyn Cache>, CacheError> {
+    Ok(match url {
+        CacheUrl::Memory => Arc::new(MemoryCache::default()),
+        CacheUrl::Redis(url) => Arc::new(RedisCache::connect(url, prefix).await?),
+        CacheUrl::Cluster(nodes) => Arc::new(RedisCache::connect_cluster(nodes, prefix).await?),
+    })
+}

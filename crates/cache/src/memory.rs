@@ -1,0 +1,259 @@
+//! The embedded default: the cache port in this process's memory, with Redis's semantics (lazy
+//! expiry, counters that are values, sorted sets ordered by score then member). Sharded by key
+//! so that concurrent requests rarely wait on one another.
+
+use async_trait::async_trait;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use veilgram_core::cache::{check_scores, Cache, CacheError, CacheKey, Scored};
+
+const SHARDS: usize = 32;
+
+enum Value {
+    Bytes(Vec<u8>),
+    Counter(i64),
+    Sorted(BTreeSet<(i64, String)>),
+}
+
+struct Entry {
+    value: Value,
+    expires_at: Option<Instant>,
+}
+
+impl Entry {
+    fn live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+type Shard = HashMap<CacheKey, Entry>;
+
+pub struct MemoryCache {
+    shards: Vec<Mutex<Shard>>,
+}
+
+impl Default for MemoryCache {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+/// The entry of `key` unless it has expired (an expired one is dropped).
+fn live_entry<'s>(shard: &'s mut Shard, key: &CacheKey) -> Option<&'s mut Entry> {
+    if shard
+        .get(key)
+        .is_some_and(|entry| !entry.live(Instant::now()))
+    {
+        shard.remove(key);
+    }
+    shard.get_mut(key)
+}
+
+/// A value read as a counter: counters, and byte values that spell an integer (as Redis does).
+fn as_counter(key: &CacheKey, value: &Value) -> Result<i64, CacheError> {
+    match value {
+        Value::Counter(value) => Ok(*value),
+        Value::Bytes(bytes) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .ok_or_else(|| wrong_type(key)),
+        Value::Sorted(_) => Err(wrong_type(key)),
+    }
+}
+
+fn wrong_type(key: &CacheKey) -> CacheError {
+    CacheError(format!("{} holds another kind of value", key.as_str()))
+}
+
+impl MemoryCache {
+    fn shard(&self, key: &CacheKey) -> MutexGuard<'_, Shard> {
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        let shard = &self.shards[(hasher.finish() % SHARDS as u64) as usize];
+        // A panic while holding a shard leaves plain data behind; keep serving it.
+        shard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the live entry of `key` (expired entries are dropped first).
+    fn with_entry<T>(&self, key: &CacheKey, f: impl FnOnce(Option<&mut Entry>) -> T) -> T {
+        let mut shard = self.shard(key);
+        f(live_entry(&mut shard, key))
+    }
+
+    fn counter(&self, key: &CacheKey) -> Result<Option<i64>, CacheError> {
+        self.with_entry(key, |entry| {
+            entry.map(|entry| as_counter(key, &entry.value)).transpose()
+        })
+    }
+}
+
+#[async_trait]
+impl Cache for MemoryCache {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn get(&self, key: &CacheKey) -> Result<Option<Vec<u8>>, CacheError> {
+        self.with_entry(key, |entry| match entry.map(|entry| &entry.value) {
+            None => Ok(None),
+            Some(Value::Bytes(bytes)) => Ok(Some(bytes.clone())),
+            Some(Value::Counter(value)) => Ok(Some(value.to_string().into_bytes())),
+            Some(Value::Sorted(_)) => Err(wrong_type(key)),
+        })
+    }
+
+    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
+
+    async fn set(
+        &self,
+        key: &CacheKey,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), CacheError> {
+        let entry = Entry {
+            value: Value::Bytes(value.to_vec()),
+            expires_at: ttl.map(|ttl| Instant::now() + ttl),
+        };
+        self.shard(key).insert(key.clone(), entry);
+        Ok(())
+    }
+
+    async fn delete(&self, keys: &[CacheKey]) -> Result<(), CacheError> {
+        for key in keys {
+            self.shard(key).remove(key);
+        }
+        Ok(())
+    }
+
+    async fn exists(&self, key: &CacheKey) -> Result<bool, CacheError> {
+        Ok(self.with_entry(key, |entry| entry.is_some()))
+    }
+
+    async fn increment(
+        &self,
+        key: &CacheKey,
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> Result<i64, CacheError> {
+        let mut shard = self.shard(key);
+        if let Some(entry) = live_entry(&mut shard, key) {
+            let value = as_counter(key, &entry.value)?.saturating_add(delta);
+            entry.value = Value::Counter(value);
+            return Ok(value);
+        }
+        let entry = Entry {
+            value: Value::Counter(delta),
+            expires_at: ttl.map(|ttl| Instant::now() + ttl),
+        };
+        shard.insert(key.clone(), entry);
+        Ok(delta)
+    }
+
+    async fn counters(&self, keys: &[CacheKey]) -> Result<Vec<Option<i64>>, CacheError> {
+        keys.iter().map(|key| self.counter(key)).collect()
+    }
+
+    async fn set_counters(&self, values: &[(CacheKey, i64)]) -> Result<(), CacheError> {
+        for (key, value) in values {
+            let entry = Entry {
+                value: Value::Counter(*value),
+                expires_at: None,
+            };
+            self.shard(key).insert(key.clone(), entry);
+        }
+        Ok(())
+    }
+
+    async fn time_to_live(&self, key: &CacheKey) -> Result<Option<Duration>, CacheError> {
+        let now = Instant::now();
+        Ok(self.with_entry(key, |entry| {
+            entry
+                .and_then(|entry| entry.expires_at)
+                .map(|at| at.saturating_duration_since(now))
+        }))
+    }
+
+    async fn sorted_add(
+        &self,
+        key: &CacheKey,
+        members: &[Scored],
+        keep: usize,
+    ) -> Result<(), CacheError> {
+        check_scores(members)?;
+        let mut shard = self.shard(key);
+        live_entry(&mut shard, key);
+        let entry = shard.entry(key.clone()).or_insert_with(|| Entry {
+            value: Value::Sorted(BTreeSet::new()),
+            expires_at: None,
+        });
+        let Value::Sorted(set) = &mut entry.value else {
+            return Err(wrong_type(key));
+        };
+        for Scored { score, member } in members {
+            set.retain(|(_, existing)| existing != member);
+            set.insert((*score, member.clone()));
+        }
+        while set.len() > keep {
+            set.pop_first();
+        }
+        if set.is_empty() {
+            shard.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn sorted_range_desc(
+        &self,
+        key: &CacheKey,
+        below: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Scored>, CacheError> {
+        self.with_entry(key, |entry| match entry.map(|entry| &entry.value) {
+            None => Ok(Vec::new()),
+            Some(Value::Sorted(set)) => Ok(set
+                .iter()
+                .rev()
+                .filter(|(score, _)| below.is_none_or(|below| *score < below))
+                .take(limit)
+                .map(|(score, member)| Scored::new(*score, member.clone()))
+                .collect()),
+            Some(_) => Err(wrong_type(key)),
+        })
+    }
+
+    async fn sorted_remove(&self, key: &CacheKey, members: &[String]) -> Result<(), CacheError> {
+        let mut shard = self.shard(key);
+        let Some(entry) = live_entry(&mut shard, key) else {
+            return Ok(());
+        };
+        let Value::Sorted(set) = &mut entry.value else {
+            return Err(wrong_type(key));
+        };
+        set.retain(|(_, member)| !members.contains(member));
+        if set.is_empty() {
+            shard.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn sorted_len(&self, key: &CacheKey) -> Result<usize, CacheError> {
+        self.with_entry(key, |entry| match entry.map(|entry| &entry.value) {
+            None => Ok(0),
+            Some(Value::Sorted(set)) => Ok(set.len()),
+            Some(_) => Err(wrong_type(key)),
+        })
+    }
+}

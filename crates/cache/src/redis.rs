@@ -1,0 +1,281 @@
+//! The cache port on Redis: one implementation over any redis-rs async connection, used with a
+//! reconnecting single-node connection and with a Redis Cluster connection. Operations that must
+//! be atomic (a counter with its expiry, a capped sorted set) are Lua scripts on one key, which
+//! Redis Cluster routes by that key's slot.
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Script};
+use std::sync::LazyLock;
+use std::time::Duration;
+use veilgram_core::cache::{check_scores, Cache, CacheError, CacheKey, Scored};
+
+/// How long one command may take before the cache counts as unavailable.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// INCRBY, and PEXPIRE only if this call created the counter.
+static INCREMENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local existed = redis.call('EXISTS', KEYS[1]) \
+         local value = redis.call('INCRBY', KEYS[1], ARGV[1]) \
+         if existed == 0 and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
+         return value",
+    )
+});
+
+/// ZADD the members, then keep only the `ARGV[1]` highest.
+static SORTED_ADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end \
+         local keep = tonumber(ARGV[1]) \
+         if keep == 0 then redis.call('DEL', KEYS[1]) \
+         else redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -keep - 1) end \
+         return 1",
+    )
+});
+
+fn unavailable(error: &redis::RedisError) -> CacheError {
+    // The error names the failure (refused, timed out, CROSSSLOT, ...), never a value.
+    CacheError(error.to_string())
+}
+
+pub struct RedisCache<C> {
+    connection: C,
+    name: &'static str,
+    /// Put before every key (outside the hash tag): lets tests share one server.
+    prefix: String,
+}
+
+impl RedisCache<ConnectionManager> {
+    /// One Redis server, from a `redis://host:port[/db]` URL. Reconnects by itself.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, CacheError> {
+        let client = redis::Client::open(url).map_err(|error| unavailable(&error))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1);
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|error| unavailable(&error))?;
+        Ok(Self {
+            connection,
+            name: "redis",
+            prefix: prefix.to_owned(),
+        })
+    }
+}
+
+impl RedisCache<ClusterConnection> {
+    /// A Redis Cluster, from any of its nodes (`redis://host:port` each).
+    pub async fn connect_cluster(nodes: &[String], prefix: &str) -> Result<Self, CacheError> {
+        let client = ClusterClientBuilder::new(nodes.to_vec())
+            .connection_timeout(CONNECT_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .retries(2)
+            .build()
+            .map_err(|error| unavailable(&error))?;
+        let connection = client
+            .get_async_connection()
+            .await
+            .map_err(|error| unavailable(&error))?;
+        Ok(Self {
+            connection,
+            name: "redis-cluster",
+            prefix: prefix.to_owned(),
+        })
+    }
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
+    fn key(&self, key: &CacheKey) -> String {
+        format!("{}{}", self.prefix, key.as_str())
+    }
+
+    async fn run<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, CacheError> {
+        let mut connection = self.connection.clone();
+        command
+            .query_async(&mut connection)
+            .await
+            .map_err(|error| unavailable(&error))
+    }
+
+    async fn script<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        key: &CacheKey,
+        arguments: &[String],
+    ) -> Result<T, CacheError> {
+        let mut connection = self.connection.clone();
+        let mut invocation = script.key(self.key(key));
+        for argument in arguments {
+            invocation.arg(argument);
+        }
+        invocation
+            .invoke_async(&mut connection)
+            .await
+            .map_err(|error| unavailable(&error))
+    }
+
+    /// MGET: Redis Cluster splits it by slot and answers in the order asked.
+    async fn get_raw(&self, keys: &[CacheKey]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut command = redis::cmd("MGET");
+        for key in keys {
+            command.arg(self.key(key));
+        }
+        self.run(&command).await
+    }
+}
+
+fn parse_counter(value: Option<Vec<u8>>) -> Result<Option<i64>, CacheError> {
+    value
+        .map(|bytes| {
+            std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .ok_or_else(|| CacheError("a counter holds a non-integer".into()))
+        })
+        .transpose()
+}
+
+#[async_trait]
+impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn get(&self, key: &CacheKey) -> Result<Option<Vec<u8>>, CacheError> {
+        self.run(redis::cmd("GET").arg(self.key(key))).await
+    }
+
+    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        self.get_raw(keys).await
+    }
+
+    async fn set(
+        &self,
+        key: &CacheKey,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), CacheError> {
+        let mut command = redis::cmd("SET");
+        command.arg(self.key(key)).arg(value);
+        if let Some(ttl) = ttl {
+            command.arg("PX").arg(ttl.as_millis().max(1) as u64);
+        }
+        self.run(&command).await
+    }
+
+    async fn delete(&self, keys: &[CacheKey]) -> Result<(), CacheError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut command = redis::cmd("DEL");
+        for key in keys {
+            command.arg(self.key(key));
+        }
+        self.run::<i64>(&command).await.map(|_| ())
+    }
+
+    async fn exists(&self, key: &CacheKey) -> Result<bool, CacheError> {
+        self.run(redis::cmd("EXISTS").arg(self.key(key))).await
+    }
+
+    async fn increment(
+        &self,
+        key: &CacheKey,
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> Result<i64, CacheError> {
+        let ttl = ttl.map_or(0, |ttl| ttl.as_millis().max(1) as u64);
+        self.script(&INCREMENT, key, &[delta.to_string(), ttl.to_string()])
+            .await
+    }
+
+    async fn counters(&self, keys: &[CacheKey]) -> Result<Vec<Option<i64>>, CacheError> {
+        self.get_raw(keys)
+            .await?
+            .into_iter()
+            .map(parse_counter)
+            .collect()
+    }
+
+    async fn set_counters(&self, values: &[(CacheKey, i64)]) -> Result<(), CacheError> {
+        for (key, value) in values {
+            self.run::<()>(redis::cmd("SET").arg(self.key(key)).arg(*value))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn time_to_live(&self, key: &CacheKey) -> Result<Option<Duration>, CacheError> {
+        let millis: i64 = self.run(redis::cmd("PTTL").arg(self.key(key))).await?;
+        Ok((millis >= 0).then(|| Duration::from_millis(millis as u64)))
+    }
+
+    async fn sorted_add(
+        &self,
+        key: &CacheKey,
+        members: &[Scored],
+        keep: usize,
+    ) -> Result<(), CacheError> {
+        check_scores(members)?;
+        let mut arguments = Vec::with_capacity(1 + members.len() * 2);
+        arguments.push(keep.to_string());
+        for Scored { score, member } in members {
+            arguments.push(score.to_string());
+            arguments.push(member.clone());
+        }
+        self.script::<i64>(&SORTED_ADD, key, &arguments)
+            .await
+            .map(|_| ())
+    }
+
+    async fn sorted_range_desc(
+        &self,
+        key: &CacheKey,
+        below: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Scored>, CacheError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let upper = below.map_or_else(|| "+inf".to_owned(), |below| format!("({below}"));
+        let pairs: Vec<(String, f64)> = self
+            .run(
+                redis::cmd("ZRANGE")
+                    .arg(self.key(key))
+                    .arg(upper)
+                    .arg("-inf")
+                    .arg("BYSCORE")
+                    .arg("REV")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit)
+                    .arg("WITHSCORES"),
+            )
+            .await?;
+        Ok(pairs
+            .into_iter()
+            .map(|(member, score)| Scored::new(score as i64, member))
+            .collect())
+    }
+
+    async fn sorted_remove(&self, key: &CacheKey, members: &[String]) -> Result<(), CacheError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        self.run::<i64>(redis::cmd("ZREM").arg(self.key(key)).arg(members))
+            .await
+            .map(|_| ())
+    }
+
+    async fn sorted_len(&self, key: &CacheKey) -> Result<usize, CacheError> {
+        self.run(redis::cmd("ZCARD").arg(self.key(key))).await
+    }
+}

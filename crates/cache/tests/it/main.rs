@@ -1,0 +1,261 @@
+//! The cache contract: every operation of the port, run on the in-memory adapter, on the
+//! machine's Redis and on a six-node Redis Cluster alike.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use veilgram_cache::CacheUrl;
+use veilgram_core::cache::{CacheKey, Scored, MAX_SCORE};
+use veilgram_core::{PostId, UserId};
+use veilgram_testkit::cache::TestCache;
+
+/// Polls until `key` is gone, for at most two seconds (expiry is lazy on every adapter).
+async fn until_gone(test: &TestCache, key: &CacheKey) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if !test.cache.exists(key).await.unwrap() {
+            return true;
+        }
+        tokio::task::yield_now().await;
+    }
+    false
+}
+
+async fn values_are_stored_read_in_order_and_deleted(test: &TestCache) {
+    let cache = &test.cache;
+    let user = UserId::random();
+    let (a, b, missing) = (
+        CacheKey::of_user(user, "a"),
+        CacheKey::of_user(user, "b"),
+        CacheKey::of_user(user, "missing"),
+    );
+    cache.set(&a, b"first", None).await.unwrap();
+    cache.set(&b, &[0, 159, 255], None).await.unwrap();
+    assert_eq!(cache.get(&a).await.unwrap(), Some(b"first".to_vec()));
+    assert_eq!(
+        cache
+            .get_many(&[b.clone(), missing.clone(), a.clone()])
+            .await
+            .unwrap(),
+        vec![Some(vec![0, 159, 255]), None, Some(b"first".to_vec())],
+        "binary-safe, in the order asked, None where missing"
+    );
+    cache.set(&a, b"second", None).await.unwrap();
+    assert_eq!(cache.get(&a).await.unwrap(), Some(b"second".to_vec()));
+    assert!(cache.exists(&a).await.unwrap());
+    cache.delete(&[a.clone(), missing.clone()]).await.unwrap();
+    assert!(!cache.exists(&a).await.unwrap());
+    assert_eq!(cache.get(&a).await.unwrap(), None);
+    assert!(cache.get_many(&[]).await.unwrap().is_empty());
+}
+
+async fn values_expire(test: &TestCache) {
+    let cache = &test.cache;
+    let key = CacheKey::named(&format!("expiring-{}", UserId::random()));
+    cache
+        .set(&key, b"soon gone", Some(Duration::from_millis(150)))
+        .await
+        .unwrap();
+    let left = cache.time_to_live(&key).await.unwrap().expect("has a TTL");
+    assert!(left <= Duration::from_millis(150), "{left:?}");
+    assert!(until_gone(test, &key).await, "expired within two seconds");
+    assert_eq!(cache.time_to_live(&key).await.unwrap(), None);
+    let forever = CacheKey::named(&format!("forever-{}", UserId::random()));
+    cache.set(&forever, b"x", None).await.unwrap();
+    assert_eq!(cache.time_to_live(&forever).await.unwrap(), None);
+}
+
+async fn counters_count_and_keep_their_first_expiry(test: &TestCache) {
+    let cache = &test.cache;
+    let post = PostId::generate();
+    let likes = CacheKey::of_post(post, "likes");
+    assert_eq!(cache.increment(&likes, 1, None).await.unwrap(), 1);
+    assert_eq!(cache.increment(&likes, 4, None).await.unwrap(), 5);
+    assert_eq!(cache.increment(&likes, -2, None).await.unwrap(), 3);
+    assert_eq!(cache.time_to_live(&likes).await.unwrap(), None);
+
+    // A window counter: the expiry is set by the call that creates it and kept after.
+    let window = CacheKey::of_user(UserId::random(), "rate:post");
+    cache
+        .increment(&window, 1, Some(Duration::from_millis(200)))
+        .await
+        .unwrap();
+    let first = cache.time_to_live(&window).await.unwrap().expect("TTL");
+    cache
+        .increment(&window, 1, Some(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let second = cache.time_to_live(&window).await.unwrap().expect("TTL");
+    assert!(second <= first, "{second:?} > {first:?}: the window moved");
+    assert!(until_gone(test, &window).await);
+    assert_eq!(
+        cache
+            .increment(&window, 1, Some(Duration::from_secs(60)))
+            .await
+            .unwrap(),
+        1,
+        "a new window starts from zero"
+    );
+
+    let other = CacheKey::of_post(PostId::generate(), "likes");
+    let never = CacheKey::of_post(PostId::generate(), "likes");
+    cache.set_counters(&[(other.clone(), 42)]).await.unwrap();
+    assert_eq!(
+        cache
+            .counters(&[likes.clone(), never.clone(), other.clone()])
+            .await
+            .unwrap(),
+        vec![Some(3), None, Some(42)]
+    );
+    let text = CacheKey::of_post(post, "text");
+    cache.set(&text, b"not a number", None).await.unwrap();
+    assert!(cache.counters(std::slice::from_ref(&text)).await.is_err());
+    assert!(cache.increment(&text, 1, None).await.is_err());
+}
+
+async fn concurrent_increments_are_all_counted(test: &TestCache) {
+    let key = CacheKey::of_post(PostId::generate(), "comments");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let cache = Arc::clone(&test.cache);
+        let key = key.clone();
+        tasks.spawn(async move { cache.increment(&key, 1, None).await.unwrap() });
+    }
+    let mut seen = Vec::new();
+    while let Some(value) = tasks.join_next().await {
+        seen.push(value.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=50).collect::<Vec<i64>>(),
+        "each saw a distinct value"
+    );
+}
+
+async fn sorted_sets_are_capped_ranked_and_paged(test: &TestCache) {
+    let cache = &test.cache;
+    let timeline = CacheKey::of_user(UserId::random(), "home");
+    let entries: Vec<Scored> = (1..=30)
+        .map(|n| Scored::new(n * 1000, format!("post-{n:02}")))
+        .collect();
+    cache
+        .sorted_add(&timeline, &entries[..20], 25)
+        .await
+        .unwrap();
+    cache
+        .sorted_add(&timeline, &entries[20..], 25)
+        .await
+        .unwrap();
+    assert_eq!(cache.sorted_len(&timeline).await.unwrap(), 25, "capped");
+    // Paging from the top, ten at a time, by the last score seen.
+    let mut walked = Vec::new();
+    let mut below = None;
+    loop {
+        let page = cache.sorted_range_desc(&timeline, below, 10).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        below = page.last().map(|last| last.score);
+        walked.extend(page);
+    }
+    let expected: Vec<Scored> = entries[5..].iter().rev().cloned().collect();
+    assert_eq!(walked, expected, "the 25 highest, highest first");
+
+    // A member added again takes its new score; removal; the cap drops the lowest.
+    cache
+        .sorted_add(&timeline, &[Scored::new(99_000, "post-10")], 25)
+        .await
+        .unwrap();
+    let top = cache.sorted_range_desc(&timeline, None, 2).await.unwrap();
+    assert_eq!(
+        top,
+        vec![
+            Scored::new(99_000, "post-10"),
+            Scored::new(30_000, "post-30")
+        ]
+    );
+    cache
+        .sorted_remove(
+            &timeline,
+            &["post-10".into(), "post-29".into(), "nope".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cache.sorted_len(&timeline).await.unwrap(), 23);
+    let top = cache.sorted_range_desc(&timeline, None, 2).await.unwrap();
+    assert_eq!(
+        top,
+        vec![
+            Scored::new(30_000, "post-30"),
+            Scored::new(28_000, "post-28")
+        ]
+    );
+    assert!(cache
+        .sorted_add(&timeline, &[Scored::new(MAX_SCORE + 1, "too-big")], 25)
+        .await
+        .is_err());
+    let nothing = CacheKey::of_user(UserId::random(), "home");
+    assert!(cache
+        .sorted_range_desc(&nothing, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(cache.sorted_len(&nothing).await.unwrap(), 0);
+    assert!(!cache.exists(&nothing).await.unwrap());
+}
+
+/// Keys of one user share a hash tag (one cluster slot); reads across many users' keys, which
+/// land on different slots and nodes, still answer in order.
+async fn keys_are_tagged_and_reads_cross_slots(test: &TestCache) {
+    let user = UserId::random();
+    assert_eq!(
+        CacheKey::of_user(user, "home").hash_tag(),
+        CacheKey::of_user(user, "rate:login").hash_tag()
+    );
+    assert_ne!(
+        CacheKey::of_user(user, "home").hash_tag(),
+        CacheKey::of_user(UserId::random(), "home").hash_tag()
+    );
+    let keys: Vec<CacheKey> = (0..40)
+        .map(|_| CacheKey::of_post(PostId::generate(), "likes"))
+        .collect();
+    let values: Vec<(CacheKey, i64)> = keys
+        .iter()
+        .enumerate()
+        .map(|(index, key)| (key.clone(), index as i64))
+        .collect();
+    test.cache.set_counters(&values).await.unwrap();
+    let read = test.cache.counters(&keys).await.unwrap();
+    assert_eq!(read, (0..40).map(Some).collect::<Vec<_>>());
+    test.cache.delete(&keys).await.unwrap();
+    assert_eq!(test.cache.counters(&keys).await.unwrap(), vec![None; 40]);
+}
+
+#[test]
+fn cache_urls_name_their_adapter_or_are_refused() {
+    assert_eq!(CacheUrl::parse(None).unwrap(), CacheUrl::Memory);
+    assert_eq!(CacheUrl::parse(Some(" ")).unwrap(), CacheUrl::Memory);
+    assert_eq!(
+        CacheUrl::parse(Some("redis://127.0.0.1:6379/2")).unwrap(),
+        CacheUrl::Redis("redis://127.0.0.1:6379/2".into())
+    );
+    assert_eq!(
+        CacheUrl::parse(Some("redis-cluster://10.0.0.1:7000, 10.0.0.2:7000")).unwrap(),
+        CacheUrl::Cluster(vec![
+            "redis://10.0.0.1:7000".into(),
+            "redis://10.0.0.2:7000".into()
+        ])
+    );
+    assert!(CacheUrl::parse(Some("redis-cluster://")).is_err());
+    assert!(CacheUrl::parse(Some("memcached://127.0.0.1")).is_err());
+}
+
+veilgram_testkit::for_each_cache!(
+    values_are_stored_read_in_order_and_deleted,
+    values_expire,
+    counters_count_and_keep_their_first_expiry,
+    concurrent_increments_are_all_counted,
+    sorted_sets_are_capped_ranked_and_paged,
+    keys_are_tagged_and_reads_cross_slots,
+);

@@ -1,0 +1,141 @@
+//! The cache port: what feeds, counters, revocations and rate limits need from a shared cache,
+//! in the vocabulary of Redis (values, counters, sorted sets, expiry) so that Redis and Redis
+//! Cluster implement it directly and the in-memory adapter imitates it.
+//!
+//! Keys are built by [`CacheKey`]: the part in braces is the Redis Cluster hash tag, so every key
+//! of one user (or one post) lands on one slot and multi-key operations on them stay legal.
+
+use crate::{PostId, UserId};
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// The cache could not answer (down, timed out, refused). Callers decide whether to fail open
+/// (reads fall back to the relational store) or closed (authentication).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cache unavailable: {0}")]
+pub struct CacheError(pub String);
+
+/// A cache key: `vg:{<tag>}:<name>`, where `<tag>` keeps related keys on one cluster slot.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheKey(String);
+
+impl CacheKey {
+    /// A key of one user's data (timeline, rate-limit buckets): tagged by the user.
+    pub fn of_user(user_id: UserId, name: &str) -> Self {
+        Self(format!("vg:{{u:{user_id}}}:{name}"))
+    }
+
+    /// A key of one post's data (counters): tagged by the post.
+    pub fn of_post(post_id: PostId, name: &str) -> Self {
+        Self(format!("vg:{{p:{post_id}}}:{name}"))
+    }
+
+    /// A key that stands alone (a hashtag feed, a global ranking, a client-address bucket):
+    /// tagged by its own name.
+    pub fn named(name: &str) -> Self {
+        Self(format!("vg:{{{name}}}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The Redis Cluster hash tag: the text between the first `{` and the next `}`.
+    pub fn hash_tag(&self) -> &str {
+        let open = self.0.find('{').map_or(0, |index| index + 1);
+        let close = self.0[open..]
+            .find('}')
+            .map_or(self.0.len(), |index| open + index);
+        &self.0[open..close]
+    }
+}
+
+/// One member of a sorted set with its score; sets are ordered by score, then member.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Scored {
+    pub score: i64,
+    pub member: String,
+}
+
+impl Scored {
+    pub fn new(score: i64, member: impl Into<String>) -> Self {
+        Self {
+            score,
+            member: member.into(),
+        }
+    }
+}
+
+/// Scores are exact up to 2^53 (Redis keeps them as doubles); larger ones are refused.
+pub const MAX_SCORE: i64 = 1 << 53;
+
+/// Refuses scores a double cannot hold exactly; every adapter checks with this.
+pub fn check_scores(members: &[Scored]) -> Result<(), CacheError> {
+    match members.iter().find(|member| member.score.abs() > MAX_SCORE) {
+        Some(member) => Err(CacheError(format!("score {} is beyond 2^53", member.score))),
+        None => Ok(()),
+    }
+}
+
+#[async_trait]
+pub trait Cache: Send + Sync {
+    /// Which adapter this is (`memory`, `redis`, `redis-cluster`), for logs and metrics.
+    fn name(&self) -> &'static str;
+
+    async fn get(&self, key: &CacheKey) -> Result<Option<Vec<u8>>, CacheError>;
+
+    /// Several values in one round trip per slot, in the order asked.
+    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<Vec<u8>>>, CacheError>;
+
+    /// Stores a value, expiring after `ttl` if given.
+    async fn set(
+        &self,
+        key: &CacheKey,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), CacheError>;
+
+    async fn delete(&self, keys: &[CacheKey]) -> Result<(), CacheError>;
+
+    async fn exists(&self, key: &CacheKey) -> Result<bool, CacheError>;
+
+    /// Adds `delta` to a counter (a missing one counts from 0) and answers the new value. A
+    /// counter created by this call expires after `ttl` if given; an existing one keeps its
+    /// expiry (a fixed window, for rate limits).
+    async fn increment(
+        &self,
+        key: &CacheKey,
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> Result<i64, CacheError>;
+
+    /// Counters in one round trip per slot; `None` where missing.
+    async fn counters(&self, keys: &[CacheKey]) -> Result<Vec<Option<i64>>, CacheError>;
+
+    /// Sets counters outright (reconciliation with the relational store).
+    async fn set_counters(&self, values: &[(CacheKey, i64)]) -> Result<(), CacheError>;
+
+    /// Time left before `key` expires: `None` if it is missing or never expires.
+    async fn time_to_live(&self, key: &CacheKey) -> Result<Option<Duration>, CacheError>;
+
+    /// Adds members to a sorted set (a member already there takes the new score), then keeps
+    /// only the `keep` highest. Atomic.
+    async fn sorted_add(
+        &self,
+        key: &CacheKey,
+        members: &[Scored],
+        keep: usize,
+    ) -> Result<(), CacheError>;
+
+    /// Up to `limit` members, highest first, with scores strictly below `below` (all if `None`).
+    async fn sorted_range_desc(
+        &self,
+        key: &CacheKey,
+        below: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Scored>, CacheError>;
+
+    async fn sorted_remove(&self, key: &CacheKey, members: &[String]) -> Result<(), CacheError>;
+
+    async fn sorted_len(&self, key: &CacheKey) -> Result<usize, CacheError>;
+}
