@@ -234,6 +234,30 @@ impl Cache for MemoryCache {
         })
     }
 
+    async fn sorted_add_existing(
+        &self,
+        keys: &[CacheKey],
+        member: &Scored,
+        keep: usize,
+    ) -> Result<(), CacheError> {
+        check_scores(std::slice::from_ref(member))?;
+        for key in keys {
+            let mut shard = self.shard(key);
+            let Some(entry) = live_entry(&mut shard, key) else {
+                continue;
+            };
+            let Value::Sorted(set) = &mut entry.value else {
+                return Err(wrong_type(key));
+            };
+            set.retain(|(_, existing)| *existing != member.member);
+            set.insert((member.score, member.member.clone()));
+            while set.len() > keep {
+                set.pop_first();
+            }
+        }
+        Ok(())
+    }
+
     async fn sorted_remove(&self, key: &CacheKey, members: &[String]) -> Result<(), CacheError> {
         let mut shard = self.shard(key);
         let Some(entry) = live_entry(&mut shard, key) else {

@@ -37,6 +37,19 @@ static SORTED_ADD: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// SORTED_ADD for one member, only if the set exists.
+static SORTED_ADD_EXISTING: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end \
+         redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3]) \
+         redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[1]) - 1) \
+         return 1",
+    )
+});
+
+/// Fan-out sends this many scripts at once; the connection pipelines them.
+const FAN_OUT_WINDOW: usize = 256;
+
 fn unavailable(error: &redis::RedisError) -> CacheError {
     // The error names the failure (refused, timed out, CROSSSLOT, ...), never a value.
     CacheError(error.to_string())
@@ -264,6 +277,29 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
             .into_iter()
             .map(|(member, score)| Scored::new(score as i64, member))
             .collect())
+    }
+
+    async fn sorted_add_existing(
+        &self,
+        keys: &[CacheKey],
+        member: &Scored,
+        keep: usize,
+    ) -> Result<(), CacheError> {
+        check_scores(std::slice::from_ref(member))?;
+        let arguments = [
+            keep.max(1).to_string(),
+            member.score.to_string(),
+            member.member.clone(),
+        ];
+        for window in keys.chunks(FAN_OUT_WINDOW) {
+            let adds = window
+                .iter()
+                .map(|key| self.script::<i64>(&SORTED_ADD_EXISTING, key, &arguments));
+            for added in futures_util::future::join_all(adds).await {
+                added?;
+            }
+        }
+        Ok(())
     }
 
     async fn sorted_remove(&self, key: &CacheKey, members: &[String]) -> Result<(), CacheError> {

@@ -135,6 +135,15 @@ pub trait Cache: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Scored>, CacheError>;
 
+    /// Adds `member` to each of the sorted sets in `keys` that exists (a missing one is left to
+    /// be rebuilt from the relational store), keeping the `keep` highest of each: fan-out.
+    async fn sorted_add_existing(
+        &self,
+        keys: &[CacheKey],
+        member: &Scored,
+        keep: usize,
+    ) -> Result<(), CacheError>;
+
     async fn sorted_remove(&self, key: &CacheKey, members: &[String]) -> Result<(), CacheError>;
 
     async fn sorted_len(&self, key: &CacheKey) -> Result<usize, CacheError>;

@@ -764,3 +764,75 @@ pub trait EventLog: Send + Sync {
 
     async fn commit_offset(&self, consumer: &str, offset: i64) -> Result<(), StoreError>;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Feeds
+// ---------------------------------------------------------------------------------------------
+
+/// A post's place in a feed: its id and when it was created (the feed is ordered by both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FeedEntry {
+    pub created_at: Timestamp,
+    pub post_id: PostId,
+}
+
+/// What a post has gathered, for ranking the popular feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Engagement {
+    pub created_at: Timestamp,
+    pub public: bool,
+    pub likes: i64,
+    pub comments: i64,
+    /// Distinct accounts that commented.
+    pub commenters: i64,
+}
+
+/// What the feed service reads from the relational store: the truth it rebuilds caches from.
+#[async_trait]
+pub trait FeedStore: Send + Sync {
+    /// Followers of `author` (for fan-out), in pages ordered by follower id.
+    async fn follower_ids(
+        &self,
+        author: UserId,
+        after: Option<UserId>,
+        limit: i64,
+    ) -> Result<Vec<UserId>, StoreError>;
+
+    async fn followers_count(&self, user_id: UserId) -> Result<i64, StoreError>;
+
+    /// The newest posts of the viewer and of the accounts the viewer follows, that the viewer
+    /// may see.
+    async fn home_entries(&self, viewer: UserId, limit: i64) -> Result<Vec<FeedEntry>, StoreError>;
+
+    /// Accounts the viewer follows that have more than `threshold` followers.
+    async fn followed_above(
+        &self,
+        viewer: UserId,
+        threshold: i64,
+    ) -> Result<Vec<UserId>, StoreError>;
+
+    /// An author's newest posts, whoever may see them (readers are checked on hydration).
+    async fn author_entries(
+        &self,
+        author: UserId,
+        limit: i64,
+    ) -> Result<Vec<FeedEntry>, StoreError>;
+
+    /// The newest posts carrying `tag`, older than `before` if given.
+    async fn hashtag_entries(
+        &self,
+        tag: &str,
+        before: Option<FeedEntry>,
+        limit: i64,
+    ) -> Result<Vec<FeedEntry>, StoreError>;
+
+    /// The posts among `ids` that `viewer` may see, with their polls, in any order: one query
+    /// for the posts and one for their polls, whatever the number of ids.
+    async fn posts_by_ids(
+        &self,
+        ids: &[PostId],
+        viewer: Option<UserId>,
+    ) -> Result<Vec<PostRecord>, StoreError>;
+
+    async fn engagement(&self, post_id: PostId) -> Result<Option<Engagement>, StoreError>;
+}

@@ -47,7 +47,8 @@ pub fn fold_confusables(character: char) -> char {
 
 pub const MAX_HASHTAG_CHARS: usize = 100;
 
-fn is_tag_char(character: char) -> bool {
+/// Whether `character` may appear in a hashtag (after its `#`).
+pub fn is_tag_char(character: char) -> bool {
     character.is_alphanumeric() || character == '_'
 }
 

@@ -14,6 +14,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use veilgram_auth::AuthService;
 use veilgram_comments::CommentsService;
 use veilgram_core::ports::HealthCheck;
+use veilgram_feeds::FeedService;
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
 use veilgram_users::UsersService;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub posts: Arc<PostsService>,
     pub comments: Arc<CommentsService>,
     pub polls: Arc<PollsService>,
+    pub feeds: Arc<FeedService>,
     /// Extra Prometheus text appended to `/metrics` (e.g. event consumers' progress).
     pub metrics_sources: Vec<Arc<dyn Fn() -> String + Send + Sync>>,
     pub health_checks: Vec<Arc<dyn HealthCheck>>,

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use veilgram_auth::AuthError;
 use veilgram_comments::CommentError;
 use veilgram_core::StoreError;
+use veilgram_feeds::{CursorError, FeedError};
 use veilgram_polls::PollError;
 use veilgram_posts::PostError;
 use veilgram_users::{NicknameError, UserError};
@@ -128,6 +129,21 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Unavailable(_) => Self::unavailable(&error),
         }
+    }
+}
+
+impl From<FeedError> for ApiError {
+    fn from(error: FeedError) -> Self {
+        match error {
+            FeedError::Store(error) => error.into(),
+            FeedError::CacheUnavailable(_) => Self::unavailable(&error),
+        }
+    }
+}
+
+impl From<CursorError> for ApiError {
+    fn from(error: CursorError) -> Self {
+        Self::invalid_field("cursor", error.to_string())
     }
 }
 

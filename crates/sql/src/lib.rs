@@ -9,6 +9,7 @@
 //! - `posts`, `comments`, `polls`, `graph`: the `PostStore`, `CommentStore`, `PollStore` and
 //!   `GraphStore` ports.
 //! - `reactions`: likes and reports, one implementation for posts and comments.
+//! - `feeds`: the `FeedStore` port, what feed caches are rebuilt from.
 //! - `events`: the transactional outbox and the embedded event log with consumer offsets.
 //!
 //! # Invariants
@@ -23,6 +24,7 @@ mod batch;
 mod comments;
 mod credentials;
 mod events;
+mod feeds;
 mod graph;
 mod idempotency;
 mod polls;

@@ -33,7 +33,7 @@ pub(crate) fn visible_to(viewer: &str) -> String {
     )
 }
 
-fn post_select(viewer: &str) -> String {
+pub(crate) fn post_select(viewer: &str) -> String {
     format!(
         "SELECT p.id, p.author_id, author.nickname AS author_nickname, \
          author.avatar_media_id AS author_avatar, p.text, p.visibility, p.anonymous_thread, \
@@ -70,13 +70,13 @@ fn post_from_row(row: &AnyRow) -> Result<PostRecord, StoreError> {
     })
 }
 
-fn viewer_text(viewer: Option<UserId>) -> String {
+pub(crate) fn viewer_text(viewer: Option<UserId>) -> String {
     viewer.map(|viewer| viewer.to_string()).unwrap_or_default()
 }
 
 impl SqlStore {
     /// Posts from `post_select` rows, with their polls.
-    async fn posts_from_rows(
+    pub(crate) async fn posts_from_rows(
         &self,
         rows: &[AnyRow],
         viewer: Option<UserId>,

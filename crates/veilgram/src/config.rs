@@ -27,7 +27,28 @@ pub struct Config {
     pub auth: AuthConfig,
     pub users: UsersConfig,
     pub events: EventsConfig,
+    pub feeds: FeedsConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FeedsConfig {
+    /// Entries kept per home timeline (and per hashtag and author timeline).
+    pub timeline_length: usize,
+    /// Authors with more followers than this are merged into readers' feeds at read time
+    /// instead of being fanned out on write.
+    pub fan_out_limit: i64,
+}
+
+impl Default for FeedsConfig {
+    fn default() -> Self {
+        let defaults = veilgram_feeds::FeedSettings::default();
+        Self {
+            timeline_length: defaults.timeline_length,
+            fan_out_limit: defaults.fan_out_limit,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -122,6 +143,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             users: UsersConfig::default(),
             events: EventsConfig::default(),
+            feeds: FeedsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -272,6 +294,9 @@ impl Config {
         {
             bail!("auth.access_token_ttl_seconds must be between 1 and 86400");
         }
+        if !(1..=10_000).contains(&self.feeds.timeline_length) {
+            bail!("feeds.timeline_length must be between 1 and 10000");
+        }
         if self.http.max_body_bytes == 0 {
             bail!("http.max_body_bytes must be positive");
         }
@@ -292,6 +317,13 @@ impl Config {
     pub fn cache_url(&self) -> anyhow::Result<CacheUrl> {
         CacheUrl::parse(Some(&self.redis_url))
             .map_err(|error| anyhow::anyhow!("VEILGRAM_REDIS_URL: {}", error.0))
+    }
+
+    pub fn feed_settings(&self) -> veilgram_feeds::FeedSettings {
+        veilgram_feeds::FeedSettings {
+            timeline_length: self.feeds.timeline_length,
+            fan_out_limit: self.feeds.fan_out_limit,
+        }
     }
 
     pub fn signing_key_file(&self) -> PathBuf {

@@ -8,10 +8,11 @@ use tracing_subscriber::EnvFilter;
 use veilgram_auth::AuthService;
 use veilgram_comments::CommentsService;
 use veilgram_core::ports::{
-    CommentStore, CredentialStore, EventLog, EventPublisher, GraphStore, HealthCheck,
+    CommentStore, CredentialStore, EventLog, EventPublisher, FeedStore, GraphStore, HealthCheck,
     MentionDirectory, OutboxSource, PollStore, PostStore, ProfileStore,
 };
 use veilgram_events::{EventCounter, EventHandler};
+use veilgram_feeds::{FeedFanout, FeedService};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics};
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
@@ -116,6 +117,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Duration::from_millis(config.events.relay_interval_ms),
         ));
     }
+    let mut fresh_key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut fresh_key);
+    let cursor_key = store
+        .server_secret("feed-cursor-key", &fresh_key)
+        .await
+        .context("cannot read the feed cursor key")?;
+    let feeds = Arc::new(FeedService::new(
+        Arc::clone(&cache),
+        Arc::clone(&store) as Arc<dyn FeedStore>,
+        config.feed_settings(),
+        cursor_key,
+    ));
+    background.push(veilgram_events::spawn_consumer(
+        Arc::clone(&store) as Arc<dyn EventLog>,
+        Arc::new(FeedFanout::new(Arc::clone(&feeds))) as Arc<dyn EventHandler>,
+        Duration::from_millis(config.events.consumer_interval_ms.max(10)),
+    ));
     let event_counter = Arc::new(EventCounter::default());
     background.push(veilgram_events::spawn_consumer(
         Arc::clone(&store) as Arc<dyn EventLog>,
@@ -137,6 +155,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         posts,
         comments,
         polls: Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>)),
+        feeds,
         metrics_sources: vec![
             Arc::new(move || counter_for_metrics.render()),
             Arc::new(move || commit_stats.render()),

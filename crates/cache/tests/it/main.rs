@@ -232,6 +232,43 @@ async fn keys_are_tagged_and_reads_cross_slots(test: &TestCache) {
     assert_eq!(test.cache.counters(&keys).await.unwrap(), vec![None; 40]);
 }
 
+/// Fan-out reaches every timeline that exists, across slots, and creates none.
+async fn fan_out_adds_to_existing_sets_only(test: &TestCache) {
+    let cache = &test.cache;
+    let cached: Vec<CacheKey> = (0..300)
+        .map(|_| CacheKey::of_user(UserId::random(), "home"))
+        .collect();
+    for key in &cached {
+        cache
+            .sorted_add(key, &[Scored::new(1, "older")], 3)
+            .await
+            .unwrap();
+    }
+    let evicted = CacheKey::of_user(UserId::random(), "home");
+    let mut targets = cached.clone();
+    targets.push(evicted.clone());
+    for n in 2..=4 {
+        cache
+            .sorted_add_existing(&targets, &Scored::new(n, format!("new-{n}")), 3)
+            .await
+            .unwrap();
+    }
+    for key in &cached {
+        let members: Vec<String> = cache
+            .sorted_range_desc(key, None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|scored| scored.member)
+            .collect();
+        assert_eq!(members, ["new-4", "new-3", "new-2"], "capped at three");
+    }
+    assert!(
+        !cache.exists(&evicted).await.unwrap(),
+        "a missing set stays missing"
+    );
+}
+
 #[test]
 fn cache_urls_name_their_adapter_or_are_refused() {
     assert_eq!(CacheUrl::parse(None).unwrap(), CacheUrl::Memory);
@@ -258,4 +295,5 @@ veilgram_testkit::for_each_cache!(
     concurrent_increments_are_all_counted,
     sorted_sets_are_capped_ranked_and_paged,
     keys_are_tagged_and_reads_cross_slots,
+    fan_out_adds_to_existing_sets_only,
 );

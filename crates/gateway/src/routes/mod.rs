@@ -3,6 +3,7 @@
 
 mod auth;
 mod comments;
+mod feeds;
 mod graph;
 mod operations;
 mod polls;
@@ -52,5 +53,6 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(graph::routes())
         .merge(comments::routes())
         .merge(polls::routes())
+        .merge(feeds::routes())
         .merge(operations::routes())
 }

@@ -93,8 +93,8 @@ impl From<PostRecord> for PostView {
 
 #[derive(Serialize, ToSchema)]
 pub struct PostPage {
-    items: Vec<PostView>,
-    next_cursor: Option<String>,
+    pub items: Vec<PostView>,
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -11,10 +11,13 @@ use std::time::Duration;
 use tower::ServiceExt;
 use veilgram_auth::{AuthService, AuthSettings};
 use veilgram_comments::CommentsService;
+use veilgram_core::cache::Cache;
+use veilgram_core::ports::FeedStore;
 use veilgram_core::ports::{
     CommentStore, CredentialStore, GraphStore, HealthCheck, MentionDirectory, PollStore, PostStore,
     ProfileStore,
 };
+use veilgram_feeds::{FeedFanout, FeedService, FeedSettings};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics};
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
@@ -23,6 +26,8 @@ use veilgram_users::UsersService;
 
 pub struct TestApp {
     pub router: Router,
+    pub cache: Arc<dyn Cache>,
+    pub feeds: Arc<FeedService>,
     /// The store behind the router, for setting up states the API cannot reach (a closed poll).
     pub store: Arc<veilgram_sql::SqlStore>,
     pub auth: Arc<AuthService>,
@@ -55,6 +60,9 @@ pub struct Account {
 }
 
 pub struct Options {
+    /// The cache behind feeds; a fresh in-memory one if `None`.
+    pub cache: Option<Arc<dyn Cache>>,
+    pub feed_settings: FeedSettings,
     pub refresh_reuse_grace: Duration,
     pub session_lifetime: Duration,
     pub cors_allowed_origins: Vec<String>,
@@ -64,6 +72,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            cache: None,
+            feed_settings: FeedSettings::default(),
             refresh_reuse_grace: Duration::ZERO,
             session_lifetime: Duration::from_secs(7200),
             cors_allowed_origins: vec!["https://app.example".into()],
@@ -119,7 +129,17 @@ impl TestApp {
             Arc::clone(&store) as Arc<dyn CommentStore>,
             Arc::clone(&store) as Arc<dyn MentionDirectory>,
         ));
+        let cache = options
+            .cache
+            .unwrap_or_else(|| Arc::new(veilgram_cache::MemoryCache::default()));
+        let feeds = Arc::new(FeedService::new(
+            Arc::clone(&cache),
+            Arc::clone(&store) as Arc<dyn FeedStore>,
+            options.feed_settings,
+            b"test cursor key".to_vec(),
+        ));
         let state = AppState {
+            feeds: Arc::clone(&feeds),
             auth: Arc::clone(&auth),
             users: Arc::clone(&users),
             posts,
@@ -134,12 +154,29 @@ impl TestApp {
             max_body_bytes: options.max_body_bytes,
         };
         Self {
+            cache,
+            feeds,
             router: veilgram_gateway::router(state, &config),
             store,
             auth,
             users,
             data_dir,
         }
+    }
+
+    /// Moves every pending event through the outbox relay and the feeds' consumer, as the
+    /// background tasks of `veilgram serve` do, and returns once nothing is left.
+    pub async fn drain_events(&self) {
+        self.try_drain_events().await.unwrap();
+    }
+
+    /// [`Self::drain_events`], answering the first failure (an event whose handling failed
+    /// stays unconsumed, to be retried).
+    pub async fn try_drain_events(&self) -> anyhow::Result<()> {
+        let fanout = FeedFanout::new(Arc::clone(&self.feeds));
+        while veilgram_events::relay_once(self.store.as_ref(), self.store.as_ref()).await? > 0 {}
+        while veilgram_events::consume_once(self.store.as_ref(), &fanout).await? > 0 {}
+        Ok(())
     }
 
     pub fn key_file(&self) -> PathBuf {

@@ -3,6 +3,7 @@
 
 mod auth;
 mod comments;
+mod feeds;
 mod graph;
 mod helpers;
 mod http;

@@ -1,0 +1,213 @@
+//! The feeds' event-log consumer: fan-out on write, hashtag and author timelines, the popular
+//! ranking, and the timeline changes follows and blocks cause. Every handler is idempotent
+//! (adding a member twice, dropping a timeline twice, re-ranking a post), because the log
+//! delivers at least once.
+
+use crate::{
+    author_key, hashtag_key, home_key, popular_key, scored, FeedService, POPULAR_KEEP,
+    POPULAR_WINDOW_DAYS,
+};
+use async_trait::async_trait;
+use std::sync::Arc;
+use veilgram_core::cache::{CacheKey, Scored};
+use veilgram_core::events::{DomainEvent, LoggedEvent};
+use veilgram_core::ports::{Engagement, FeedEntry};
+use veilgram_core::{PostId, Timestamp, UserId};
+use veilgram_events::EventHandler;
+
+/// Followers read from the store per page while fanning out.
+const FOLLOWER_PAGE: i64 = 1000;
+/// Posts of a newly followed account copied into the follower's timeline.
+const ON_FOLLOW: i64 = 50;
+
+/// The popular rank: the order of magnitude of engagement (likes, comments, and commenters,
+/// which count most) plus a bonus that grows with creation time, so newer posts need less to
+/// rank as high (one decade of engagement is worth 12.5 hours). Scaled to an integer score.
+pub fn popular_rank(engagement: &Engagement) -> i64 {
+    let points = engagement.likes + 2 * engagement.comments + 3 * engagement.commenters;
+    let magnitude = (points.max(1) as f64).log10();
+    let age_bonus = engagement.created_at.as_millis() as f64 / 1000.0 / 45_000.0;
+    ((magnitude + age_bonus) * 1_000_000.0) as i64
+}
+
+pub struct FeedFanout {
+    feeds: Arc<FeedService>,
+}
+
+impl FeedFanout {
+    pub fn new(feeds: Arc<FeedService>) -> Self {
+        Self { feeds }
+    }
+
+    async fn post_created(
+        &self,
+        entry: FeedEntry,
+        author: UserId,
+        public: bool,
+        hashtags: &[String],
+    ) -> anyhow::Result<()> {
+        let feeds = &self.feeds;
+        let keep = feeds.settings.timeline_length + 1;
+        let member = scored(&entry);
+        feeds
+            .cache
+            .sorted_add_existing(&[author_key(author), home_key(author)], &member, keep)
+            .await?;
+        if public {
+            let tags: Vec<CacheKey> = hashtags.iter().map(|tag| hashtag_key(tag)).collect();
+            feeds
+                .cache
+                .sorted_add_existing(&tags, &member, keep)
+                .await?;
+            self.rerank(entry.post_id).await?;
+        }
+        if feeds.store.followers_count(author).await? > feeds.settings.fan_out_limit {
+            return Ok(()); // merged in by readers
+        }
+        let mut after = None;
+        loop {
+            let followers = feeds
+                .store
+                .follower_ids(author, after, FOLLOWER_PAGE)
+                .await?;
+            let timelines: Vec<CacheKey> = followers.iter().copied().map(home_key).collect();
+            feeds
+                .cache
+                .sorted_add_existing(&timelines, &member, keep)
+                .await?;
+            if (followers.len() as i64) < FOLLOWER_PAGE {
+                return Ok(());
+            }
+            after = followers.last().copied();
+        }
+    }
+
+    /// Ranks a post in the popular feed, or takes it out when it is no longer public or too old.
+    async fn rerank(&self, post_id: PostId) -> anyhow::Result<()> {
+        let feeds = &self.feeds;
+        let window = std::time::Duration::from_secs(POPULAR_WINDOW_DAYS as u64 * 24 * 3600);
+        match feeds.store.engagement(post_id).await? {
+            Some(engagement)
+                if engagement.public && engagement.created_at > Timestamp::now().minus(window) =>
+            {
+                let member = Scored::new(popular_rank(&engagement), post_id.to_string());
+                feeds
+                    .cache
+                    .sorted_add(&popular_key(), &[member], POPULAR_KEEP)
+                    .await?;
+            }
+            _ => {
+                feeds
+                    .cache
+                    .sorted_remove(&popular_key(), &[post_id.to_string()])
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops timelines; the next read rebuilds them from the store.
+    async fn forget(&self, users: &[UserId]) -> anyhow::Result<()> {
+        let keys: Vec<CacheKey> = users.iter().copied().map(home_key).collect();
+        self.feeds.cache.delete(&keys).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventHandler for FeedFanout {
+    fn name(&self) -> &'static str {
+        "feeds"
+    }
+
+    async fn handle(&self, event: &LoggedEvent) -> anyhow::Result<()> {
+        let envelope = &event.envelope;
+        match &envelope.event {
+            DomainEvent::PostCreated {
+                post_id,
+                author_id,
+                visibility,
+                hashtags,
+                ..
+            } => {
+                let entry = FeedEntry {
+                    created_at: envelope.occurred_at,
+                    post_id: *post_id,
+                };
+                self.post_created(entry, *author_id, visibility == "public", hashtags)
+                    .await
+            }
+            DomainEvent::PostEdited {
+                post_id, hashtags, ..
+            } => {
+                // New hashtags: the post joins those feeds (readers check the rest).
+                if let Some(engagement) = self.feeds.store.engagement(*post_id).await? {
+                    if engagement.public {
+                        let entry = FeedEntry {
+                            created_at: engagement.created_at,
+                            post_id: *post_id,
+                        };
+                        let tags: Vec<CacheKey> =
+                            hashtags.iter().map(|tag| hashtag_key(tag)).collect();
+                        let keep = self.feeds.settings.timeline_length + 1;
+                        self.feeds
+                            .cache
+                            .sorted_add_existing(&tags, &scored(&entry), keep)
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+            DomainEvent::PostDeleted { post_id, author_id } => {
+                let member = [post_id.to_string()];
+                self.feeds
+                    .cache
+                    .sorted_remove(&author_key(*author_id), &member)
+                    .await?;
+                self.feeds
+                    .cache
+                    .sorted_remove(&popular_key(), &member)
+                    .await?;
+                Ok(())
+            }
+            DomainEvent::PostLiked { post_id, .. }
+            | DomainEvent::PostUnliked { post_id, .. }
+            | DomainEvent::CommentCreated { post_id, .. }
+            | DomainEvent::CommentDeleted { post_id, .. } => self.rerank(*post_id).await,
+            DomainEvent::UserFollowed {
+                follower_id,
+                followee_id,
+            } => {
+                let feeds = &self.feeds;
+                if feeds.store.followers_count(*followee_id).await? > feeds.settings.fan_out_limit {
+                    return Ok(()); // merged in by readers
+                }
+                let keep = feeds.settings.timeline_length + 1;
+                let timeline = [home_key(*follower_id)];
+                for entry in self
+                    .feeds
+                    .store
+                    .author_entries(*followee_id, ON_FOLLOW)
+                    .await?
+                {
+                    self.feeds
+                        .cache
+                        .sorted_add_existing(&timeline, &scored(&entry), keep)
+                        .await?;
+                }
+                Ok(())
+            }
+            DomainEvent::UserUnfollowed { follower_id, .. } => self.forget(&[*follower_id]).await,
+            DomainEvent::UserBlocked {
+                blocker_id,
+                blocked_id,
+            } => self.forget(&[*blocker_id, *blocked_id]).await,
+            DomainEvent::UserDeleted { user_id } => {
+                self.forget(&[*user_id]).await?;
+                self.feeds.cache.delete(&[author_key(*user_id)]).await?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}

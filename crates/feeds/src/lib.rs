@@ -1,0 +1,313 @@
+//! Feeds: home (fan-out on write into per-user timelines, merged at read time with the accounts
+//! too followed to fan out), popular (engagement with time decay) and hashtag feeds.
+//!
+//! # Layout
+//! - [`FeedService`]: reads a page of a feed: ids from the cache, rebuilt from the relational
+//!   store when missing, then hydrated into posts in a constant number of queries.
+//! - [`FeedFanout`]: the event-log consumer that keeps the caches right.
+//! - [`FeedCursor`]: the position in a feed, signed and time-limited when handed to clients.
+//!
+//! # Invariants
+//! - The cache holds only ids and scores; what a reader may see is decided on hydration by the
+//!   relational store's visibility rule, so a deleted, hidden, blocked or followers-only post
+//!   never shows to someone who may not see it, whatever the cache still holds.
+//! - A timeline missing from the cache is rebuilt from the store on first read; fan-out adds
+//!   only to timelines that exist, so a rebuilt timeline is never a partial one.
+//! - Feeds are ordered by `(score, post id)`, and a cursor names both: pages stay stable while
+//!   new posts arrive above them.
+
+mod cursor;
+mod fanout;
+
+pub use cursor::{CursorError, FeedCursor};
+pub use fanout::FeedFanout;
+
+use std::sync::Arc;
+use veilgram_core::cache::{Cache, CacheError, CacheKey, Scored};
+use veilgram_core::ports::{FeedEntry, FeedStore, PostRecord};
+use veilgram_core::{PostId, StoreError, Timestamp, UserId};
+
+/// The member that marks a rebuilt timeline that has no posts (so it is not rebuilt again).
+const EMPTY_MARK: &str = "-";
+/// Extra entries read past a page, to step over entries hydration drops.
+const READ_AHEAD: usize = 16;
+/// Pages are filled from at most this many reads of the cache.
+const MAX_ROUNDS: usize = 4;
+/// The popular feed ranks the posts of this many days.
+pub const POPULAR_WINDOW_DAYS: i64 = 7;
+/// Posts kept in the popular ranking.
+pub const POPULAR_KEEP: usize = 1000;
+
+#[derive(Clone, Debug)]
+pub struct FeedSettings {
+    /// Entries kept per home timeline (and per hashtag and author timeline).
+    pub timeline_length: usize,
+    /// Authors with more followers than this are not fanned out; readers merge them in.
+    pub fan_out_limit: i64,
+}
+
+impl Default for FeedSettings {
+    fn default() -> Self {
+        Self {
+            timeline_length: 800,
+            fan_out_limit: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("the feed cache is unavailable: {0}")]
+    CacheUnavailable(#[from] CacheError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The three feeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed<'a> {
+    Home(UserId),
+    Popular,
+    Hashtag(&'a str),
+}
+
+impl Feed<'_> {
+    /// The name cursors are bound to.
+    fn name(&self) -> String {
+        match self {
+            Self::Home(_) => "home".to_owned(),
+            Self::Popular => "popular".to_owned(),
+            Self::Hashtag(tag) => format!("tag:{tag}"),
+        }
+    }
+}
+
+/// A page of a feed and where the next one starts.
+#[derive(Debug)]
+pub struct FeedPage {
+    pub posts: Vec<PostRecord>,
+    pub next: Option<FeedCursor>,
+}
+
+pub struct FeedService {
+    cache: Arc<dyn Cache>,
+    store: Arc<dyn FeedStore>,
+    settings: FeedSettings,
+    /// Signs cursors; a server secret shared by every process.
+    cursor_key: Vec<u8>,
+}
+
+pub(crate) fn home_key(user_id: UserId) -> CacheKey {
+    CacheKey::of_user(user_id, "home")
+}
+
+pub(crate) fn author_key(user_id: UserId) -> CacheKey {
+    CacheKey::of_user(user_id, "posts")
+}
+
+pub(crate) fn hashtag_key(tag: &str) -> CacheKey {
+    CacheKey::named(&format!("tag:{tag}"))
+}
+
+pub(crate) fn popular_key() -> CacheKey {
+    CacheKey::named("popular")
+}
+
+pub(crate) fn scored(entry: &FeedEntry) -> Scored {
+    Scored::new(entry.created_at.as_millis(), entry.post_id.to_string())
+}
+
+impl FeedService {
+    pub fn new(
+        cache: Arc<dyn Cache>,
+        store: Arc<dyn FeedStore>,
+        settings: FeedSettings,
+        cursor_key: Vec<u8>,
+    ) -> Self {
+        Self {
+            cache,
+            store,
+            settings,
+            cursor_key,
+        }
+    }
+
+    /// The cursor a client gets for the next page of `feed`.
+    pub fn encode_cursor(&self, feed: Feed<'_>, cursor: FeedCursor) -> String {
+        cursor.encode(&self.cursor_key, &feed.name(), Timestamp::now())
+    }
+
+    /// A cursor a client sent for `feed`; refused if altered, from another feed, or expired.
+    pub fn decode_cursor(&self, feed: Feed<'_>, cursor: &str) -> Result<FeedCursor, CursorError> {
+        FeedCursor::decode(&self.cursor_key, &feed.name(), cursor, Timestamp::now())
+    }
+
+    pub fn settings(&self) -> &FeedSettings {
+        &self.settings
+    }
+
+    /// A page of `feed` as `viewer` may see it, after `cursor`.
+    pub async fn page(
+        &self,
+        feed: Feed<'_>,
+        viewer: Option<UserId>,
+        cursor: Option<FeedCursor>,
+        limit: usize,
+    ) -> Result<FeedPage, FeedError> {
+        let mut posts = Vec::with_capacity(limit);
+        let mut position = cursor;
+        for _ in 0..MAX_ROUNDS {
+            let (entries, exhausted) = self.entries(feed, position, limit + READ_AHEAD).await?;
+            let ids: Vec<PostId> = entries.iter().map(|entry| entry.1).collect();
+            let mut visible = self.store.posts_by_ids(&ids, viewer).await?;
+            for (index, (score, post_id)) in entries.iter().enumerate() {
+                position = Some(FeedCursor::new(*score, *post_id));
+                if let Some(found) = visible.iter().position(|post| post.id == *post_id) {
+                    posts.push(visible.swap_remove(found));
+                    if posts.len() == limit {
+                        let more = !exhausted || index + 1 < entries.len();
+                        return Ok(FeedPage {
+                            posts,
+                            next: position.filter(|_| more),
+                        });
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(FeedPage { posts, next: None });
+            }
+        }
+        // Mostly invisible entries: hand back what was found and where to go on.
+        Ok(FeedPage {
+            posts,
+            next: position,
+        })
+    }
+
+    /// Up to `want` `(score, id)` entries after `cursor`, highest first, and whether the feed
+    /// has nothing beyond them.
+    async fn entries(
+        &self,
+        feed: Feed<'_>,
+        cursor: Option<FeedCursor>,
+        want: usize,
+    ) -> Result<(Vec<(i64, PostId)>, bool), FeedError> {
+        match feed {
+            Feed::Home(user_id) => {
+                let own = self.timeline(home_key(user_id), Rebuild::Home(user_id), cursor, want);
+                let (mut entries, mut exhausted) = own.await?;
+                // Accounts too followed to fan out are merged in from their own timelines.
+                for author in self
+                    .store
+                    .followed_above(user_id, self.settings.fan_out_limit)
+                    .await?
+                {
+                    let theirs =
+                        self.timeline(author_key(author), Rebuild::Author(author), cursor, want);
+                    let (more, done) = theirs.await?;
+                    entries.extend(more);
+                    exhausted &= done;
+                }
+                entries.sort_unstable_by(|a, b| b.cmp(a));
+                entries.dedup();
+                if entries.len() > want {
+                    entries.truncate(want);
+                    exhausted = false;
+                }
+                Ok((entries, exhausted))
+            }
+            Feed::Popular => {
+                let (entries, exhausted) = self.read_set(&popular_key(), cursor, want).await?;
+                Ok((entries, exhausted))
+            }
+            Feed::Hashtag(tag) => {
+                let key = hashtag_key(tag);
+                let (entries, exhausted) = self
+                    .timeline(key.clone(), Rebuild::Hashtag(tag), cursor, want)
+                    .await?;
+                let full = self.cache.sorted_len(&key).await? > self.settings.timeline_length;
+                if entries.len() == want || !exhausted || !full {
+                    return Ok((entries, exhausted));
+                }
+                // Past the cached head of a long hashtag: the store answers.
+                let before = entries
+                    .last()
+                    .copied()
+                    .map(|(score, post_id)| FeedCursor::new(score, post_id))
+                    .or(cursor);
+                let older = self
+                    .store
+                    .hashtag_entries(tag, before.map(FeedCursor::entry), want as i64)
+                    .await?;
+                let exhausted = older.len() < want;
+                let mut entries = entries;
+                entries.extend(
+                    older
+                        .iter()
+                        .map(|entry| (entry.created_at.as_millis(), entry.post_id)),
+                );
+                entries.truncate(want);
+                Ok((entries, exhausted))
+            }
+        }
+    }
+
+    /// Reads a capped timeline, rebuilding it from the store first if it is missing.
+    async fn timeline(
+        &self,
+        key: CacheKey,
+        rebuild: Rebuild<'_>,
+        cursor: Option<FeedCursor>,
+        want: usize,
+    ) -> Result<(Vec<(i64, PostId)>, bool), FeedError> {
+        if !self.cache.exists(&key).await? {
+            let length = self.settings.timeline_length as i64;
+            let entries = match rebuild {
+                Rebuild::Home(user_id) => self.store.home_entries(user_id, length).await?,
+                Rebuild::Author(author) => self.store.author_entries(author, length).await?,
+                Rebuild::Hashtag(tag) => self.store.hashtag_entries(tag, None, length).await?,
+            };
+            let mut members: Vec<Scored> = entries.iter().map(scored).collect();
+            members.push(Scored::new(0, EMPTY_MARK));
+            self.cache
+                .sorted_add(&key, &members, self.settings.timeline_length + 1)
+                .await?;
+        }
+        self.read_set(&key, cursor, want).await
+    }
+
+    /// Entries of a sorted set strictly after `cursor` in `(score, id)` order, highest first.
+    async fn read_set(
+        &self,
+        key: &CacheKey,
+        cursor: Option<FeedCursor>,
+        want: usize,
+    ) -> Result<(Vec<(i64, PostId)>, bool), FeedError> {
+        // Entries sharing the cursor's score are read again and stepped over by id.
+        let below = cursor.map(|cursor| cursor.score.saturating_add(1));
+        let read = want + READ_AHEAD;
+        let members = self.cache.sorted_range_desc(key, below, read).await?;
+        let exhausted = members.len() < read;
+        let mut entries = Vec::with_capacity(want);
+        for Scored { score, member } in members {
+            let Ok(post_id) = member.parse::<PostId>() else {
+                continue; // the empty mark
+            };
+            if cursor.is_some_and(|cursor| (score, post_id) >= (cursor.score, cursor.post_id)) {
+                continue;
+            }
+            entries.push((score, post_id));
+        }
+        let exhausted = exhausted && entries.len() <= want;
+        entries.truncate(want);
+        Ok((entries, exhausted))
+    }
+}
+
+/// Where a missing timeline is rebuilt from.
+#[derive(Clone, Copy)]
+enum Rebuild<'a> {
+    Home(UserId),
+    Author(UserId),
+    Hashtag(&'a str),
+}

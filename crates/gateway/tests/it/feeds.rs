@@ -1,0 +1,486 @@
+//! Feeds through the API: home (fan-out, follows, unfollows, blocks, deletions, rebuilds, merged
+//! celebrities), popular and hashtag feeds, cursors, and a cache outage. Each test runs on a
+//! database engine paired with a cache adapter: SQLite with memory, PostgreSQL with Redis, and
+//! SQLite with the Redis Cluster.
+
+use crate::helpers::{Options, TestApp};
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use veilgram_core::cache::Cache;
+use veilgram_feeds::FeedSettings;
+use veilgram_testkit::cache::TestCache;
+use veilgram_testkit::TestDatabase;
+
+async fn app_with(database: &TestDatabase, cache: Arc<dyn Cache>, fan_out_limit: i64) -> TestApp {
+    TestApp::with_options(
+        database,
+        Options {
+            cache: Some(cache),
+            feed_settings: FeedSettings {
+                timeline_length: 800,
+                fan_out_limit,
+            },
+            ..Options::default()
+        },
+    )
+    .await
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a page: {page}"))
+        .iter()
+        .map(|post| post["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn home(app: &TestApp, token: &str) -> Vec<String> {
+    let page = app.get("/api/v1/feed/home?limit=100", Some(token)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    ids(&page.body)
+}
+
+async fn follow(app: &TestApp, token: &str, user_id: &str) {
+    let response = app
+        .post(
+            &format!("/api/v1/users/{user_id}/follow"),
+            json!({}),
+            Some(token),
+        )
+        .await;
+    assert!(response.status.is_success(), "{}", response.text);
+}
+
+async fn home_follows_fan_out_follows_unfollows_blocks_and_deletions(
+    database: &TestDatabase,
+    cache: &TestCache,
+) {
+    let app = app_with(database, Arc::clone(&cache.cache), 10_000).await;
+    let author = app.signup(None).await;
+    let fan = app.signup(None).await;
+    let stranger = app.signup(None).await;
+    follow(&app, &fan.access_token, &author.user_id).await;
+    // Read first, so the timelines exist and later posts arrive by fan-out, not by rebuild.
+    assert!(home(&app, &fan.access_token).await.is_empty());
+    assert!(home(&app, &stranger.access_token).await.is_empty());
+    let public = app.post_text(&author.access_token, "hello", "public").await;
+    let private = app
+        .post_text(&author.access_token, "friends only", "followers")
+        .await;
+    let own = app.post_text(&fan.access_token, "mine", "public").await;
+    app.drain_events().await;
+    assert_eq!(
+        home(&app, &fan.access_token).await,
+        [own.clone(), private.clone(), public.clone()]
+    );
+    assert!(home(&app, &stranger.access_token).await.is_empty());
+    assert_eq!(
+        home(&app, &author.access_token).await,
+        [private.clone(), public.clone()],
+        "the author's own posts are in their home"
+    );
+
+    // Following brings the followee's recent posts, followers-only included.
+    follow(&app, &stranger.access_token, &author.user_id).await;
+    app.drain_events().await;
+    assert_eq!(
+        home(&app, &stranger.access_token).await,
+        [private.clone(), public.clone()]
+    );
+
+    // Unfollowing removes them; a block removes them both ways.
+    let response = app
+        .call(
+            axum::http::Method::DELETE,
+            &format!("/api/v1/users/{}/follow", author.user_id),
+            None,
+            Some(&fan.access_token),
+        )
+        .await;
+    assert!(response.status.is_success());
+    app.drain_events().await;
+    assert_eq!(
+        home(&app, &fan.access_token).await,
+        std::slice::from_ref(&own)
+    );
+    let response = app
+        .post(
+            &format!("/api/v1/users/{}/block", stranger.user_id),
+            json!({}),
+            Some(&author.access_token),
+        )
+        .await;
+    assert!(response.status.is_success());
+    app.drain_events().await;
+    assert!(home(&app, &stranger.access_token).await.is_empty());
+
+    // A deleted post disappears, before any event is consumed.
+    follow(&app, &fan.access_token, &author.user_id).await;
+    app.drain_events().await;
+    assert!(home(&app, &fan.access_token).await.contains(&public));
+    let response = app
+        .call(
+            axum::http::Method::DELETE,
+            &format!("/api/v1/posts/{public}"),
+            None,
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::NO_CONTENT);
+    assert!(!home(&app, &fan.access_token).await.contains(&public));
+}
+
+/// A timeline lost from the cache (eviction, a new cache) is rebuilt from the store.
+async fn a_lost_timeline_is_rebuilt_from_the_store(database: &TestDatabase, cache: &TestCache) {
+    let app = app_with(database, Arc::clone(&cache.cache), 10_000).await;
+    let author = app.signup(None).await;
+    let fan = app.signup(None).await;
+    follow(&app, &fan.access_token, &author.user_id).await;
+    let mut posted = Vec::new();
+    for n in 0..5 {
+        posted.push(
+            app.post_text(&author.access_token, &format!("n{n}"), "followers")
+                .await,
+        );
+    }
+    app.drain_events().await;
+    posted.reverse();
+    assert_eq!(home(&app, &fan.access_token).await, posted);
+    // The same database behind an empty cache: nothing of the timeline survives in it.
+    let fresh = app_with(
+        database,
+        Arc::new(veilgram_cache::MemoryCache::default()),
+        10_000,
+    )
+    .await;
+    let fan_again = fresh
+        .post(
+            "/api/v1/auth/login",
+            json!({ "user_id": fan.user_id, "recovery_key": fan.recovery_key }),
+            None,
+        )
+        .await;
+    let token = fan_again.body["access_token"].as_str().unwrap();
+    assert_eq!(home(&fresh, token).await, posted);
+}
+
+/// Pages stay stable while new posts arrive above them.
+async fn pages_are_stable_while_posts_arrive(database: &TestDatabase, cache: &TestCache) {
+    let app = app_with(database, Arc::clone(&cache.cache), 10_000).await;
+    let author = app.signup(None).await;
+    let fan = app.signup(None).await;
+    follow(&app, &fan.access_token, &author.user_id).await;
+    let mut posted = Vec::new();
+    for n in 0..25 {
+        posted.push(
+            app.post_text(&author.access_token, &format!("p{n}"), "public")
+                .await,
+        );
+    }
+    app.drain_events().await;
+    posted.reverse();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/api/v1/feed/home?limit=10&cursor={cursor}"),
+            None => "/api/v1/feed/home?limit=10".to_owned(),
+        };
+        let page = app.get(&path, Some(&fan.access_token)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        seen.extend(ids(&page.body));
+        // New posts keep arriving between pages.
+        app.post_text(&author.access_token, "newer", "public").await;
+        app.drain_events().await;
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen, posted,
+        "every post once, newest first, none of the newer ones"
+    );
+}
+
+/// Authors above the fan-out limit are not copied into timelines; readers merge them in.
+async fn followed_celebrities_are_merged_at_read_time(database: &TestDatabase, cache: &TestCache) {
+    let app = app_with(database, Arc::clone(&cache.cache), 1).await;
+    let star = app.signup(None).await;
+    let fans = [app.signup(None).await, app.signup(None).await];
+    for fan in &fans {
+        follow(&app, &fan.access_token, &star.user_id).await;
+        assert!(home(&app, &fan.access_token).await.is_empty());
+    }
+    let own = app.post_text(&fans[0].access_token, "mine", "public").await;
+    let post = app.post_text(&star.access_token, "to many", "public").await;
+    app.drain_events().await;
+    let timeline =
+        veilgram_core::cache::CacheKey::of_user(fans[0].user_id.parse().unwrap(), "home");
+    let stored: Vec<String> = app
+        .cache
+        .sorted_range_desc(&timeline, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|member| member.member)
+        .collect();
+    assert!(!stored.contains(&post), "not fanned out: {stored:?}");
+    assert_eq!(home(&app, &fans[0].access_token).await, [post.clone(), own]);
+    assert_eq!(home(&app, &fans[1].access_token).await, [post]);
+}
+
+async fn popular_ranks_public_posts_by_engagement(database: &TestDatabase, cache: &TestCache) {
+    let app = app_with(database, Arc::clone(&cache.cache), 10_000).await;
+    let author = app.signup(None).await;
+    let quiet = app.post_text(&author.access_token, "quiet", "public").await;
+    let loved = app.post_text(&author.access_token, "loved", "public").await;
+    let hidden = app
+        .post_text(&author.access_token, "friends only", "followers")
+        .await;
+    let newest = app
+        .post_text(&author.access_token, "newest", "public")
+        .await;
+    for _ in 0..3 {
+        let reader = app.signup(None).await;
+        for post in [&loved, &hidden] {
+            app.post(
+                &format!("/api/v1/posts/{post}/like"),
+                json!({}),
+                Some(&reader.access_token),
+            )
+            .await;
+        }
+        app.post(
+            &format!("/api/v1/posts/{loved}/comments"),
+            json!({ "text": "wow" }),
+            Some(&reader.access_token),
+        )
+        .await;
+    }
+    app.drain_events().await;
+    let page = app.get("/api/v1/feed/popular", None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert_eq!(
+        ids(&page.body),
+        [loved, newest, quiet],
+        "engagement first, then recency"
+    );
+}
+
+async fn hashtag_feeds_page_public_posts_and_refuse_bad_cursors(
+    database: &TestDatabase,
+    cache: &TestCache,
+) {
+    let app = app_with(database, Arc::clone(&cache.cache), 10_000).await;
+    let author = app.signup(None).await;
+    let mut tagged = Vec::new();
+    for n in 0..7 {
+        tagged.push(
+            app.post_text(&author.access_token, &format!("#Seoul {n}"), "public")
+                .await,
+        );
+    }
+    app.post_text(&author.access_token, "#seoul secret", "followers")
+        .await;
+    app.post_text(&author.access_token, "#busan", "public")
+        .await;
+    app.drain_events().await;
+    tagged.reverse();
+    let first = app.get("/api/v1/feed/hashtags/seoul?limit=4", None).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(ids(&first.body), tagged[..4]);
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = app
+        .get(
+            &format!("/api/v1/feed/hashtags/%23SEOUL?limit=4&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text);
+    assert_eq!(ids(&second.body), tagged[4..]);
+    assert_eq!(second.body["next_cursor"], Value::Null);
+
+    for (path, field) in [
+        (
+            format!("/api/v1/feed/hashtags/busan?cursor={cursor}"),
+            "cursor",
+        ),
+        (format!("/api/v1/feed/popular?cursor={cursor}"), "cursor"),
+        (
+            format!(
+                "/api/v1/feed/hashtags/seoul?cursor={}x",
+                &cursor[..cursor.len() - 1]
+            ),
+            "cursor",
+        ),
+        (
+            "/api/v1/feed/hashtags/seoul?cursor=bm9wZQ".to_owned(),
+            "cursor",
+        ),
+        ("/api/v1/feed/hashtags/not%20a%20tag".to_owned(), "tag"),
+        ("/api/v1/feed/hashtags/seoul?limit=0".to_owned(), "limit"),
+    ] {
+        let response = app.get(&path, None).await;
+        assert_eq!(
+            (response.status, response.field()),
+            (StatusCode::BAD_REQUEST, field),
+            "{path}: {}",
+            response.text
+        );
+    }
+    assert_eq!(
+        app.get("/api/v1/feed/home", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A Redis server of this test's own, so that it can be stopped and started again.
+struct OwnRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::yield_now();
+        }
+        Self { child, port }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Redis stops mid-run: feeds answer 503 with `Retry-After` at once (no hang), posting goes on,
+/// and once Redis is back (empty), timelines are rebuilt and nothing written meanwhile is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_answers_503_and_loses_nothing() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = OwnRedis::start(port);
+    let url = veilgram_cache::CacheUrl::Redis(format!("redis://127.0.0.1:{}", redis.port));
+    let cache = veilgram_cache::connect(&url, "").await.unwrap();
+    let database = TestDatabase::sqlite();
+    let app = app_with(&database, cache, 10_000).await;
+    let author = app.signup(None).await;
+    let fan = app.signup(None).await;
+    follow(&app, &fan.access_token, &author.user_id).await;
+    app.drain_events().await;
+    let before = app
+        .post_text(&author.access_token, "before", "public")
+        .await;
+    app.drain_events().await;
+    assert_eq!(
+        home(&app, &fan.access_token).await,
+        std::slice::from_ref(&before)
+    );
+
+    redis.stop();
+    let asked = std::time::Instant::now();
+    let down = app.get("/api/v1/feed/home", Some(&fan.access_token)).await;
+    assert_eq!(
+        down.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        down.text
+    );
+    assert!(down.headers.contains_key("retry-after"));
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    let during = app
+        .post_text(&author.access_token, "during", "public")
+        .await;
+    assert!(
+        app.try_drain_events().await.is_err(),
+        "the fan-out waits for the cache"
+    );
+
+    let _redis = OwnRedis::start(port);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.try_drain_events().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "no reconnection");
+        tokio::task::yield_now().await;
+    }
+    let mut back = app.get("/api/v1/feed/home", Some(&fan.access_token)).await;
+    while back.status != StatusCode::OK {
+        assert!(std::time::Instant::now() < deadline, "{}", back.text);
+        back = app.get("/api/v1/feed/home", Some(&fan.access_token)).await;
+    }
+    assert_eq!(ids(&back.body), [during, before], "rebuilt, nothing lost");
+}
+
+macro_rules! feed_tests {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let database = veilgram_testkit::TestDatabase::sqlite();
+                    let cache = veilgram_testkit::cache::TestCache::create(
+                        veilgram_testkit::cache::CacheKind::Memory).await;
+                    super::$test(&database, &cache).await;
+                }
+            )*
+        }
+        mod postgres_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let database = veilgram_testkit::TestDatabase::postgres().await;
+                    let cache = veilgram_testkit::cache::TestCache::create(
+                        veilgram_testkit::cache::CacheKind::Redis).await;
+                    super::$test(&database, &cache).await;
+                }
+            )*
+        }
+        mod sqlite_redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let database = veilgram_testkit::TestDatabase::sqlite();
+                    let cache = veilgram_testkit::cache::TestCache::create(
+                        veilgram_testkit::cache::CacheKind::Cluster).await;
+                    super::$test(&database, &cache).await;
+                }
+            )*
+        }
+    };
+}
+
+feed_tests!(
+    home_follows_fan_out_follows_unfollows_blocks_and_deletions,
+    a_lost_timeline_is_rebuilt_from_the_store,
+    pages_are_stable_while_posts_arrive,
+    followed_celebrities_are_merged_at_read_time,
+    popular_ranks_public_posts_by_engagement,
+    hashtag_feeds_page_public_posts_and_refuse_bad_cursors,
+);
