@@ -71,6 +71,8 @@ fn start_server(
         .env("VEILGRAM_DATA_DIR", data_dir)
         // Access logs at this rate would measure the terminal, not the server.
         .env("VEILGRAM_LOG__LEVEL", "warn")
+        // A load generator is one client sending far more than any person.
+        .env("VEILGRAM_RATE_LIMIT_SCALE", "0")
         .env("VEILGRAM_DATABASE__MAX_CONNECTIONS", "16")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

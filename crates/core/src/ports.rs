@@ -551,11 +551,20 @@ pub struct CommentOwnership {
 /// Replies deeper than this attach to their parent's level instead (0 is top level).
 pub const MAX_COMMENT_DEPTH: i64 = 2;
 
+/// Server-wide secrets (keys for thread aliases, feed cursors, client-address hashing), kept in
+/// the relational store so that every process shares them.
 #[async_trait]
-pub trait CommentStore: Send + Sync {
-    /// The server-wide secret named `name`, created (32 random bytes given) on first use.
+pub trait ServerSecrets: Send + Sync {
+    /// The secret named `name`, created from `generated` (random bytes) on first use; every
+    /// process gets the first writer's value.
     async fn server_secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError>;
 
+    /// Destroys a secret (a key that must not outlive its period).
+    async fn forget_server_secret(&self, name: &str) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait CommentStore: ServerSecrets {
     /// Creates a comment on a post the author may see. `NotFound` for an invisible post,
     /// `Conflict("parent")` for a parent on another post or that does not exist. The event is
     /// built from the placement by `event` and written in the same transaction.

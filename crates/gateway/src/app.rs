@@ -46,6 +46,7 @@ pub struct AppState {
     pub comments: Arc<CommentsService>,
     pub polls: Arc<PollsService>,
     pub feeds: Arc<FeedService>,
+    pub rate_limits: Arc<crate::limits::RateLimiter>,
     /// Extra Prometheus text appended to `/metrics` (e.g. event consumers' progress).
     pub metrics_sources: Vec<Arc<dyn Fn() -> String + Send + Sync>>,
     pub health_checks: Vec<Arc<dyn HealthCheck>>,
@@ -65,6 +66,10 @@ pub fn router(state: AppState, config: &GatewayConfig) -> Router {
                 async move { axum::Json(openapi.as_ref().clone()) }
             }),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::rate_limit,
+        ))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -99,6 +104,11 @@ fn cors_layer(config: &GatewayConfig) -> CorsLayer {
             HeaderName::from_static("idempotency-key"),
             HeaderName::from_static("x-request-id"),
         ])
-        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            HeaderName::from_static("ratelimit"),
+            HeaderName::from_static("ratelimit-policy"),
+        ])
         .max_age(Duration::from_secs(600))
 }

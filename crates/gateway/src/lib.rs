@@ -7,6 +7,7 @@
 //! - [`extract`]: body, query, page and bearer-token extractors, with API-format rejections.
 //! - [`cursor`]: opaque, list-bound pagination cursors.
 //! - [`observe`]: request ids, access logs and Prometheus metrics, as one middleware.
+//! - [`limits`]: rate limits per budget, per account or keyed client-address hash, on the cache.
 //! - `routes/`: one module per service; each handler carries its `#[utoipa::path]`, and the router
 //!   is built from those annotations, so the OpenAPI document cannot drift from the routes.
 //! - [`app`]: [`AppState`], [`GatewayConfig`] and [`router`], which assembles everything.
@@ -20,9 +21,11 @@ pub mod app;
 pub mod cursor;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod observe;
 mod routes;
 
 pub use app::{router, AppState, GatewayConfig};
 pub use error::ApiError;
+pub use limits::{Budget, Limit, Network, RateLimitSettings, RateLimiter};
 pub use observe::Metrics;

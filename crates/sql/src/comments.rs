@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 use veilgram_core::events::{EventEnvelope, EventFor};
 use veilgram_core::ports::{
     Changed, CommentAuthor, CommentOwnership, CommentPlacement, CommentRecord, CommentStore,
-    Created, IdempotencyKey, NewComment, NewReport, MAX_COMMENT_DEPTH,
+    Created, IdempotencyKey, NewComment, NewReport, ServerSecrets, MAX_COMMENT_DEPTH,
 };
 use veilgram_core::{CommentId, PostId, StoreError, Timestamp, UserId};
 
@@ -336,7 +336,7 @@ impl Write for LikeComment {
 }
 
 #[async_trait]
-impl CommentStore for SqlStore {
+impl ServerSecrets for SqlStore {
     async fn server_secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut transaction = self.begin_write().await?;
         sqlx::query(
@@ -356,6 +356,19 @@ impl CommentStore for SqlStore {
         Ok(value)
     }
 
+    async fn forget_server_secret(&self, name: &str) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
+        sqlx::query("DELETE FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        transaction.commit().await
+    }
+}
+
+#[async_trait]
+impl CommentStore for SqlStore {
     async fn create_comment(
         &self,
         comment: &NewComment,

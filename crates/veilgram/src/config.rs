@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use veilgram_cache::CacheUrl;
+use veilgram_gateway::{Budget, Limit, Network, RateLimitSettings};
 use veilgram_sql::DatabaseUrl;
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -28,7 +29,69 @@ pub struct Config {
     pub users: UsersConfig,
     pub events: EventsConfig,
     pub feeds: FeedsConfig,
+    /// `VEILGRAM_RATE_LIMIT_SCALE`: multiplies every rate-limit budget; 0 turns limits off
+    /// (for benchmarks and load tests).
+    pub rate_limit_scale: f64,
+    pub rate_limits: RateLimitsConfig,
     pub log: LogConfig,
+}
+
+/// Rate-limit budgets as `count/seconds`, and the proxies whose `X-Forwarded-For` is believed.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimitsConfig {
+    /// Addresses or networks (`10.0.0.0/8`, `2001:db8::/32`) of trusted reverse proxies.
+    #[serde(deserialize_with = "list_or_comma_string")]
+    pub trusted_proxies: Vec<String>,
+    pub signup: String,
+    pub login: String,
+    pub refresh: String,
+    pub posting: String,
+    pub commenting: String,
+    pub liking: String,
+    pub following: String,
+    pub uploads: String,
+    pub writes: String,
+    pub reads: String,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        let text = |budget: Budget| {
+            let limit = budget.default_limit();
+            format!("{}/{}", limit.count, limit.seconds)
+        };
+        Self {
+            trusted_proxies: Vec::new(),
+            signup: text(Budget::Signup),
+            login: text(Budget::Login),
+            refresh: text(Budget::Refresh),
+            posting: text(Budget::Posting),
+            commenting: text(Budget::Commenting),
+            liking: text(Budget::Liking),
+            following: text(Budget::Following),
+            uploads: text(Budget::Uploads),
+            writes: text(Budget::Writes),
+            reads: text(Budget::Reads),
+        }
+    }
+}
+
+impl RateLimitsConfig {
+    fn text(&self, budget: Budget) -> &str {
+        match budget {
+            Budget::Signup => &self.signup,
+            Budget::Login => &self.login,
+            Budget::Refresh => &self.refresh,
+            Budget::Posting => &self.posting,
+            Budget::Commenting => &self.commenting,
+            Budget::Liking => &self.liking,
+            Budget::Following => &self.following,
+            Budget::Uploads => &self.uploads,
+            Budget::Writes => &self.writes,
+            Budget::Reads => &self.reads,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -144,6 +207,8 @@ impl Default for Config {
             users: UsersConfig::default(),
             events: EventsConfig::default(),
             feeds: FeedsConfig::default(),
+            rate_limit_scale: 1.0,
+            rate_limits: RateLimitsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -294,6 +359,7 @@ impl Config {
         {
             bail!("auth.access_token_ttl_seconds must be between 1 and 86400");
         }
+        self.rate_limit_settings()?;
         if !(1..=10_000).contains(&self.feeds.timeline_length) {
             bail!("feeds.timeline_length must be between 1 and 10000");
         }
@@ -317,6 +383,34 @@ impl Config {
     pub fn cache_url(&self) -> anyhow::Result<CacheUrl> {
         CacheUrl::parse(Some(&self.redis_url))
             .map_err(|error| anyhow::anyhow!("VEILGRAM_REDIS_URL: {}", error.0))
+    }
+
+    pub fn rate_limit_settings(&self) -> anyhow::Result<RateLimitSettings> {
+        if !(self.rate_limit_scale.is_finite() && self.rate_limit_scale >= 0.0) {
+            bail!("VEILGRAM_RATE_LIMIT_SCALE must be a number, 0 or more");
+        }
+        let mut limits = Vec::new();
+        for budget in Budget::ALL {
+            let text = self.rate_limits.text(budget);
+            let limit = Limit::parse(text).with_context(|| {
+                format!(
+                    "rate_limits.{} {text:?} is not count/seconds",
+                    budget.name()
+                )
+            })?;
+            limits.push((budget, limit));
+        }
+        let mut trusted_proxies = Vec::new();
+        for text in &self.rate_limits.trusted_proxies {
+            trusted_proxies.push(Network::parse(text).with_context(|| {
+                format!("rate_limits.trusted_proxies: {text:?} is not an address or network")
+            })?);
+        }
+        Ok(RateLimitSettings {
+            scale: self.rate_limit_scale,
+            limits,
+            trusted_proxies,
+        })
     }
 
     pub fn feed_settings(&self) -> veilgram_feeds::FeedSettings {
@@ -353,6 +447,11 @@ impl Config {
 fn environment_value(raw: &str) -> toml::Value {
     if let Ok(integer) = raw.parse::<i64>() {
         return toml::Value::Integer(integer);
+    }
+    if raw.contains('.') {
+        if let Ok(float) = raw.parse::<f64>() {
+            return toml::Value::Float(float);
+        }
     }
     match raw {
         "true" => toml::Value::Boolean(true),
@@ -524,6 +623,44 @@ mod tests {
         );
         let config = load("redis://:hunter2@10.1.1.1:6379").unwrap().config;
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn rate_limits_are_configured_by_budget_and_checked() {
+        let loaded = Config::load(
+            None,
+            env(&[
+                ("VEILGRAM_RATE_LIMIT_SCALE", "0.5"),
+                ("VEILGRAM_RATE_LIMITS__POSTING", "3/60"),
+                ("VEILGRAM_RATE_LIMITS__TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+            ])
+            .into_iter(),
+        )
+        .unwrap();
+        assert!(loaded.ignored_environment.is_empty());
+        let settings = loaded.config.rate_limit_settings().unwrap();
+        assert_eq!(settings.scale, 0.5);
+        assert!(settings.limits.contains(&(
+            Budget::Posting,
+            Limit {
+                count: 3,
+                seconds: 60
+            }
+        )));
+        assert!(settings
+            .limits
+            .contains(&(Budget::Signup, Budget::Signup.default_limit())));
+        assert_eq!(settings.trusted_proxies.len(), 2);
+        for (name, value) in [
+            ("VEILGRAM_RATE_LIMITS__LOGIN", "lots"),
+            ("VEILGRAM_RATE_LIMITS__TRUSTED_PROXIES", "proxy.example"),
+            ("VEILGRAM_RATE_LIMIT_SCALE", "-1"),
+        ] {
+            let error = Config::load(None, env(&[(name, value)]).into_iter())
+                .err()
+                .unwrap_or_else(|| panic!("{name}={value} accepted"));
+            assert!(!format!("{error:#}").is_empty());
+        }
     }
 
     #[test]

@@ -9,11 +9,11 @@ use veilgram_auth::AuthService;
 use veilgram_comments::CommentsService;
 use veilgram_core::ports::{
     CommentStore, CredentialStore, EventLog, EventPublisher, FeedStore, GraphStore, HealthCheck,
-    MentionDirectory, OutboxSource, PollStore, PostStore, ProfileStore,
+    MentionDirectory, OutboxSource, PollStore, PostStore, ProfileStore, ServerSecrets,
 };
 use veilgram_events::{EventCounter, EventHandler};
 use veilgram_feeds::{FeedFanout, FeedService};
-use veilgram_gateway::{AppState, GatewayConfig, Metrics};
+use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimiter};
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
 use veilgram_sql::{PoolSettings, SqlStore};
@@ -156,6 +156,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         comments,
         polls: Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>)),
         feeds,
+        rate_limits: Arc::new(RateLimiter::new(
+            Arc::clone(&cache),
+            Arc::clone(&store) as Arc<dyn ServerSecrets>,
+            config.rate_limit_settings()?,
+        )),
         metrics_sources: vec![
             Arc::new(move || counter_for_metrics.render()),
             Arc::new(move || commit_stats.render()),
@@ -181,7 +186,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("veilgram listening on http://{address}");
 
     let (signalled_sender, signalled) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutdown signal received; finishing in-flight requests");
         let _ = signalled_sender.send(true);

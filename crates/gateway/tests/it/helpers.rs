@@ -12,13 +12,13 @@ use tower::ServiceExt;
 use veilgram_auth::{AuthService, AuthSettings};
 use veilgram_comments::CommentsService;
 use veilgram_core::cache::Cache;
-use veilgram_core::ports::FeedStore;
 use veilgram_core::ports::{
     CommentStore, CredentialStore, GraphStore, HealthCheck, MentionDirectory, PollStore, PostStore,
     ProfileStore,
 };
+use veilgram_core::ports::{FeedStore, ServerSecrets};
 use veilgram_feeds::{FeedFanout, FeedService, FeedSettings};
-use veilgram_gateway::{AppState, GatewayConfig, Metrics};
+use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimitSettings, RateLimiter};
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
 use veilgram_testkit::TestDatabase;
@@ -63,6 +63,8 @@ pub struct Options {
     /// The cache behind feeds; a fresh in-memory one if `None`.
     pub cache: Option<Arc<dyn Cache>>,
     pub feed_settings: FeedSettings,
+    /// Off unless a test sets them.
+    pub rate_limits: RateLimitSettings,
     pub refresh_reuse_grace: Duration,
     pub session_lifetime: Duration,
     pub cors_allowed_origins: Vec<String>,
@@ -74,6 +76,10 @@ impl Default for Options {
         Self {
             cache: None,
             feed_settings: FeedSettings::default(),
+            rate_limits: RateLimitSettings {
+                scale: 0.0,
+                ..RateLimitSettings::default()
+            },
             refresh_reuse_grace: Duration::ZERO,
             session_lifetime: Duration::from_secs(7200),
             cors_allowed_origins: vec!["https://app.example".into()],
@@ -139,6 +145,11 @@ impl TestApp {
             b"test cursor key".to_vec(),
         ));
         let state = AppState {
+            rate_limits: Arc::new(RateLimiter::new(
+                Arc::clone(&cache),
+                Arc::clone(&store) as Arc<dyn ServerSecrets>,
+                options.rate_limits,
+            )),
             feeds: Arc::clone(&feeds),
             auth: Arc::clone(&auth),
             users: Arc::clone(&users),

@@ -7,6 +7,7 @@ mod feeds;
 mod graph;
 mod helpers;
 mod http;
+mod limits;
 mod polls;
 mod posts;
 mod tokens;

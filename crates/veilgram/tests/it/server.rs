@@ -51,6 +51,8 @@ impl Server {
             .env_clear()
             .env("VEILGRAM_LISTEN", "127.0.0.1:0")
             .env("VEILGRAM_LOG__LEVEL", "info")
+            // Tests sign in more often than people do; a test about limits sets its own.
+            .env("VEILGRAM_RATE_LIMIT_SCALE", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(directory) = options.data_dir {
