@@ -22,9 +22,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
+mod feeds;
+
 #[derive(Parser)]
 #[command(about = "Load-test veilgram over HTTP and print a table")]
-struct Arguments {
+pub(crate) struct Arguments {
+    /// What to measure: `writes` (sign-ups, reads, posts, likes, comments on both engines),
+    /// `feeds` (home-feed reads and fan-out at 10,000 users, in memory and on Redis), or `all`.
+    #[arg(long, default_value = "writes")]
+    suite: String,
     /// Seconds per measured phase.
     #[arg(long, default_value_t = 5)]
     duration: u64,
@@ -59,10 +65,11 @@ impl Drop for Server {
     }
 }
 
-fn start_server(
+pub(crate) fn start_server(
     binary: &PathBuf,
     data_dir: &std::path::Path,
     database_url: Option<&str>,
+    environment: &[(&str, String)],
 ) -> anyhow::Result<Server> {
     let mut command = Command::new(binary);
     command
@@ -79,6 +86,9 @@ fn start_server(
     if let Some(url) = database_url {
         command.env("VEILGRAM_DATABASE_URL", url);
     }
+    for (name, value) in environment {
+        command.env(name, value);
+    }
     let mut child = command
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
@@ -94,7 +104,7 @@ fn start_server(
     })
 }
 
-async fn connect(address: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+pub(crate) async fn connect(address: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(address).await?;
     stream.set_nodelay(true)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -103,8 +113,9 @@ async fn connect(address: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
 }
 
 #[derive(Clone)]
-enum Call {
+pub(crate) enum Call {
     Healthz,
+    Home(Arc<Vec<String>>),
     Signup,
     Me(Arc<Vec<String>>),
     CreatePost(Arc<Vec<String>>),
@@ -114,7 +125,7 @@ enum Call {
 }
 
 impl Call {
-    fn request(&self, address: &str, index: usize) -> Request<Full<Bytes>> {
+    pub(crate) fn request(&self, address: &str, index: usize) -> Request<Full<Bytes>> {
         let builder = Request::builder().header("host", address);
         let built = match self {
             Self::Healthz => builder.uri("/healthz").body(Full::new(Bytes::new())),
@@ -123,6 +134,13 @@ impl Call {
                 .uri("/api/v1/auth/signup")
                 .header("content-type", "application/json")
                 .body(Full::new(Bytes::from_static(b"{}"))),
+            Self::Home(tokens) => builder
+                .uri("/api/v1/feed/home")
+                .header(
+                    "authorization",
+                    format!("Bearer {}", tokens[index % tokens.len()]),
+                )
+                .body(Full::new(Bytes::new())),
             Self::Me(tokens) => builder
                 .uri("/api/v1/users/me")
                 .header(
@@ -173,21 +191,21 @@ impl Call {
     }
 }
 
-struct Outcome {
-    completed: u64,
+pub(crate) struct Outcome {
+    pub(crate) completed: u64,
     failed: u64,
     elapsed: Duration,
     latencies_micros: Vec<u32>,
     /// Access tokens from sign-up answers (or post ids from creates), for later phases.
-    tokens: Vec<String>,
+    pub(crate) tokens: Vec<String>,
 }
 
 impl Outcome {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.completed as f64 / self.elapsed.as_secs_f64()
     }
 
-    fn percentile(&mut self, quantile: f64) -> f64 {
+    pub(crate) fn percentile(&mut self, quantile: f64) -> f64 {
         if self.latencies_micros.is_empty() {
             return f64::NAN;
         }
@@ -200,7 +218,7 @@ impl Outcome {
 /// Runs `call` on `connections` connections for `duration`. With `rate`, requests are scheduled
 /// (open loop) and latency counts from the scheduled time; without, each connection sends as
 /// fast as answers come back.
-async fn run(
+pub(crate) async fn run(
     address: &str,
     call: Call,
     connections: usize,
@@ -423,7 +441,7 @@ async fn measure_engine(
     let duration = Duration::from_secs(arguments.duration);
     let connections = arguments.connections;
     let rows = {
-        let server = start_server(binary, data_dir.path(), database_url.as_deref())?;
+        let server = start_server(binary, data_dir.path(), database_url.as_deref(), &[])?;
         let address = server.address.clone();
         // Warm up connections, caches and the JIT-free but page-cache-hungry database.
         run(
@@ -582,11 +600,20 @@ async fn main() -> anyhow::Result<()> {
         arguments.duration,
         std::thread::available_parallelism().map_or(0, usize::from)
     );
+    let (writes, feeds) = match arguments.suite.as_str() {
+        "writes" => (true, false),
+        "feeds" => (false, true),
+        "all" => (true, true),
+        other => bail!("unknown suite {other}: writes, feeds or all"),
+    };
+    if feeds {
+        feeds::print(&arguments, &binary).await?;
+    }
     for engine in arguments
         .engines
         .split(',')
         .map(str::trim)
-        .filter(|e| !e.is_empty())
+        .filter(|e| !e.is_empty() && writes)
     {
         let mut rows = measure_engine(&arguments, &binary, engine).await?;
         println!("\nengine: {engine}");

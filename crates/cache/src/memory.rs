@@ -15,7 +15,42 @@ const SHARDS: usize = 32;
 enum Value {
     Bytes(Vec<u8>),
     Counter(i64),
-    Sorted(BTreeSet<(i64, String)>),
+    Sorted(SortedSet),
+}
+
+/// A sorted set as Redis keeps one: ordered by (score, member), each member once.
+#[derive(Default)]
+struct SortedSet {
+    ordered: BTreeSet<(i64, String)>,
+    scores: HashMap<String, i64>,
+}
+
+impl SortedSet {
+    fn insert(&mut self, score: i64, member: &str) {
+        if let Some(old) = self.scores.insert(member.to_owned(), score) {
+            self.ordered.remove(&(old, member.to_owned()));
+        }
+        self.ordered.insert((score, member.to_owned()));
+    }
+
+    fn remove(&mut self, member: &str) {
+        if let Some(old) = self.scores.remove(member) {
+            self.ordered.remove(&(old, member.to_owned()));
+        }
+    }
+
+    /// Keeps only the `keep` highest.
+    fn trim(&mut self, keep: usize) {
+        while self.ordered.len() > keep {
+            if let Some((_, member)) = self.ordered.pop_first() {
+                self.scores.remove(&member);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ordered.len()
+    }
 }
 
 struct Entry {
@@ -196,20 +231,17 @@ impl Cache for MemoryCache {
         let mut shard = self.shard(key);
         live_entry(&mut shard, key);
         let entry = shard.entry(key.clone()).or_insert_with(|| Entry {
-            value: Value::Sorted(BTreeSet::new()),
+            value: Value::Sorted(SortedSet::default()),
             expires_at: None,
         });
         let Value::Sorted(set) = &mut entry.value else {
             return Err(wrong_type(key));
         };
         for Scored { score, member } in members {
-            set.retain(|(_, existing)| existing != member);
-            set.insert((*score, member.clone()));
+            set.insert(*score, member);
         }
-        while set.len() > keep {
-            set.pop_first();
-        }
-        if set.is_empty() {
+        set.trim(keep);
+        if set.len() == 0 {
             shard.remove(key);
         }
         Ok(())
@@ -224,6 +256,7 @@ impl Cache for MemoryCache {
         self.with_entry(key, |entry| match entry.map(|entry| &entry.value) {
             None => Ok(Vec::new()),
             Some(Value::Sorted(set)) => Ok(set
+                .ordered
                 .iter()
                 .rev()
                 .filter(|(score, _)| below.is_none_or(|below| *score < below))
@@ -249,11 +282,8 @@ impl Cache for MemoryCache {
             let Value::Sorted(set) = &mut entry.value else {
                 return Err(wrong_type(key));
             };
-            set.retain(|(_, existing)| *existing != member.member);
-            set.insert((member.score, member.member.clone()));
-            while set.len() > keep {
-                set.pop_first();
-            }
+            set.insert(member.score, &member.member);
+            set.trim(keep);
         }
         Ok(())
     }
@@ -266,8 +296,10 @@ impl Cache for MemoryCache {
         let Value::Sorted(set) = &mut entry.value else {
             return Err(wrong_type(key));
         };
-        set.retain(|(_, member)| !members.contains(member));
-        if set.is_empty() {
+        for member in members {
+            set.remove(member);
+        }
+        if set.len() == 0 {
             shard.remove(key);
         }
         Ok(())

@@ -4,11 +4,14 @@
 //! delivers at least once.
 
 use crate::{
-    author_key, hashtag_key, home_key, popular_key, scored, FeedService, POPULAR_KEEP,
+    above_key, author_key, hashtag_key, home_key, popular_key, scored, FeedService, POPULAR_KEEP,
     POPULAR_WINDOW_DAYS,
 };
 use async_trait::async_trait;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 use veilgram_core::cache::{CacheKey, Scored};
 use veilgram_core::events::{DomainEvent, LoggedEvent};
 use veilgram_core::ports::{Engagement, FeedEntry};
@@ -32,11 +35,61 @@ pub fn popular_rank(engagement: &Engagement) -> i64 {
 
 pub struct FeedFanout {
     feeds: Arc<FeedService>,
+    stats: Arc<FanoutStats>,
+}
+
+/// What fan-out has done in this process, for `/metrics` (and the benchmark).
+#[derive(Debug, Default)]
+pub struct FanoutStats {
+    /// Posts fanned out to followers.
+    pub posts: AtomicU64,
+    /// Follower timelines offered a post (those not in the cache are skipped).
+    pub timelines: AtomicU64,
+    /// How long the latest fan-out took, in microseconds.
+    pub last_micros: AtomicU64,
+}
+
+impl FanoutStats {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, kind, help, value) in [
+            (
+                "veilgram_feed_fanout_posts_total",
+                "counter",
+                "Posts fanned out to their authors' followers.",
+                self.posts.load(Ordering::Relaxed),
+            ),
+            (
+                "veilgram_feed_fanout_timelines_total",
+                "counter",
+                "Follower timelines offered a post by fan-out.",
+                self.timelines.load(Ordering::Relaxed),
+            ),
+            (
+                "veilgram_feed_fanout_last_microseconds",
+                "gauge",
+                "How long the latest fan-out took.",
+                self.last_micros.load(Ordering::Relaxed),
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        }
+        out
+    }
 }
 
 impl FeedFanout {
     pub fn new(feeds: Arc<FeedService>) -> Self {
-        Self { feeds }
+        Self {
+            feeds,
+            stats: Arc::default(),
+        }
+    }
+
+    pub fn stats(&self) -> Arc<FanoutStats> {
+        Arc::clone(&self.stats)
     }
 
     async fn post_created(
@@ -64,6 +117,7 @@ impl FeedFanout {
         if feeds.store.followers_count(author).await? > feeds.settings.fan_out_limit {
             return Ok(()); // merged in by readers
         }
+        let started = Instant::now();
         let mut after = None;
         loop {
             let followers = feeds
@@ -75,11 +129,18 @@ impl FeedFanout {
                 .cache
                 .sorted_add_existing(&timelines, &member, keep)
                 .await?;
+            self.stats
+                .timelines
+                .fetch_add(timelines.len() as u64, Ordering::Relaxed);
             if (followers.len() as i64) < FOLLOWER_PAGE {
-                return Ok(());
+                break;
             }
             after = followers.last().copied();
         }
+        let took = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+        self.stats.last_micros.store(took, Ordering::Relaxed);
+        self.stats.posts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Ranks a post in the popular feed, or takes it out when it is no longer public or too old.
@@ -106,9 +167,13 @@ impl FeedFanout {
         Ok(())
     }
 
-    /// Drops timelines; the next read rebuilds them from the store.
+    /// Drops timelines (and the followed accounts above the fan-out limit); the next read
+    /// rebuilds them from the store.
     async fn forget(&self, users: &[UserId]) -> anyhow::Result<()> {
-        let keys: Vec<CacheKey> = users.iter().copied().map(home_key).collect();
+        let keys: Vec<CacheKey> = users
+            .iter()
+            .flat_map(|user| [home_key(*user), above_key(*user)])
+            .collect();
         self.feeds.cache.delete(&keys).await?;
         Ok(())
     }
@@ -179,6 +244,7 @@ impl EventHandler for FeedFanout {
                 followee_id,
             } => {
                 let feeds = &self.feeds;
+                feeds.cache.delete(&[above_key(*follower_id)]).await?;
                 if feeds.store.followers_count(*followee_id).await? > feeds.settings.fan_out_limit {
                     return Ok(()); // merged in by readers
                 }

@@ -20,7 +20,7 @@ mod cursor;
 mod fanout;
 
 pub use cursor::{CursorError, FeedCursor};
-pub use fanout::FeedFanout;
+pub use fanout::{FanoutStats, FeedFanout};
 
 use std::sync::Arc;
 use veilgram_core::cache::{Cache, CacheError, CacheKey, Scored};
@@ -33,6 +33,8 @@ const EMPTY_MARK: &str = "-";
 const READ_AHEAD: usize = 16;
 /// Pages are filled from at most this many reads of the cache.
 const MAX_ROUNDS: usize = 4;
+/// How long a reader's list of followed accounts above the fan-out limit is kept.
+const ABOVE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 /// The popular feed ranks the posts of this many days.
 pub const POPULAR_WINDOW_DAYS: i64 = 7;
 /// Posts kept in the popular ranking.
@@ -101,6 +103,10 @@ pub(crate) fn home_key(user_id: UserId) -> CacheKey {
     CacheKey::of_user(user_id, "home")
 }
 
+pub(crate) fn above_key(user_id: UserId) -> CacheKey {
+    CacheKey::of_user(user_id, "above")
+}
+
 pub(crate) fn author_key(user_id: UserId) -> CacheKey {
     CacheKey::of_user(user_id, "posts")
 }
@@ -157,24 +163,26 @@ impl FeedService {
         let mut posts = Vec::with_capacity(limit);
         let mut position = cursor;
         for _ in 0..MAX_ROUNDS {
-            let (entries, exhausted) = self.entries(feed, position, limit + READ_AHEAD).await?;
+            // Only as many as the page still needs are hydrated; rounds after the first make
+            // up for posts the reader may not see.
+            let needed = limit - posts.len();
+            let (entries, exhausted) = self.entries(feed, position, needed).await?;
             let ids: Vec<PostId> = entries.iter().map(|entry| entry.1).collect();
             let mut visible = self.store.posts_by_ids(&ids, viewer).await?;
-            for (index, (score, post_id)) in entries.iter().enumerate() {
+            for (score, post_id) in &entries {
                 position = Some(FeedCursor::new(*score, *post_id));
                 if let Some(found) = visible.iter().position(|post| post.id == *post_id) {
                     posts.push(visible.swap_remove(found));
-                    if posts.len() == limit {
-                        let more = !exhausted || index + 1 < entries.len();
-                        return Ok(FeedPage {
-                            posts,
-                            next: position.filter(|_| more),
-                        });
-                    }
                 }
             }
             if exhausted {
                 return Ok(FeedPage { posts, next: None });
+            }
+            if posts.len() == limit {
+                return Ok(FeedPage {
+                    posts,
+                    next: position,
+                });
             }
         }
         // Mostly invisible entries: hand back what was found and where to go on.
@@ -197,11 +205,7 @@ impl FeedService {
                 let own = self.timeline(home_key(user_id), Rebuild::Home(user_id), cursor, want);
                 let (mut entries, mut exhausted) = own.await?;
                 // Accounts too followed to fan out are merged in from their own timelines.
-                for author in self
-                    .store
-                    .followed_above(user_id, self.settings.fan_out_limit)
-                    .await?
-                {
+                for author in self.followed_above_limit(user_id).await? {
                     let theirs =
                         self.timeline(author_key(author), Rebuild::Author(author), cursor, want);
                     let (more, done) = theirs.await?;
@@ -250,6 +254,30 @@ impl FeedService {
                 Ok((entries, exhausted))
             }
         }
+    }
+
+    /// The accounts `user_id` follows that are above the fan-out limit, cached for a minute
+    /// (dropped at once when the user follows, unfollows or blocks someone).
+    async fn followed_above_limit(&self, user_id: UserId) -> Result<Vec<UserId>, FeedError> {
+        let key = above_key(user_id);
+        if let Some(cached) = self.cache.get(&key).await? {
+            let listed = String::from_utf8_lossy(&cached)
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<Vec<UserId>, _>>();
+            if let Ok(listed) = listed {
+                return Ok(listed);
+            }
+        }
+        let above = self
+            .store
+            .followed_above(user_id, self.settings.fan_out_limit)
+            .await?;
+        let listed: Vec<String> = above.iter().map(UserId::to_string).collect();
+        self.cache
+            .set(&key, listed.join(" ").as_bytes(), Some(ABOVE_TTL))
+            .await?;
+        Ok(above)
     }
 
     /// Reads a capped timeline, rebuilding it from the store first if it is missing.

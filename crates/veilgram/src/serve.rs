@@ -129,9 +129,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.feed_settings(),
         cursor_key,
     ));
+    let fanout = Arc::new(FeedFanout::new(Arc::clone(&feeds)));
+    let fanout_stats = fanout.stats();
     background.push(veilgram_events::spawn_consumer(
         Arc::clone(&store) as Arc<dyn EventLog>,
-        Arc::new(FeedFanout::new(Arc::clone(&feeds))) as Arc<dyn EventHandler>,
+        fanout as Arc<dyn EventHandler>,
         Duration::from_millis(config.events.consumer_interval_ms.max(10)),
     ));
     let event_counter = Arc::new(EventCounter::default());
@@ -164,6 +166,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics_sources: vec![
             Arc::new(move || counter_for_metrics.render()),
             Arc::new(move || commit_stats.render()),
+            Arc::new(move || fanout_stats.render()),
         ],
         health_checks: vec![
             Arc::clone(&store) as Arc<dyn HealthCheck>,

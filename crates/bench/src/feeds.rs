@@ -1,0 +1,391 @@
+//! The feeds suite: 10,000 users with a skewed follower graph (one account followed by
+//! everyone, a few by a third each, the rest by few, Zipf-like), on SQLite, once with the
+//! in-memory cache and once with Redis. Measures warm home-feed reads (maximum, and latency at
+//! 80% of it), the fan-out of one post to 10,000 followers, and beside them `/healthz` and
+//! `redis-benchmark`'s pipelined GET and ZADD rates.
+
+use crate::{run, start_server, Arguments, Call, Outcome};
+use anyhow::{bail, Context};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const USERS: usize = 10_000;
+/// Accounts each user follows besides the star and the popular few.
+const FOLLOWS_EACH: usize = 10;
+/// Accounts followed by about a third of everyone.
+const POPULAR: usize = 9;
+
+/// The user id an access token is for (its `sub` claim).
+fn subject(token: &str) -> anyhow::Result<String> {
+    let payload = token.split('.').nth(1).context("not a JWT")?;
+    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload)?)?;
+    Ok(claims["sub"].as_str().context("no sub")?.to_owned())
+}
+
+/// A small deterministic generator (xorshift64*), so every run builds the same graph.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Follows: everyone follows user 0 (the star); users 1..=POPULAR are each followed by a third
+/// of everyone; and everyone follows FOLLOWS_EACH more, drawn with probability ∝ 1/rank.
+fn follower_graph(users: usize) -> Vec<(usize, usize)> {
+    let mut random = Xorshift(0x9E37_79B9_7F4A_7C15);
+    let harmonic: f64 = (1..users).map(|rank| 1.0 / rank as f64).sum();
+    let mut edges = Vec::new();
+    for follower in 1..users {
+        let mut followees = vec![0];
+        for popular in 1..=POPULAR {
+            if random.unit() < 1.0 / 3.0 {
+                followees.push(popular);
+            }
+        }
+        while followees.len() < FOLLOWS_EACH + 1 {
+            // Inverse transform sampling over ranks 1..users with weights 1/rank.
+            let target = random.unit() * harmonic;
+            let mut sum = 0.0;
+            let mut rank = 1;
+            while rank < users - 1 {
+                sum += 1.0 / rank as f64;
+                if sum >= target {
+                    break;
+                }
+                rank += 1;
+            }
+            if rank != follower && !followees.contains(&rank) {
+                followees.push(rank);
+            }
+        }
+        edges.extend(followees.into_iter().map(|followee| (follower, followee)));
+    }
+    edges
+}
+
+/// Writes the graph straight into the server's database (the API would take minutes), with
+/// the counters it implies.
+async fn seed_follows(
+    database_url: &str,
+    ids: &[String],
+    edges: &[(usize, usize)],
+) -> anyhow::Result<()> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(database_url)
+        .await?;
+    for chunk in edges.chunks(500) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|index| format!("(${}, ${}, 0)", index * 2 + 1, index * 2 + 2))
+            .collect();
+        let sql = format!(
+            "INSERT INTO follows (follower_id, followee_id, created_at) VALUES {} ON CONFLICT DO NOTHING",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (follower, followee) in chunk {
+            query = query
+                .bind(ids[*follower].clone())
+                .bind(ids[*followee].clone());
+        }
+        query.execute(&pool).await?;
+    }
+    sqlx::query(
+        "UPDATE users SET \
+         followers_count = (SELECT COUNT(*) FROM follows WHERE followee_id = users.id), \
+         following_count = (SELECT COUNT(*) FROM follows WHERE follower_id = users.id)",
+    )
+    .execute(&pool)
+    .await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// A figure from the server's `/metrics`.
+async fn metric(address: &str, name: &str) -> anyhow::Result<f64> {
+    let mut sender = crate::connect(address).await?;
+    let request = hyper::Request::builder()
+        .uri("/metrics")
+        .header("host", address)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))?;
+    let response = sender.send_request(request).await?;
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .with_context(|| format!("{name} not in /metrics"))
+}
+
+/// `redis-benchmark`'s rate for one test, pipelined 16 deep.
+fn redis_benchmark(test: &str) -> anyhow::Result<f64> {
+    let output = std::process::Command::new("redis-benchmark")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "6379",
+            "-q",
+            "-P",
+            "16",
+            "-n",
+            "200000",
+            "-t",
+            test,
+        ])
+        .output()
+        .context("redis-benchmark (Debian's redis-tools) is needed")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // e.g. "ZADD: 512820.53 requests per second, p50=1.303 msec"
+    text.split(['\r', '\n'])
+        .filter_map(|line| line.split_once(": ").map(|(_, rest)| rest.to_owned()))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .next_back()
+        .with_context(|| format!("cannot read redis-benchmark's {test} rate from {text:?}"))
+}
+
+/// Reads every user's home feed once, so that every timeline is in the cache.
+async fn warm_every_timeline(
+    address: &str,
+    tokens: &Arc<Vec<String>>,
+    connections: usize,
+) -> anyhow::Result<()> {
+    let mut workers = Vec::new();
+    for worker in 0..connections {
+        let (address, tokens) = (address.to_owned(), Arc::clone(tokens));
+        workers.push(tokio::spawn(async move {
+            let mut sender = crate::connect(&address).await?;
+            for index in (worker..tokens.len()).step_by(connections) {
+                let request = Call::Home(Arc::clone(&tokens)).request(&address, index);
+                sender.ready().await?;
+                let response = sender.send_request(request).await?;
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "home read failed: {}",
+                    response.status()
+                );
+                http_body_util::BodyExt::collect(response.into_body()).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for worker in workers {
+        worker.await??;
+    }
+    Ok(())
+}
+
+pub struct FeedRun {
+    pub cache: String,
+    pub healthz: Outcome,
+    pub home: Outcome,
+    pub home_target: f64,
+    pub home_at_80: Outcome,
+    pub fan_out_wall: Duration,
+    pub fan_out_server: Duration,
+    pub fan_out_timelines: f64,
+}
+
+pub async fn measure(
+    arguments: &Arguments,
+    binary: &PathBuf,
+    redis_url: Option<&str>,
+) -> anyhow::Result<FeedRun> {
+    let data_dir = tempfile::tempdir()?;
+    let mut environment = vec![];
+    if let Some(url) = redis_url {
+        // A clean slate: timelines of an earlier run must not count as warm.
+        let status = std::process::Command::new("redis-cli")
+            .args(["-u", url, "flushdb"])
+            .status()?;
+        anyhow::ensure!(status.success(), "cannot flush {url}");
+        environment.push(("VEILGRAM_REDIS_URL", url.to_owned()));
+    }
+    let server = start_server(binary, data_dir.path(), None, &environment)?;
+    let address = server.address.clone();
+    let connections = arguments.connections;
+    let duration = Duration::from_secs(arguments.duration);
+
+    let mut tokens = Vec::new();
+    while tokens.len() < USERS {
+        let signups = run(
+            &address,
+            Call::Signup,
+            connections,
+            Duration::from_secs(2),
+            None,
+            USERS - tokens.len(),
+        )
+        .await?;
+        tokens.extend(signups.tokens);
+    }
+    tokens.truncate(USERS);
+    let ids: Vec<String> = tokens
+        .iter()
+        .map(|token| subject(token))
+        .collect::<Result<_, _>>()?;
+    let edges = follower_graph(USERS);
+    let database = format!("sqlite://{}", data_dir.path().join("veilgram.db").display());
+    seed_follows(&database, &ids, &edges).await?;
+    let tokens = Arc::new(tokens);
+
+    // Posts from the accounts most people follow, then every home timeline read once (built).
+    let authors = Arc::new(tokens[..100].to_vec());
+    run(
+        &address,
+        Call::CreatePost(authors),
+        connections,
+        Duration::from_secs(1),
+        None,
+        0,
+    )
+    .await?;
+    warm_every_timeline(&address, &tokens, connections).await?;
+
+    let healthz = run(&address, Call::Healthz, connections, duration, None, 0).await?;
+    let home = run(
+        &address,
+        Call::Home(Arc::clone(&tokens)),
+        connections,
+        duration,
+        None,
+        0,
+    )
+    .await?;
+    let home_target = home.rate() * 0.8;
+    let home_at_80 = run(
+        &address,
+        Call::Home(Arc::clone(&tokens)),
+        connections,
+        duration,
+        Some(home_target),
+        0,
+    )
+    .await?;
+
+    // One post by the account everyone follows, to its 9,999 followers.
+    let before = metric(&address, "veilgram_feed_fanout_timelines_total").await?;
+    let star = Arc::new(vec![tokens[0].clone()]);
+    let posted = Instant::now();
+    let star_post = run(
+        &address,
+        Call::CreatePost(star),
+        1,
+        Duration::from_millis(1),
+        None,
+        0,
+    )
+    .await?;
+    anyhow::ensure!(star_post.completed == 1, "the star's post failed");
+    let followers = (USERS - 1) as f64;
+    let deadline = posted + Duration::from_secs(60);
+    loop {
+        let offered = metric(&address, "veilgram_feed_fanout_timelines_total").await? - before;
+        if offered >= followers {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("fan-out reached {offered} of {followers} timelines in a minute");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let fan_out_wall = posted.elapsed();
+    let micros = metric(&address, "veilgram_feed_fanout_last_microseconds").await?;
+    drop(server);
+    Ok(FeedRun {
+        cache: redis_url.map_or_else(|| "memory".to_owned(), |_| "redis".to_owned()),
+        healthz,
+        home,
+        home_target,
+        home_at_80,
+        fan_out_wall,
+        fan_out_server: Duration::from_micros(micros as u64),
+        fan_out_timelines: followers,
+    })
+}
+
+pub async fn print(arguments: &Arguments, binary: &PathBuf) -> anyhow::Result<()> {
+    let redis_url = std::env::var("VEILGRAM_BENCH_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_owned());
+    let get = redis_benchmark("get")?;
+    let zadd = redis_benchmark("zadd")?;
+    println!("\nfeeds: {USERS} users, SQLite, one follower graph (user 0 followed by all)");
+    println!(
+        "| {:<44} | {:>10} | {:>8} | {:>8} | {:>8} |",
+        "operation", "per s", "P50 ms", "P99 ms", "P99.9 ms"
+    );
+    println!(
+        "|{:-<46}|{:->12}|{:->10}|{:->10}|{:->10}|",
+        "", "", "", "", ""
+    );
+    let mut summaries = Vec::new();
+    for redis in [None, Some(redis_url.as_str())] {
+        let mut run = measure(arguments, binary, redis).await?;
+        let cache = run.cache.clone();
+        let p99_at_80 = run.home_at_80.percentile(0.99);
+        for (label, outcome) in [
+            (format!("GET /healthz (max) [{cache}]"), &mut run.healthz),
+            (
+                format!("GET /feed/home warm (max) [{cache}]"),
+                &mut run.home,
+            ),
+            (
+                format!("GET /feed/home at 80% ({:.0}/s) [{cache}]", run.home_target),
+                &mut run.home_at_80,
+            ),
+        ] {
+            let rate = outcome.rate();
+            let (p50, p99, p999) = (
+                outcome.percentile(0.5),
+                outcome.percentile(0.99),
+                outcome.percentile(0.999),
+            );
+            println!("| {label:<44} | {rate:>10.0} | {p50:>8.2} | {p99:>8.2} | {p999:>8.2} |");
+        }
+        let inserts = run.fan_out_timelines / run.fan_out_server.as_secs_f64();
+        println!(
+            "| {:<44} | {:>10.0} | {:>8} | {:>8} | {:>8} |",
+            format!(
+                "fan-out to {:.0} timelines [{cache}]",
+                run.fan_out_timelines
+            ),
+            inserts,
+            format!("{:.1}", run.fan_out_server.as_secs_f64() * 1000.0),
+            format!("{:.1}", run.fan_out_wall.as_secs_f64() * 1000.0),
+            "",
+        );
+        summaries.push(format!(
+            "[{cache}] warm home reads reach {:.0}% of /healthz; P99 at 80% load {p99_at_80:.2} ms; \
+             fan-out inserts reach {:.0}% of pipelined ZADD",
+            100.0 * run.home.rate() / run.healthz.rate(),
+            100.0 * inserts / zadd
+        ));
+    }
+    println!(
+        "| {:<44} | {get:>10.0} | {:>8} | {:>8} | {:>8} |",
+        "redis-benchmark GET -P 16", "", "", ""
+    );
+    println!(
+        "| {:<44} | {zadd:>10.0} | {:>8} | {:>8} | {:>8} |",
+        "redis-benchmark ZADD -P 16", "", "", ""
+    );
+    println!("(fan-out rows: inserts per second; P50 column = the fan-out's own time in ms, P99 column = post to last timeline, wall clock)");
+    for summary in summaries {
+        println!("{summary}");
+    }
+    Ok(())
+}
