@@ -26,6 +26,8 @@ struct State {
 pub struct RevocationList {
     state: RwLock<State>,
     access_ttl: Duration,
+    /// When the last sync with the relational store succeeded.
+    synced_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl RevocationList {
@@ -33,7 +35,17 @@ impl RevocationList {
         Self {
             state: RwLock::new(State::default()),
             access_ttl,
+            synced_at: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Whether the mirror holds everything the relational store held less than `age` ago.
+    pub fn synced_within(&self, age: Duration) -> bool {
+        self.synced_at
+            .lock()
+            .ok()
+            .and_then(|synced_at| *synced_at)
+            .is_some_and(|synced_at| synced_at.elapsed() <= age)
     }
 
     pub fn apply(&self, revocations: &[Revocation]) {
@@ -80,6 +92,7 @@ impl RevocationList {
     /// Reads the revocations other processes wrote since the last sync. Returns how many entries
     /// were read.
     pub async fn sync(&self, store: &dyn CredentialStore) -> Result<usize, StoreError> {
+        let started = std::time::Instant::now();
         let mut read = 0;
         loop {
             let after = match self.state.read() {
@@ -99,6 +112,9 @@ impl RevocationList {
             };
             read += fetched;
             if fetched < SYNC_BATCH as usize || !advanced {
+                if let Ok(mut synced_at) = self.synced_at.lock() {
+                    *synced_at = Some(started);
+                }
                 return Ok(read);
             }
         }

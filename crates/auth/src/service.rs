@@ -9,6 +9,7 @@ use crate::tokens::{AccessTokens, TokenError, TokenSettings};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use veilgram_core::cache::{Cache, CacheError, CacheKey};
 use veilgram_core::ports::{
     CredentialStore, NewAccount, NewRefreshToken, NewSession, Revocation, SecretHash,
 };
@@ -56,6 +57,22 @@ pub struct Principal {
     pub expires_at: Timestamp,
 }
 
+/// With the cache down, the store-synced mirror is trusted while its last sync is younger than
+/// this many sync intervals.
+const FALLBACK_SYNCS: u32 = 5;
+
+fn revoked_token_key(token_hash: &SecretHash) -> CacheKey {
+    let hex: String = token_hash
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    CacheKey::named(&format!("revoked:{hex}"))
+}
+
+fn revoked_subject_key(user_id: UserId) -> CacheKey {
+    CacheKey::of_user(user_id, "revoked-before")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// Wrong user id or recovery key; deliberately the same for both.
@@ -94,6 +111,9 @@ pub struct AuthService {
     store: Arc<dyn CredentialStore>,
     tokens: AccessTokens,
     revocations: RevocationList,
+    /// Where revocations are shared with other processes at once (the store remains the
+    /// durable list every process also syncs from).
+    cache: Option<Arc<dyn Cache>>,
     settings: AuthSettings,
     /// Compared against when the user does not exist, so both paths do the same work.
     decoy_hash: SecretHash,
@@ -114,11 +134,19 @@ impl AuthService {
         );
         Ok(Self {
             store,
+            cache: None,
             tokens,
             revocations: RevocationList::new(settings.access_ttl),
             decoy_hash: RecoveryKey::generate().digest(),
             settings,
         })
+    }
+
+    /// Shares revocations through `cache`, so that every process sees them at once.
+    #[must_use]
+    pub fn with_cache(mut self, cache: Arc<dyn Cache>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     pub fn settings(&self) -> &AuthSettings {
@@ -298,7 +326,7 @@ impl AuthService {
         }
         match self.store.revoke_family(family_id, now).await {
             Ok(revocations) => {
-                self.revocations.apply(&revocations);
+                self.revoke(&revocations).await;
                 tracing::warn!(family = %family_id, "spent refresh token reused; session family revoked");
                 AuthError::RefreshTokenReused
             }
@@ -306,11 +334,28 @@ impl AuthService {
         }
     }
 
-    /// Verifies a bearer token and checks it against the revocation list.
-    pub fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
+    /// Verifies a bearer token and checks it against the revocation list: this process's
+    /// mirror, then the list shared through the cache. With the cache down, the mirror (synced
+    /// from the relational store) decides while it is fresh; once it is not, authentication
+    /// fails closed (503) rather than let a revoked token through.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
         let verified = self.tokens.verify(bearer, Timestamp::now())?;
         if self.revocations.is_revoked(&verified) {
             return Err(TokenError::Revoked.into());
+        }
+        if let Some(cache) = &self.cache {
+            match self.revoked_in_cache(cache.as_ref(), &verified).await {
+                Ok(true) => return Err(TokenError::Revoked.into()),
+                Ok(false) => {}
+                Err(error) => {
+                    let fresh = self.settings.revocation_sync_interval * FALLBACK_SYNCS;
+                    if !self.revocations.synced_within(fresh) {
+                        return Err(AuthError::Store(StoreError::Unavailable(format!(
+                            "revocation list: cache down ({error}) and store mirror stale"
+                        ))));
+                    }
+                }
+            }
         }
         Ok(Principal {
             user_id: verified.user_id,
@@ -329,7 +374,7 @@ impl AuthService {
                 Timestamp::now(),
             )
             .await?;
-        self.revocations.apply(&revocations);
+        self.revoke(&revocations).await;
         Ok(())
     }
 
@@ -346,13 +391,85 @@ impl AuthService {
                 Timestamp::now(),
             )
             .await?;
-        self.revocations.apply(&revocations);
+        self.revoke(&revocations).await;
         Ok(recovery_key.display())
     }
 
     /// Applies revocations written by another service of this process (deactivate, delete).
-    pub fn apply_revocations(&self, revocations: &[Revocation]) {
+    pub async fn apply_revocations(&self, revocations: &[Revocation]) {
+        self.revoke(revocations).await;
+    }
+
+    /// Applies revocations the store has durably written: at once in this process, and through
+    /// the cache for every other process. If the cache cannot take them, other processes still
+    /// read them from the store at their next sync.
+    async fn revoke(&self, revocations: &[Revocation]) {
         self.revocations.apply(revocations);
+        let Some(cache) = &self.cache else { return };
+        let now = Timestamp::now();
+        for revocation in revocations {
+            let written = match *revocation {
+                Revocation::Token {
+                    token_hash,
+                    expires_at,
+                } => {
+                    let left = (expires_at.as_millis() - now.as_millis()).max(1000) as u64;
+                    cache
+                        .set(
+                            &revoked_token_key(&token_hash),
+                            b"1",
+                            Some(Duration::from_millis(left)),
+                        )
+                        .await
+                }
+                Revocation::Subject {
+                    user_id,
+                    revoked_at,
+                } => {
+                    // After one token lifetime, every token issued before it has expired.
+                    let ttl = self.settings.access_ttl + Duration::from_secs(60);
+                    cache
+                        .set(
+                            &revoked_subject_key(user_id),
+                            revoked_at.as_millis().to_string().as_bytes(),
+                            Some(ttl),
+                        )
+                        .await
+                }
+            };
+            if let Err(error) = written {
+                tracing::warn!(error = %error, "revocation not shared through the cache; other processes read it from the store");
+            }
+        }
+    }
+
+    /// Whether the shared list in the cache revokes `token` (a revocation made by another
+    /// process moments ago).
+    async fn revoked_in_cache(
+        &self,
+        cache: &dyn Cache,
+        token: &crate::tokens::VerifiedToken,
+    ) -> Result<bool, CacheError> {
+        let keys = [
+            revoked_token_key(&token.token_hash),
+            revoked_subject_key(token.user_id),
+        ];
+        let [by_token, by_subject]: [Option<Vec<u8>>; 2] = cache
+            .get_many(&keys)
+            .await?
+            .try_into()
+            .map_err(|_| CacheError("the cache answered the wrong number of values".into()))?;
+        if by_token.is_some() {
+            return Ok(true);
+        }
+        let Some(revoked_at) = by_subject
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| text.parse::<i64>().ok())
+        else {
+            return Ok(false);
+        };
+        // Tokens carry no `iat`; `exp - ttl` is when it was issued (rounded down).
+        Ok(token.expires_at.minus(self.settings.access_ttl).as_millis() <= revoked_at)
     }
 
     pub fn jwks(&self) -> serde_json::Value {

@@ -151,7 +151,7 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
-        Ok(Self(state.auth.authenticate(token)?))
+        Ok(Self(state.auth.authenticate(token).await?))
     }
 }
 
@@ -251,7 +251,7 @@ impl FromRequestParts<AppState> for MaybeCaller {
             return Ok(Self(None));
         }
         let token = bearer_token(parts)?;
-        Ok(Self(Some(state.auth.authenticate(token)?)))
+        Ok(Self(Some(state.auth.authenticate(token).await?)))
     }
 }
 

@@ -402,10 +402,9 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
         return next.run(request).await;
     };
     let now = Timestamp::now();
-    let user = if budget.per_address() {
-        None
-    } else {
-        bearer(&request).and_then(|token| state.auth.authenticate(token).ok())
+    let user = match bearer(&request).filter(|_| !budget.per_address()) {
+        Some(token) => state.auth.authenticate(token).await.ok(),
+        None => None,
     };
     let who = match user {
         Some(principal) => Who::User(principal.user_id),

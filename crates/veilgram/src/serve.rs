@@ -87,10 +87,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(adapter = cache.name(), "cache ready");
-    let auth = Arc::new(AuthService::new(
-        Arc::clone(&store) as Arc<dyn CredentialStore>,
-        config.auth_settings(),
-    )?);
+    let auth = Arc::new(
+        AuthService::new(
+            Arc::clone(&store) as Arc<dyn CredentialStore>,
+            config.auth_settings(),
+        )?
+        .with_cache(Arc::clone(&cache)),
+    );
     auth.sync_revocations()
         .await
         .context("cannot load the revocation list")?;

@@ -157,7 +157,7 @@ async fn delete_me(
     Caller(caller): Caller,
 ) -> Result<StatusCode, ApiError> {
     let revocation = state.users.delete(caller.user_id).await?;
-    state.auth.apply_revocations(&[revocation]);
+    state.auth.apply_revocations(&[revocation]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -171,7 +171,7 @@ async fn deactivate_me(
     Caller(caller): Caller,
 ) -> Result<StatusCode, ApiError> {
     let revocations = state.users.deactivate(caller.user_id).await?;
-    state.auth.apply_revocations(&revocations);
+    state.auth.apply_revocations(&revocations).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

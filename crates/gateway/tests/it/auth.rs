@@ -3,6 +3,7 @@
 use crate::helpers::{Options, TestApp};
 use axum::http::StatusCode;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 use veilgram_testkit::TestDatabase;
 
@@ -304,7 +305,87 @@ async fn revocations_made_by_another_process_are_picked_up_by_sync(database: &Te
     );
 }
 
+/// Through a shared Redis, a logout in one process ends the token in another at once, before
+/// any sync with the store; with the cache down, revocations still hold: the store-synced mirror
+/// decides while fresh, and authentication fails closed (503) once it is not.
+async fn revocations_are_shared_through_the_cache_and_fail_closed(database: &TestDatabase) {
+    let cache =
+        veilgram_testkit::cache::TestCache::create(veilgram_testkit::cache::CacheKind::Redis).await;
+    let shared = || crate::helpers::Options {
+        cache: Some(Arc::clone(&cache.cache)),
+        ..crate::helpers::Options::default()
+    };
+    let first = TestApp::with_options(database, shared()).await;
+    let second = first.second_process_with(database, shared()).await;
+    let account = first.signup(None).await;
+    let other = first.signup(None).await;
+    assert_eq!(
+        second.me(&account.access_token).await.status,
+        StatusCode::OK
+    );
+    let logout = first
+        .post(
+            "/api/v1/auth/logout",
+            json!({}),
+            Some(&account.access_token),
+        )
+        .await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        second.me(&account.access_token).await.status,
+        StatusCode::UNAUTHORIZED,
+        "no sync needed"
+    );
+    assert_eq!(second.me(&other.access_token).await.status, StatusCode::OK);
+
+    // Two processes whose cache goes down.
+    let mut redis = crate::helpers::OwnRedis::start_anywhere();
+    let url = veilgram_cache::CacheUrl::Redis(format!("redis://127.0.0.1:{}", redis.port));
+    let own = || async {
+        crate::helpers::Options {
+            cache: Some(veilgram_cache::connect(&url, "").await.unwrap()),
+            ..crate::helpers::Options::default()
+        }
+    };
+    let first = TestApp::with_options(database, own().await).await;
+    let second = first.second_process_with(database, own().await).await;
+    let account = first.signup(None).await;
+    assert_eq!(
+        second.me(&account.access_token).await.status,
+        StatusCode::OK
+    );
+    redis.stop();
+    assert_eq!(
+        second.me(&account.access_token).await.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no cache and a mirror never synced: closed"
+    );
+    second.auth.sync_revocations().await.unwrap();
+    assert_eq!(
+        second.me(&account.access_token).await.status,
+        StatusCode::OK,
+        "a fresh mirror of the store decides"
+    );
+    // A server syncs every second; this one has just done so.
+    first.auth.sync_revocations().await.unwrap();
+    let logout = first
+        .post(
+            "/api/v1/auth/logout",
+            json!({}),
+            Some(&account.access_token),
+        )
+        .await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT, "{}", logout.text);
+    second.auth.sync_revocations().await.unwrap();
+    assert_eq!(
+        second.me(&account.access_token).await.status,
+        StatusCode::UNAUTHORIZED,
+        "revoked while the cache was down, still revoked"
+    );
+}
+
 veilgram_testkit::for_each_engine!(
+    revocations_are_shared_through_the_cache_and_fail_closed,
     signup_returns_an_anonymous_account_shown_once,
     a_taken_nickname_fails_signup_with_409,
     login_gives_the_same_answer_for_unknown_users_and_wrong_keys,

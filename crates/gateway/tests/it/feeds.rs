@@ -3,7 +3,7 @@
 //! database engine paired with a cache adapter: SQLite with memory, PostgreSQL with Redis, and
 //! SQLite with the Redis Cluster.
 
-use crate::helpers::{Options, TestApp};
+use crate::helpers::{Options, OwnRedis, TestApp};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -337,53 +337,12 @@ async fn hashtag_feeds_page_public_posts_and_refuse_bad_cursors(
     );
 }
 
-/// A Redis server of this test's own, so that it can be stopped and started again.
-struct OwnRedis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> Self {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::yield_now();
-        }
-        Self { child, port }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// Redis stops mid-run: feeds answer 503 with `Retry-After` at once (no hang), posting goes on,
 /// and once Redis is back (empty), timelines are rebuilt and nothing written meanwhile is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_answers_503_and_loses_nothing() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut redis = OwnRedis::start(port);
+    let mut redis = OwnRedis::start_anywhere();
+    let port = redis.port;
     let url = veilgram_cache::CacheUrl::Redis(format!("redis://127.0.0.1:{}", redis.port));
     let cache = veilgram_cache::connect(&url, "").await.unwrap();
     let database = TestDatabase::sqlite();
@@ -401,6 +360,9 @@ async fn a_redis_outage_answers_503_and_loses_nothing() {
         std::slice::from_ref(&before)
     );
 
+    // A server syncs its revocation mirror from the store every second, which keeps
+    // authentication going while the cache is down; this one has just done so.
+    app.auth.sync_revocations().await.unwrap();
     redis.stop();
     let asked = std::time::Instant::now();
     let down = app.get("/api/v1/feed/home", Some(&fan.access_token)).await;

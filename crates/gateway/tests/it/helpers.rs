@@ -104,8 +104,18 @@ impl TestApp {
         Self::build(database, Options::default(), data_dir).await
     }
 
+    /// [`Self::second_process`] with options (a cache shared with the first, say).
+    pub async fn second_process_with(&self, database: &TestDatabase, options: Options) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        std::fs::copy(self.key_file(), data_dir.path().join("signing-keys.json")).unwrap();
+        Self::build(database, options, data_dir).await
+    }
+
     async fn build(database: &TestDatabase, options: Options, data_dir: tempfile::TempDir) -> Self {
         let store = Arc::new(database.store().await);
+        let cache = options
+            .cache
+            .unwrap_or_else(|| Arc::new(veilgram_cache::MemoryCache::default()));
         let auth = Arc::new(
             AuthService::new(
                 Arc::clone(&store) as Arc<dyn CredentialStore>,
@@ -120,7 +130,8 @@ impl TestApp {
                     revocation_sync_interval: Duration::from_secs(1),
                 },
             )
-            .unwrap(),
+            .unwrap()
+            .with_cache(Arc::clone(&cache)),
         );
         let users = Arc::new(UsersService::new(
             Arc::clone(&store) as Arc<dyn ProfileStore>,
@@ -135,9 +146,6 @@ impl TestApp {
             Arc::clone(&store) as Arc<dyn CommentStore>,
             Arc::clone(&store) as Arc<dyn MentionDirectory>,
         ));
-        let cache = options
-            .cache
-            .unwrap_or_else(|| Arc::new(veilgram_cache::MemoryCache::default()));
         let feeds = Arc::new(FeedService::new(
             Arc::clone(&cache),
             Arc::clone(&store) as Arc<dyn FeedStore>,
@@ -293,5 +301,52 @@ impl TestApp {
             .await;
         assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
         response.body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A Redis server of this test's own, so that it can be stopped and started again.
+pub struct OwnRedis {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl OwnRedis {
+    /// On a free port.
+    pub fn start_anywhere() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start(port)
+    }
+
+    pub fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::yield_now();
+        }
+        Self { child, port }
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
