@@ -48,7 +48,7 @@ static SORTED_ADD_EXISTING: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// Fan-out sends this many scripts at once; the connection pipelines them.
-const FAN_OUT_WINDOW: usize = 256;
+const FAN_OUT_WINDOW: usize = 1024;
 
 fn unavailable(error: &redis::RedisError) -> CacheError {
     // The error names the failure (refused, timed out, CROSSSLOT, ...), never a value.

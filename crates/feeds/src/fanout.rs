@@ -19,7 +19,7 @@ use veilgram_core::{PostId, Timestamp, UserId};
 use veilgram_events::EventHandler;
 
 /// Followers read from the store per page while fanning out.
-const FOLLOWER_PAGE: i64 = 1000;
+const FOLLOWER_PAGE: i64 = 5000;
 /// Posts of a newly followed account copied into the follower's timeline.
 const ON_FOLLOW: i64 = 50;
 

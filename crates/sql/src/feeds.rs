@@ -26,10 +26,11 @@ impl FeedStore for SqlStore {
         after: Option<UserId>,
         limit: i64,
     ) -> Result<Vec<UserId>, StoreError> {
+        // An index-only scan of `follows_followee`. Deactivated followers are included: their
+        // timelines are not read until they return, when these posts belong in them.
         let rows = sqlx::query(
-            "SELECT f.follower_id FROM follows f JOIN users u ON u.id = f.follower_id \
-             WHERE f.followee_id = $1 AND f.follower_id > $2 AND u.deactivated_at IS NULL \
-             ORDER BY f.follower_id LIMIT $3",
+            "SELECT follower_id FROM follows WHERE followee_id = $1 AND follower_id > $2 \
+             ORDER BY follower_id LIMIT $3",
         )
         .bind(author.to_string())
         .bind(after.map(|after| after.to_string()).unwrap_or_default())
