@@ -267,23 +267,37 @@ impl Cache for MemoryCache {
         })
     }
 
-    async fn sorted_add_existing(
+    async fn sorted_add_each(
         &self,
         keys: &[CacheKey],
         member: &Scored,
         keep: usize,
+        ttl_if_none: Duration,
     ) -> Result<(), CacheError> {
         check_scores(std::slice::from_ref(member))?;
         for key in keys {
             let mut shard = self.shard(key);
-            let Some(entry) = live_entry(&mut shard, key) else {
-                continue;
-            };
+            live_entry(&mut shard, key);
+            let entry = shard.entry(key.clone()).or_insert_with(|| Entry {
+                value: Value::Sorted(SortedSet::default()),
+                expires_at: None,
+            });
+            entry
+                .expires_at
+                .get_or_insert_with(|| Instant::now() + ttl_if_none);
             let Value::Sorted(set) = &mut entry.value else {
                 return Err(wrong_type(key));
             };
             set.insert(member.score, &member.member);
             set.trim(keep);
+        }
+        Ok(())
+    }
+
+    async fn expire(&self, key: &CacheKey, ttl: Duration) -> Result<(), CacheError> {
+        let mut shard = self.shard(key);
+        if let Some(entry) = live_entry(&mut shard, key) {
+            entry.expires_at = Some(Instant::now() + ttl);
         }
         Ok(())
     }

@@ -37,17 +37,7 @@ static SORTED_ADD: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// SORTED_ADD for one member, only if the set exists.
-static SORTED_ADD_EXISTING: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end \
-         redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3]) \
-         redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[1]) - 1) \
-         return 1",
-    )
-});
-
-/// Fan-out sends this many scripts at once; the connection pipelines them.
+/// Fan-out writes this many sets per round trip.
 const FAN_OUT_WINDOW: usize = 1024;
 
 fn unavailable(error: &redis::RedisError) -> CacheError {
@@ -279,27 +269,68 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
             .collect())
     }
 
-    async fn sorted_add_existing(
+    async fn sorted_add_each(
         &self,
         keys: &[CacheKey],
         member: &Scored,
         keep: usize,
+        ttl_if_none: Duration,
     ) -> Result<(), CacheError> {
         check_scores(std::slice::from_ref(member))?;
-        let arguments = [
-            keep.max(1).to_string(),
-            member.score.to_string(),
-            member.member.clone(),
-        ];
+        let ttl = ttl_if_none.as_millis().max(1) as u64;
+        let last_kept = -(keep.max(1) as i64) - 1;
+        // ZADD, PEXPIRE … NX (only if it has no expiry), ZREMRANGEBYRANK.
+        let add = |pipeline: &mut redis::Pipeline, key: String| {
+            pipeline
+                .cmd("ZADD")
+                .arg(&key)
+                .arg(member.score)
+                .arg(&member.member)
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(&key)
+                .arg(ttl)
+                .arg("NX")
+                .ignore()
+                .cmd("ZREMRANGEBYRANK")
+                .arg(&key)
+                .arg(0)
+                .arg(last_kept)
+                .ignore();
+        };
         for window in keys.chunks(FAN_OUT_WINDOW) {
-            let adds = window
-                .iter()
-                .map(|key| self.script::<i64>(&SORTED_ADD_EXISTING, key, &arguments));
-            for added in futures_util::future::join_all(adds).await {
-                added?;
+            if self.name == "redis" {
+                // One server: the whole window in one pipeline, one round trip.
+                let mut pipeline = redis::pipe();
+                for key in window {
+                    add(&mut pipeline, self.key(key));
+                }
+                let mut connection = self.connection.clone();
+                pipeline
+                    .query_async::<()>(&mut connection)
+                    .await
+                    .map_err(|error| unavailable(&error))?;
+            } else {
+                // A cluster: one pipeline per set (its slot), all sent at once.
+                let writes = window.iter().map(|key| {
+                    let mut pipeline = redis::pipe();
+                    add(&mut pipeline, self.key(key));
+                    let mut connection = self.connection.clone();
+                    async move { pipeline.query_async::<()>(&mut connection).await }
+                });
+                for written in futures_util::future::join_all(writes).await {
+                    written.map_err(|error| unavailable(&error))?;
+                }
             }
         }
         Ok(())
+    }
+
+    async fn expire(&self, key: &CacheKey, ttl: Duration) -> Result<(), CacheError> {
+        let millis = ttl.as_millis().max(1) as u64;
+        self.run::<i64>(redis::cmd("PEXPIRE").arg(self.key(key)).arg(millis))
+            .await
+            .map(|_| ())
     }
 
     async fn sorted_remove(&self, key: &CacheKey, members: &[String]) -> Result<(), CacheError> {

@@ -135,14 +135,19 @@ pub trait Cache: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Scored>, CacheError>;
 
-    /// Adds `member` to each of the sorted sets in `keys` that exists (a missing one is left to
-    /// be rebuilt from the relational store), keeping the `keep` highest of each: fan-out.
-    async fn sorted_add_existing(
+    /// Fan-out: adds `member` to each sorted set in `keys`, keeping the `keep` highest of each.
+    /// A set with no expiry (one this creates, say) gets `ttl_if_none`; one with an expiry keeps
+    /// it. Each set is updated on its own, not all at once.
+    async fn sorted_add_each(
         &self,
         keys: &[CacheKey],
         member: &Scored,
         keep: usize,
+        ttl_if_none: Duration,
     ) -> Result<(), CacheError>;
+
+    /// Sets `key` to expire after `ttl` (nothing if it is missing).
+    async fn expire(&self, key: &CacheKey, ttl: Duration) -> Result<(), CacheError>;
 
     async fn sorted_remove(&self, key: &CacheKey, members: &[String]) -> Result<(), CacheError>;
 

@@ -5,7 +5,7 @@
 
 use crate::{
     above_key, author_key, hashtag_key, home_key, popular_key, scored, FeedService, POPULAR_KEEP,
-    POPULAR_WINDOW_DAYS,
+    POPULAR_WINDOW_DAYS, UNREAD_TIMELINE_TTL,
 };
 use async_trait::async_trait;
 use std::fmt::Write as _;
@@ -104,13 +104,18 @@ impl FeedFanout {
         let member = scored(&entry);
         feeds
             .cache
-            .sorted_add_existing(&[author_key(author), home_key(author)], &member, keep)
+            .sorted_add_each(
+                &[author_key(author), home_key(author)],
+                &member,
+                keep,
+                UNREAD_TIMELINE_TTL,
+            )
             .await?;
         if public {
             let tags: Vec<CacheKey> = hashtags.iter().map(|tag| hashtag_key(tag)).collect();
             feeds
                 .cache
-                .sorted_add_existing(&tags, &member, keep)
+                .sorted_add_each(&tags, &member, keep, UNREAD_TIMELINE_TTL)
                 .await?;
             self.rerank(entry.post_id).await?;
         }
@@ -127,7 +132,7 @@ impl FeedFanout {
             let timelines: Vec<CacheKey> = followers.iter().copied().map(home_key).collect();
             feeds
                 .cache
-                .sorted_add_existing(&timelines, &member, keep)
+                .sorted_add_each(&timelines, &member, keep, UNREAD_TIMELINE_TTL)
                 .await?;
             self.stats
                 .timelines
@@ -217,7 +222,7 @@ impl EventHandler for FeedFanout {
                         let keep = self.feeds.settings.timeline_length + 1;
                         self.feeds
                             .cache
-                            .sorted_add_existing(&tags, &scored(&entry), keep)
+                            .sorted_add_each(&tags, &scored(&entry), keep, UNREAD_TIMELINE_TTL)
                             .await?;
                     }
                 }
@@ -258,7 +263,7 @@ impl EventHandler for FeedFanout {
                 {
                     self.feeds
                         .cache
-                        .sorted_add_existing(&timeline, &scored(&entry), keep)
+                        .sorted_add_each(&timeline, &scored(&entry), keep, UNREAD_TIMELINE_TTL)
                         .await?;
                 }
                 Ok(())

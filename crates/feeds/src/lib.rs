@@ -11,8 +11,9 @@
 //! - The cache holds only ids and scores; what a reader may see is decided on hydration by the
 //!   relational store's visibility rule, so a deleted, hidden, blocked or followers-only post
 //!   never shows to someone who may not see it, whatever the cache still holds.
-//! - A timeline missing from the cache is rebuilt from the store on first read; fan-out adds
-//!   only to timelines that exist, so a rebuilt timeline is never a partial one.
+//! - A timeline is read only once complete (rebuilt from the store, marked, then kept up by
+//!   fan-out); one fan-out started for a reader who had none is completed on its first read,
+//!   and expires if never read.
 //! - Feeds are ordered by `(score, post id)`, and a cursor names both: pages stay stable while
 //!   new posts arrive above them.
 
@@ -23,12 +24,20 @@ pub use cursor::{CursorError, FeedCursor};
 pub use fanout::{FanoutStats, FeedFanout};
 
 use std::sync::Arc;
-use veilgram_core::cache::{Cache, CacheError, CacheKey, Scored};
+use veilgram_core::cache::{Cache, CacheError, CacheKey, Scored, MAX_SCORE};
 use veilgram_core::ports::{FeedEntry, FeedStore, PostRecord};
 use veilgram_core::{PostId, StoreError, Timestamp, UserId};
 
-/// The member that marks a rebuilt timeline that has no posts (so it is not rebuilt again).
-const EMPTY_MARK: &str = "-";
+/// The member that marks a timeline as complete (rebuilt from the store, then kept up by
+/// fan-out). Its score is above every post's, so it is always first and never trimmed. A set
+/// without it was started by fan-out alone and is rebuilt on its first read.
+const COMPLETE_MARK: &str = "~complete";
+/// A complete timeline lives this long from its rebuild (then the next read rebuilds it), so
+/// the timelines of people who stopped reading go away.
+const TIMELINE_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+/// A timeline fan-out starts for a reader who has none expires unless read within a day.
+pub(crate) const UNREAD_TIMELINE_TTL: std::time::Duration =
+    std::time::Duration::from_secs(24 * 3600);
 /// Extra entries read past a page, to step over entries hydration drops.
 const READ_AHEAD: usize = 16;
 /// Pages are filled from at most this many reads of the cache.
@@ -288,7 +297,9 @@ impl FeedService {
         cursor: Option<FeedCursor>,
         want: usize,
     ) -> Result<(Vec<(i64, PostId)>, bool), FeedError> {
-        if !self.cache.exists(&key).await? {
+        let top = self.cache.sorted_range_desc(&key, None, 1).await?;
+        let complete = top.first().is_some_and(|top| top.member == COMPLETE_MARK);
+        if !complete {
             let length = self.settings.timeline_length as i64;
             let entries = match rebuild {
                 Rebuild::Home(user_id) => self.store.home_entries(user_id, length).await?,
@@ -296,10 +307,11 @@ impl FeedService {
                 Rebuild::Hashtag(tag) => self.store.hashtag_entries(tag, None, length).await?,
             };
             let mut members: Vec<Scored> = entries.iter().map(scored).collect();
-            members.push(Scored::new(0, EMPTY_MARK));
+            members.push(Scored::new(MAX_SCORE, COMPLETE_MARK));
             self.cache
                 .sorted_add(&key, &members, self.settings.timeline_length + 1)
                 .await?;
+            self.cache.expire(&key, TIMELINE_TTL).await?;
         }
         self.read_set(&key, cursor, want).await
     }
@@ -319,7 +331,7 @@ impl FeedService {
         let mut entries = Vec::with_capacity(want);
         for Scored { score, member } in members {
             let Ok(post_id) = member.parse::<PostId>() else {
-                continue; // the empty mark
+                continue; // the complete mark
             };
             if cursor.is_some_and(|cursor| (score, post_id) >= (cursor.score, cursor.post_id)) {
                 continue;

@@ -232,8 +232,9 @@ async fn keys_are_tagged_and_reads_cross_slots(test: &TestCache) {
     assert_eq!(test.cache.counters(&keys).await.unwrap(), vec![None; 40]);
 }
 
-/// Fan-out reaches every timeline that exists, across slots, and creates none.
-async fn fan_out_adds_to_existing_sets_only(test: &TestCache) {
+/// Fan-out reaches every set, across slots; a set it creates gets the given expiry, one with
+/// an expiry keeps it; each is capped.
+async fn fan_out_adds_to_every_set_and_new_ones_expire(test: &TestCache) {
     let cache = &test.cache;
     let cached: Vec<CacheKey> = (0..300)
         .map(|_| CacheKey::of_user(UserId::random(), "home"))
@@ -243,13 +244,15 @@ async fn fan_out_adds_to_existing_sets_only(test: &TestCache) {
             .sorted_add(key, &[Scored::new(1, "older")], 3)
             .await
             .unwrap();
+        cache.expire(key, Duration::from_secs(3600)).await.unwrap();
     }
-    let evicted = CacheKey::of_user(UserId::random(), "home");
+    let missing = CacheKey::of_user(UserId::random(), "home");
     let mut targets = cached.clone();
-    targets.push(evicted.clone());
+    targets.push(missing.clone());
+    let ttl = Duration::from_secs(600);
     for n in 2..=4 {
         cache
-            .sorted_add_existing(&targets, &Scored::new(n, format!("new-{n}")), 3)
+            .sorted_add_each(&targets, &Scored::new(n, format!("new-{n}")), 3, ttl)
             .await
             .unwrap();
     }
@@ -262,11 +265,19 @@ async fn fan_out_adds_to_existing_sets_only(test: &TestCache) {
             .map(|scored| scored.member)
             .collect();
         assert_eq!(members, ["new-4", "new-3", "new-2"], "capped at three");
+        let kept = cache.time_to_live(key).await.unwrap().expect("expires");
+        assert!(
+            kept > Duration::from_secs(3000),
+            "{kept:?}: the expiry was kept"
+        );
     }
-    assert!(
-        !cache.exists(&evicted).await.unwrap(),
-        "a missing set stays missing"
-    );
+    assert_eq!(cache.sorted_len(&missing).await.unwrap(), 3);
+    let left = cache
+        .time_to_live(&missing)
+        .await
+        .unwrap()
+        .expect("expires");
+    assert!(left <= ttl && left > Duration::from_secs(500), "{left:?}");
 }
 
 #[test]
@@ -295,5 +306,5 @@ veilgram_testkit::for_each_cache!(
     concurrent_increments_are_all_counted,
     sorted_sets_are_capped_ranked_and_paged,
     keys_are_tagged_and_reads_cross_slots,
-    fan_out_adds_to_existing_sets_only,
+    fan_out_adds_to_every_set_and_new_ones_expire,
 );
