@@ -150,9 +150,21 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts)?;
-        Ok(Self(state.auth.authenticate(token).await?))
+        Ok(Self(authenticate(parts, state).await?))
     }
+}
+
+/// A caller the rate-limit middleware already authenticated for this request (extensions are
+/// set by the server only), so the token is verified once.
+#[derive(Clone, Copy)]
+pub struct Authenticated(pub Principal);
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    if let Some(Authenticated(principal)) = parts.extensions.get::<Authenticated>() {
+        return Ok(*principal);
+    }
+    let token = bearer_token(parts)?;
+    Ok(state.auth.authenticate(token).await?)
 }
 
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
@@ -250,8 +262,7 @@ impl FromRequestParts<AppState> for MaybeCaller {
         if !parts.headers.contains_key(header::AUTHORIZATION) {
             return Ok(Self(None));
         }
-        let token = bearer_token(parts)?;
-        Ok(Self(Some(state.auth.authenticate(token).await?)))
+        Ok(Self(Some(authenticate(parts, state).await?)))
     }
 }
 
