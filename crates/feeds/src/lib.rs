@@ -178,6 +178,10 @@ impl FeedService {
             let (entries, exhausted) = self.entries(feed, position, needed).await?;
             let ids: Vec<PostId> = entries.iter().map(|entry| entry.1).collect();
             let mut visible = self.store.posts_by_ids(&ids, viewer).await?;
+            if let Feed::Hashtag(tag) = feed {
+                // An edit may have taken the tag away since the post entered the tag's feed.
+                visible.retain(|post| post.hashtags.iter().any(|own| own == tag));
+            }
             for (score, post_id) in &entries {
                 position = Some(FeedCursor::new(*score, *post_id));
                 if let Some(found) = visible.iter().position(|post| post.id == *post_id) {

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use veilgram_auth::Principal;
@@ -163,13 +163,13 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
     if let Some(Authenticated(principal)) = parts.extensions.get::<Authenticated>() {
         return Ok(*principal);
     }
-    let token = bearer_token(parts)?;
+    let token = bearer_token(&parts.headers)?;
     Ok(state.auth.authenticate(token).await?)
 }
 
-fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
-    let value = parts
-        .headers
+/// The token of an `Authorization: Bearer …` header.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized("missing_token", "an access token is required"))?;
     let value = value

@@ -10,7 +10,7 @@
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::extract::Authenticated;
+use crate::extract::{bearer_token, Authenticated};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -415,7 +415,8 @@ pub async fn rate_limit(
         return next.run(request).await;
     };
     let now = Timestamp::now();
-    let user = match bearer(&request).filter(|_| !budget.per_address()) {
+    let bearer = bearer_token(request.headers()).ok();
+    let user = match bearer.filter(|_| !budget.per_address()) {
         Some(token) => state.auth.authenticate(token).await.ok(),
         None => None,
     };
@@ -469,18 +470,6 @@ pub async fn rate_limit(
         response.headers_mut().insert(name, value);
     }
     response
-}
-
-fn bearer(request: &Request) -> Option<&str> {
-    let value = request
-        .headers()
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
 }
 
 #[cfg(test)]

@@ -303,6 +303,22 @@ async fn hashtag_feeds_page_public_posts_and_refuse_bad_cursors(
     assert_eq!(ids(&second.body), tagged[4..]);
     assert_eq!(second.body["next_cursor"], Value::Null);
 
+    // An edit that takes the tag away takes the post out of the tag's feed.
+    let edited = app
+        .call(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/posts/{}", tagged[0]),
+            Some(json!({ "text": "now #busan only" })),
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.text);
+    app.drain_events().await;
+    let after_edit = app.get("/api/v1/feed/hashtags/seoul?limit=100", None).await;
+    assert_eq!(ids(&after_edit.body), tagged[1..]);
+    let busan = app.get("/api/v1/feed/hashtags/busan?limit=100", None).await;
+    assert!(ids(&busan.body).contains(&tagged[0]), "{}", busan.text);
+
     for (path, field) in [
         (
             format!("/api/v1/feed/hashtags/busan?cursor={cursor}"),
