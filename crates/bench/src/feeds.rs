@@ -233,6 +233,7 @@ pub async fn measure(
         // A clean slate: timelines of an earlier run must not count as warm.
         let status = std::process::Command::new("redis-cli")
             .args(["-u", url, "flushdb"])
+            .stdout(std::process::Stdio::null())
             .status()?;
         anyhow::ensure!(status.success(), "cannot flush {url}");
         environment.push(("VEILGRAM_REDIS_URL", url.to_owned()));
