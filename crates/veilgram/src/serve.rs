@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 use veilgram_auth::AuthService;
+use veilgram_cache::CacheUrl;
 use veilgram_comments::CommentsService;
 use veilgram_core::ports::{
     CommentStore, CredentialStore, EventLog, EventPublisher, FeedStore, GraphStore, HealthCheck,
@@ -87,13 +88,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(adapter = cache.name(), "cache ready");
-    let auth = Arc::new(
-        AuthService::new(
-            Arc::clone(&store) as Arc<dyn CredentialStore>,
-            config.auth_settings(),
-        )?
-        .with_cache(Arc::clone(&cache)),
-    );
+    let mut auth = AuthService::new(
+        Arc::clone(&store) as Arc<dyn CredentialStore>,
+        config.auth_settings(),
+    )?;
+    if cache_url != CacheUrl::Memory {
+        // Shared with other processes: revocations go through it. An in-process cache would
+        // only repeat this process's own mirror.
+        auth = auth.with_cache(Arc::clone(&cache));
+    }
+    let auth = Arc::new(auth);
     auth.sync_revocations()
         .await
         .context("cannot load the revocation list")?;
