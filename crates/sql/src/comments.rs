@@ -145,10 +145,6 @@ struct CreateComment {
 impl Write for CreateComment {
     type Output = Created<CommentRecord, CommentId>;
 
-    fn contended_row(&self) -> String {
-        self.comment.post_id.to_string()
-    }
-
     async fn apply(&self, transaction: &mut WriteTransaction) -> Result<Self::Output, StoreError> {
         let comment = &self.comment;
         if let Some(key) = &self.idempotency {
@@ -313,10 +309,6 @@ struct LikeComment {
 #[async_trait]
 impl Write for LikeComment {
     type Output = Changed;
-
-    fn contended_row(&self) -> String {
-        self.comment_id.to_string()
-    }
 
     async fn apply(&self, transaction: &mut WriteTransaction) -> Result<Changed, StoreError> {
         let owner = visible_comment(transaction, self.comment_id, self.user_id).await?;

@@ -197,10 +197,6 @@ struct CreateAccount {
 impl Write for CreateAccount {
     type Output = ();
 
-    fn contended_row(&self) -> String {
-        self.account.nickname_key.clone()
-    }
-
     async fn apply(&self, transaction: &mut WriteTransaction) -> Result<(), StoreError> {
         insert_account(transaction, &self.account, &self.session).await
     }

@@ -5,7 +5,7 @@
 //! - [`url`]: [`DatabaseUrl`] decides the engine from the URL scheme and refuses anything else.
 //! - [`store`]: [`SqlStore`], the pool, migrations and the write-transaction helper.
 //! - `credentials`, `profiles`: the `CredentialStore` and `ProfileStore` ports of core.
-//! - `batch`: group commit of the hot writes (sign-ups, posts, comments, likes).
+//! - `batch`: group commit of the hot writes (sign-ups, posts, comments, likes) on SQLite.
 //! - `posts`, `comments`, `polls`, `graph`: the `PostStore`, `CommentStore`, `PollStore` and
 //!   `GraphStore` ports.
 //! - `reactions`: likes and reports, one implementation for posts and comments.
@@ -17,8 +17,8 @@
 //!   instants, `TEXT` UUIDs, `ON CONFLICT`, `RETURNING`. Dialect differences are two DDL words spelled by
 //!   `store::render_migration`, the write-transaction start in [`SqlStore::begin_write`], and
 //!   the event-log append lock.
-//! - Each port method is one transaction, or one write inside a group commit that is redone
-//!   alone if its batch fails: it either writes everything or nothing.
+//! - Each port method is one transaction, or (SQLite) one write inside a group commit that is
+//!   redone alone if its batch fails: it either writes everything or nothing.
 
 mod batch;
 mod comments;

@@ -223,10 +223,6 @@ struct CreatePost {
 impl Write for CreatePost {
     type Output = Created<PostRecord, PostId>;
 
-    fn contended_row(&self) -> String {
-        self.post.author_id.to_string()
-    }
-
     async fn apply(&self, transaction: &mut WriteTransaction) -> Result<Self::Output, StoreError> {
         let post = &self.post;
         if let Some(key) = &self.idempotency {
@@ -283,10 +279,6 @@ struct LikePost {
 #[async_trait]
 impl Write for LikePost {
     type Output = Changed;
-
-    fn contended_row(&self) -> String {
-        self.post_id.to_string()
-    }
 
     async fn apply(&self, transaction: &mut WriteTransaction) -> Result<Changed, StoreError> {
         let author = SqlStore::visible_post_author(transaction, self.post_id, self.user_id).await?;

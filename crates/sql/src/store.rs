@@ -78,7 +78,8 @@ pub struct SqlStore {
     /// of contending for the file lock through SQLite's busy handler, which sleeps and retries
     /// (and so wastes most of the time a write could have had). Absent on PostgreSQL.
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
-    /// Group commit of the hot writes (see `batch`); absent in the committer's own handle.
+    /// SQLite only: group commit of the hot writes (see `batch`); absent in the committer's own
+    /// handle.
     pub(crate) committer: Option<crate::batch::Committer>,
 }
 
@@ -143,11 +144,9 @@ impl SqlStore {
             write_gate,
             committer: None,
         };
-        let lanes = match engine {
-            Engine::Sqlite => 1,
-            Engine::Postgres => (settings.max_connections as usize / 2).max(1),
-        };
-        store.committer = Some(crate::batch::Committer::start(store.clone(), lanes));
+        if engine == Engine::Sqlite {
+            store.committer = Some(crate::batch::Committer::start(store.clone()));
+        }
         Ok(store)
     }
 
