@@ -116,15 +116,11 @@ async fn seed_follows(
 
 /// A figure from the server's `/metrics`.
 async fn metric(address: &str, name: &str) -> anyhow::Result<f64> {
-    let mut sender = crate::connect(address).await?;
     let request = hyper::Request::builder()
         .uri("/metrics")
         .header("host", address)
         .body(http_body_util::Full::new(bytes::Bytes::new()))?;
-    let response = sender.send_request(request).await?;
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await?
-        .to_bytes();
+    let (_, body) = send_once(address, request).await?;
     let text = String::from_utf8_lossy(&body);
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
@@ -171,13 +167,18 @@ async fn wait_for_fan_outs(address: &str, posts: f64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends one request and answers its status.
-async fn send_once(address: &str, call: Call) -> anyhow::Result<hyper::StatusCode> {
+/// Sends one request on a connection of its own; answers the status and body.
+async fn send_once(
+    address: &str,
+    request: hyper::Request<http_body_util::Full<bytes::Bytes>>,
+) -> anyhow::Result<(hyper::StatusCode, bytes::Bytes)> {
     let mut sender = crate::connect(address).await?;
-    let response = sender.send_request(call.request(address, 0)).await?;
+    let response = sender.send_request(request).await?;
     let status = response.status();
-    http_body_util::BodyExt::collect(response.into_body()).await?;
-    Ok(status)
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await?
+        .to_bytes();
+    Ok((status, body))
 }
 
 /// Reads every user's home feed once, so that every timeline is in the cache.
@@ -306,11 +307,8 @@ pub async fn measure(
     let fanned_out = metric(&address, "veilgram_feed_fanout_posts_total").await?;
     let before = metric(&address, "veilgram_feed_fanout_timelines_total").await?;
     let posted = Instant::now();
-    let status = send_once(
-        &address,
-        Call::CreatePost(Arc::new(vec![tokens[0].clone()])),
-    )
-    .await?;
+    let star = Call::CreatePost(Arc::new(vec![tokens[0].clone()]));
+    let (status, _) = send_once(&address, star.request(&address, 0)).await?;
     anyhow::ensure!(status.is_success(), "the star's post failed: {status}");
     wait_for_fan_outs(&address, fanned_out + 1.0).await?;
     let followers = (USERS - 1) as f64;

@@ -121,18 +121,6 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
             .await
             .map_err(|error| unavailable(&error))
     }
-
-    /// MGET: Redis Cluster splits it by slot and answers in the order asked.
-    async fn get_raw(&self, keys: &[CacheKey]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut command = redis::cmd("MGET");
-        for key in keys {
-            command.arg(self.key(key));
-        }
-        self.run(&command).await
-    }
 }
 
 fn parse_counter(value: Option<Vec<u8>>) -> Result<Option<i64>, CacheError> {
@@ -156,8 +144,16 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         self.run(redis::cmd("GET").arg(self.key(key))).await
     }
 
+    /// MGET: Redis Cluster splits it by slot and answers in the order asked.
     async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
-        self.get_raw(keys).await
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut command = redis::cmd("MGET");
+        for key in keys {
+            command.arg(self.key(key));
+        }
+        self.run(&command).await
     }
 
     async fn set(
@@ -201,7 +197,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
     }
 
     async fn counters(&self, keys: &[CacheKey]) -> Result<Vec<Option<i64>>, CacheError> {
-        self.get_raw(keys)
+        self.get_many(keys)
             .await?
             .into_iter()
             .map(parse_counter)

@@ -1,7 +1,6 @@
 //! `CommentsService`: the comment operations of API.md on top of the `CommentStore` port.
 
 use hmac::{Hmac, Mac};
-use rand::RngCore;
 use sha2::Sha256;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -83,11 +82,7 @@ impl CommentsService {
     ) -> Result<SecretHash, CommentError> {
         let key = self
             .thread_key
-            .get_or_try_init(|| async {
-                let mut fresh = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut fresh);
-                self.store.server_secret(THREAD_KEY_NAME, &fresh).await
-            })
+            .get_or_try_init(|| self.store.server_secret(THREAD_KEY_NAME))
             .await?;
         let mut mac = Hmac::<Sha256>::new_from_slice(key)
             .map_err(|_| CommentError::Store(StoreError::Unavailable("thread key".into())))?;

@@ -555,9 +555,9 @@ pub const MAX_COMMENT_DEPTH: i64 = 2;
 /// the relational store so that every process shares them.
 #[async_trait]
 pub trait ServerSecrets: Send + Sync {
-    /// The secret named `name`, created from `generated` (random bytes) on first use; every
-    /// process gets the first writer's value.
-    async fn server_secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError>;
+    /// The secret named `name` (32 random bytes), created on first use; every process gets the
+    /// first writer's value.
+    async fn server_secret(&self, name: &str) -> Result<Vec<u8>, StoreError>;
 
     /// Destroys a secret (a key that must not outlive its period).
     async fn forget_server_secret(&self, name: &str) -> Result<(), StoreError>;

@@ -5,7 +5,7 @@
 
 use crate::{
     above_key, author_key, hashtag_key, home_key, popular_key, scored, FeedService, POPULAR_KEEP,
-    POPULAR_WINDOW_DAYS, UNREAD_TIMELINE_TTL,
+    POPULAR_WINDOW_DAYS,
 };
 use async_trait::async_trait;
 use std::fmt::Write as _;
@@ -100,23 +100,12 @@ impl FeedFanout {
         hashtags: &[String],
     ) -> anyhow::Result<()> {
         let feeds = &self.feeds;
-        let keep = feeds.settings.timeline_length + 1;
-        let member = scored(&entry);
         feeds
-            .cache
-            .sorted_add_each(
-                &[author_key(author), home_key(author)],
-                &member,
-                keep,
-                UNREAD_TIMELINE_TTL,
-            )
+            .offer(&[author_key(author), home_key(author)], &entry)
             .await?;
         if public {
             let tags: Vec<CacheKey> = hashtags.iter().map(|tag| hashtag_key(tag)).collect();
-            feeds
-                .cache
-                .sorted_add_each(&tags, &member, keep, UNREAD_TIMELINE_TTL)
-                .await?;
+            feeds.offer(&tags, &entry).await?;
             self.rerank(entry.post_id).await?;
         }
         if feeds.store.followers_count(author).await? > feeds.settings.fan_out_limit {
@@ -130,10 +119,7 @@ impl FeedFanout {
                 .follower_ids(author, after, FOLLOWER_PAGE)
                 .await?;
             let timelines: Vec<CacheKey> = followers.iter().copied().map(home_key).collect();
-            feeds
-                .cache
-                .sorted_add_each(&timelines, &member, keep, UNREAD_TIMELINE_TTL)
-                .await?;
+            feeds.offer(&timelines, &entry).await?;
             self.stats
                 .timelines
                 .fetch_add(timelines.len() as u64, Ordering::Relaxed);
@@ -219,11 +205,7 @@ impl EventHandler for FeedFanout {
                         };
                         let tags: Vec<CacheKey> =
                             hashtags.iter().map(|tag| hashtag_key(tag)).collect();
-                        let keep = self.feeds.settings.timeline_length + 1;
-                        self.feeds
-                            .cache
-                            .sorted_add_each(&tags, &scored(&entry), keep, UNREAD_TIMELINE_TTL)
-                            .await?;
+                        self.feeds.offer(&tags, &entry).await?;
                     }
                 }
                 Ok(())
@@ -253,19 +235,15 @@ impl EventHandler for FeedFanout {
                 if feeds.store.followers_count(*followee_id).await? > feeds.settings.fan_out_limit {
                     return Ok(()); // merged in by readers
                 }
-                let keep = feeds.settings.timeline_length + 1;
-                let timeline = [home_key(*follower_id)];
-                for entry in self
-                    .feeds
-                    .store
-                    .author_entries(*followee_id, ON_FOLLOW)
-                    .await?
-                {
-                    self.feeds
-                        .cache
-                        .sorted_add_each(&timeline, &scored(&entry), keep, UNREAD_TIMELINE_TTL)
-                        .await?;
+                // A timeline that is not complete gets these posts when it is rebuilt.
+                let timeline = home_key(*follower_id);
+                if !feeds.is_complete(&timeline).await? {
+                    return Ok(());
                 }
+                let entries = feeds.store.author_entries(*followee_id, ON_FOLLOW).await?;
+                let members: Vec<Scored> = entries.iter().map(scored).collect();
+                let keep = feeds.settings.timeline_length + 1;
+                feeds.cache.sorted_add(&timeline, &members, keep).await?;
                 Ok(())
             }
             DomainEvent::UserUnfollowed { follower_id, .. } => self.forget(&[*follower_id]).await,

@@ -36,8 +36,7 @@ const COMPLETE_MARK: &str = "~complete";
 /// the timelines of people who stopped reading go away.
 const TIMELINE_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 /// A timeline fan-out starts for a reader who has none expires unless read within a day.
-pub(crate) const UNREAD_TIMELINE_TTL: std::time::Duration =
-    std::time::Duration::from_secs(24 * 3600);
+const UNREAD_TIMELINE_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// Extra entries read past a page, to step over entries hydration drops.
 const READ_AHEAD: usize = 16;
 /// Pages are filled from at most this many reads of the cache.
@@ -233,10 +232,7 @@ impl FeedService {
                 }
                 Ok((entries, exhausted))
             }
-            Feed::Popular => {
-                let (entries, exhausted) = self.read_set(&popular_key(), cursor, want).await?;
-                Ok((entries, exhausted))
-            }
+            Feed::Popular => self.read_set(&popular_key(), cursor, want).await,
             Feed::Hashtag(tag) => {
                 let key = hashtag_key(tag);
                 let (entries, exhausted) = self
@@ -293,6 +289,24 @@ impl FeedService {
         Ok(above)
     }
 
+    /// Whether the timeline at `key` holds the complete mark (which scores above every post).
+    pub(crate) async fn is_complete(&self, key: &CacheKey) -> Result<bool, CacheError> {
+        let top = self.cache.sorted_range_desc(key, None, 1).await?;
+        Ok(top.first().is_some_and(|top| top.member == COMPLETE_MARK))
+    }
+
+    /// Fan-out: offers `entry` to the timelines at `keys` (see `Cache::sorted_add_each`).
+    pub(crate) async fn offer(
+        &self,
+        keys: &[CacheKey],
+        entry: &FeedEntry,
+    ) -> Result<(), CacheError> {
+        let keep = self.settings.timeline_length + 1;
+        self.cache
+            .sorted_add_each(keys, &scored(entry), keep, UNREAD_TIMELINE_TTL)
+            .await
+    }
+
     /// Reads a capped timeline, rebuilding it from the store first if it is missing.
     async fn timeline(
         &self,
@@ -301,9 +315,7 @@ impl FeedService {
         cursor: Option<FeedCursor>,
         want: usize,
     ) -> Result<(Vec<(i64, PostId)>, bool), FeedError> {
-        let top = self.cache.sorted_range_desc(&key, None, 1).await?;
-        let complete = top.first().is_some_and(|top| top.member == COMPLETE_MARK);
-        if !complete {
+        if !self.is_complete(&key).await? {
             let length = self.settings.timeline_length as i64;
             let entries = match rebuild {
                 Rebuild::Home(user_id) => self.store.home_entries(user_id, length).await?,

@@ -289,11 +289,9 @@ impl RateLimiter {
                 }
             }
         }
-        let mut fresh = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut fresh);
         let key = self
             .secrets
-            .server_secret(&format!("address-key:{day}"), &fresh)
+            .server_secret(&format!("address-key:{day}"))
             .await?;
         self.secrets
             .forget_server_secret(&format!("address-key:{}", day - 2))
@@ -403,7 +401,7 @@ pub async fn rate_limit(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let limiter = Arc::clone(&state.rate_limits);
+    let limiter = state.rate_limits.as_ref();
     if !limiter.enabled() {
         return next.run(request).await;
     }

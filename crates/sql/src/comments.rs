@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 use veilgram_core::events::{EventEnvelope, EventFor};
 use veilgram_core::ports::{
     Changed, CommentAuthor, CommentOwnership, CommentPlacement, CommentRecord, CommentStore,
-    Created, IdempotencyKey, NewComment, NewReport, ServerSecrets, MAX_COMMENT_DEPTH,
+    Created, IdempotencyKey, NewComment, NewReport, MAX_COMMENT_DEPTH,
 };
 use veilgram_core::{CommentId, PostId, StoreError, Timestamp, UserId};
 
@@ -324,38 +324,6 @@ impl Write for LikeComment {
             &event,
         )
         .await
-    }
-}
-
-#[async_trait]
-impl ServerSecrets for SqlStore {
-    async fn server_secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(name)
-        .bind(generated.to_vec())
-        .execute(&mut *transaction)
-        .await
-        .map_err(translate)?;
-        let value: Vec<u8> = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
-            .bind(name)
-            .fetch_one(&mut *transaction)
-            .await
-            .map_err(translate)?;
-        transaction.commit().await?;
-        Ok(value)
-    }
-
-    async fn forget_server_secret(&self, name: &str) -> Result<(), StoreError> {
-        let mut transaction = self.begin_write().await?;
-        sqlx::query("DELETE FROM server_secrets WHERE name = $1")
-            .bind(name)
-            .execute(&mut *transaction)
-            .await
-            .map_err(translate)?;
-        transaction.commit().await
     }
 }
 

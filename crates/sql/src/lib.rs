@@ -9,6 +9,7 @@
 //! - `posts`, `comments`, `polls`, `graph`: the `PostStore`, `CommentStore`, `PollStore` and
 //!   `GraphStore` ports.
 //! - `reactions`: likes and reports, one implementation for posts and comments.
+//! - `secrets`: the `ServerSecrets` port (keys shared by every process).
 //! - `feeds`: the `FeedStore` port, what feed caches are rebuilt from.
 //! - `events`: the transactional outbox and the embedded event log with consumer offsets.
 //!
@@ -31,6 +32,7 @@ mod polls;
 mod posts;
 mod profiles;
 mod reactions;
+mod secrets;
 pub mod store;
 pub mod url;
 

@@ -124,10 +124,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Duration::from_millis(config.events.relay_interval_ms),
         ));
     }
-    let mut fresh_key = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut fresh_key);
     let cursor_key = store
-        .server_secret("feed-cursor-key", &fresh_key)
+        .server_secret("feed-cursor-key")
         .await
         .context("cannot read the feed cursor key")?;
     let feeds = Arc::new(FeedService::new(
