@@ -166,6 +166,17 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
+    async fn set_many(
+        &self,
+        values: &[(CacheKey, Vec<u8>)],
+        ttl: Option<Duration>,
+    ) -> Result<(), CacheError> {
+        for (key, value) in values {
+            self.set(key, value, ttl).await?;
+        }
+        Ok(())
+    }
+
     async fn delete(&self, keys: &[CacheKey]) -> Result<(), CacheError> {
         for key in keys {
             self.shard(key).remove(key);
@@ -201,15 +212,18 @@ impl Cache for MemoryCache {
         keys.iter().map(|key| self.counter(key)).collect()
     }
 
-    async fn set_counters(&self, values: &[(CacheKey, i64)]) -> Result<(), CacheError> {
-        for (key, value) in values {
-            let entry = Entry {
-                value: Value::Counter(*value),
-                expires_at: None,
-            };
-            self.shard(key).insert(key.clone(), entry);
-        }
-        Ok(())
+    async fn adjust_existing(
+        &self,
+        key: &CacheKey,
+        delta: i64,
+    ) -> Result<Option<i64>, CacheError> {
+        let mut shard = self.shard(key);
+        let Some(entry) = live_entry(&mut shard, key) else {
+            return Ok(None);
+        };
+        let value = as_counter(key, &entry.value)?.saturating_add(delta);
+        entry.value = Value::Counter(value);
+        Ok(Some(value))
     }
 
     async fn time_to_live(&self, key: &CacheKey) -> Result<Option<Duration>, CacheError> {

@@ -26,6 +26,14 @@ static INCREMENT: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// INCRBY only if the key exists; nil when it does not.
+static ADJUST_EXISTING: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('EXISTS', KEYS[1]) == 0 then return false end \
+         return redis.call('INCRBY', KEYS[1], ARGV[1])",
+    )
+});
+
 /// ZADD the members, then keep only the `ARGV[1]` highest.
 static SORTED_ADD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -123,6 +131,42 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
     }
 }
 
+impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
+    /// Writes one pipeline of commands per item (`add` appends them): a window of items per
+    /// round trip on one server; on a cluster one pipeline per item (its key's slot), a window
+    /// of them sent at once.
+    async fn pipelined<T: Sync>(
+        &self,
+        items: &[T],
+        add: impl Fn(&mut redis::Pipeline, &T) + Sync,
+    ) -> Result<(), CacheError> {
+        for window in items.chunks(FAN_OUT_WINDOW) {
+            if self.name == "redis" {
+                let mut pipeline = redis::pipe();
+                for item in window {
+                    add(&mut pipeline, item);
+                }
+                let mut connection = self.connection.clone();
+                pipeline
+                    .query_async::<()>(&mut connection)
+                    .await
+                    .map_err(|error| unavailable(&error))?;
+            } else {
+                let writes = window.iter().map(|item| {
+                    let mut pipeline = redis::pipe();
+                    add(&mut pipeline, item);
+                    let mut connection = self.connection.clone();
+                    async move { pipeline.query_async::<()>(&mut connection).await }
+                });
+                for written in futures_util::future::join_all(writes).await {
+                    written.map_err(|error| unavailable(&error))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn parse_counter(value: Option<Vec<u8>>) -> Result<Option<i64>, CacheError> {
     value
         .map(|bytes| {
@@ -170,6 +214,22 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         self.run(&command).await
     }
 
+    async fn set_many(
+        &self,
+        values: &[(CacheKey, Vec<u8>)],
+        ttl: Option<Duration>,
+    ) -> Result<(), CacheError> {
+        let ttl = ttl.map(|ttl| ttl.as_millis().max(1) as u64);
+        self.pipelined(values, |pipeline, (key, value)| {
+            pipeline.cmd("SET").arg(self.key(key)).arg(value);
+            if let Some(ttl) = ttl {
+                pipeline.arg("PX").arg(ttl);
+            }
+            pipeline.ignore();
+        })
+        .await
+    }
+
     async fn delete(&self, keys: &[CacheKey]) -> Result<(), CacheError> {
         if keys.is_empty() {
             return Ok(());
@@ -204,12 +264,13 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
             .collect()
     }
 
-    async fn set_counters(&self, values: &[(CacheKey, i64)]) -> Result<(), CacheError> {
-        for (key, value) in values {
-            self.run::<()>(redis::cmd("SET").arg(self.key(key)).arg(*value))
-                .await?;
-        }
-        Ok(())
+    async fn adjust_existing(
+        &self,
+        key: &CacheKey,
+        delta: i64,
+    ) -> Result<Option<i64>, CacheError> {
+        self.script(&ADJUST_EXISTING, key, &[delta.to_string()])
+            .await
     }
 
     async fn time_to_live(&self, key: &CacheKey) -> Result<Option<Duration>, CacheError> {
@@ -294,32 +355,8 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
                 .arg(last_kept)
                 .ignore();
         };
-        for window in keys.chunks(FAN_OUT_WINDOW) {
-            if self.name == "redis" {
-                // One server: the whole window in one pipeline, one round trip.
-                let mut pipeline = redis::pipe();
-                for key in window {
-                    add(&mut pipeline, self.key(key));
-                }
-                let mut connection = self.connection.clone();
-                pipeline
-                    .query_async::<()>(&mut connection)
-                    .await
-                    .map_err(|error| unavailable(&error))?;
-            } else {
-                // A cluster: one pipeline per set (its slot), all sent at once.
-                let writes = window.iter().map(|key| {
-                    let mut pipeline = redis::pipe();
-                    add(&mut pipeline, self.key(key));
-                    let mut connection = self.connection.clone();
-                    async move { pipeline.query_async::<()>(&mut connection).await }
-                });
-                for written in futures_util::future::join_all(writes).await {
-                    written.map_err(|error| unavailable(&error))?;
-                }
-            }
-        }
-        Ok(())
+        self.pipelined(keys, |pipeline, key| add(pipeline, self.key(key)))
+            .await
     }
 
     async fn expire(&self, key: &CacheKey, ttl: Duration) -> Result<(), CacheError> {

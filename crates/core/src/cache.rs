@@ -95,6 +95,14 @@ pub trait Cache: Send + Sync {
         ttl: Option<Duration>,
     ) -> Result<(), CacheError>;
 
+    /// Stores several values, each on its own (not all at once), expiring after `ttl` if given;
+    /// one round trip per window of keys on a server.
+    async fn set_many(
+        &self,
+        values: &[(CacheKey, Vec<u8>)],
+        ttl: Option<Duration>,
+    ) -> Result<(), CacheError>;
+
     async fn delete(&self, keys: &[CacheKey]) -> Result<(), CacheError>;
 
     async fn exists(&self, key: &CacheKey) -> Result<bool, CacheError>;
@@ -112,8 +120,23 @@ pub trait Cache: Send + Sync {
     /// Counters in one round trip per slot; `None` where missing.
     async fn counters(&self, keys: &[CacheKey]) -> Result<Vec<Option<i64>>, CacheError>;
 
-    /// Sets counters outright (reconciliation with the relational store).
-    async fn set_counters(&self, values: &[(CacheKey, i64)]) -> Result<(), CacheError>;
+    /// Adds `delta` to a counter only if it exists, answering the new value (`None`, and
+    /// nothing written, when it is missing: the next reader loads the truth). Atomic.
+    async fn adjust_existing(&self, key: &CacheKey, delta: i64)
+        -> Result<Option<i64>, CacheError>;
+
+    /// Sets counters outright (loaded from, or reconciled with, the relational store).
+    async fn set_counters(
+        &self,
+        values: &[(CacheKey, i64)],
+        ttl: Option<Duration>,
+    ) -> Result<(), CacheError> {
+        let encoded: Vec<(CacheKey, Vec<u8>)> = values
+            .iter()
+            .map(|(key, value)| (key.clone(), value.to_string().into_bytes()))
+            .collect();
+        self.set_many(&encoded, ttl).await
+    }
 
     /// Time left before `key` expires: `None` if it is missing or never expires.
     async fn time_to_live(&self, key: &CacheKey) -> Result<Option<Duration>, CacheError>;

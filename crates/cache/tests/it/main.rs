@@ -99,7 +99,7 @@ async fn counters_count_and_keep_their_first_expiry(test: &TestCache) {
 
     let other = CacheKey::of_post(PostId::generate(), "likes");
     let never = CacheKey::of_post(PostId::generate(), "likes");
-    cache.set_counters(&[(other.clone(), 42)]).await.unwrap();
+    cache.set_counters(&[(other.clone(), 42)], None).await.unwrap();
     assert_eq!(
         cache
             .counters(&[likes.clone(), never.clone(), other.clone()])
@@ -111,6 +111,51 @@ async fn counters_count_and_keep_their_first_expiry(test: &TestCache) {
     cache.set(&text, b"not a number", None).await.unwrap();
     assert!(cache.counters(std::slice::from_ref(&text)).await.is_err());
     assert!(cache.increment(&text, 1, None).await.is_err());
+}
+
+/// A counter kept by events is adjusted only while it exists: a missing one stays missing
+/// (its reader loads the truth) instead of restarting from the event's delta.
+async fn existing_counters_are_adjusted_and_missing_ones_left_alone(test: &TestCache) {
+    let cache = &test.cache;
+    let likes = CacheKey::of_post(PostId::generate(), "likes");
+    assert_eq!(cache.adjust_existing(&likes, 1).await.unwrap(), None);
+    assert_eq!(cache.counters(std::slice::from_ref(&likes)).await.unwrap(), vec![None]);
+    cache
+        .set_counters(&[(likes.clone(), 10)], Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(cache.adjust_existing(&likes, 1).await.unwrap(), Some(11));
+    assert_eq!(cache.adjust_existing(&likes, -3).await.unwrap(), Some(8));
+    let ttl = cache.time_to_live(&likes).await.unwrap().unwrap();
+    assert!(ttl > Duration::from_secs(50), "adjusting keeps the expiry: {ttl:?}");
+    let text = CacheKey::of_post(PostId::generate(), "text");
+    cache.set(&text, b"words", None).await.unwrap();
+    assert!(cache.adjust_existing(&text, 1).await.is_err());
+}
+
+/// Many values are written in one call, across slots, each with the expiry asked for.
+async fn many_values_are_set_at_once_with_their_expiry(test: &TestCache) {
+    let cache = &test.cache;
+    let values: Vec<(CacheKey, Vec<u8>)> = (0..1500)
+        .map(|index| {
+            let key = CacheKey::of_post(PostId::generate(), "post");
+            (key, format!("body {index}").into_bytes())
+        })
+        .collect();
+    cache
+        .set_many(&values, Some(Duration::from_secs(120)))
+        .await
+        .unwrap();
+    let keys: Vec<CacheKey> = values.iter().map(|(key, _)| key.clone()).collect();
+    let read = cache.get_many(&keys).await.unwrap();
+    let expected: Vec<Option<Vec<u8>>> =
+        values.iter().map(|(_, value)| Some(value.clone())).collect();
+    assert_eq!(read, expected);
+    let ttl = cache.time_to_live(&keys[1499]).await.unwrap().unwrap();
+    assert!(ttl > Duration::from_secs(100) && ttl <= Duration::from_secs(120));
+    cache.set_many(&values[..1], None).await.unwrap();
+    assert_eq!(cache.time_to_live(&keys[0]).await.unwrap(), None);
+    cache.delete(&keys).await.unwrap();
 }
 
 async fn concurrent_increments_are_all_counted(test: &TestCache) {
@@ -225,7 +270,7 @@ async fn keys_are_tagged_and_reads_cross_slots(test: &TestCache) {
         .enumerate()
         .map(|(index, key)| (key.clone(), index as i64))
         .collect();
-    test.cache.set_counters(&values).await.unwrap();
+    test.cache.set_counters(&values, None).await.unwrap();
     let read = test.cache.counters(&keys).await.unwrap();
     assert_eq!(read, (0..40).map(Some).collect::<Vec<_>>());
     test.cache.delete(&keys).await.unwrap();
@@ -303,6 +348,8 @@ veilgram_testkit::for_each_cache!(
     values_are_stored_read_in_order_and_deleted,
     values_expire,
     counters_count_and_keep_their_first_expiry,
+    existing_counters_are_adjusted_and_missing_ones_left_alone,
+    many_values_are_set_at_once_with_their_expiry,
     concurrent_increments_are_all_counted,
     sorted_sets_are_capped_ranked_and_paged,
     keys_are_tagged_and_reads_cross_slots,
