@@ -212,11 +212,7 @@ impl Cache for MemoryCache {
         keys.iter().map(|key| self.counter(key)).collect()
     }
 
-    async fn adjust_existing(
-        &self,
-        key: &CacheKey,
-        delta: i64,
-    ) -> Result<Option<i64>, CacheError> {
+    async fn adjust_existing(&self, key: &CacheKey, delta: i64) -> Result<Option<i64>, CacheError> {
         let mut shard = self.shard(key);
         let Some(entry) = live_entry(&mut shard, key) else {
             return Ok(None);

@@ -264,11 +264,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
             .collect()
     }
 
-    async fn adjust_existing(
-        &self,
-        key: &CacheKey,
-        delta: i64,
-    ) -> Result<Option<i64>, CacheError> {
+    async fn adjust_existing(&self, key: &CacheKey, delta: i64) -> Result<Option<i64>, CacheError> {
         self.script(&ADJUST_EXISTING, key, &[delta.to_string()])
             .await
     }

@@ -122,8 +122,7 @@ pub trait Cache: Send + Sync {
 
     /// Adds `delta` to a counter only if it exists, answering the new value (`None`, and
     /// nothing written, when it is missing: the next reader loads the truth). Atomic.
-    async fn adjust_existing(&self, key: &CacheKey, delta: i64)
-        -> Result<Option<i64>, CacheError>;
+    async fn adjust_existing(&self, key: &CacheKey, delta: i64) -> Result<Option<i64>, CacheError>;
 
     /// Sets counters outright (loaded from, or reconciled with, the relational store).
     async fn set_counters(

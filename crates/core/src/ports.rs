@@ -9,6 +9,7 @@ use crate::{
     CommentId, EventId, PollId, PostId, ReportId, SessionFamilyId, StoreError, Timestamp, UserId,
 };
 use async_trait::async_trait;
+use std::collections::{HashMap, HashSet};
 
 /// A SHA-256 digest of a secret (recovery key, refresh token, access token). Secrets themselves
 /// are never stored.
@@ -796,6 +797,28 @@ pub struct Engagement {
     pub commenters: i64,
 }
 
+/// An author as shown on a post.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorByline {
+    pub nickname: String,
+    pub avatar_media_id: Option<String>,
+}
+
+/// What a viewer's relations to a page of posts are (see `FeedStore::viewer_facts`).
+#[derive(Clone, Debug, Default)]
+pub struct ViewerFacts {
+    /// The moderation state of each of the posts that still exists.
+    pub moderation: HashMap<PostId, String>,
+    /// Active authors only: a post by anyone else is not shown.
+    pub bylines: HashMap<UserId, AuthorByline>,
+    pub liked: HashSet<PostId>,
+    pub following: HashSet<UserId>,
+    /// Authors the viewer blocked or was blocked by.
+    pub blocked: HashSet<UserId>,
+    /// The viewer's option in each poll they voted in.
+    pub votes: HashMap<PollId, i64>,
+}
+
 /// What the feed service reads from the relational store: the truth it rebuilds caches from.
 #[async_trait]
 pub trait FeedStore: Send + Sync {
@@ -835,13 +858,22 @@ pub trait FeedStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<FeedEntry>, StoreError>;
 
-    /// The posts among `ids` that `viewer` may see, with their polls, in any order: one query
-    /// for the posts and one for their polls, whatever the number of ids.
-    async fn posts_by_ids(
+    /// The posts among `ids` that exist, whoever may see them, with their polls, in any order,
+    /// as someone who neither liked them nor voted sees them: what the post cache holds. One
+    /// query for the posts and one for their polls, whatever the number of ids.
+    async fn post_records(&self, ids: &[PostId]) -> Result<Vec<PostRecord>, StoreError>;
+
+    /// What showing `posts` by `authors` to `viewer` takes beyond the posts' content, in one
+    /// round trip: which of the posts still exist and their moderation state, the bylines of
+    /// the active authors and, for a signed-in viewer, which of the posts they liked, which authors they follow or are blocked with (either way), and
+    /// their votes in `polls`.
+    async fn viewer_facts(
         &self,
-        ids: &[PostId],
         viewer: Option<UserId>,
-    ) -> Result<Vec<PostRecord>, StoreError>;
+        posts: &[PostId],
+        authors: &[UserId],
+        polls: &[PollId],
+    ) -> Result<ViewerFacts, StoreError>;
 
     async fn engagement(&self, post_id: PostId) -> Result<Option<Engagement>, StoreError>;
 }

@@ -3,6 +3,7 @@
 //! (adding a member twice, dropping a timeline twice, re-ranking a post), because the log
 //! delivers at least once.
 
+use crate::hydrate::Count;
 use crate::{
     above_key, author_key, hashtag_key, home_key, popular_key, scored, FeedService, POPULAR_KEEP,
     POPULAR_WINDOW_DAYS,
@@ -208,6 +209,7 @@ impl EventHandler for FeedFanout {
                         self.feeds.offer(&tags, &entry).await?;
                     }
                 }
+                self.feeds.forget_post(*post_id).await?;
                 Ok(())
             }
             DomainEvent::PostDeleted { post_id, author_id } => {
@@ -220,12 +222,27 @@ impl EventHandler for FeedFanout {
                     .cache
                     .sorted_remove(&popular_key(), &member)
                     .await?;
+                self.feeds.forget_post(*post_id).await?;
                 Ok(())
             }
-            DomainEvent::PostLiked { post_id, .. }
-            | DomainEvent::PostUnliked { post_id, .. }
-            | DomainEvent::CommentCreated { post_id, .. }
-            | DomainEvent::CommentDeleted { post_id, .. } => self.rerank(*post_id).await,
+            DomainEvent::PostLiked { post_id, .. } => {
+                self.feeds.count(*post_id, Count::Likes, 1).await?;
+                self.rerank(*post_id).await
+            }
+            DomainEvent::PostUnliked { post_id, .. } => {
+                self.feeds.count(*post_id, Count::Likes, -1).await?;
+                self.rerank(*post_id).await
+            }
+            DomainEvent::CommentCreated { post_id, .. } => {
+                self.feeds.count(*post_id, Count::Comments, 1).await?;
+                self.rerank(*post_id).await
+            }
+            DomainEvent::CommentDeleted { post_id, .. } => {
+                self.feeds.count(*post_id, Count::Comments, -1).await?;
+                self.rerank(*post_id).await
+            }
+            // The event names no option (votes are private): the tallies are read again.
+            DomainEvent::PollVoted { post_id, .. } => Ok(self.feeds.refresh(&[*post_id]).await?),
             DomainEvent::UserFollowed {
                 follower_id,
                 followee_id,

@@ -6,11 +6,14 @@
 //!   store when missing, then hydrated into posts in a constant number of queries.
 //! - [`FeedFanout`]: the event-log consumer that keeps the caches right.
 //! - [`FeedCursor`]: the position in a feed, signed and time-limited when handed to clients.
+//! - `hydrate`: ids to posts through the post cache and cache counters (see there).
 //!
 //! # Invariants
-//! - The cache holds only ids and scores; what a reader may see is decided on hydration by the
-//!   relational store's visibility rule, so a deleted, hidden, blocked or followers-only post
-//!   never shows to someone who may not see it, whatever the cache still holds.
+//! - Timelines and the post cache hold ids, scores, content and counts; what a reader may see
+//!   is decided on hydration from what the relational store says on every page (the post
+//!   still exists, its moderation state, active authors, follows, blocks), so a deleted,
+//!   hidden, blocked or followers-only post never shows to someone who may not see it,
+//!   whatever the cache still holds.
 //! - A timeline is read only once complete (rebuilt from the store, marked, then kept up by
 //!   fan-out); one fan-out started for a reader who had none is completed on its first read,
 //!   and expires if never read.
@@ -19,6 +22,7 @@
 
 mod cursor;
 mod fanout;
+mod hydrate;
 
 pub use cursor::{CursorError, FeedCursor};
 pub use fanout::{FanoutStats, FeedFanout};
@@ -54,6 +58,8 @@ pub struct FeedSettings {
     pub timeline_length: usize,
     /// Authors with more followers than this are not fanned out; readers merge them in.
     pub fan_out_limit: i64,
+    /// How often cached counters an event changed are set from the store again.
+    pub reconcile_interval: std::time::Duration,
 }
 
 impl Default for FeedSettings {
@@ -61,6 +67,7 @@ impl Default for FeedSettings {
         Self {
             timeline_length: 800,
             fan_out_limit: 10_000,
+            reconcile_interval: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -176,15 +183,17 @@ impl FeedService {
             let needed = limit - posts.len();
             let (entries, exhausted) = self.entries(feed, position, needed).await?;
             let ids: Vec<PostId> = entries.iter().map(|entry| entry.1).collect();
-            let mut visible = self.store.posts_by_ids(&ids, viewer).await?;
+            let mut visible = self.hydrate(&ids, viewer).await?;
             if let Feed::Hashtag(tag) = feed {
                 // An edit may have taken the tag away since the post entered the tag's feed.
                 visible.retain(|post| post.hashtags.iter().any(|own| own == tag));
             }
+            // Both in feed order: the visible posts are a subsequence of the entries.
+            let mut visible = visible.into_iter().peekable();
             for (score, post_id) in &entries {
                 position = Some(FeedCursor::new(*score, *post_id));
-                if let Some(found) = visible.iter().position(|post| post.id == *post_id) {
-                    posts.push(visible.swap_remove(found));
+                if let Some(post) = visible.next_if(|post| post.id == *post_id) {
+                    posts.push(post);
                 }
             }
             if exhausted {

@@ -6,7 +6,7 @@ use crate::batch::Write;
 use crate::events::append_to_outbox;
 use crate::posts::visible_to;
 use crate::reactions::{file_report, set_like, COMMENTS};
-use crate::store::{column, id_column, translate, WriteTransaction};
+use crate::store::{column, id_column, numbered_placeholders, translate, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -491,9 +491,7 @@ impl CommentStore for SqlStore {
         if parents.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (4..parents.len() + 4)
-            .map(|index| format!("${index}"))
-            .collect();
+        let placeholders = numbered_placeholders(4, parents.len());
         let sql = format!(
             "SELECT * FROM ({} AND c.post_id = $1 AND c.parent_id IN ({})) ranked \
              WHERE reply_rank <= $3 ORDER BY parent_id, id",
@@ -501,7 +499,7 @@ impl CommentStore for SqlStore {
                 "$2",
                 ", ROW_NUMBER() OVER (PARTITION BY c.parent_id ORDER BY c.id) AS reply_rank"
             ),
-            placeholders.join(", ")
+            placeholders
         );
         let mut query = sqlx::query(&sql)
             .bind(post_id.to_string())

@@ -1,12 +1,14 @@
 //! `FeedStore` on the relational engines: the truth that feed caches are rebuilt from.
 
 use crate::posts::{post_select, viewer_text, visible_to};
-use crate::store::{column, id_column, translate};
+use crate::store::{column, id_column, numbered_placeholders, translate};
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use veilgram_core::ports::{Engagement, FeedEntry, FeedStore, PostRecord};
-use veilgram_core::{PostId, StoreError, Timestamp, UserId};
+use veilgram_core::ports::{
+    AuthorByline, Engagement, FeedEntry, FeedStore, PostRecord, ViewerFacts,
+};
+use veilgram_core::{PollId, PostId, StoreError, Timestamp, UserId};
 
 fn entry_from_row(row: &AnyRow) -> Result<FeedEntry, StoreError> {
     Ok(FeedEntry {
@@ -128,27 +130,122 @@ impl FeedStore for SqlStore {
         rows.iter().map(entry_from_row).collect()
     }
 
-    async fn posts_by_ids(
-        &self,
-        ids: &[PostId],
-        viewer: Option<UserId>,
-    ) -> Result<Vec<PostRecord>, StoreError> {
+    async fn post_records(&self, ids: &[PostId]) -> Result<Vec<PostRecord>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (2..ids.len() + 2).map(|n| format!("${n}")).collect();
         let sql = format!(
-            "{} WHERE p.id IN ({}) AND {}",
+            "{} WHERE p.id IN ({})",
             post_select("$1"),
-            placeholders.join(", "),
-            visible_to("$1")
+            numbered_placeholders(2, ids.len())
         );
-        let mut query = sqlx::query(&sql).bind(viewer_text(viewer));
+        let mut query = sqlx::query(&sql).bind(viewer_text(None));
         for id in ids {
             query = query.bind(id.to_string());
         }
         let rows = query.fetch_all(&self.pool).await.map_err(translate)?;
-        self.posts_from_rows(&rows, viewer).await
+        self.posts_from_rows(&rows, None).await
+    }
+
+    async fn viewer_facts(
+        &self,
+        viewer: Option<UserId>,
+        posts: &[PostId],
+        authors: &[UserId],
+        polls: &[PollId],
+    ) -> Result<ViewerFacts, StoreError> {
+        let mut facts = ViewerFacts::default();
+        if posts.is_empty() || authors.is_empty() {
+            return Ok(facts);
+        }
+        // $1 the viewer, then the authors, the posts and the polls; each part is an index
+        // lookup, and the parts about the viewer are left out for anonymous callers.
+        let authors_in = numbered_placeholders(2, authors.len());
+        let posts_in = numbered_placeholders(2 + authors.len(), posts.len());
+        let polls_in = numbered_placeholders(2 + authors.len() + posts.len(), polls.len());
+        let none = "CAST(NULL AS TEXT)";
+        let mut parts = vec![
+            format!(
+                "SELECT 'a' AS kind, u.id AS id, u.nickname AS name, u.avatar_media_id AS extra \
+                 FROM users u WHERE u.id IN ({authors_in}) AND u.deactivated_at IS NULL"
+            ),
+            format!(
+                "SELECT 'p', p.id, p.moderation_state, {none} FROM posts p \
+                 WHERE p.id IN ({posts_in})"
+            ),
+        ];
+        if viewer.is_some() {
+            parts.push(format!(
+                "SELECT 'f', f.followee_id, {none}, {none} FROM follows f \
+                 WHERE f.follower_id = $1 AND f.followee_id IN ({authors_in})"
+            ));
+            parts.push(format!(
+                "SELECT 'b', b.blocked_id, {none}, {none} FROM blocks b \
+                 WHERE b.blocker_id = $1 AND b.blocked_id IN ({authors_in})"
+            ));
+            parts.push(format!(
+                "SELECT 'b', b.blocker_id, {none}, {none} FROM blocks b \
+                 WHERE b.blocked_id = $1 AND b.blocker_id IN ({authors_in})"
+            ));
+            parts.push(format!(
+                "SELECT 'l', l.post_id, {none}, {none} FROM post_likes l \
+                 WHERE l.user_id = $1 AND l.post_id IN ({posts_in})"
+            ));
+            if !polls.is_empty() {
+                parts.push(format!(
+                    "SELECT 'v', v.poll_id, CAST(v.option_index AS TEXT), {none} \
+                     FROM poll_votes v WHERE v.user_id = $1 AND v.poll_id IN ({polls_in})"
+                ));
+            }
+        }
+        let sql = parts.join(" UNION ALL ");
+        let mut query = sqlx::query(&sql).bind(viewer_text(viewer));
+        for author in authors {
+            query = query.bind(author.to_string());
+        }
+        for post in posts {
+            query = query.bind(post.to_string());
+        }
+        if viewer.is_some() {
+            for poll in polls {
+                query = query.bind(poll.to_string());
+            }
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(translate)?;
+        for row in &rows {
+            let kind: String = column(row, "kind")?;
+            match kind.as_str() {
+                "a" => {
+                    let byline = AuthorByline {
+                        nickname: column::<Option<String>>(row, "name")?.unwrap_or_default(),
+                        avatar_media_id: column(row, "extra")?,
+                    };
+                    facts.bylines.insert(id_column(row, "id")?, byline);
+                }
+                "p" => {
+                    let state: Option<String> = column(row, "name")?;
+                    facts
+                        .moderation
+                        .insert(id_column(row, "id")?, state.unwrap_or_default());
+                }
+                "f" => {
+                    facts.following.insert(id_column(row, "id")?);
+                }
+                "b" => {
+                    facts.blocked.insert(id_column(row, "id")?);
+                }
+                "l" => {
+                    facts.liked.insert(id_column(row, "id")?);
+                }
+                _ => {
+                    let option: Option<String> = column(row, "name")?;
+                    if let Some(option) = option.and_then(|option| option.parse().ok()) {
+                        facts.votes.insert(id_column(row, "id")?, option);
+                    }
+                }
+            }
+        }
+        Ok(facts)
     }
 
     async fn engagement(&self, post_id: PostId) -> Result<Option<Engagement>, StoreError> {

@@ -2,7 +2,9 @@
 
 use crate::events::append_to_outbox;
 use crate::posts::visible_to;
-use crate::store::{column, id_column, translate, values_placeholders, WriteTransaction};
+use crate::store::{
+    column, id_column, numbered_placeholders, translate, values_placeholders, WriteTransaction,
+};
 use crate::SqlStore;
 use async_trait::async_trait;
 use veilgram_core::events::EventFor;
@@ -53,13 +55,7 @@ impl SqlStore {
         let (condition, values): (String, Vec<String>) = match which {
             Polls::OfPosts([]) => return Ok(Vec::new()),
             Polls::OfPosts(posts) => (
-                format!(
-                    "pl.post_id IN ({})",
-                    (2..posts.len() + 2)
-                        .map(|index| format!("${index}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                format!("pl.post_id IN ({})", numbered_placeholders(2, posts.len())),
                 posts.iter().map(ToString::to_string).collect(),
             ),
             Polls::One(poll) => ("pl.id = $2".to_owned(), vec![poll.to_string()]),

@@ -9,7 +9,9 @@ use crate::batch::Write;
 use crate::events::append_to_outbox;
 use crate::profiles::{adjust_user_counter, Byline};
 use crate::reactions::{file_report, set_like, POSTS};
-use crate::store::{column, id_column, translate, values_placeholders, WriteTransaction};
+use crate::store::{
+    column, id_column, numbered_placeholders, translate, values_placeholders, WriteTransaction,
+};
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -198,10 +200,10 @@ impl MentionDirectory for SqlStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=keys.len()).map(|index| format!("${index}")).collect();
+        let placeholders = numbered_placeholders(1, keys.len());
         let sql = format!(
             "SELECT id FROM users WHERE deactivated_at IS NULL AND nickname_key IN ({})",
-            placeholders.join(", ")
+            placeholders
         );
         let mut query = sqlx::query(&sql);
         for key in keys {

@@ -290,6 +290,14 @@ where
 
 /// `VALUES` placeholders for a multi-row insert of `rows` rows of `columns` columns, numbered
 /// from `$1` row by row: `($1, $2), ($3, $4)`.
+/// `$first, $first+1, …`: `count` numbered parameters, for an `IN (…)` list.
+pub(crate) fn numbered_placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|index| format!("${index}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|row| {

@@ -102,6 +102,9 @@ pub struct FeedsConfig {
     /// Authors with more followers than this are merged into readers' feeds at read time
     /// instead of being fanned out on write.
     pub fan_out_limit: i64,
+    /// How often cached like, comment and vote counts that events changed are set from the
+    /// relational store again (what makes them converge after a crash or a lost event).
+    pub reconcile_interval_seconds: u64,
 }
 
 impl Default for FeedsConfig {
@@ -110,6 +113,7 @@ impl Default for FeedsConfig {
         Self {
             timeline_length: defaults.timeline_length,
             fan_out_limit: defaults.fan_out_limit,
+            reconcile_interval_seconds: defaults.reconcile_interval.as_secs(),
         }
     }
 }
@@ -417,6 +421,7 @@ impl Config {
         veilgram_feeds::FeedSettings {
             timeline_length: self.feeds.timeline_length,
             fan_out_limit: self.feeds.fan_out_limit,
+            reconcile_interval: Duration::from_secs(self.feeds.reconcile_interval_seconds.max(1)),
         }
     }
 

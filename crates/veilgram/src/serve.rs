@@ -134,6 +134,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.feed_settings(),
         cursor_key,
     ));
+    background
+        .push(Arc::clone(&feeds).spawn_reconciliation(config.feed_settings().reconcile_interval));
     let fanout = Arc::new(FeedFanout::new(Arc::clone(&feeds)));
     let fanout_stats = fanout.stats();
     background.push(veilgram_events::spawn_consumer(

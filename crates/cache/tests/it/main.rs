@@ -99,7 +99,10 @@ async fn counters_count_and_keep_their_first_expiry(test: &TestCache) {
 
     let other = CacheKey::of_post(PostId::generate(), "likes");
     let never = CacheKey::of_post(PostId::generate(), "likes");
-    cache.set_counters(&[(other.clone(), 42)], None).await.unwrap();
+    cache
+        .set_counters(&[(other.clone(), 42)], None)
+        .await
+        .unwrap();
     assert_eq!(
         cache
             .counters(&[likes.clone(), never.clone(), other.clone()])
@@ -119,7 +122,10 @@ async fn existing_counters_are_adjusted_and_missing_ones_left_alone(test: &TestC
     let cache = &test.cache;
     let likes = CacheKey::of_post(PostId::generate(), "likes");
     assert_eq!(cache.adjust_existing(&likes, 1).await.unwrap(), None);
-    assert_eq!(cache.counters(std::slice::from_ref(&likes)).await.unwrap(), vec![None]);
+    assert_eq!(
+        cache.counters(std::slice::from_ref(&likes)).await.unwrap(),
+        vec![None]
+    );
     cache
         .set_counters(&[(likes.clone(), 10)], Some(Duration::from_secs(60)))
         .await
@@ -127,7 +133,10 @@ async fn existing_counters_are_adjusted_and_missing_ones_left_alone(test: &TestC
     assert_eq!(cache.adjust_existing(&likes, 1).await.unwrap(), Some(11));
     assert_eq!(cache.adjust_existing(&likes, -3).await.unwrap(), Some(8));
     let ttl = cache.time_to_live(&likes).await.unwrap().unwrap();
-    assert!(ttl > Duration::from_secs(50), "adjusting keeps the expiry: {ttl:?}");
+    assert!(
+        ttl > Duration::from_secs(50),
+        "adjusting keeps the expiry: {ttl:?}"
+    );
     let text = CacheKey::of_post(PostId::generate(), "text");
     cache.set(&text, b"words", None).await.unwrap();
     assert!(cache.adjust_existing(&text, 1).await.is_err());
@@ -148,8 +157,10 @@ async fn many_values_are_set_at_once_with_their_expiry(test: &TestCache) {
         .unwrap();
     let keys: Vec<CacheKey> = values.iter().map(|(key, _)| key.clone()).collect();
     let read = cache.get_many(&keys).await.unwrap();
-    let expected: Vec<Option<Vec<u8>>> =
-        values.iter().map(|(_, value)| Some(value.clone())).collect();
+    let expected: Vec<Option<Vec<u8>>> = values
+        .iter()
+        .map(|(_, value)| Some(value.clone()))
+        .collect();
     assert_eq!(read, expected);
     let ttl = cache.time_to_live(&keys[1499]).await.unwrap().unwrap();
     assert!(ttl > Duration::from_secs(100) && ttl <= Duration::from_secs(120));

@@ -3,12 +3,15 @@
 //! database engine paired with a cache adapter: SQLite with memory, PostgreSQL with Redis, and
 //! SQLite with the Redis Cluster.
 
-use crate::helpers::{Options, OwnRedis, TestApp};
+use crate::helpers::{Account, Options, OwnRedis, TestApp};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use veilgram_core::cache::Cache;
-use veilgram_feeds::FeedSettings;
+use veilgram_core::cache::{Cache, CacheKey};
+use veilgram_core::events::{DomainEvent, EventEnvelope, LoggedEvent};
+use veilgram_core::{PostId, Timestamp};
+use veilgram_events::EventHandler;
+use veilgram_feeds::{FeedFanout, FeedSettings};
 use veilgram_testkit::cache::TestCache;
 use veilgram_testkit::TestDatabase;
 
@@ -20,6 +23,7 @@ async fn app_with(database: &TestDatabase, cache: Arc<dyn Cache>, fan_out_limit:
             feed_settings: FeedSettings {
                 timeline_length: 800,
                 fan_out_limit,
+                ..FeedSettings::default()
             },
             ..Options::default()
         },
@@ -416,6 +420,219 @@ async fn a_redis_outage_answers_503_and_loses_nothing() {
     assert_eq!(ids(&back.body), [during, before], "rebuilt, nothing lost");
 }
 
+/// Every post of `viewer`'s home feed, read through the post cache and cache counters, equals a
+/// direct read of it from the store; answers the feed's ids.
+async fn feed_matches_direct_reads(app: &TestApp, viewer: &Account, when: &str) -> Vec<String> {
+    let page = app
+        .get("/api/v1/feed/home?limit=100", Some(&viewer.access_token))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    for item in page.body["items"].as_array().unwrap() {
+        let id = item["id"].as_str().unwrap();
+        let direct = app
+            .get(&format!("/api/v1/posts/{id}"), Some(&viewer.access_token))
+            .await;
+        assert_eq!(
+            item, &direct.body,
+            "{when}: the feed and a direct read differ"
+        );
+    }
+    ids(&page.body)
+}
+
+async fn feed_posts_stay_true_through_likes_comments_votes_edits_renames_and_blocks(
+    database: &TestDatabase,
+    cache: &TestCache,
+) {
+    let app = app_with(database, Arc::clone(&cache.cache), 10_000).await;
+    let author = app.signup(None).await;
+    let fan = app.signup(None).await;
+    follow(&app, &fan.access_token, &author.user_id).await;
+    let created = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "which one?", "visibility": "public",
+                    "poll": { "options": ["tea", "coffee"], "closes_in_seconds": 3600 } }),
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let poll_post = created.body["id"].as_str().unwrap().to_owned();
+    let poll_id = created.body["poll"]["id"].as_str().unwrap().to_owned();
+    let for_followers = app
+        .post_text(&author.access_token, "for followers", "followers")
+        .await;
+    app.drain_events().await;
+    let both = vec![for_followers.clone(), poll_post.clone()];
+    for viewer in [&fan, &author] {
+        assert_eq!(feed_matches_direct_reads(&app, viewer, "fresh").await, both);
+    }
+
+    let liked = app
+        .post(
+            &format!("/api/v1/posts/{poll_post}/like"),
+            json!({}),
+            Some(&fan.access_token),
+        )
+        .await;
+    assert!(liked.status.is_success(), "{}", liked.text);
+    let commented = app
+        .post(
+            &format!("/api/v1/posts/{for_followers}/comments"),
+            json!({ "text": "nice" }),
+            Some(&fan.access_token),
+        )
+        .await;
+    assert_eq!(commented.status, StatusCode::CREATED, "{}", commented.text);
+    let voted = app
+        .post(
+            &format!("/api/v1/polls/{poll_id}/votes"),
+            json!({ "option_index": 1 }),
+            Some(&fan.access_token),
+        )
+        .await;
+    assert_eq!(voted.status, StatusCode::OK, "{}", voted.text);
+    app.drain_events().await;
+    for viewer in [&fan, &author] {
+        feed_matches_direct_reads(&app, viewer, "after a like, a comment and a vote").await;
+    }
+    let page = app.get("/api/v1/feed/home", Some(&fan.access_token)).await;
+    let shown = &page.body["items"];
+    assert_eq!(
+        (
+            shown[1]["like_count"].as_i64(),
+            shown[1]["liked_by_me"].as_bool(),
+            shown[1]["poll"]["options"][1]["votes"].as_i64(),
+            shown[1]["poll"]["my_vote"].as_i64(),
+            shown[0]["comment_count"].as_i64(),
+        ),
+        (Some(1), Some(true), Some(1), Some(1), Some(1)),
+        "{}",
+        page.text
+    );
+
+    let edited = app
+        .call(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/posts/{poll_post}"),
+            Some(json!({ "text": "which one, really?" })),
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.text);
+    let unliked = app
+        .delete(
+            &format!("/api/v1/posts/{poll_post}/like"),
+            &fan.access_token,
+        )
+        .await;
+    assert!(unliked.status.is_success(), "{}", unliked.text);
+    app.drain_events().await;
+    feed_matches_direct_reads(&app, &fan, "after an edit and an unlike").await;
+
+    // Bylines and relations are read on every page: no event needed.
+    let renamed = app
+        .call(
+            axum::http::Method::PATCH,
+            "/api/v1/users/me",
+            Some(json!({ "nickname": "renamed_author" })),
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    feed_matches_direct_reads(&app, &fan, "after a rename").await;
+    let blocked = app
+        .post(
+            &format!("/api/v1/users/{}/block", fan.user_id),
+            json!({}),
+            Some(&author.access_token),
+        )
+        .await;
+    assert!(blocked.status.is_success(), "{}", blocked.text);
+    assert!(
+        home(&app, &fan.access_token).await.is_empty(),
+        "a block hides the posts before any event is handled"
+    );
+}
+
+/// Counts come from cache counters that events adjust; reconciliation sets them from the store
+/// again, so a redelivered event (a crash between handling and acknowledging) or a lost counter
+/// ends in the truth.
+async fn like_count(app: &TestApp, viewer: &Account) -> i64 {
+    let page = app
+        .get("/api/v1/feed/home", Some(&viewer.access_token))
+        .await;
+    page.body["items"][0]["like_count"].as_i64().unwrap()
+}
+
+async fn cached_counts_converge_after_a_redelivered_event_and_a_lost_counter(
+    database: &TestDatabase,
+    cache: &TestCache,
+) {
+    let app = app_with(database, Arc::clone(&cache.cache), 10_000).await;
+    let author = app.signup(None).await;
+    let liker = app.signup(None).await;
+    let post = app
+        .post_text(&author.access_token, "count me", "public")
+        .await;
+    app.drain_events().await;
+    assert_eq!(like_count(&app, &author).await, 0);
+    let liked = app
+        .post(
+            &format!("/api/v1/posts/{post}/like"),
+            json!({}),
+            Some(&liker.access_token),
+        )
+        .await;
+    assert!(liked.status.is_success(), "{}", liked.text);
+    app.drain_events().await;
+    assert_eq!(like_count(&app, &author).await, 1);
+
+    let post_id: PostId = post.parse().unwrap();
+    let redelivered = LoggedEvent {
+        offset: 0,
+        envelope: EventEnvelope::new(
+            Some(liker.user_id.parse().unwrap()),
+            Timestamp::now(),
+            DomainEvent::PostLiked {
+                post_id,
+                author_id: author.user_id.parse().unwrap(),
+                user_id: liker.user_id.parse().unwrap(),
+            },
+        ),
+    };
+    FeedFanout::new(Arc::clone(&app.feeds))
+        .handle(&redelivered)
+        .await
+        .unwrap();
+    assert_eq!(
+        like_count(&app, &author).await,
+        2,
+        "served from the cache counter"
+    );
+    assert!(app.feeds.reconcile_counters().await.unwrap() >= 1);
+    assert_eq!(
+        like_count(&app, &author).await,
+        1,
+        "reconciled with the store"
+    );
+    assert_eq!(
+        app.feeds.reconcile_counters().await.unwrap(),
+        0,
+        "nothing left queued"
+    );
+
+    app.cache
+        .delete(&[CacheKey::of_post(post_id, "likes")])
+        .await
+        .unwrap();
+    assert_eq!(
+        like_count(&app, &author).await,
+        1,
+        "a lost counter is loaded from the store"
+    );
+}
+
 macro_rules! feed_tests {
     ($($test:ident),* $(,)?) => {
         mod sqlite_memory {
@@ -461,4 +678,6 @@ feed_tests!(
     followed_celebrities_are_merged_at_read_time,
     popular_ranks_public_posts_by_engagement,
     hashtag_feeds_page_public_posts_and_refuse_bad_cursors,
+    feed_posts_stay_true_through_likes_comments_votes_edits_renames_and_blocks,
+    cached_counts_converge_after_a_redelivered_event_and_a_lost_counter,
 );

@@ -1,0 +1,395 @@
+//! Hydration: a page of post ids becomes the posts a viewer may see, in a constant number of
+//! round trips whatever the page size: the posts from the post cache (one batched read, and
+//! one store query plus one batched write for those missing), their counts from cache counters
+//! (one batched read), and the viewer's relations to them from one store query.
+//!
+//! # What is cached, and who keeps it right
+//! - `{p:<id>}:post`: a post's content as nobody in particular sees it (text, visibility,
+//!   hashtags, poll options), for a day. Dropped by the event consumer when the post is
+//!   edited or deleted.
+//! - `{p:<id>}:likes`, `{p:<id>}:comments`, `{p:<id>}:votes:<option>`: counters, for an hour.
+//!   Adjusted by the event consumer only while they exist (a missing one is loaded from the
+//!   store by its next reader), and set from the store again by reconciliation for every post
+//!   an event touched (see [`FeedService::reconcile_counters`]): a redelivered event, a crash
+//!   between the store's commit and the adjustment, or a lost cache all end in the truth.
+//! - Nothing that decides visibility: whether the post still exists and its moderation state,
+//!   who is active, who follows or blocks whom, and what the viewer liked or voted come from
+//!   the store on every read (index lookups in one query), so what a reader may see is decided
+//!   by the truth, whatever the cache still holds.
+
+use crate::{FeedError, FeedService};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+use veilgram_core::cache::{CacheKey, Scored};
+use veilgram_core::ports::{PollRecord, PostRecord, ViewerFacts, Visibility};
+use veilgram_core::{PollId, PostId, Timestamp, UserId};
+
+/// How long a post stays in the post cache unless an event drops it first.
+const POST_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long a post's counters stay in the cache.
+const COUNTER_TTL: Duration = Duration::from_secs(3600);
+/// Posts whose counters an event changed, waiting for reconciliation (the oldest are dropped
+/// beyond this many; their counters expire within `COUNTER_TTL` anyway).
+const TOUCHED_KEEP: usize = 100_000;
+/// Posts reconciled per store query.
+const RECONCILE_BATCH: usize = 500;
+
+pub(crate) fn post_key(post_id: PostId) -> CacheKey {
+    CacheKey::of_post(post_id, "post")
+}
+
+fn touched_key() -> CacheKey {
+    CacheKey::named("counters:touched")
+}
+
+/// The counts of a post that events change one at a time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Count {
+    Likes,
+    Comments,
+}
+
+impl Count {
+    pub(crate) fn key(self, post_id: PostId) -> CacheKey {
+        match self {
+            Self::Likes => CacheKey::of_post(post_id, "likes"),
+            Self::Comments => CacheKey::of_post(post_id, "comments"),
+        }
+    }
+}
+
+fn votes_key(post_id: PostId, option: usize) -> CacheKey {
+    CacheKey::of_post(post_id, &format!("votes:{option}"))
+}
+
+/// A post as the post cache holds it: nothing about any viewer, no counts.
+#[derive(Serialize, Deserialize)]
+struct CachedPost {
+    author_id: UserId,
+    text: String,
+    visibility: String,
+    anonymous_thread: bool,
+    hashtags: Vec<String>,
+    created_at: i64,
+    edited_at: Option<i64>,
+    poll: Option<CachedPoll>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedPoll {
+    id: PollId,
+    options: Vec<String>,
+    closes_at: i64,
+}
+
+impl CachedPost {
+    fn of(post: &PostRecord) -> Self {
+        Self {
+            author_id: post.author_id,
+            text: post.text.clone(),
+            visibility: post.visibility.as_str().to_owned(),
+            anonymous_thread: post.anonymous_thread,
+            hashtags: post.hashtags.clone(),
+            created_at: post.created_at.as_millis(),
+            edited_at: post.edited_at.map(Timestamp::as_millis),
+            poll: post.poll.as_ref().map(|poll| CachedPoll {
+                id: poll.id,
+                options: poll.options.iter().map(|(text, _)| text.clone()).collect(),
+                closes_at: poll.closes_at.as_millis(),
+            }),
+        }
+    }
+
+    /// The counter keys of this post, in the order `counts_of` answers them.
+    fn counter_keys(&self, post_id: PostId) -> Vec<CacheKey> {
+        let options = self.poll.as_ref().map_or(0, |poll| poll.options.len());
+        let mut keys = vec![Count::Likes.key(post_id), Count::Comments.key(post_id)];
+        keys.extend((0..options).map(|option| votes_key(post_id, option)));
+        keys
+    }
+}
+
+/// A post's counts in `counter_keys` order, from the store.
+fn counts_of(post: &PostRecord) -> Vec<i64> {
+    let mut counts = vec![post.like_count, post.comment_count];
+    if let Some(poll) = &post.poll {
+        counts.extend(poll.options.iter().map(|(_, votes)| *votes));
+    }
+    counts
+}
+
+/// Whether `viewer` may see `post`: the store's visibility rule, applied to cached posts and
+/// the viewer's relations read from the store.
+fn may_see(
+    post_id: PostId,
+    post: &CachedPost,
+    viewer: Option<UserId>,
+    facts: &ViewerFacts,
+) -> bool {
+    let own = viewer == Some(post.author_id);
+    let Some(moderation) = facts.moderation.get(&post_id) else {
+        return false; // deleted
+    };
+    facts.bylines.contains_key(&post.author_id)
+        && !facts.blocked.contains(&post.author_id)
+        && (moderation != "hidden" || own)
+        && (post.visibility == Visibility::Public.as_str()
+            || own
+            || facts.following.contains(&post.author_id))
+}
+
+impl FeedService {
+    /// The posts among `ids` that `viewer` may see, in the order of `ids`.
+    pub async fn hydrate(
+        &self,
+        ids: &[PostId],
+        viewer: Option<UserId>,
+    ) -> Result<Vec<PostRecord>, FeedError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<CacheKey> = ids.iter().copied().map(post_key).collect();
+        let mut posts: HashMap<PostId, CachedPost> = HashMap::with_capacity(ids.len());
+        for (post_id, cached) in ids.iter().zip(self.cache.get_many(&keys).await?) {
+            // Something unreadable (an older layout) counts as missing and is replaced.
+            if let Some(post) = cached.and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
+                posts.insert(*post_id, post);
+            }
+        }
+        let missing: Vec<PostId> = ids
+            .iter()
+            .copied()
+            .filter(|post_id| !posts.contains_key(post_id))
+            .collect();
+        // Counts read from the store with the missing posts need no cache read.
+        let mut counts: HashMap<PostId, Vec<i64>> = HashMap::new();
+        if !missing.is_empty() {
+            for (post_id, post, post_counts) in self.load_posts(&missing).await? {
+                counts.insert(post_id, post_counts);
+                posts.insert(post_id, post);
+            }
+        }
+
+        let mut authors: Vec<UserId> = posts.values().map(|post| post.author_id).collect();
+        authors.sort_unstable();
+        authors.dedup();
+        let shown: Vec<PostId> = ids
+            .iter()
+            .copied()
+            .filter(|id| posts.contains_key(id))
+            .collect();
+        let polls: Vec<PollId> = posts
+            .values()
+            .filter_map(|post| post.poll.as_ref().map(|poll| poll.id))
+            .collect();
+        let uncounted: Vec<PostId> = shown
+            .iter()
+            .copied()
+            .filter(|id| !counts.contains_key(id))
+            .collect();
+        let (facts, cached_counts) = tokio::join!(
+            self.store.viewer_facts(viewer, &shown, &authors, &polls),
+            self.cached_counts(&uncounted, &posts)
+        );
+        let facts = facts?;
+        let (cached_counts, stale) = cached_counts?;
+        counts.extend(cached_counts);
+        if !stale.is_empty() {
+            for (post_id, _, post_counts) in self.load_posts(&stale).await? {
+                counts.insert(post_id, post_counts);
+            }
+        }
+
+        let mut visible = Vec::with_capacity(shown.len());
+        for post_id in shown {
+            let (Some(post), Some(post_counts)) = (posts.remove(&post_id), counts.get(&post_id))
+            else {
+                continue; // deleted while this page was read
+            };
+            if !may_see(post_id, &post, viewer, &facts) {
+                continue;
+            }
+            visible.push(assemble(post_id, post, post_counts, &facts));
+        }
+        Ok(visible)
+    }
+
+    /// Counts from the cache for `ids`, and the ids with a counter missing.
+    async fn cached_counts(
+        &self,
+        ids: &[PostId],
+        posts: &HashMap<PostId, CachedPost>,
+    ) -> Result<(HashMap<PostId, Vec<i64>>, Vec<PostId>), FeedError> {
+        let per_post: Vec<Vec<CacheKey>> = ids
+            .iter()
+            .map(|id| {
+                posts
+                    .get(id)
+                    .map_or_else(Vec::new, |post| post.counter_keys(*id))
+            })
+            .collect();
+        let keys: Vec<CacheKey> = per_post.iter().flatten().cloned().collect();
+        let mut values = self.cache.counters(&keys).await?.into_iter();
+        let mut counts = HashMap::with_capacity(ids.len());
+        let mut stale = Vec::new();
+        for (post_id, keys) in ids.iter().zip(&per_post) {
+            let read: Option<Vec<i64>> = values.by_ref().take(keys.len()).collect();
+            match read {
+                Some(read) => {
+                    counts.insert(*post_id, read);
+                }
+                None => stale.push(*post_id),
+            }
+        }
+        Ok((counts, stale))
+    }
+
+    /// Reads posts from the store and caches them and their counts: `(id, post, counts)`.
+    async fn load_posts(
+        &self,
+        ids: &[PostId],
+    ) -> Result<Vec<(PostId, CachedPost, Vec<i64>)>, FeedError> {
+        let records = self.store.post_records(ids).await?;
+        let mut bodies = Vec::with_capacity(records.len());
+        let mut counters = Vec::new();
+        let mut loaded = Vec::with_capacity(records.len());
+        for record in &records {
+            let post = CachedPost::of(record);
+            let post_counts = counts_of(record);
+            let encoded = serde_json::to_vec(&post).unwrap_or_default();
+            bodies.push((post_key(record.id), encoded));
+            counters.extend(
+                post.counter_keys(record.id)
+                    .into_iter()
+                    .zip(post_counts.clone()),
+            );
+            loaded.push((record.id, post, post_counts));
+        }
+        self.cache.set_many(&bodies, Some(POST_TTL)).await?;
+        self.cache
+            .set_counters(&counters, Some(COUNTER_TTL))
+            .await?;
+        Ok(loaded)
+    }
+
+    /// Reads posts and their counts from the store into the cache again.
+    pub(crate) async fn refresh(&self, ids: &[PostId]) -> Result<(), FeedError> {
+        self.load_posts(ids).await.map(|_| ())
+    }
+
+    /// Event consumer: a post's count changed by `delta` (kept only if cached), and the post
+    /// is queued for reconciliation.
+    pub(crate) async fn count(
+        &self,
+        post_id: PostId,
+        count: Count,
+        delta: i64,
+    ) -> Result<(), FeedError> {
+        self.cache
+            .adjust_existing(&count.key(post_id), delta)
+            .await?;
+        self.touch(&[post_id]).await
+    }
+
+    /// Queues posts for counter reconciliation.
+    pub(crate) async fn touch(&self, ids: &[PostId]) -> Result<(), FeedError> {
+        let now = Timestamp::now().as_millis();
+        let members: Vec<Scored> = ids
+            .iter()
+            .map(|id| Scored::new(now, id.to_string()))
+            .collect();
+        self.cache
+            .sorted_add(&touched_key(), &members, TOUCHED_KEEP)
+            .await?;
+        Ok(())
+    }
+
+    /// Event consumer: a post changed or went away; its next reader loads it again.
+    pub(crate) async fn forget_post(&self, post_id: PostId) -> Result<(), FeedError> {
+        self.cache.delete(&[post_key(post_id)]).await?;
+        Ok(())
+    }
+
+    /// Sets the counters of every post an event touched since the last run from the store,
+    /// and answers how many posts that was. Each batch is taken off the queue before the store
+    /// is read, so an event that lands meanwhile queues its post again for the next run.
+    pub async fn reconcile_counters(&self) -> Result<usize, FeedError> {
+        let mut reconciled = 0;
+        loop {
+            let queued = self
+                .cache
+                .sorted_range_desc(&touched_key(), None, RECONCILE_BATCH)
+                .await?;
+            let members: Vec<String> = queued.into_iter().map(|queued| queued.member).collect();
+            self.cache.sorted_remove(&touched_key(), &members).await?;
+            let ids: Vec<PostId> = members
+                .iter()
+                .filter_map(|member| member.parse().ok())
+                .collect();
+            if !ids.is_empty() {
+                self.refresh(&ids).await?;
+            }
+            reconciled += ids.len();
+            if members.len() < RECONCILE_BATCH {
+                return Ok(reconciled);
+            }
+        }
+    }
+
+    /// Runs [`Self::reconcile_counters`] every `interval`, until the process ends.
+    pub fn spawn_reconciliation(
+        self: std::sync::Arc<Self>,
+        interval: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = self.reconcile_counters().await {
+                    tracing::warn!(%error, "counter reconciliation failed; retrying next tick");
+                }
+            }
+        })
+    }
+}
+
+/// A post as `facts`' viewer sees it.
+fn assemble(post_id: PostId, post: CachedPost, counts: &[i64], facts: &ViewerFacts) -> PostRecord {
+    let byline = facts.bylines.get(&post.author_id);
+    let poll = post.poll.map(|poll| {
+        let tallies = counts.get(2..).unwrap_or_default();
+        PollRecord {
+            id: poll.id,
+            post_id,
+            total_votes: tallies.iter().sum(),
+            options: poll
+                .options
+                .into_iter()
+                .zip(tallies.iter().copied())
+                .collect(),
+            closes_at: Timestamp::from_millis(poll.closes_at),
+            my_vote: facts.votes.get(&poll.id).copied(),
+        }
+    });
+    PostRecord {
+        id: post_id,
+        poll,
+        author_id: post.author_id,
+        author_nickname: byline
+            .map(|byline| byline.nickname.clone())
+            .unwrap_or_default(),
+        author_avatar_media_id: byline.and_then(|byline| byline.avatar_media_id.clone()),
+        text: post.text,
+        visibility: Visibility::parse(&post.visibility).unwrap_or(Visibility::Followers),
+        anonymous_thread: post.anonymous_thread,
+        hashtags: post.hashtags,
+        like_count: counts.first().copied().unwrap_or_default(),
+        comment_count: counts.get(1).copied().unwrap_or_default(),
+        liked_by_me: facts.liked.contains(&post_id),
+        created_at: Timestamp::from_millis(post.created_at),
+        edited_at: post.edited_at.map(Timestamp::from_millis),
+        moderation_state: facts.moderation.get(&post_id).cloned().unwrap_or_default(),
+    }
+}
