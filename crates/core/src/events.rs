@@ -6,7 +6,7 @@
 //!
 //! Payloads name ids, never content a consumer could leak: no text, no votes by person.
 
-use crate::{CommentId, EventId, PollId, PostId, ReportId, Timestamp, UserId};
+use crate::{CommentId, EventId, MediaId, PollId, PostId, ReportId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -114,6 +114,9 @@ pub enum DomainEvent {
     },
     #[serde(rename = "user.deleted")]
     UserDeleted { user_id: UserId },
+    /// A video attached to a post finished processing (ready or failed).
+    #[serde(rename = "media.processed")]
+    MediaProcessed { media_id: MediaId, post_id: PostId },
 }
 
 impl DomainEvent {

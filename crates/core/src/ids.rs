@@ -82,6 +82,28 @@ id_type!(
     EventId
 );
 
+id_type!(
+    /// An upload. Random (v4): media ids appear in URLs and must not say when they were made.
+    MediaId
+);
+id_type!(
+    /// A queued job. Time-ordered (v7).
+    JobId
+);
+
+impl MediaId {
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl JobId {
+    /// A fresh time-ordered id.
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
 impl PostId {
     /// A fresh time-ordered id.
     pub fn generate() -> Self {

@@ -6,6 +6,7 @@
 //! - [`time`]: [`Timestamp`], the one representation of an instant (UTC milliseconds).
 //! - [`error`]: [`StoreError`], what any storage port may answer.
 //! - [`events`]: the versioned domain-event envelope every change others care about produces.
+//! - [`jobs`]: the job queue port (lease, ack, retry with backoff, dead letters).
 //! - [`ports`]: the traits a storage engine implements; services hold them as `Arc<dyn …>`.
 //! - [`cache`]: the cache port (values, counters, sorted sets, expiry) and its hash-tagged keys.
 //! - [`text`]: nickname keys and look-alike folding, shared by nicknames and mentions.
@@ -18,11 +19,14 @@ pub mod cache;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod jobs;
 pub mod ports;
 pub mod sequence;
 pub mod text;
 pub mod time;
 
 pub use error::StoreError;
-pub use ids::{CommentId, EventId, PollId, PostId, ReportId, SessionFamilyId, UserId};
+pub use ids::{
+    CommentId, EventId, JobId, MediaId, PollId, PostId, ReportId, SessionFamilyId, UserId,
+};
 pub use time::Timestamp;

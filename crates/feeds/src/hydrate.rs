@@ -5,8 +5,8 @@
 //!
 //! # What is cached, and who keeps it right
 //! - `{p:<id>}:post`: a post's content as nobody in particular sees it (text, visibility,
-//!   hashtags, poll options), for a day. Dropped by the event consumer when the post is
-//!   edited or deleted.
+//!   hashtags, poll options, media), for a day. Dropped by the event consumer when the post is
+//!   edited or deleted, or a video of it finished processing.
 //! - `{p:<id>}:likes`, `{p:<id>}:comments`, `{p:<id>}:votes:<option>`: counters, for an hour.
 //!   Adjusted by the event consumer only while they exist (a missing one is loaded from the
 //!   store by its next reader), and set from the store again by reconciliation for every post
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
 use veilgram_core::cache::{CacheKey, Scored};
-use veilgram_core::ports::{PollRecord, PostRecord, ViewerFacts, Visibility};
+use veilgram_core::ports::{MediaRecord, PollRecord, PostRecord, ViewerFacts, Visibility};
 use veilgram_core::{PollId, PostId, Timestamp, UserId};
 
 /// How long a post stays in the post cache unless an event drops it first.
@@ -74,6 +74,7 @@ struct CachedPost {
     created_at: i64,
     edited_at: Option<i64>,
     poll: Option<CachedPoll>,
+    media: Vec<MediaRecord>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -93,6 +94,7 @@ impl CachedPost {
             hashtags: post.hashtags.clone(),
             created_at: post.created_at.as_millis(),
             edited_at: post.edited_at.map(Timestamp::as_millis),
+            media: post.media.clone(),
             poll: post.poll.as_ref().map(|poll| CachedPoll {
                 id: poll.id,
                 options: poll.options.iter().map(|(text, _)| text.clone()).collect(),
@@ -376,6 +378,7 @@ fn assemble(post_id: PostId, post: CachedPost, counts: &[i64], facts: &ViewerFac
     PostRecord {
         id: post_id,
         poll,
+        media: post.media,
         author_id: post.author_id,
         author_nickname: byline
             .map(|byline| byline.nickname.clone())

@@ -46,6 +46,7 @@ pub struct AppState {
     pub comments: Arc<CommentsService>,
     pub polls: Arc<PollsService>,
     pub feeds: Arc<FeedService>,
+    pub media: Arc<veilgram_media::MediaService>,
     pub rate_limits: Arc<crate::limits::RateLimiter>,
     /// Extra Prometheus text appended to `/metrics` (e.g. event consumers' progress).
     pub metrics_sources: Vec<Arc<dyn Fn() -> String + Send + Sync>>,

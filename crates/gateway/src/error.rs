@@ -9,6 +9,7 @@ use veilgram_auth::AuthError;
 use veilgram_comments::CommentError;
 use veilgram_core::StoreError;
 use veilgram_feeds::{CursorError, FeedError};
+use veilgram_media::MediaError;
 use veilgram_polls::PollError;
 use veilgram_posts::PostError;
 use veilgram_users::{NicknameError, UserError};
@@ -128,6 +129,38 @@ impl From<StoreError> for ApiError {
                 format!("conflict on {rule}"),
             ),
             StoreError::Unavailable(_) => Self::unavailable(&error),
+        }
+    }
+}
+
+impl From<MediaError> for ApiError {
+    fn from(error: MediaError) -> Self {
+        let message = error.to_string();
+        match error {
+            MediaError::Unsupported => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                message,
+            )
+            .with_field("file"),
+            MediaError::TooLarge { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message).with_field("file")
+            }
+            MediaError::QuotaExceeded { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", message)
+            }
+            MediaError::Refused(_) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "media_refused", message)
+                    .with_field("file")
+            }
+            MediaError::Undecodable(_) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "undecodable", message)
+                    .with_field("file")
+            }
+            MediaError::NotFound => Self::not_found("media"),
+            MediaError::Store(error) => error.into(),
+            MediaError::Storage(_) => Self::unavailable(&error),
+            MediaError::Processing(_) | MediaError::Io(_) => Self::internal(&error),
         }
     }
 }

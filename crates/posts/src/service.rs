@@ -8,7 +8,7 @@ use veilgram_core::ports::{
     PostStore, ReportInputError, SecretHash, Visibility,
 };
 use veilgram_core::text::{hashtags, mention_keys};
-use veilgram_core::{PollId, PostId, StoreError, Timestamp, UserId};
+use veilgram_core::{MediaId, PollId, PostId, StoreError, Timestamp, UserId};
 
 pub const MAX_TEXT_CHARS: usize = 2200;
 pub const MAX_HASHTAGS: usize = 30;
@@ -169,8 +169,17 @@ impl PostsService {
         if request.media_ids.len() > MAX_MEDIA {
             return Err(PostError::TooManyMedia);
         }
-        if !request.media_ids.is_empty() {
-            // Uploads arrive with the media service; until then no media id belongs to anyone.
+        // Someone else's upload, or no upload at all, is not found alike.
+        let media = request
+            .media_ids
+            .iter()
+            .map(|raw| raw.parse::<MediaId>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| PostError::MediaNotFound)?;
+        let mut distinct = media.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() != media.len() {
             return Err(PostError::MediaNotFound);
         }
         let now = Timestamp::now();
@@ -190,6 +199,7 @@ impl PostsService {
             mentions: mentions.clone(),
             created_at: now,
             poll,
+            media,
         };
         let event = EventEnvelope::new(
             Some(author),
@@ -214,6 +224,8 @@ impl PostsService {
             Err(StoreError::Conflict("idempotency_key")) => {
                 self.store.create_post(&post, key.as_ref(), &event).await?
             }
+            // The author exists (they are signed in): what was not found is an upload.
+            Err(StoreError::NotFound) => return Err(PostError::MediaNotFound),
             other => other?,
         };
         let replayed = created.is_replayed();

@@ -12,6 +12,8 @@
 //! - `secrets`: the `ServerSecrets` port (keys shared by every process).
 //! - `feeds`: the `FeedStore` port, what feed caches are rebuilt from.
 //! - `events`: the transactional outbox and the embedded event log with consumer offsets.
+//! - `media`, `jobs`: the `MediaStore` port (uploads, stored files, attachment, discarding)
+//!   and the `JobQueue` port (the embedded job queue).
 //!
 //! # Invariants
 //! - Every query text is shared by both engines: `$N` placeholders, `BIGINT` milliseconds for
@@ -28,6 +30,8 @@ mod events;
 mod feeds;
 mod graph;
 mod idempotency;
+mod jobs;
+mod media;
 mod polls;
 mod posts;
 mod profiles;

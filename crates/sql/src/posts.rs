@@ -17,7 +17,8 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use veilgram_core::events::{EventEnvelope, EventFor};
 use veilgram_core::ports::{
-    Changed, Created, IdempotencyKey, MentionDirectory, NewPost, NewReport, PollRecord, PostEdit,
+    Changed, Created, IdempotencyKey, MediaRecord, MentionDirectory, NewPost, NewReport,
+    PollRecord, PostEdit,
     PostRecord, PostStore, Visibility,
 };
 use veilgram_core::{PostId, StoreError, Timestamp, UserId};
@@ -63,6 +64,7 @@ fn post_from_row(row: &AnyRow) -> Result<PostRecord, StoreError> {
             .map(str::to_owned)
             .collect(),
         poll: None,
+        media: Vec::new(),
         like_count: column(row, "like_count")?,
         comment_count: column(row, "comment_count")?,
         liked_by_me: column::<i64>(row, "liked_by_me")? != 0,
@@ -96,13 +98,19 @@ impl SqlStore {
         Ok(posts)
     }
 
-    /// Fills in the polls of a page of posts: one query, and none when no post has a poll.
+    /// Fills in the polls and media of a page of posts: one query each (none for polls when no
+    /// post has one).
     async fn hydrate(
         &self,
         posts: &mut [PostRecord],
         with_poll: &[PostId],
         viewer: Option<UserId>,
     ) -> Result<(), StoreError> {
+        let ids: Vec<PostId> = posts.iter().map(|post| post.id).collect();
+        let mut media = self.media_of_posts(&ids).await?;
+        for post in posts.iter_mut() {
+            post.media = media.remove(&post.id).unwrap_or_default();
+        }
         for poll in self
             .load_polls(crate::polls::Polls::OfPosts(with_poll), viewer)
             .await?
@@ -167,9 +175,10 @@ async fn insert_tags_and_mentions(
 }
 
 /// A post just created, as its author sees it.
-fn new_post_record(post: &NewPost, author: Byline) -> PostRecord {
+fn new_post_record(post: &NewPost, author: Byline, media: Vec<MediaRecord>) -> PostRecord {
     PostRecord {
         id: post.id,
+        media,
         poll: post.poll.as_ref().map(|poll| PollRecord {
             id: poll.id,
             post_id: post.id,
@@ -252,6 +261,14 @@ impl Write for CreatePost {
         .await
         .map_err(translate)?;
         insert_tags_and_mentions(transaction, post.id, &post.hashtags, &post.mentions).await?;
+        let media = crate::media::attach_to_post(
+            transaction,
+            post.id,
+            post.author_id,
+            &post.media,
+            post.created_at,
+        )
+        .await?;
         if let Some(poll) = &post.poll {
             crate::polls::insert_poll(transaction, post.id, poll).await?;
         }
@@ -265,7 +282,7 @@ impl Write for CreatePost {
         .await?
         .ok_or(StoreError::NotFound)?;
         append_to_outbox(transaction, &self.event).await?;
-        Ok(Created::New(new_post_record(post, author)))
+        Ok(Created::New(new_post_record(post, author, media)))
     }
 }
 
@@ -415,6 +432,12 @@ impl PostStore for SqlStore {
             author_id,
             "posts_count",
             -1,
+            event.occurred_at,
+        )
+        .await?;
+        crate::media::discard_now(
+            &mut transaction,
+            crate::media::Discard::OfPost(post_id),
             event.occurred_at,
         )
         .await?;

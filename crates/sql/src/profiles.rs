@@ -195,6 +195,12 @@ impl ProfileStore for SqlStore {
                 .await
                 .map_err(translate)?;
         }
+        crate::media::discard_now(
+            &mut transaction,
+            crate::media::Discard::OfOwner(user_id),
+            now,
+        )
+        .await?;
         // Session families and refresh tokens go with the row (ON DELETE CASCADE).
         let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id.to_string())

@@ -39,6 +39,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "polls",
         sql: include_str!("../migrations/0004_polls.sql"),
     },
+    Migration {
+        version: 5,
+        name: "media",
+        sql: include_str!("../migrations/0005_media.sql"),
+    },
 ];
 
 /// The migrations' two dialect words, spelled for `engine`: byte strings and an auto-numbered

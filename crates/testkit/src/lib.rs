@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod cache;
+pub mod samples;
 
 use sqlx::{Connection, Executor, PgConnection};
 use std::time::{SystemTime, UNIX_EPOCH};

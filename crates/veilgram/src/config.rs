@@ -33,7 +33,47 @@ pub struct Config {
     /// (for benchmarks and load tests).
     pub rate_limit_scale: f64,
     pub rate_limits: RateLimitsConfig,
+    /// `VEILGRAM_S3_ENDPOINT`: empty keeps media on the local file system (`<data_dir>/media`);
+    /// `http(s)://host:port` of an S3-compatible server stores it there.
+    pub s3_endpoint: String,
+    pub s3_bucket: String,
+    pub s3_access_key: String,
+    /// Never logged.
+    pub s3_secret_key: String,
+    pub s3_region: String,
+    pub media: MediaConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MediaConfig {
+    pub max_image_bytes: u64,
+    pub max_video_bytes: u64,
+    /// Bytes each user may keep stored.
+    pub quota_bytes: u64,
+    /// Run video jobs in this process (`veilgram worker` runs them in its own).
+    pub worker: bool,
+    /// How often a worker with nothing to do looks for jobs queued by other processes.
+    pub worker_poll_ms: u64,
+    /// How often uploads due for deletion are collected.
+    pub collect_interval_seconds: u64,
+    /// Longest side of transcoded video (the shorter is bounded at 720).
+    pub video_max_long_side: u32,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            max_image_bytes: 16 * 1024 * 1024,
+            max_video_bytes: 100 * 1024 * 1024,
+            quota_bytes: 1024 * 1024 * 1024,
+            worker: true,
+            worker_poll_ms: 1000,
+            collect_interval_seconds: 600,
+            video_max_long_side: 1280,
+        }
+    }
 }
 
 /// Rate-limit budgets as `count/seconds`, and the proxies whose `X-Forwarded-For` is believed.
@@ -213,6 +253,12 @@ impl Default for Config {
             feeds: FeedsConfig::default(),
             rate_limit_scale: 1.0,
             rate_limits: RateLimitsConfig::default(),
+            s3_endpoint: String::new(),
+            s3_bucket: "veilgram".into(),
+            s3_access_key: String::new(),
+            s3_secret_key: String::new(),
+            s3_region: "garage".into(),
+            media: MediaConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -277,6 +323,7 @@ impl fmt::Debug for Config {
                     .map(|url| url.adapter())
                     .unwrap_or("<invalid>"),
             )
+            .field("s3_endpoint", &self.s3_endpoint)
             .finish_non_exhaustive()
     }
 }
@@ -367,6 +414,14 @@ impl Config {
         if !(1..=10_000).contains(&self.feeds.timeline_length) {
             bail!("feeds.timeline_length must be between 1 and 10000");
         }
+        if !self.s3_endpoint.is_empty()
+            && !(self.s3_endpoint.starts_with("http://") || self.s3_endpoint.starts_with("https://"))
+        {
+            bail!("VEILGRAM_S3_ENDPOINT must be an http:// or https:// URL");
+        }
+        if self.media.max_image_bytes == 0 || self.media.max_video_bytes == 0 {
+            bail!("media.max_image_bytes and media.max_video_bytes must be positive");
+        }
         if self.http.max_body_bytes == 0 {
             bail!("http.max_body_bytes must be positive");
         }
@@ -415,6 +470,30 @@ impl Config {
             limits,
             trusted_proxies,
         })
+    }
+
+    /// Where media is stored.
+    pub fn storage_config(&self) -> veilgram_media::StorageConfig {
+        if self.s3_endpoint.is_empty() {
+            veilgram_media::StorageConfig::Local(self.data_dir.join("media"))
+        } else {
+            veilgram_media::StorageConfig::S3 {
+                endpoint: self.s3_endpoint.clone(),
+                bucket: self.s3_bucket.clone(),
+                access_key: self.s3_access_key.clone(),
+                secret_key: self.s3_secret_key.clone(),
+                region: self.s3_region.clone(),
+            }
+        }
+    }
+
+    pub fn media_settings(&self) -> veilgram_media::MediaSettings {
+        let mut settings = veilgram_media::MediaSettings::new(self.data_dir.join("uploads"));
+        settings.max_image_bytes = self.media.max_image_bytes;
+        settings.max_video_bytes = self.media.max_video_bytes;
+        settings.quota_bytes = self.media.quota_bytes;
+        settings.video.max_long_side = self.media.video_max_long_side.max(2);
+        settings
     }
 
     pub fn feed_settings(&self) -> veilgram_feeds::FeedSettings {

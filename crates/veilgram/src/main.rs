@@ -35,6 +35,9 @@ struct Cli {
 enum Command {
     /// Run every service (gateway, auth, users) in this process. Migrates the database first.
     Serve,
+    /// Run queued jobs (video transcoding) and media collection in this process, without
+    /// serving HTTP. `serve` runs them too unless `media.worker` is off.
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Retire the current access-token signing key and start signing with a new one. Tokens
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Serve => serve::serve(loaded.config).await,
+            Command::Worker => serve::worker(loaded.config).await,
             Command::Migrate => serve::migrate(&loaded.config).await,
             Command::RotateSigningKey => serve::rotate_signing_key(&loaded.config),
         }

@@ -10,10 +10,12 @@ use veilgram_cache::CacheUrl;
 use veilgram_comments::CommentsService;
 use veilgram_core::ports::{
     CommentStore, CredentialStore, EventLog, EventPublisher, FeedStore, GraphStore, HealthCheck,
-    MentionDirectory, OutboxSource, PollStore, PostStore, ProfileStore, ServerSecrets,
+    MediaStore, MentionDirectory, OutboxSource, PollStore, PostStore, ProfileStore, ServerSecrets,
 };
 use veilgram_events::{EventCounter, EventHandler};
+use veilgram_core::jobs::JobQueue;
 use veilgram_feeds::{FeedFanout, FeedService};
+use veilgram_media::{MediaService, MediaStorage, MediaWorker};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimiter};
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
@@ -72,6 +74,47 @@ pub fn rotate_signing_key(config: &Config) -> anyhow::Result<()> {
     let ttl = Duration::from_secs(config.auth.access_token_ttl_seconds);
     let kid = veilgram_auth::keys::KeyRing::rotate(&path, ttl)?;
     println!("signing with new key {kid}; the previous key verifies until its tokens expire");
+    Ok(())
+}
+
+/// The media service on the configured storage, and a worker for its jobs.
+fn open_media(
+    config: &Config,
+    store: &Arc<SqlStore>,
+) -> anyhow::Result<(Arc<MediaService>, Arc<MediaWorker>)> {
+    let storage = MediaStorage::open(&config.storage_config())
+        .context("cannot open the media storage")?;
+    let media = Arc::new(
+        MediaService::new(
+            Arc::clone(store) as Arc<dyn MediaStore>,
+            storage,
+            config.media_settings(),
+        )
+        .context("cannot prepare the media work directory")?,
+    );
+    let worker = Arc::new(MediaWorker::new(
+        Arc::clone(&media),
+        Arc::clone(store) as Arc<dyn MediaStore>,
+        Arc::clone(store) as Arc<dyn JobQueue>,
+        Duration::from_secs(2),
+    ));
+    Ok((media, worker))
+}
+
+/// `veilgram worker`: runs queued jobs (video transcoding) and media collection, without
+/// serving HTTP, until a shutdown signal.
+pub async fn worker(config: Config) -> anyhow::Result<()> {
+    let store = Arc::new(open_store(&config).await?);
+    let (media, worker) = open_media(&config, &store)?;
+    tracing::info!(storage = media.storage().name(), "veilgram worker running");
+    let jobs = worker.spawn(Duration::from_millis(config.media.worker_poll_ms.max(10)));
+    let collector = Arc::clone(&media)
+        .spawn_collector(Duration::from_secs(config.media.collect_interval_seconds.max(1)));
+    shutdown_signal().await;
+    jobs.abort();
+    collector.abort();
+    store.close().await;
+    tracing::info!("veilgram worker stopped");
     Ok(())
 }
 
@@ -156,6 +199,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let cache_maintenance = users.spawn_cache_maintenance(Duration::from_millis(
         config.users.cache_sync_interval_ms.max(10),
     ));
+    let (media, media_worker) = open_media(&config, &store)?;
+    let job_stats = media_worker.stats();
+    if config.media.worker {
+        background.push(
+            media_worker.spawn(Duration::from_millis(config.media.worker_poll_ms.max(10))),
+        );
+    }
+    background.push(
+        Arc::clone(&media)
+            .spawn_collector(Duration::from_secs(config.media.collect_interval_seconds.max(1))),
+    );
     let counter_for_metrics = Arc::clone(&event_counter);
     let commit_stats = store.commit_stats();
     let state = AppState {
@@ -165,6 +219,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         comments,
         polls: Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>)),
         feeds,
+        media: Arc::clone(&media),
         rate_limits: Arc::new(RateLimiter::new(
             Arc::clone(&cache),
             Arc::clone(&store) as Arc<dyn ServerSecrets>,
@@ -174,10 +229,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Arc::new(move || counter_for_metrics.render()),
             Arc::new(move || commit_stats.render()),
             Arc::new(move || fanout_stats.render()),
+            Arc::new(move || job_stats.render()),
         ],
         health_checks: vec![
             Arc::clone(&store) as Arc<dyn HealthCheck>,
             Arc::new(veilgram_cache::CacheHealth(Arc::clone(&cache))),
+            Arc::new(media.storage().clone()),
         ],
         metrics: Arc::new(Metrics::default()),
     };

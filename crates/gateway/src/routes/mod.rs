@@ -5,6 +5,7 @@ mod auth;
 mod comments;
 mod feeds;
 mod graph;
+mod media;
 mod operations;
 mod polls;
 mod posts;
@@ -54,5 +55,6 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(comments::routes())
         .merge(polls::routes())
         .merge(feeds::routes())
+        .merge(media::routes())
         .merge(operations::routes())
 }

@@ -1,6 +1,7 @@
 //! Post routes: create, read, edit, delete, a user's posts, likes, reports.
 
 use crate::app::AppState;
+use crate::routes::media::MediaView;
 use crate::cursor;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{
@@ -50,9 +51,8 @@ pub struct PostView {
     author: AuthorView,
     text: String,
     hashtags: Vec<String>,
-    /// Attached media (arrives with the media service).
-    #[schema(value_type = Vec<Object>)]
-    media: Vec<serde_json::Value>,
+    /// Attached uploads, in the order given.
+    media: Vec<MediaView>,
     poll: Option<PollView>,
     visibility: String,
     anonymous_thread: bool,
@@ -75,7 +75,7 @@ impl From<PostRecord> for PostView {
             },
             text: post.text,
             hashtags: post.hashtags,
-            media: Vec::new(),
+            media: post.media.into_iter().map(MediaView::from).collect(),
             poll: post.poll.map(PollView::from),
             visibility: post.visibility.as_str().to_owned(),
             anonymous_thread: post.anonymous_thread,

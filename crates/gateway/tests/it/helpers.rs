@@ -16,7 +16,9 @@ use veilgram_core::ports::{
     CommentStore, CredentialStore, GraphStore, HealthCheck, MentionDirectory, PollStore, PostStore,
     ProfileStore,
 };
-use veilgram_core::ports::{FeedStore, ServerSecrets};
+use veilgram_core::jobs::JobQueue;
+use veilgram_core::ports::{FeedStore, MediaStore, ServerSecrets};
+use veilgram_media::{MediaService, MediaSettings, MediaStorage, MediaWorker, StorageConfig};
 use veilgram_feeds::{FeedFanout, FeedService, FeedSettings};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimitSettings, RateLimiter};
 use veilgram_polls::PollsService;
@@ -26,6 +28,9 @@ use veilgram_users::UsersService;
 
 pub struct TestApp {
     pub router: Router,
+    pub media: Arc<MediaService>,
+    /// Runs video jobs when a test asks (`media_worker.run_once()`).
+    pub media_worker: Arc<MediaWorker>,
     pub cache: Arc<dyn Cache>,
     pub feeds: Arc<FeedService>,
     /// The store behind the router, for setting up states the API cannot reach (a closed poll).
@@ -69,6 +74,9 @@ pub struct Options {
     pub session_lifetime: Duration,
     pub cors_allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Where media goes (default: a directory in the test's data dir).
+    pub storage: Option<StorageConfig>,
+    pub media_quota: Option<u64>,
 }
 
 impl Default for Options {
@@ -84,6 +92,8 @@ impl Default for Options {
             session_lifetime: Duration::from_secs(7200),
             cors_allowed_origins: vec!["https://app.example".into()],
             max_body_bytes: 16 * 1024,
+            storage: None,
+            media_quota: None,
         }
     }
 }
@@ -152,7 +162,30 @@ impl TestApp {
             options.feed_settings,
             b"test cursor key".to_vec(),
         ));
+        let storage = options
+            .storage
+            .clone()
+            .unwrap_or_else(|| StorageConfig::Local(data_dir.path().join("media")));
+        let mut media_settings = MediaSettings::new(data_dir.path().join("uploads"));
+        if let Some(quota) = options.media_quota {
+            media_settings.quota_bytes = quota;
+        }
+        let media = Arc::new(
+            MediaService::new(
+                Arc::clone(&store) as Arc<dyn MediaStore>,
+                MediaStorage::open(&storage).unwrap(),
+                media_settings,
+            )
+            .unwrap(),
+        );
+        let media_worker = Arc::new(MediaWorker::new(
+            Arc::clone(&media),
+            Arc::clone(&store) as Arc<dyn MediaStore>,
+            Arc::clone(&store) as Arc<dyn JobQueue>,
+            Duration::from_millis(10),
+        ));
         let state = AppState {
+            media: Arc::clone(&media),
             rate_limits: Arc::new(RateLimiter::new(
                 Arc::clone(&cache),
                 Arc::clone(&store) as Arc<dyn ServerSecrets>,
@@ -173,6 +206,8 @@ impl TestApp {
             max_body_bytes: options.max_body_bytes,
         };
         Self {
+            media,
+            media_worker,
             cache,
             feeds,
             router: veilgram_gateway::router(state, &config),

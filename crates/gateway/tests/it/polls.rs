@@ -195,6 +195,7 @@ async fn a_closed_poll_refuses_votes_with_410(database: &TestDatabase) {
     let created_at = Timestamp::now().minus(Duration::from_secs(7200));
     let post = NewPost {
         id: post_id,
+        media: Vec::new(),
         poll: Some(NewPoll {
             id: poll_id,
             options: vec!["yes".into(), "no".into()],

@@ -59,6 +59,7 @@ async fn a_failing_write_costs_its_batch_nothing(database: &TestDatabase) {
         let post = NewPost {
             id: PostId::generate(),
             poll: None,
+            media: Vec::new(),
             author_id: author.user_id,
             text: format!("round {round}"),
             visibility: Visibility::Public,

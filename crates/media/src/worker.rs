@@ -1,0 +1,314 @@
+//! The video job: a worker (in `veilgram serve`, or alone in `veilgram worker`) leases it from
+//! the job queue, transcodes the original, stores the variants, and ends the upload's
+//! processing. Input that ffmpeg cannot read fails the upload at once; storage or database
+//! trouble retries the job with backoff, and after its last attempt the upload fails.
+
+use crate::image::process_image;
+use crate::sniff::Format;
+use crate::storage::new_key;
+use crate::{etag_of, metadata, MediaError, MediaService};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use veilgram_core::events::{DomainEvent, EventEnvelope, EventFor};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, Ordering};
+use veilgram_core::jobs::{Job, JobCounts, JobQueue, NewJob, Retry};
+use veilgram_core::ports::{MediaStore, StoredObject, VideoOutcome};
+use veilgram_core::{JobId, MediaId, PostId, Timestamp};
+
+pub const VIDEO_QUEUE: &str = "media.video";
+/// Attempts of a video job before it is dead-lettered.
+const ATTEMPTS: i64 = 3;
+
+#[derive(Serialize, Deserialize)]
+struct VideoJob {
+    media_id: MediaId,
+    original: String,
+    format: String,
+}
+
+pub(crate) fn video_job(media_id: MediaId, original: &str, format: Format) -> NewJob {
+    let payload = VideoJob {
+        media_id,
+        original: original.to_owned(),
+        format: format.name().to_owned(),
+    };
+    NewJob {
+        id: JobId::generate(),
+        queue: VIDEO_QUEUE,
+        payload: serde_json::to_string(&payload).unwrap_or_default(),
+        max_attempts: ATTEMPTS,
+    }
+}
+
+pub struct MediaWorker {
+    media: Arc<MediaService>,
+    store: Arc<dyn MediaStore>,
+    jobs: Arc<dyn JobQueue>,
+    /// How long a lease lasts: a worker that dies loses its job to another after this.
+    lease: Duration,
+    /// The first retry's delay (doubling after).
+    backoff: Duration,
+    /// Signalled when this process enqueued a job.
+    wake: Arc<Notify>,
+    stats: Arc<JobStats>,
+}
+
+/// The job queue as last seen by this worker, and what it ran, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct JobStats {
+    queued: AtomicI64,
+    leased: AtomicI64,
+    done: AtomicI64,
+    dead: AtomicI64,
+    ran: AtomicI64,
+    retried: AtomicI64,
+}
+
+impl JobStats {
+    pub fn render(&self) -> String {
+        let mut out = String::from(
+            "# HELP veilgram_jobs Jobs in the queue by state (as last seen by this process).\n\
+             # TYPE veilgram_jobs gauge\n",
+        );
+        for (state, value) in [
+            ("queued", &self.queued),
+            ("leased", &self.leased),
+            ("done", &self.done),
+            ("dead", &self.dead),
+        ] {
+            let _ = writeln!(out, "veilgram_jobs{{state=\"{state}\"}} {}", value.load(Ordering::Relaxed));
+        }
+        for (name, help, value) in [
+            ("veilgram_jobs_run_total", "Jobs this process ran.", &self.ran),
+            ("veilgram_jobs_retried_total", "Job attempts that failed and were retried or dead-lettered.", &self.retried),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+        }
+        out
+    }
+
+    fn record(&self, counts: &JobCounts) {
+        self.queued.store(counts.queued, Ordering::Relaxed);
+        self.leased.store(counts.leased, Ordering::Relaxed);
+        self.done.store(counts.done, Ordering::Relaxed);
+        self.dead.store(counts.dead, Ordering::Relaxed);
+    }
+}
+
+impl MediaWorker {
+    pub fn new(
+        media: Arc<MediaService>,
+        store: Arc<dyn MediaStore>,
+        jobs: Arc<dyn JobQueue>,
+        backoff: Duration,
+    ) -> Self {
+        let lease = media.settings().video.time_limit * 3;
+        let wake = media.enqueued();
+        Self {
+            media,
+            store,
+            jobs,
+            lease,
+            backoff,
+            wake,
+            stats: Arc::default(),
+        }
+    }
+
+    pub fn stats(&self) -> Arc<JobStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Runs one job if one is due; answers whether one ran.
+    pub async fn run_once(&self) -> Result<bool, MediaError> {
+        let Some(job) = self
+            .jobs
+            .lease(VIDEO_QUEUE, self.lease, Timestamp::now())
+            .await?
+        else {
+            self.stats.record(&self.jobs.counts().await?);
+            return Ok(false);
+        };
+        self.stats.ran.fetch_add(1, Ordering::Relaxed);
+        let Ok(task) = serde_json::from_str::<VideoJob>(&job.payload) else {
+            // Nothing can make it readable: dead-lettered for an operator to look at.
+            let mut last = job.clone();
+            last.attempt = last.max_attempts;
+            self.jobs
+                .fail(&last, "unreadable payload", self.backoff, Timestamp::now())
+                .await?;
+            return Ok(true);
+        };
+        match self.transcode(&task).await {
+            Ok(()) => self.jobs.ack(job.id).await?,
+            Err(error @ (MediaError::Processing(_) | MediaError::Refused(_) | MediaError::Undecodable(_))) => {
+                tracing::info!(%error, media_id = %task.media_id, "a video could not be processed");
+                self.give_up(&task).await?;
+                self.jobs.ack(job.id).await?;
+            }
+            Err(error) => self.retry(&job, &task, &error).await?,
+        }
+        Ok(true)
+    }
+
+    async fn retry(&self, job: &Job, task: &VideoJob, error: &MediaError) -> Result<(), MediaError> {
+        tracing::warn!(%error, media_id = %task.media_id, attempt = job.attempt, "a video job failed");
+        self.stats.retried.fetch_add(1, Ordering::Relaxed);
+        let retry = self
+            .jobs
+            .fail(job, &error.to_string(), self.backoff, Timestamp::now())
+            .await?;
+        if retry == Retry::DeadLettered {
+            self.give_up(task).await?;
+        }
+        Ok(())
+    }
+
+    /// The upload failed: recorded so, and its original deleted.
+    async fn give_up(&self, task: &VideoJob) -> Result<(), MediaError> {
+        self.store
+            .finish_video(task.media_id, VideoOutcome::Failed, processed_event(task.media_id))
+            .await?;
+        self.media.storage().delete(&task.original).await
+    }
+
+    async fn transcode(&self, task: &VideoJob) -> Result<(), MediaError> {
+        let Some(media) = self.store.media(task.media_id).await? else {
+            return Ok(()); // discarded meanwhile
+        };
+        if media.status != "processing" {
+            return Ok(()); // a redelivered job that already ran
+        }
+        let format = Format::from_name(&task.format)
+            .ok_or_else(|| MediaError::Processing("unknown format".into()))?;
+        let settings = self.media.settings();
+        let work = tempfile::tempdir_in(&settings.work_dir).map_err(MediaError::Io)?;
+        let input = work.path().join("input");
+        self.media.storage().download(&task.original, &input).await?;
+        let transcoded = crate::video::transcode(&input, format, work.path(), &settings.video).await?;
+
+        let poster_path = transcoded.poster.clone();
+        let limits = settings.image.clone();
+        let poster = tokio::task::spawn_blocking(move || process_image(&poster_path, Format::Png, &limits))
+            .await
+            .map_err(|error| MediaError::Processing(error.to_string()))??;
+        let mut objects = Vec::new();
+        let stored = self.store_variants(task.media_id, &transcoded.video, poster.variants, &mut objects).await;
+        if let Err(error) = stored {
+            self.delete(&objects).await;
+            return Err(error);
+        }
+        let outcome = VideoOutcome::Ready {
+            width: i64::from(transcoded.width),
+            height: i64::from(transcoded.height),
+            duration_ms: transcoded.duration_ms,
+            objects: objects.clone(),
+        };
+        let finished = self
+            .store
+            .finish_video(task.media_id, outcome, processed_event(task.media_id))
+            .await;
+        match finished {
+            Ok(true) => self.media.storage().delete(&task.original).await,
+            Ok(false) => {
+                self.delete(&objects).await;
+                Ok(())
+            }
+            Err(error) => {
+                self.delete(&objects).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn store_variants(
+        &self,
+        media_id: MediaId,
+        video: &std::path::Path,
+        poster: Vec<crate::image::Variant>,
+        objects: &mut Vec<StoredObject>,
+    ) -> Result<(), MediaError> {
+        let video_object = StoredObject {
+            key: new_key("m", "mp4"),
+            media_id,
+            variant: "video".to_owned(),
+            content_type: "video/mp4".to_owned(),
+            size: std::fs::metadata(video).map_err(MediaError::Io)?.len() as i64,
+            etag: file_digest(video).await?,
+        };
+        self.media.storage().put_file(&video_object.key, video).await?;
+        objects.push(video_object);
+        for variant in poster {
+            if let Some(found) = metadata::leftover_metadata(&variant.bytes) {
+                return Err(MediaError::Processing(format!("an encoder left {found}")));
+            }
+            let object = StoredObject {
+                key: new_key("m", crate::extension_of(variant.content_type)),
+                media_id,
+                // The poster's display size is the poster; its thumbnail the thumbnail.
+                variant: if variant.name == "display" { "poster" } else { variant.name }.to_owned(),
+                content_type: variant.content_type.to_owned(),
+                size: variant.bytes.len() as i64,
+                etag: etag_of(&variant.bytes),
+            };
+            self.media.storage().put(&object.key, variant.bytes).await?;
+            objects.push(object);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, objects: &[StoredObject]) {
+        for object in objects {
+            if let Err(error) = self.media.storage().delete(&object.key).await {
+                tracing::warn!(%error, "a stored file of a failed video job was left behind");
+            }
+        }
+    }
+
+    /// Runs jobs until the process ends: at once when woken, else every `interval`.
+    pub fn spawn(self: Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                match self.run_once().await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(%error, "the media worker failed; retrying"),
+                }
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(interval) => {}
+                }
+            }
+        })
+    }
+}
+
+fn processed_event(media_id: MediaId) -> EventFor<PostId> {
+    Arc::new(move |post_id| {
+        EventEnvelope::new(
+            None,
+            Timestamp::now(),
+            DomainEvent::MediaProcessed { media_id, post_id },
+        )
+    })
+}
+
+/// The SHA-256 of a file, hex, read in parts.
+async fn file_digest(path: &std::path::Path) -> Result<String, MediaError> {
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path).await.map_err(MediaError::Io)?;
+    let mut digest = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer).await.map_err(MediaError::Io)?;
+        if read == 0 {
+            break;
+        }
+        digest.update(&buffer[..read]);
+    }
+    Ok(digest.finalize().iter().map(|byte| format!("{byte:02x}")).collect())
+}
