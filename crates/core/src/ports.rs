@@ -904,6 +904,8 @@ pub struct MediaRecord {
     /// thumbnail, once ready.
     pub key: Option<String>,
     pub thumbnail_key: Option<String>,
+    /// A video's first frame at display size.
+    pub poster_key: Option<String>,
     /// Bytes stored for it, counted against the owner's quota.
     pub bytes: i64,
 }

@@ -241,7 +241,9 @@ impl EventHandler for FeedFanout {
                 self.feeds.count(*post_id, Count::Comments, -1).await?;
                 self.rerank(*post_id).await
             }
-            DomainEvent::MediaProcessed { post_id, .. } => Ok(self.feeds.forget_post(*post_id).await?),
+            DomainEvent::MediaProcessed { post_id, .. } => {
+                Ok(self.feeds.forget_post(*post_id).await?)
+            }
             // The event names no option (votes are private): the tallies are read again.
             DomainEvent::PollVoted { post_id, .. } => Ok(self.feeds.refresh(&[*post_id]).await?),
             DomainEvent::UserFollowed {

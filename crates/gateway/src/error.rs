@@ -158,6 +158,7 @@ impl From<MediaError> for ApiError {
                     .with_field("file")
             }
             MediaError::NotFound => Self::not_found("media"),
+            MediaError::IdempotencyKeyReused => idempotency_key_reused(message),
             MediaError::Store(error) => error.into(),
             MediaError::Storage(_) => Self::unavailable(&error),
             MediaError::Processing(_) | MediaError::Io(_) => Self::internal(&error),

@@ -111,7 +111,11 @@ pub fn process_image(
     })
 }
 
-fn decode_still(path: &Path, format: Format, limits: &ImageLimits) -> Result<DynamicImage, MediaError> {
+fn decode_still(
+    path: &Path,
+    format: Format,
+    limits: &ImageLimits,
+) -> Result<DynamicImage, MediaError> {
     let file = std::fs::File::open(path).map_err(MediaError::Io)?;
     let image_format = match format {
         Format::Jpeg => image::ImageFormat::Jpeg,
@@ -208,18 +212,28 @@ fn fit(image: &DynamicImage, size: u32) -> DynamicImage {
 /// JPEG, or PNG when some pixel is not opaque. The encoders write pixels and nothing else.
 fn encode_still(image: &DynamicImage) -> Result<(&'static str, Vec<u8>), MediaError> {
     let mut bytes = Vec::new();
-    let translucent = image.color().has_alpha()
-        && image.to_rgba8().pixels().any(|pixel| pixel.0[3] != u8::MAX);
+    let translucent =
+        image.color().has_alpha() && image.to_rgba8().pixels().any(|pixel| pixel.0[3] != u8::MAX);
     if translucent {
         let rgba = image.to_rgba8();
         PngEncoder::new(Cursor::new(&mut bytes))
-            .write_image(&rgba, rgba.width(), rgba.height(), image::ExtendedColorType::Rgba8)
+            .write_image(
+                &rgba,
+                rgba.width(),
+                rgba.height(),
+                image::ExtendedColorType::Rgba8,
+            )
             .map_err(decode_error)?;
         Ok(("image/png", bytes))
     } else {
         let rgb = image.to_rgb8();
         JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY)
-            .write_image(&rgb, rgb.width(), rgb.height(), image::ExtendedColorType::Rgb8)
+            .write_image(
+                &rgb,
+                rgb.width(),
+                rgb.height(),
+                image::ExtendedColorType::Rgb8,
+            )
             .map_err(decode_error)?;
         Ok(("image/jpeg", bytes))
     }

@@ -52,6 +52,8 @@ pub enum MediaError {
     Undecodable(String),
     #[error("media not found")]
     NotFound,
+    #[error("this Idempotency-Key was used with another file")]
+    IdempotencyKeyReused,
     #[error("processing failed: {0}")]
     Processing(String),
     #[error("object storage is unavailable: {0}")]
@@ -198,7 +200,8 @@ impl MediaService {
     /// A receiver for one upload.
     pub fn receiver(&self) -> Result<Receiver, MediaError> {
         Ok(Receiver {
-            file: tempfile::NamedTempFile::new_in(&self.settings.work_dir).map_err(MediaError::Io)?,
+            file: tempfile::NamedTempFile::new_in(&self.settings.work_dir)
+                .map_err(MediaError::Io)?,
             size: 0,
             limit: self.settings.max_upload_bytes(),
             digest: Sha256::new(),
@@ -233,7 +236,10 @@ impl MediaService {
         });
         let id = MediaId::random();
         let (media, objects, job) = match format.kind() {
-            Kind::Image => self.store_image(id, owner, format, received.file.path()).await?,
+            Kind::Image => {
+                self.store_image(id, owner, format, received.file.path())
+                    .await?
+            }
             Kind::Video => self.store_original(id, owner, format, &received).await?,
         };
         let used = self.store.storage_used(owner).await?;
@@ -243,10 +249,23 @@ impl MediaService {
                 quota: self.settings.quota_bytes,
             });
         }
-        let created = self
+        let mut created = self
             .store
-            .create_media(media, objects.clone(), job, key, now)
+            .create_media(
+                media.clone(),
+                objects.clone(),
+                job.clone(),
+                key.clone(),
+                now,
+            )
             .await;
+        if let Err(StoreError::Conflict("idempotency_key")) = created {
+            // A concurrent request with the same key won: this one answers what it made.
+            created = self
+                .store
+                .create_media(media, objects.clone(), job, key, now)
+                .await;
+        }
         match created {
             Ok(Created::New(media)) => {
                 if media.status == "processing" {
@@ -260,7 +279,12 @@ impl MediaService {
             }
             Err(error) => {
                 self.delete_objects(&objects).await;
-                Err(error.into())
+                Err(match error {
+                    StoreError::Conflict("idempotency_mismatch") => {
+                        MediaError::IdempotencyKeyReused
+                    }
+                    other => other.into(),
+                })
             }
         }
     }
@@ -321,6 +345,7 @@ impl MediaService {
             blurhash: Some(processed.blurhash),
             key: None,
             thumbnail_key: None,
+            poster_key: None,
             bytes: objects.iter().map(|object| object.size).sum(),
         };
         Ok((media, objects, None))
@@ -341,7 +366,11 @@ impl MediaService {
             variant: "original".to_owned(),
             content_type: "application/octet-stream".to_owned(),
             size: received.size as i64,
-            etag: received.sha256.iter().map(|byte| format!("{byte:02x}")).collect(),
+            etag: received
+                .sha256
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect(),
         };
         self.storage
             .put_file(&original.key, received.file.path())
@@ -358,6 +387,7 @@ impl MediaService {
             blurhash: None,
             key: None,
             thumbnail_key: None,
+            poster_key: None,
             bytes: original.size,
         };
         Ok((media, vec![original], Some(job)))

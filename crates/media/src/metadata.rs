@@ -113,7 +113,8 @@ mod tests {
 
     #[test]
     fn metadata_segments_and_chunks_are_named() {
-        let clean_jpeg = b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xFF\xDA\x00\x08";
+        let clean_jpeg =
+            b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xFF\xDA\x00\x08";
         assert_eq!(leftover_metadata(clean_jpeg), None);
         let mut exif = b"\xFF\xD8\xFF\xE1\x00\x08Exif\x00\x00".to_vec();
         exif.extend_from_slice(b"\xFF\xDA\x00\x08");
@@ -122,7 +123,13 @@ mod tests {
         assert_eq!(leftover_metadata(comment).as_deref(), Some("a comment"));
         let mut text_png = b"\x89PNG\r\n\x1a\n".to_vec();
         text_png.extend_from_slice(b"\x00\x00\x00\x02tEXtab\x00\x00\x00\x00");
-        assert_eq!(leftover_metadata(&text_png).as_deref(), Some("a tEXt chunk"));
-        assert_eq!(leftover_metadata(b"<svg/>").as_deref(), Some("unknown format"));
+        assert_eq!(
+            leftover_metadata(&text_png).as_deref(),
+            Some("a tEXt chunk")
+        );
+        assert_eq!(
+            leftover_metadata(b"<svg/>").as_deref(),
+            Some("unknown format")
+        );
     }
 }

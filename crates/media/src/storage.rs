@@ -10,11 +10,11 @@ use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, GetResult, ObjectStore, PutPayload};
 use rand::RngCore;
 use std::ops::Range;
-use veilgram_core::ports::HealthCheck;
-use veilgram_core::StoreError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use veilgram_core::ports::HealthCheck;
+use veilgram_core::StoreError;
 
 /// Where stored files go.
 #[derive(Clone, Debug)]
@@ -147,7 +147,9 @@ impl MediaStorage {
     /// Copies `key` into the file at `path`, part by part.
     pub async fn download(&self, key: &str, path: &Path) -> Result<(), MediaError> {
         let mut stream = self.get(key, None).await?.into_stream();
-        let mut file = tokio::fs::File::create(path).await.map_err(MediaError::Io)?;
+        let mut file = tokio::fs::File::create(path)
+            .await
+            .map_err(MediaError::Io)?;
         while let Some(chunk) = stream.next().await {
             file.write_all(&chunk.map_err(storage_error)?)
                 .await

@@ -62,7 +62,10 @@ pub fn output_size(width: u32, height: u32, settings: &VideoSettings) -> (u32, u
         .min(f64::from(short) / f64::from(height.max(1)))
         .min(1.0);
     let even = |side: f64| ((side / 2.0).round() as u32 * 2).max(2);
-    (even(f64::from(width) * scale), even(f64::from(height) * scale))
+    (
+        even(f64::from(width) * scale),
+        even(f64::from(height) * scale),
+    )
 }
 
 /// Runs a media tool under the limits, answering its standard output.
@@ -93,7 +96,12 @@ async fn run_tool(
         .map_err(MediaError::Io)?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().last().unwrap_or("no message").chars().take(300);
+        let last = stderr
+            .lines()
+            .last()
+            .unwrap_or("no message")
+            .chars()
+            .take(300);
         return Err(MediaError::Processing(format!(
             "{program} failed ({}): {}",
             output.status,
@@ -234,7 +242,17 @@ pub async fn transcode(
     let poster = work_dir.join("poster.png");
     let mut poster_arguments = vec!["-nostdin".to_owned()];
     poster_arguments.extend(input_arguments(Format::Mp4, &video));
-    for argument in ["-frames:v", "1", "-map_metadata", "-1", "-f", "image2", "-c:v", "png", "-y"] {
+    for argument in [
+        "-frames:v",
+        "1",
+        "-map_metadata",
+        "-1",
+        "-f",
+        "image2",
+        "-c:v",
+        "png",
+        "-y",
+    ] {
         poster_arguments.push(argument.to_owned());
     }
     poster_arguments.push(format!("file:{}", poster.display()));
@@ -260,7 +278,11 @@ mod tests {
         assert_eq!(output_size(1920, 1080, &settings), (1280, 720));
         assert_eq!(output_size(1080, 1920, &settings), (720, 1280));
         assert_eq!(output_size(1080, 1080, &settings), (720, 720));
-        assert_eq!(output_size(640, 360, &settings), (640, 360), "never scaled up");
+        assert_eq!(
+            output_size(640, 360, &settings),
+            (640, 360),
+            "never scaled up"
+        );
         assert_eq!(output_size(333, 201, &settings), (334, 202), "even sides");
     }
 

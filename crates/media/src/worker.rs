@@ -9,12 +9,12 @@ use crate::storage::new_key;
 use crate::{etag_of, metadata, MediaError, MediaService};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use veilgram_core::events::{DomainEvent, EventEnvelope, EventFor};
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, Ordering};
 use veilgram_core::jobs::{Job, JobCounts, JobQueue, NewJob, Retry};
 use veilgram_core::ports::{MediaStore, StoredObject, VideoOutcome};
 use veilgram_core::{JobId, MediaId, PostId, Timestamp};
@@ -80,13 +80,29 @@ impl JobStats {
             ("done", &self.done),
             ("dead", &self.dead),
         ] {
-            let _ = writeln!(out, "veilgram_jobs{{state=\"{state}\"}} {}", value.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "veilgram_jobs{{state=\"{state}\"}} {}",
+                value.load(Ordering::Relaxed)
+            );
         }
         for (name, help, value) in [
-            ("veilgram_jobs_run_total", "Jobs this process ran.", &self.ran),
-            ("veilgram_jobs_retried_total", "Job attempts that failed and were retried or dead-lettered.", &self.retried),
+            (
+                "veilgram_jobs_run_total",
+                "Jobs this process ran.",
+                &self.ran,
+            ),
+            (
+                "veilgram_jobs_retried_total",
+                "Job attempts that failed and were retried or dead-lettered.",
+                &self.retried,
+            ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
         }
         out
     }
@@ -145,7 +161,11 @@ impl MediaWorker {
         };
         match self.transcode(&task).await {
             Ok(()) => self.jobs.ack(job.id).await?,
-            Err(error @ (MediaError::Processing(_) | MediaError::Refused(_) | MediaError::Undecodable(_))) => {
+            Err(
+                error @ (MediaError::Processing(_)
+                | MediaError::Refused(_)
+                | MediaError::Undecodable(_)),
+            ) => {
                 tracing::info!(%error, media_id = %task.media_id, "a video could not be processed");
                 self.give_up(&task).await?;
                 self.jobs.ack(job.id).await?;
@@ -155,7 +175,12 @@ impl MediaWorker {
         Ok(true)
     }
 
-    async fn retry(&self, job: &Job, task: &VideoJob, error: &MediaError) -> Result<(), MediaError> {
+    async fn retry(
+        &self,
+        job: &Job,
+        task: &VideoJob,
+        error: &MediaError,
+    ) -> Result<(), MediaError> {
         tracing::warn!(%error, media_id = %task.media_id, attempt = job.attempt, "a video job failed");
         self.stats.retried.fetch_add(1, Ordering::Relaxed);
         let retry = self
@@ -171,7 +196,11 @@ impl MediaWorker {
     /// The upload failed: recorded so, and its original deleted.
     async fn give_up(&self, task: &VideoJob) -> Result<(), MediaError> {
         self.store
-            .finish_video(task.media_id, VideoOutcome::Failed, processed_event(task.media_id))
+            .finish_video(
+                task.media_id,
+                VideoOutcome::Failed,
+                processed_event(task.media_id),
+            )
             .await?;
         self.media.storage().delete(&task.original).await
     }
@@ -188,16 +217,28 @@ impl MediaWorker {
         let settings = self.media.settings();
         let work = tempfile::tempdir_in(&settings.work_dir).map_err(MediaError::Io)?;
         let input = work.path().join("input");
-        self.media.storage().download(&task.original, &input).await?;
-        let transcoded = crate::video::transcode(&input, format, work.path(), &settings.video).await?;
+        self.media
+            .storage()
+            .download(&task.original, &input)
+            .await?;
+        let transcoded =
+            crate::video::transcode(&input, format, work.path(), &settings.video).await?;
 
         let poster_path = transcoded.poster.clone();
         let limits = settings.image.clone();
-        let poster = tokio::task::spawn_blocking(move || process_image(&poster_path, Format::Png, &limits))
-            .await
-            .map_err(|error| MediaError::Processing(error.to_string()))??;
+        let poster =
+            tokio::task::spawn_blocking(move || process_image(&poster_path, Format::Png, &limits))
+                .await
+                .map_err(|error| MediaError::Processing(error.to_string()))??;
         let mut objects = Vec::new();
-        let stored = self.store_variants(task.media_id, &transcoded.video, poster.variants, &mut objects).await;
+        let stored = self
+            .store_variants(
+                task.media_id,
+                &transcoded.video,
+                poster.variants,
+                &mut objects,
+            )
+            .await;
         if let Err(error) = stored {
             self.delete(&objects).await;
             return Err(error);
@@ -240,7 +281,10 @@ impl MediaWorker {
             size: std::fs::metadata(video).map_err(MediaError::Io)?.len() as i64,
             etag: file_digest(video).await?,
         };
-        self.media.storage().put_file(&video_object.key, video).await?;
+        self.media
+            .storage()
+            .put_file(&video_object.key, video)
+            .await?;
         objects.push(video_object);
         for variant in poster {
             if let Some(found) = metadata::leftover_metadata(&variant.bytes) {
@@ -250,7 +294,12 @@ impl MediaWorker {
                 key: new_key("m", crate::extension_of(variant.content_type)),
                 media_id,
                 // The poster's display size is the poster; its thumbnail the thumbnail.
-                variant: if variant.name == "display" { "poster" } else { variant.name }.to_owned(),
+                variant: if variant.name == "display" {
+                    "poster"
+                } else {
+                    variant.name
+                }
+                .to_owned(),
                 content_type: variant.content_type.to_owned(),
                 size: variant.bytes.len() as i64,
                 etag: etag_of(&variant.bytes),
@@ -310,5 +359,9 @@ async fn file_digest(path: &std::path::Path) -> Result<String, MediaError> {
         }
         digest.update(&buffer[..read]);
     }
-    Ok(digest.finalize().iter().map(|byte| format!("{byte:02x}")).collect())
+    Ok(digest
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
 }

@@ -96,12 +96,14 @@ impl JobQueue for SqlStore {
     async fn ack(&self, id: JobId) -> Result<(), StoreError> {
         let now = Timestamp::now().as_millis();
         let mut transaction = self.begin_write().await?;
-        sqlx::query("UPDATE jobs SET state = 'done', run_at = $1 WHERE id = $2 AND state = 'leased'")
-            .bind(now)
-            .bind(id.to_string())
-            .execute(&mut *transaction)
-            .await
-            .map_err(translate)?;
+        sqlx::query(
+            "UPDATE jobs SET state = 'done', run_at = $1 WHERE id = $2 AND state = 'leased'",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
         sqlx::query("DELETE FROM jobs WHERE state = 'done' AND run_at < $1")
             .bind(now - DONE_KEPT_MILLIS)
             .execute(&mut *transaction)

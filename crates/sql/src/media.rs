@@ -25,7 +25,9 @@ const MEDIA_COLUMNS: &str = "m.id, m.owner_id, m.kind, m.status, m.width, m.heig
      (SELECT o.key FROM media_objects o WHERE o.media_id = m.id \
       AND o.variant IN ('display', 'video')) AS display_key, \
      (SELECT o.key FROM media_objects o WHERE o.media_id = m.id \
-      AND o.variant IN ('thumbnail', 'poster')) AS thumbnail_key";
+      AND o.variant = 'thumbnail') AS thumbnail_key, \
+     (SELECT o.key FROM media_objects o WHERE o.media_id = m.id \
+      AND o.variant = 'poster') AS poster_key";
 
 fn media_from_row(row: &AnyRow) -> Result<MediaRecord, StoreError> {
     Ok(MediaRecord {
@@ -39,6 +41,7 @@ fn media_from_row(row: &AnyRow) -> Result<MediaRecord, StoreError> {
         blurhash: column(row, "blurhash")?,
         key: column(row, "display_key")?,
         thumbnail_key: column(row, "thumbnail_key")?,
+        poster_key: column(row, "poster_key")?,
         bytes: column(row, "bytes")?,
     })
 }
@@ -106,7 +109,8 @@ pub(crate) async fn attach_to_post(
     if media.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!("SELECT {MEDIA_COLUMNS} FROM media m WHERE m.post_id = $1 ORDER BY m.position");
+    let sql =
+        format!("SELECT {MEDIA_COLUMNS} FROM media m WHERE m.post_id = $1 ORDER BY m.position");
     let rows = sqlx::query(&sql)
         .bind(post_id.to_string())
         .fetch_all(&mut **transaction)
@@ -275,7 +279,13 @@ impl MediaStore for SqlStore {
                 height,
                 duration_ms,
                 objects,
-            } => ("ready", Some(*width), Some(*height), Some(*duration_ms), objects.as_slice()),
+            } => (
+                "ready",
+                Some(*width),
+                Some(*height),
+                Some(*duration_ms),
+                objects.as_slice(),
+            ),
             VideoOutcome::Failed => ("failed", None, None, None, &[][..]),
         };
         let stored: i64 = objects.iter().map(|object| object.size).sum();

@@ -18,8 +18,7 @@ use sqlx::any::AnyRow;
 use veilgram_core::events::{EventEnvelope, EventFor};
 use veilgram_core::ports::{
     Changed, Created, IdempotencyKey, MediaRecord, MentionDirectory, NewPost, NewReport,
-    PollRecord, PostEdit,
-    PostRecord, PostStore, Visibility,
+    PollRecord, PostEdit, PostRecord, PostStore, Visibility,
 };
 use veilgram_core::{PostId, StoreError, Timestamp, UserId};
 

@@ -23,7 +23,11 @@ pub fn planted_in(bytes: &[u8]) -> Vec<&'static str> {
     PLANTED
         .iter()
         .copied()
-        .filter(|planted| bytes.windows(planted.len()).any(|window| window == planted.as_bytes()))
+        .filter(|planted| {
+            bytes
+                .windows(planted.len())
+                .any(|window| window == planted.as_bytes())
+        })
         .collect()
 }
 
@@ -93,7 +97,10 @@ pub fn jpeg_with_metadata(width: u32, height: u32, orientation: u16) -> Vec<u8> 
         0xE1,
         b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta><dc:creator>VG-SECRET-XMP</dc:creator></x:xmpmeta>",
     ));
-    jpeg.extend(segment(0xED, b"Photoshop 3.0\08BIM\x04\x04\0\0\0\0\0\x10VG-SECRET-IPTC"));
+    jpeg.extend(segment(
+        0xED,
+        b"Photoshop 3.0\08BIM\x04\x04\0\0\0\0\0\x10VG-SECRET-IPTC",
+    ));
     jpeg.extend(segment(0xFE, b"VG-SECRET-COMMENT"));
     jpeg.extend_from_slice(&plain[2..]);
     jpeg
@@ -120,7 +127,9 @@ pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     // A zlib stream of one filtered RGB pixel.
     png.extend(png_chunk(
         b"IDAT",
-        &[0x78, 0x9C, 0x63, 0x60, 0x60, 0x60, 0x00, 0x00, 0x00, 0x04, 0x00, 0x01],
+        &[
+            0x78, 0x9C, 0x63, 0x60, 0x60, 0x60, 0x00, 0x00, 0x00, 0x04, 0x00, 0x01,
+        ],
     ));
     png.extend(png_chunk(b"IEND", &[]));
     png
@@ -179,7 +188,9 @@ fn ffmpeg(arguments: &[&str]) {
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args(arguments)
         .output()
-        .unwrap_or_else(|error| panic!("ffmpeg is needed for video tests (apt install ffmpeg): {error}"));
+        .unwrap_or_else(|error| {
+            panic!("ffmpeg is needed for video tests (apt install ffmpeg): {error}")
+        });
     assert!(
         output.status.success(),
         "ffmpeg failed: {}",
@@ -201,13 +212,36 @@ pub fn mp4_with_metadata(dir: &Path, width: u32, height: u32, seconds: u32) -> V
     )
     .unwrap_or_else(|error| panic!("writing {}: {error}", metadata.display()));
     ffmpeg(&[
-        "-f", "lavfi", "-i", &source,
-        "-f", "lavfi", "-i", "sine=frequency=440",
-        "-i", &metadata.to_string_lossy(),
-        "-map", "0:v", "-map", "1:a", "-map_metadata", "2", "-map_chapters", "2",
-        "-metadata", "location=+37.5665+126.9780/",
-        "-metadata:s:v", "handler_name=VG-SECRET-SERIAL",
-        "-t", &duration, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+        "-f",
+        "lavfi",
+        "-i",
+        &source,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440",
+        "-i",
+        &metadata.to_string_lossy(),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-map_metadata",
+        "2",
+        "-map_chapters",
+        "2",
+        "-metadata",
+        "location=+37.5665+126.9780/",
+        "-metadata:s:v",
+        "handler_name=VG-SECRET-SERIAL",
+        "-t",
+        &duration,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
         &path.to_string_lossy(),
     ]);
     std::fs::read(&path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
@@ -220,8 +254,21 @@ pub fn video_changing_size(dir: &Path) -> Vec<u8> {
     for (path, size) in [(&first, "320x240"), (&second, "640x360")] {
         let source = format!("testsrc=size={size}:rate=25");
         ffmpeg(&[
-            "-f", "lavfi", "-i", &source, "-t", "1", "-c:v", "libx264", "-preset", "ultrafast",
-            "-bsf:v", "h264_mp4toannexb", "-f", "h264", &path.to_string_lossy(),
+            "-f",
+            "lavfi",
+            "-i",
+            &source,
+            "-t",
+            "1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bsf:v",
+            "h264_mp4toannexb",
+            "-f",
+            "h264",
+            &path.to_string_lossy(),
         ]);
     }
     let mut joined = std::fs::read(&first).unwrap_or_default();
@@ -230,7 +277,13 @@ pub fn video_changing_size(dir: &Path) -> Vec<u8> {
     std::fs::write(&stream, joined).unwrap_or_else(|error| panic!("writing a sample: {error}"));
     let output = dir.join("changing.mkv");
     ffmpeg(&[
-        "-f", "h264", "-i", &stream.to_string_lossy(), "-c", "copy", &output.to_string_lossy(),
+        "-f",
+        "h264",
+        "-i",
+        &stream.to_string_lossy(),
+        "-c",
+        "copy",
+        &output.to_string_lossy(),
     ]);
     std::fs::read(&output).unwrap_or_else(|error| panic!("reading a sample: {error}"))
 }

@@ -414,8 +414,11 @@ impl Config {
         if !(1..=10_000).contains(&self.feeds.timeline_length) {
             bail!("feeds.timeline_length must be between 1 and 10000");
         }
+        let http = ["http://", "https://"];
         if !self.s3_endpoint.is_empty()
-            && !(self.s3_endpoint.starts_with("http://") || self.s3_endpoint.starts_with("https://"))
+            && !http
+                .iter()
+                .any(|scheme| self.s3_endpoint.starts_with(scheme))
         {
             bail!("VEILGRAM_S3_ENDPOINT must be an http:// or https:// URL");
         }

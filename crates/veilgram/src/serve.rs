@@ -8,15 +8,15 @@ use tracing_subscriber::EnvFilter;
 use veilgram_auth::AuthService;
 use veilgram_cache::CacheUrl;
 use veilgram_comments::CommentsService;
+use veilgram_core::jobs::JobQueue;
 use veilgram_core::ports::{
     CommentStore, CredentialStore, EventLog, EventPublisher, FeedStore, GraphStore, HealthCheck,
     MediaStore, MentionDirectory, OutboxSource, PollStore, PostStore, ProfileStore, ServerSecrets,
 };
 use veilgram_events::{EventCounter, EventHandler};
-use veilgram_core::jobs::JobQueue;
 use veilgram_feeds::{FeedFanout, FeedService};
-use veilgram_media::{MediaService, MediaStorage, MediaWorker};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimiter};
+use veilgram_media::{MediaService, MediaStorage, MediaWorker};
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
 use veilgram_sql::{PoolSettings, SqlStore};
@@ -82,8 +82,8 @@ fn open_media(
     config: &Config,
     store: &Arc<SqlStore>,
 ) -> anyhow::Result<(Arc<MediaService>, Arc<MediaWorker>)> {
-    let storage = MediaStorage::open(&config.storage_config())
-        .context("cannot open the media storage")?;
+    let storage =
+        MediaStorage::open(&config.storage_config()).context("cannot open the media storage")?;
     let media = Arc::new(
         MediaService::new(
             Arc::clone(store) as Arc<dyn MediaStore>,
@@ -108,8 +108,9 @@ pub async fn worker(config: Config) -> anyhow::Result<()> {
     let (media, worker) = open_media(&config, &store)?;
     tracing::info!(storage = media.storage().name(), "veilgram worker running");
     let jobs = worker.spawn(Duration::from_millis(config.media.worker_poll_ms.max(10)));
-    let collector = Arc::clone(&media)
-        .spawn_collector(Duration::from_secs(config.media.collect_interval_seconds.max(1)));
+    let collector = Arc::clone(&media).spawn_collector(Duration::from_secs(
+        config.media.collect_interval_seconds.max(1),
+    ));
     shutdown_signal().await;
     jobs.abort();
     collector.abort();
@@ -202,14 +203,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (media, media_worker) = open_media(&config, &store)?;
     let job_stats = media_worker.stats();
     if config.media.worker {
-        background.push(
-            media_worker.spawn(Duration::from_millis(config.media.worker_poll_ms.max(10))),
-        );
+        background
+            .push(media_worker.spawn(Duration::from_millis(config.media.worker_poll_ms.max(10))));
     }
-    background.push(
-        Arc::clone(&media)
-            .spawn_collector(Duration::from_secs(config.media.collect_interval_seconds.max(1))),
-    );
+    background.push(Arc::clone(&media).spawn_collector(Duration::from_secs(
+        config.media.collect_interval_seconds.max(1),
+    )));
     let counter_for_metrics = Arc::clone(&event_counter);
     let commit_stats = store.commit_stats();
     let state = AppState {

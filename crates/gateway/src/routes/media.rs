@@ -34,6 +34,9 @@ pub struct MediaView {
     status: String,
     url: Option<String>,
     thumbnail_url: Option<String>,
+    /// Videos: the first frame, at display size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    poster_url: Option<String>,
     width: Option<i64>,
     height: Option<i64>,
     duration_ms: Option<i64>,
@@ -48,6 +51,7 @@ impl From<MediaRecord> for MediaView {
             status: media.status,
             url: media.key.map(|key| format!("/media/{key}")),
             thumbnail_url: media.thumbnail_key.map(|key| format!("/media/{key}")),
+            poster_url: media.poster_key.map(|key| format!("/media/{key}")),
             width: media.width,
             height: media.height,
             duration_ms: media.duration_ms,
@@ -58,9 +62,8 @@ impl From<MediaRecord> for MediaView {
 
 fn multipart_error(error: multer::Error) -> ApiError {
     match error {
-        multer::Error::StreamSizeExceeded { limit } | multer::Error::FieldSizeExceeded { limit, .. } => {
-            MediaError::TooLarge { limit }.into()
-        }
+        multer::Error::StreamSizeExceeded { limit }
+        | multer::Error::FieldSizeExceeded { limit, .. } => MediaError::TooLarge { limit }.into(),
         other => ApiError::invalid_field("file", format!("not a valid multipart body: {other}")),
     }
 }
@@ -94,7 +97,11 @@ async fn upload_media(
     let limit = state.media.settings().max_upload_bytes();
     let constraints = multer::Constraints::new()
         .allowed_fields(vec!["file"])
-        .size_limit(multer::SizeLimit::new().whole_stream(limit + 64 * 1024).per_field(limit));
+        .size_limit(
+            multer::SizeLimit::new()
+                .whole_stream(limit + 64 * 1024)
+                .per_field(limit),
+        );
     let mut multipart =
         multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
     let mut received = None;
@@ -232,7 +239,10 @@ async fn serve_media(
     let (status, range) = match wanted {
         Wanted::All => (StatusCode::OK, None),
         Wanted::Part(first, last) => {
-            set(header::CONTENT_RANGE, &format!("bytes {first}-{last}/{size}"));
+            set(
+                header::CONTENT_RANGE,
+                &format!("bytes {first}-{last}/{size}"),
+            );
             (StatusCode::PARTIAL_CONTENT, Some(first..last + 1))
         }
         Wanted::Unsatisfiable => {
@@ -243,7 +253,11 @@ async fn serve_media(
     let length = range.as_ref().map_or(size, |range| range.end - range.start);
     set(header::CONTENT_LENGTH, &length.to_string());
     let stored = state.media.storage().get(&key, range).await?;
-    let body = Body::from_stream(stored.into_stream().map(|chunk| chunk.map_err(std::io::Error::other)));
+    let body = Body::from_stream(
+        stored
+            .into_stream()
+            .map(|chunk| chunk.map_err(std::io::Error::other)),
+    );
     Ok((status, response_headers, body).into_response())
 }
 

@@ -1,13 +1,13 @@
 //! Post routes: create, read, edit, delete, a user's posts, likes, reports.
 
 use crate::app::AppState;
-use crate::routes::media::MediaView;
 use crate::cursor;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{
     idempotency_key, path_uuid, ApiJson, ApiJsonWithDigest, ApiQuery, Caller, MaybeCaller,
     PageQuery,
 };
+use crate::routes::media::MediaView;
 use crate::routes::polls::PollView;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};

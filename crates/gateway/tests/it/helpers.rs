@@ -12,15 +12,15 @@ use tower::ServiceExt;
 use veilgram_auth::{AuthService, AuthSettings};
 use veilgram_comments::CommentsService;
 use veilgram_core::cache::Cache;
+use veilgram_core::jobs::JobQueue;
 use veilgram_core::ports::{
     CommentStore, CredentialStore, GraphStore, HealthCheck, MentionDirectory, PollStore, PostStore,
     ProfileStore,
 };
-use veilgram_core::jobs::JobQueue;
 use veilgram_core::ports::{FeedStore, MediaStore, ServerSecrets};
-use veilgram_media::{MediaService, MediaSettings, MediaStorage, MediaWorker, StorageConfig};
 use veilgram_feeds::{FeedFanout, FeedService, FeedSettings};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimitSettings, RateLimiter};
+use veilgram_media::{MediaService, MediaSettings, MediaStorage, MediaWorker, StorageConfig};
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
 use veilgram_testkit::TestDatabase;
@@ -45,6 +45,8 @@ pub struct TestResponse {
     pub headers: HeaderMap,
     pub body: Value,
     pub text: String,
+    /// The body as sent.
+    pub raw: Vec<u8>,
 }
 
 impl TestResponse {
@@ -249,6 +251,7 @@ impl TestApp {
             headers,
             body,
             text,
+            raw: bytes.to_vec(),
         }
     }
 

@@ -8,6 +8,7 @@ mod graph;
 mod helpers;
 mod http;
 mod limits;
+mod media;
 mod polls;
 mod posts;
 mod tokens;
