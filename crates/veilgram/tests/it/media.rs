@@ -1,0 +1,175 @@
+//! Media through the real binary: an upload over HTTP, and the shipped Varnish configuration in
+//! front of `veilgram serve` answering repeat requests from its cache.
+
+use crate::server::{Server, StartOptions};
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use veilgram_testkit::samples;
+
+/// A raw HTTP/1.1 exchange: status, headers (lower-case names) and body bytes.
+async fn exchange(address: &str, request: Vec<u8>) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(&request).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(found, _)| found == name)
+        .map(|(_, value)| value.as_str())
+}
+
+async fn get(address: &str, path: &str, extra: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: media\r\n{extra}Connection: close\r\n\r\n");
+    exchange(address, request.into_bytes()).await
+}
+
+/// Debian's varnishd in the foreground with the shipped VCL pointed at `backend`.
+struct Varnish {
+    child: Child,
+    address: String,
+    _work: tempfile::TempDir,
+}
+
+impl Varnish {
+    fn start(backend: &str) -> Self {
+        let work = tempfile::tempdir().unwrap();
+        let shipped = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../deploy/varnish/veilgram.vcl"),
+        )
+        .unwrap();
+        let (host, port) = backend.rsplit_once(':').unwrap();
+        let vcl = shipped
+            .replace(".host = \"127.0.0.1\";", &format!(".host = \"{host}\";"))
+            .replace(".port = \"8080\";", &format!(".port = \"{port}\";"));
+        assert_ne!(vcl, shipped, "the backend was pointed at the test server");
+        let vcl_path = work.path().join("veilgram.vcl");
+        std::fs::write(&vcl_path, vcl).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let child = Command::new("varnishd")
+            .args(["-F", "-j", "none", "-s", "malloc,64m", "-a", &address])
+            .arg("-f")
+            .arg(&vcl_path)
+            .arg("-n")
+            .arg(work.path().join("instance"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("varnishd (Debian's varnish) is needed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&address).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "varnishd did not listen on {address}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            address,
+            _work: work,
+        }
+    }
+}
+
+impl Drop for Varnish {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn varnish_serves_repeat_media_requests_from_its_cache() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(StartOptions {
+        data_dir: Some(data.path()),
+        ..StartOptions::default()
+    });
+    let (status, account) = server
+        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
+        .await;
+    assert_eq!(status, 201);
+    let token = account["access_token"].as_str().unwrap();
+    let photo = samples::jpeg_with_metadata(1600, 1200, 1);
+    let boundary = "varnish-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&photo);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut request = format!(
+        "POST /api/v1/media HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend(body);
+    let (status, _, uploaded) = exchange(&server.address, request).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&uploaded));
+    let media: Value = serde_json::from_slice(&uploaded).unwrap();
+    let url = media["url"].as_str().unwrap();
+
+    let varnish = Varnish::start(&server.address);
+    let (status, first_headers, first) = get(&varnish.address, url, "").await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&first_headers, "x-cache"), Some("MISS"));
+    let (_, direct_headers, direct) = get(&server.address, url, "").await;
+    assert_eq!(first, direct, "Varnish hands out what VeilGram serves");
+    for _ in 0..3 {
+        let (status, headers, again) = get(&varnish.address, url, "").await;
+        assert_eq!((status, header(&headers, "x-cache")), (200, Some("HIT")));
+        assert_eq!(again, direct);
+        assert_eq!(
+            header(&headers, "cache-control"),
+            Some("public, max-age=31536000, immutable")
+        );
+        assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    }
+    let etag = header(&direct_headers, "etag").unwrap().to_owned();
+    let (status, headers, _) =
+        get(&varnish.address, url, &format!("If-None-Match: {etag}\r\n")).await;
+    assert_eq!((status, header(&headers, "x-cache")), (304, Some("HIT")));
+    let (status, headers, part) = get(&varnish.address, url, "Range: bytes=100-199\r\n").await;
+    assert_eq!((status, header(&headers, "x-cache")), (206, Some("HIT")));
+    assert_eq!(part, direct[100..200]);
+
+    // VeilGram itself served the file twice: Varnish's first fetch and the direct read.
+    let metrics = server.get_text("/metrics").await;
+    let served = metrics
+        .lines()
+        .find(|line| line.starts_with("veilgram_http_requests_total{route=\"/media/{key}\",method=\"GET\",status=\"200\"}"))
+        .unwrap_or_else(|| panic!("no media line in {metrics}"));
+    assert!(served.ends_with(" 2"), "{served}");
+    // The API is never cached.
+    let (_, headers, _) = get(&varnish.address, "/healthz", "").await;
+    assert_eq!(header(&headers, "x-cache"), Some("MISS"));
+}
