@@ -4,6 +4,7 @@
 mod credentials;
 mod events;
 mod group_commit;
+mod jobs;
 mod profiles;
 mod schema;
 
