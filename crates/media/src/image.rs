@@ -35,7 +35,7 @@ impl Default for ImageLimits {
             max_animation_width: 1280,
             max_animation_height: 720,
             max_frames: 300,
-            max_animation_pixels: 60_000_000,
+            max_animation_pixels: 30_000_000,
         }
     }
 }

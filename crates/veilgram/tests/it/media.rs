@@ -173,3 +173,65 @@ async fn varnish_serves_repeat_media_requests_from_its_cache() {
     let (_, headers, _) = get(&varnish.address, "/healthz", "").await;
     assert_eq!(header(&headers, "x-cache"), Some("MISS"));
 }
+
+/// Sends one multipart upload to the real server; answers the status.
+async fn upload_raw(address: &str, token: &str, bytes: &[u8]) -> u16 {
+    let boundary = "memory-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut request = format!(
+        "POST /api/v1/media HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend(body);
+    exchange(address, request).await.0
+}
+
+/// The server's peak resident memory so far, in bytes (Linux).
+fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kilobytes: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kilobytes * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_and_largest_uploads_keep_the_server_under_512_mb() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(StartOptions {
+        data_dir: Some(data.path()),
+        ..StartOptions::default()
+    });
+    let (_, account) = server
+        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
+        .await;
+    let token = account["access_token"].as_str().unwrap();
+    let mut largest = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut largest, 80)
+        .encode_image(&samples::photo(7680, 4320))
+        .unwrap();
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("a 1×1 PNG claiming 100000×100000", samples::png_claiming(100_000, 100_000), 422),
+        ("a GIF of 10000 frames", samples::gif(10_000, 4, 4), 422),
+        ("a PNG whose text inflates to 256 MB", samples::png_with_huge_ztxt(256 * 1024 * 1024), 201),
+        ("the largest photo allowed, 7680×4320", largest, 201),
+        ("an animation at the pixel budget", samples::gif(64, 1280, 360), 201),
+    ];
+    for (what, bytes, expected) in cases {
+        let started = Instant::now();
+        assert_eq!(upload_raw(&server.address, token, &bytes).await, expected, "{what}");
+        assert!(started.elapsed() < Duration::from_secs(30), "{what}: {:?}", started.elapsed());
+    }
+    let peak = peak_memory(server.child.id());
+    eprintln!("server peak resident memory: {} MB", peak / (1024 * 1024));
+    assert!(peak < 512 * 1024 * 1024, "peak resident memory {} MB", peak / (1024 * 1024));
+}
