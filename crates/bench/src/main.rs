@@ -23,12 +23,14 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 mod feeds;
+mod media;
 
 #[derive(Parser)]
 #[command(about = "Load-test veilgram over HTTP and print a table")]
 pub(crate) struct Arguments {
     /// What to measure: `writes` (sign-ups, reads, posts, likes, comments on both engines),
-    /// `feeds` (home-feed reads and fan-out at 10,000 users, in memory and on Redis), or `all`.
+    /// `feeds` (home-feed reads and fan-out at 10,000 users, in memory and on Redis), `media`
+    /// (photo uploads against in-process processing of the same photo), or `all`.
     #[arg(long, default_value = "writes")]
     suite: String,
     /// Seconds per measured phase.
@@ -53,9 +55,9 @@ pub(crate) struct Arguments {
     postgres_url: String,
 }
 
-struct Server {
-    child: Child,
-    address: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) address: String,
 }
 
 impl Drop for Server {
@@ -122,6 +124,8 @@ pub(crate) enum Call {
     /// Each request likes a (user, post) pair not liked before, so every like is a real insert.
     Like(Arc<Vec<String>>, Arc<Vec<String>>),
     Comment(Arc<Vec<String>>, Arc<Vec<String>>),
+    /// A multipart upload of the same file, spread over the users.
+    Upload(Arc<Vec<String>>, Bytes),
 }
 
 impl Call {
@@ -186,6 +190,18 @@ impl Call {
                 .body(Full::new(Bytes::from_static(
                     b"{\"text\":\"a benchmark comment\"}",
                 ))),
+            Self::Upload(tokens, body) => builder
+                .method("POST")
+                .uri("/api/v1/media")
+                .header(
+                    "authorization",
+                    format!("Bearer {}", tokens[index % tokens.len()]),
+                )
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={}", media::BOUNDARY),
+                )
+                .body(Full::new(body.clone())),
         };
         built.unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
     }
@@ -193,7 +209,7 @@ impl Call {
 
 pub(crate) struct Outcome {
     pub(crate) completed: u64,
-    failed: u64,
+    pub(crate) failed: u64,
     elapsed: Duration,
     latencies_micros: Vec<u32>,
     /// Access tokens from sign-up answers (or post ids from creates), for later phases.
@@ -600,14 +616,18 @@ async fn main() -> anyhow::Result<()> {
         arguments.duration,
         std::thread::available_parallelism().map_or(0, usize::from)
     );
-    let (writes, feeds) = match arguments.suite.as_str() {
-        "writes" => (true, false),
-        "feeds" => (false, true),
-        "all" => (true, true),
-        other => bail!("unknown suite {other}: writes, feeds or all"),
+    let (writes, feeds, uploads) = match arguments.suite.as_str() {
+        "writes" => (true, false, false),
+        "feeds" => (false, true, false),
+        "media" => (false, false, true),
+        "all" => (true, true, true),
+        other => bail!("unknown suite {other}: writes, feeds, media or all"),
     };
     if feeds {
         feeds::print(&arguments, &binary).await?;
+    }
+    if uploads {
+        media::print(&arguments, &binary).await?;
     }
     for engine in arguments
         .engines

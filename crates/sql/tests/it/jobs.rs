@@ -21,17 +21,39 @@ const LEASE: Duration = Duration::from_secs(60);
 
 async fn jobs_are_leased_once_acked_retried_and_dead_lettered(database: &TestDatabase) {
     let store = database.store().await;
-    assert_eq!(store.lease("test.queue", LEASE, Timestamp::now()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .lease("test.queue", LEASE, Timestamp::now())
+            .await
+            .unwrap(),
+        None
+    );
     store.enqueue(job("first", 2)).await.unwrap();
     store.enqueue(job("second", 1)).await.unwrap();
     let now = Timestamp::now();
 
-    let first = store.lease("test.queue", LEASE, now).await.unwrap().unwrap();
+    let first = store
+        .lease("test.queue", LEASE, now)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((first.payload.as_str(), first.attempt), ("first", 1));
-    assert_eq!(store.lease("other.queue", LEASE, now).await.unwrap(), None, "queues are apart");
-    let second = store.lease("test.queue", LEASE, now).await.unwrap().unwrap();
+    assert_eq!(
+        store.lease("other.queue", LEASE, now).await.unwrap(),
+        None,
+        "queues are apart"
+    );
+    let second = store
+        .lease("test.queue", LEASE, now)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(second.payload, "second");
-    assert_eq!(store.lease("test.queue", LEASE, now).await.unwrap(), None, "both leased");
+    assert_eq!(
+        store.lease("test.queue", LEASE, now).await.unwrap(),
+        None,
+        "both leased"
+    );
 
     // The first fails: it comes back after its backoff, not before.
     let base = Duration::from_secs(2);
@@ -39,10 +61,17 @@ async fn jobs_are_leased_once_acked_retried_and_dead_lettered(database: &TestDat
     assert_eq!(retry, Retry::At(now.plus(base)));
     assert_eq!(store.lease("test.queue", LEASE, now).await.unwrap(), None);
     let later = now.plus(Duration::from_secs(3));
-    let again = store.lease("test.queue", LEASE, later).await.unwrap().unwrap();
+    let again = store
+        .lease("test.queue", LEASE, later)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((again.id, again.attempt), (first.id, 2));
     // Out of attempts: dead-lettered, never leased again.
-    assert_eq!(store.fail(&again, "still down", base, later).await.unwrap(), Retry::DeadLettered);
+    assert_eq!(
+        store.fail(&again, "still down", base, later).await.unwrap(),
+        Retry::DeadLettered
+    );
     store.ack(second.id).await.unwrap();
     store.ack(second.id).await.unwrap();
     let far = now.plus(Duration::from_secs(7200));
@@ -62,11 +91,25 @@ async fn a_lost_lease_returns_the_job_to_the_queue(database: &TestDatabase) {
     let store = database.store().await;
     store.enqueue(job("survivor", 3)).await.unwrap();
     let now = Timestamp::now();
-    let leased = store.lease("test.queue", LEASE, now).await.unwrap().unwrap();
+    let leased = store
+        .lease("test.queue", LEASE, now)
+        .await
+        .unwrap()
+        .unwrap();
     // The worker holding it died: nobody gets it until the lease runs out, then someone does.
-    assert_eq!(store.lease("test.queue", LEASE, now.plus(LEASE / 2)).await.unwrap(), None);
+    assert_eq!(
+        store
+            .lease("test.queue", LEASE, now.plus(LEASE / 2))
+            .await
+            .unwrap(),
+        None
+    );
     let taken_over = store
-        .lease("test.queue", LEASE, now.plus(LEASE + Duration::from_secs(1)))
+        .lease(
+            "test.queue",
+            LEASE,
+            now.plus(LEASE + Duration::from_secs(1)),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -79,14 +122,21 @@ async fn a_lost_lease_returns_the_job_to_the_queue(database: &TestDatabase) {
 async fn concurrent_workers_never_share_a_job(database: &TestDatabase) {
     let store = Arc::new(database.store().await);
     for index in 0..40 {
-        store.enqueue(job(&format!("job {index}"), 1)).await.unwrap();
+        store
+            .enqueue(job(&format!("job {index}"), 1))
+            .await
+            .unwrap();
     }
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..4 {
         let store = Arc::clone(&store);
         workers.spawn(async move {
             let mut taken = Vec::new();
-            while let Some(job) = store.lease("test.queue", LEASE, Timestamp::now()).await.unwrap() {
+            while let Some(job) = store
+                .lease("test.queue", LEASE, Timestamp::now())
+                .await
+                .unwrap()
+            {
                 taken.push(job.id);
                 store.ack(job.id).await.unwrap();
             }
@@ -98,7 +148,11 @@ async fn concurrent_workers_never_share_a_job(database: &TestDatabase) {
         all.extend(taken.unwrap());
     }
     let distinct: HashSet<JobId> = all.iter().copied().collect();
-    assert_eq!((all.len(), distinct.len()), (40, 40), "each job ran exactly once");
+    assert_eq!(
+        (all.len(), distinct.len()),
+        (40, 40),
+        "each job ran exactly once"
+    );
 }
 
 veilgram_testkit::for_each_engine!(

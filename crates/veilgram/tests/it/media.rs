@@ -220,18 +220,42 @@ async fn hostile_and_largest_uploads_keep_the_server_under_512_mb() {
         .encode_image(&samples::photo(7680, 4320))
         .unwrap();
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
-        ("a 1×1 PNG claiming 100000×100000", samples::png_claiming(100_000, 100_000), 422),
+        (
+            "a 1×1 PNG claiming 100000×100000",
+            samples::png_claiming(100_000, 100_000),
+            422,
+        ),
         ("a GIF of 10000 frames", samples::gif(10_000, 4, 4), 422),
-        ("a PNG whose text inflates to 256 MB", samples::png_with_huge_ztxt(256 * 1024 * 1024), 201),
+        (
+            "a PNG whose text inflates to 256 MB",
+            samples::png_with_huge_ztxt(256 * 1024 * 1024),
+            201,
+        ),
         ("the largest photo allowed, 7680×4320", largest, 201),
-        ("an animation at the pixel budget", samples::gif(64, 1280, 360), 201),
+        (
+            "an animation at the pixel budget",
+            samples::gif(64, 1280, 360),
+            201,
+        ),
     ];
     for (what, bytes, expected) in cases {
         let started = Instant::now();
-        assert_eq!(upload_raw(&server.address, token, &bytes).await, expected, "{what}");
-        assert!(started.elapsed() < Duration::from_secs(30), "{what}: {:?}", started.elapsed());
+        assert_eq!(
+            upload_raw(&server.address, token, &bytes).await,
+            expected,
+            "{what}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what}: {:?}",
+            started.elapsed()
+        );
     }
     let peak = peak_memory(server.child.id());
     eprintln!("server peak resident memory: {} MB", peak / (1024 * 1024));
-    assert!(peak < 512 * 1024 * 1024, "peak resident memory {} MB", peak / (1024 * 1024));
+    assert!(
+        peak < 512 * 1024 * 1024,
+        "peak resident memory {} MB",
+        peak / (1024 * 1024)
+    );
 }
