@@ -160,6 +160,7 @@ pub struct UserRecord {
     pub id: UserId,
     pub nickname: String,
     pub status_message: String,
+    /// The storage key of the avatar's thumbnail (what `/media/{key}` serves), if any.
     pub avatar_media_id: Option<String>,
     pub created_at: Timestamp,
     pub deactivated_at: Option<Timestamp>,
@@ -173,6 +174,9 @@ pub struct UserRecord {
 pub struct ProfileChange {
     pub nickname: Option<(String, String)>,
     pub status_message: Option<String>,
+    /// An upload of the user's (a ready image, not on a post) to show as their avatar; the
+    /// previous avatar's upload is discarded. `NotFound` if it is not such an upload.
+    pub avatar: Option<MediaId>,
 }
 
 /// One session as shown in a data export (no secrets, no hashes).

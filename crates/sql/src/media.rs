@@ -119,6 +119,52 @@ pub(crate) async fn attach_to_post(
     rows.iter().map(media_from_row).collect()
 }
 
+/// Makes `media` (a ready image of `owner`'s, on no post) the owner's avatar: the users row
+/// keeps its thumbnail's key, and the previous avatar's upload is discarded.
+pub(crate) async fn set_avatar(
+    transaction: &mut WriteTransaction,
+    owner: UserId,
+    media: MediaId,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let key: Option<String> = sqlx::query_scalar(
+        "SELECT o.key FROM media m JOIN media_objects o ON o.media_id = m.id \
+         WHERE m.id = $1 AND m.owner_id = $2 AND m.kind = 'image' AND m.status = 'ready' \
+         AND m.post_id IS NULL AND (m.discard_after IS NULL OR m.discard_after > $3) \
+         AND o.variant = 'thumbnail'",
+    )
+    .bind(media.to_string())
+    .bind(owner.to_string())
+    .bind(now.as_millis())
+    .fetch_optional(&mut **transaction)
+    .await
+    .map_err(translate)?;
+    let key = key.ok_or(StoreError::NotFound)?;
+    sqlx::query(
+        "UPDATE media SET discard_after = $1 WHERE owner_id = $2 AND id <> $3 AND id IN \
+         (SELECT o.media_id FROM media_objects o JOIN users u ON u.avatar_media_id = o.key \
+          WHERE u.id = $2)",
+    )
+    .bind(now.as_millis())
+    .bind(owner.to_string())
+    .bind(media.to_string())
+    .execute(&mut **transaction)
+    .await
+    .map_err(translate)?;
+    sqlx::query("UPDATE media SET discard_after = NULL WHERE id = $1")
+        .bind(media.to_string())
+        .execute(&mut **transaction)
+        .await
+        .map_err(translate)?;
+    sqlx::query("UPDATE users SET avatar_media_id = $1 WHERE id = $2")
+        .bind(key)
+        .bind(owner.to_string())
+        .execute(&mut **transaction)
+        .await
+        .map_err(translate)?;
+    Ok(())
+}
+
 /// Marks for discarding at once the uploads of a post being deleted, or of an owner.
 pub(crate) async fn discard_now(
     transaction: &mut WriteTransaction,

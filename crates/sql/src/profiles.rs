@@ -113,6 +113,9 @@ impl ProfileStore for SqlStore {
                 .await
                 .map_err(translate)?;
         }
+        if let Some(avatar) = change.avatar {
+            crate::media::set_avatar(&mut transaction, user_id, avatar, Timestamp::now()).await?;
+        }
         if let Some(status_message) = &change.status_message {
             sqlx::query("UPDATE users SET status_message = $1 WHERE id = $2")
                 .bind(status_message.as_str())

@@ -11,7 +11,7 @@ use veilgram_core::ports::{
     Revocation, SessionSummary, UserRecord,
 };
 use veilgram_core::sequence::SequenceCursor;
-use veilgram_core::{StoreError, Timestamp, UserId};
+use veilgram_core::{MediaId, StoreError, Timestamp, UserId};
 
 pub const MAX_STATUS_MESSAGE_CHARS: usize = 150;
 
@@ -295,15 +295,20 @@ impl UsersService {
             .status_message
             .map(validate_status_message)
             .transpose()?;
-        if update.avatar_media_id.is_some() {
-            // Media arrive with the media service; until then no media id can exist.
-            return Err(UserError::MediaNotFound);
-        }
+        let avatar = update
+            .avatar_media_id
+            .map(|raw| raw.parse::<MediaId>().map_err(|_| UserError::MediaNotFound))
+            .transpose()?;
         let change = ProfileChange {
             nickname: nickname.map(Nickname::into_parts),
             status_message,
+            avatar,
         };
-        let updated = self.store.update_profile(user_id, &change).await?;
+        let updated = match self.store.update_profile(user_id, &change).await {
+            // The caller exists (they are signed in): what was not found is the upload.
+            Err(StoreError::NotFound) if avatar.is_some() => return Err(UserError::MediaNotFound),
+            other => other?,
+        };
         self.cache.put(updated.clone());
         Ok(updated)
     }

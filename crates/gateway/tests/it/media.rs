@@ -214,6 +214,60 @@ async fn posts_carry_their_media_and_only_their_owners(database: &TestDatabase) 
     assert_eq!(again.status, StatusCode::NOT_FOUND, "one post per upload");
 }
 
+async fn set_avatar(app: &TestApp, account: &Account, media: &str) -> TestResponse {
+    app.call(
+        Method::PATCH,
+        "/api/v1/users/me",
+        Some(json!({ "avatar_media_id": media })),
+        Some(&account.access_token),
+    )
+    .await
+}
+
+async fn avatars_are_uploads_and_replace_each_other(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let owner = app.signup(None).await;
+    let other = app.signup(None).await;
+    let photo = samples::jpeg_with_metadata(900, 900, 1);
+    let first = upload(&app, &owner.access_token, &photo).await.body;
+    let theirs = upload(&app, &other.access_token, &photo).await.body;
+    let on_post = upload(&app, &owner.access_token, &photo).await.body;
+    post_with(&app, &owner, &[on_post["id"].as_str().unwrap()]).await;
+    for (media, why) in [(&theirs, "someone else's"), (&on_post, "on a post")] {
+        let refused = set_avatar(&app, &owner, media["id"].as_str().unwrap()).await;
+        assert_eq!(
+            (refused.status, refused.field()),
+            (StatusCode::NOT_FOUND, "avatar_media_id"),
+            "{why}"
+        );
+    }
+    let set = set_avatar(&app, &owner, first["id"].as_str().unwrap()).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    assert_eq!(set.body["avatar"], first["thumbnail_url"]);
+    let (served, bytes) = fetch(&app, set.body["avatar"].as_str().unwrap(), &[]).await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert_eq!(leftover_metadata(&bytes), None);
+
+    let second = upload(&app, &owner.access_token, &photo).await.body;
+    let replaced = set_avatar(&app, &owner, second["id"].as_str().unwrap()).await;
+    assert_eq!(replaced.body["avatar"], second["thumbnail_url"]);
+    let post = post_with(&app, &owner, &[]).await;
+    assert_eq!(post.body["author"]["avatar"], second["thumbnail_url"]);
+    assert_eq!(
+        app.media.collect(Timestamp::now()).await.unwrap(),
+        1,
+        "the old avatar goes"
+    );
+    assert_served(&app, &first, StatusCode::NOT_FOUND).await;
+    let tomorrow = Timestamp::now().plus(Duration::from_secs(24 * 3600 + 1));
+    assert_eq!(
+        app.media.collect(tomorrow).await.unwrap(),
+        1,
+        "only `theirs`, never attached"
+    );
+    assert_served(&app, &second, StatusCode::OK).await;
+}
+
 async fn hostile_uploads_are_refused_quickly_with_nothing_stored(database: &TestDatabase) {
     let app = TestApp::new(database).await;
     let account = app.signup(None).await;
@@ -620,6 +674,7 @@ mod postgres_s3 {
 
 veilgram_testkit::for_each_engine!(
     posts_carry_their_media_and_only_their_owners,
+    avatars_are_uploads_and_replace_each_other,
     hostile_uploads_are_refused_quickly_with_nothing_stored,
     caps_quotas_and_idempotency_hold,
     videos_are_transcoded_by_a_job_without_their_metadata,

@@ -60,6 +60,7 @@ async fn a_nickname_clash_on_update_changes_nothing(database: &TestDatabase) {
     let change = ProfileChange {
         nickname: Some(("JUDY".into(), "judy".into())),
         status_message: Some("should not stick".into()),
+        avatar: None,
     };
     let outcome = store.update_profile(kim.user_id, &change).await;
     assert!(
