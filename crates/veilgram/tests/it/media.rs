@@ -259,3 +259,75 @@ async fn hostile_and_largest_uploads_keep_the_server_under_512_mb() {
         peak / (1024 * 1024)
     );
 }
+
+/// `veilgram worker` in its own process runs the video jobs a `serve` (told not to run them)
+/// queued; both share the database and the media directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separate_worker_process_transcodes_what_serve_queued() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(StartOptions {
+        data_dir: Some(data.path()),
+        environment: vec![("VEILGRAM_MEDIA__WORKER", "false")],
+        ..StartOptions::default()
+    });
+    let (_, account) = server
+        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
+        .await;
+    let token = account["access_token"].as_str().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let video = samples::mp4_with_metadata(work.path(), 640, 360, 1);
+    let boundary = "worker-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"v.mp4\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&video);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut request = format!(
+        "POST /api/v1/media HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend(body);
+    let (status, _, created) = exchange(&server.address, request).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&created));
+    let created: Value = serde_json::from_slice(&created).unwrap();
+    let path = format!("/api/v1/media/{}", created["id"].as_str().unwrap());
+    let metrics = server.get_text("/metrics").await;
+    assert!(
+        metrics.contains("veilgram_jobs_run_total 0"),
+        "serve ran no job"
+    );
+
+    let mut worker = crate::server::binary()
+        .arg("worker")
+        .env_clear()
+        .env("VEILGRAM_DATA_DIR", data.path())
+        .env("VEILGRAM_MEDIA__WORKER_POLL_MS", "50")
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Clients poll; so does this test, until the status leaves `processing`.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let media = loop {
+        let (_, media) = server.request("GET", &path, None, Some(token)).await;
+        if media["status"] != "processing" {
+            break media;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker never finished: {media}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = worker.kill();
+    let _ = worker.wait();
+    assert_eq!(media["status"], "ready", "{media}");
+    assert_eq!(
+        (media["width"].as_i64(), media["height"].as_i64()),
+        (Some(640), Some(360))
+    );
+}
