@@ -170,6 +170,22 @@ async fn posts_carry_their_media_and_only_their_owners(database: &TestDatabase) 
     .await;
     let second = upload(&app, &owner.access_token, &samples::gif(3, 40, 30)).await;
     assert_eq!(second.status, StatusCode::CREATED, "{}", second.text);
+    let mut webp = Vec::new();
+    image::DynamicImage::ImageRgb8(samples::photo(300, 200))
+        .write_to(
+            &mut std::io::Cursor::new(&mut webp),
+            image::ImageFormat::WebP,
+        )
+        .unwrap();
+    let from_webp = upload(&app, &owner.access_token, &webp).await;
+    assert_eq!(from_webp.status, StatusCode::CREATED, "{}", from_webp.text);
+    assert_eq!(
+        (
+            from_webp.body["width"].as_i64(),
+            from_webp.body["height"].as_i64()
+        ),
+        (Some(300), Some(200))
+    );
     let (first, second) = (
         first.body["id"].as_str().unwrap(),
         second.body["id"].as_str().unwrap(),
@@ -304,6 +320,11 @@ async fn hostile_uploads_are_refused_quickly_with_nothing_stored(database: &Test
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         ("an empty file", Vec::new(), StatusCode::BAD_REQUEST),
+        (
+            "HEIC (no decoder)",
+            b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
     ];
     for (what, bytes, status) in cases {
         let started = Instant::now();
@@ -568,8 +589,19 @@ async fn videos_are_transcoded_by_a_job_without_their_metadata(database: &TestDa
         !tags.contains("\"chapters\": [\n        {"),
         "chapters survived: {tags}"
     );
-    let (_, poster) = fetch(&app, media["thumbnail_url"].as_str().unwrap(), &[]).await;
-    assert_eq!(leftover_metadata(&poster), None);
+    for variant in ["thumbnail_url", "poster_url"] {
+        let (_, still) = fetch(&app, media[variant].as_str().unwrap(), &[]).await;
+        assert_eq!(leftover_metadata(&still), None, "{variant}");
+        assert!(samples::planted_in(&still).is_empty(), "{variant}");
+    }
+    assert_eq!(
+        decoded_size(
+            &fetch(&app, media["poster_url"].as_str().unwrap(), &[])
+                .await
+                .1
+        ),
+        (1280, 720)
+    );
     app.drain_events().await;
     let after = app
         .get("/api/v1/feed/home", Some(&owner.access_token))

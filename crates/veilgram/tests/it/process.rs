@@ -87,6 +87,14 @@ async fn serves_on_sqlite_and_finishes_in_flight_requests_on_sigterm() {
     assert_eq!(status, 201);
 
     // Send a request's head now and its body after SIGTERM: it is in flight when the signal lands.
+    let started = |metrics: String| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("veilgram_http_requests_started_total "))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap()
+    };
+    let before = started(server.get_text("/metrics").await);
     let body = json!({ "nickname": "late_arrival" }).to_string();
     let mut stream = TcpStream::connect(&server.address).await.unwrap();
     let head = format!(
@@ -94,7 +102,20 @@ async fn serves_on_sqlite_and_finishes_in_flight_requests_on_sigterm() {
         body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    server.wait_for_log("\"route\":\"/api/v1/auth/signup\"", Duration::from_secs(10));
+    // Each look at /metrics counts itself; one more means the server has the request.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut looks = 0;
+    loop {
+        looks += 1;
+        if started(server.get_text("/metrics").await) > before + looks {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never received the request"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     server.terminate();
     server.wait_for_log("shutdown signal received", Duration::from_secs(10));
     stream.write_all(body.as_bytes()).await.unwrap();
