@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`memory`]: [`MemoryCache`], the embedded default, in this process.
 //! - [`redis`]: [`RedisCache`], one implementation for a Redis server and a Redis Cluster.
+//! - [`pubsub`]: the pub/sub adapters, in-process and Redis Pub/Sub, chosen by the same URL.
 //!
 //! [`connect`] picks the adapter from `VEILGRAM_REDIS_URL`:
 //! - unset or empty: in memory;
@@ -10,14 +11,17 @@
 //! - `redis-cluster://host:port,host:port,...`: a Redis Cluster, from any of its nodes (seeds).
 
 pub mod memory;
+pub mod pubsub;
 pub mod redis;
 
 pub use memory::MemoryCache;
+pub use pubsub::{LocalPubSub, RedisPubSub};
 pub use redis::RedisCache;
 
 use std::sync::Arc;
 use veilgram_core::cache::{Cache, CacheError, CacheKey};
 use veilgram_core::ports::HealthCheck;
+use veilgram_core::pubsub::{PubSub, PubSubError};
 use veilgram_core::StoreError;
 
 /// Where the cache lives, parsed from a URL.
@@ -84,6 +88,21 @@ impl HealthCheck for CacheHealth {
 }
 
 /// Connects the adapter `url` names. `prefix` goes before every Redis key (empty in production).
+/// The pub/sub adapter for the same URL: in-process, or Redis Pub/Sub (on a cluster, through its
+/// first seed node: Redis Cluster forwards `PUBLISH` to every node).
+pub async fn connect_pubsub(url: &CacheUrl) -> Result<Arc<dyn PubSub>, PubSubError> {
+    Ok(match url {
+        CacheUrl::Memory => Arc::new(LocalPubSub::default()),
+        CacheUrl::Redis(url) => Arc::new(RedisPubSub::connect(url).await?),
+        CacheUrl::Cluster(nodes) => {
+            let first = nodes
+                .first()
+                .ok_or_else(|| PubSubError("no cluster node".into()))?;
+            Arc::new(RedisPubSub::connect(first).await?)
+        }
+    })
+}
+
 pub async fn connect(url: &CacheUrl, prefix: &str) -> Result<Arc<dyn Cache>, CacheError> {
     Ok(match url {
         CacheUrl::Memory => Arc::new(MemoryCache::default()),

@@ -90,6 +90,17 @@ id_type!(
     /// A queued job. Time-ordered (v7).
     JobId
 );
+id_type!(
+    /// An in-app notification. Time-ordered (v7): newest notifications have the highest ids.
+    NotificationId
+);
+
+impl NotificationId {
+    /// A fresh time-ordered id.
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
 
 impl MediaId {
     pub fn random() -> Self {

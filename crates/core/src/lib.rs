@@ -7,6 +7,7 @@
 //! - [`error`]: [`StoreError`], what any storage port may answer.
 //! - [`events`]: the versioned domain-event envelope every change others care about produces.
 //! - [`jobs`]: the job queue port (lease, ack, retry with backoff, dead letters).
+//! - [`pubsub`]: the pub/sub port (messages to every process's subscribers).
 //! - [`ports`]: the traits a storage engine implements; services hold them as `Arc<dyn …>`.
 //! - [`cache`]: the cache port (values, counters, sorted sets, expiry) and its hash-tagged keys.
 //! - [`text`]: nickname keys and look-alike folding, shared by nicknames and mentions.
@@ -21,12 +22,14 @@ pub mod events;
 pub mod ids;
 pub mod jobs;
 pub mod ports;
+pub mod pubsub;
 pub mod sequence;
 pub mod text;
 pub mod time;
 
 pub use error::StoreError;
 pub use ids::{
-    CommentId, EventId, JobId, MediaId, PollId, PostId, ReportId, SessionFamilyId, UserId,
+    CommentId, EventId, JobId, MediaId, NotificationId, PollId, PostId, ReportId, SessionFamilyId,
+    UserId,
 };
 pub use time::Timestamp;

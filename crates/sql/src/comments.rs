@@ -6,7 +6,9 @@ use crate::batch::Write;
 use crate::events::append_to_outbox;
 use crate::posts::visible_to;
 use crate::reactions::{file_report, set_like, COMMENTS};
-use crate::store::{column, id_column, numbered_placeholders, translate, WriteTransaction};
+use crate::store::{
+    column, id_column, numbered_placeholders, optional_id_column, translate, WriteTransaction,
+};
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -66,14 +68,10 @@ fn comment_from_row(row: &AnyRow) -> Result<CommentRecord, StoreError> {
             avatar_media_id: column(row, "writer_avatar")?,
         },
     };
-    let parent: Option<String> = column(row, "parent_id")?;
     Ok(CommentRecord {
         id: id_column(row, "id")?,
         post_id: id_column(row, "post_id")?,
-        parent_id: parent
-            .map(|parent| parent.parse())
-            .transpose()
-            .map_err(|_| StoreError::Unavailable("stored parent id is not an id".into()))?,
+        parent_id: optional_id_column(row, "parent_id")?,
         depth: column(row, "depth")?,
         author,
         text: if deleted {

@@ -3,7 +3,7 @@
 //! Services' write transactions call [`append_to_outbox`]; the relay moves outbox rows into
 //! `event_log` (the embedded stand-in for Kafka), where consumers read by offset.
 
-use crate::store::{column, id_column, translate, WriteTransaction};
+use crate::store::{column, id_column, optional_id_column, translate, WriteTransaction};
 use crate::{Engine, SqlStore};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -39,16 +39,11 @@ fn envelope_from_row(row: &AnyRow) -> Result<EventEnvelope, StoreError> {
         .map_err(|error| StoreError::Unavailable(format!("stored event payload: {error}")))?;
     let event = DomainEvent::from_parts(&event_type, payload)
         .map_err(|error| StoreError::Unavailable(format!("stored event {event_type}: {error}")))?;
-    let actor: Option<String> = column(row, "actor_id")?;
     Ok(EventEnvelope {
         id: id_column(row, "id")?,
         version: column(row, "version")?,
         occurred_at: Timestamp::from_millis(column(row, "occurred_at")?),
-        actor: actor
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|_| StoreError::Unavailable("stored event actor is not an id".into()))?,
+        actor: optional_id_column(row, "actor_id")?,
         event,
     })
 }

@@ -44,6 +44,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "media",
         sql: include_str!("../migrations/0005_media.sql"),
     },
+    Migration {
+        version: 6,
+        name: "notifications",
+        sql: include_str!("../migrations/0006_notifications.sql"),
+    },
 ];
 
 /// The migrations' two dialect words, spelled for `engine`: byte strings and an auto-numbered
@@ -293,8 +298,6 @@ where
     row.try_get(name).map_err(translate)
 }
 
-/// `VALUES` placeholders for a multi-row insert of `rows` rows of `columns` columns, numbered
-/// from `$1` row by row: `($1, $2), ($3, $4)`.
 /// `$first, $first+1, …`: `count` numbered parameters, for an `IN (…)` list.
 pub(crate) fn numbered_placeholders(first: usize, count: usize) -> String {
     (first..first + count)
@@ -303,6 +306,8 @@ pub(crate) fn numbered_placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// `VALUES` placeholders for a multi-row insert of `rows` rows of `columns` columns, numbered
+/// from `$1` row by row: `($1, $2), ($3, $4)`.
 pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|row| {
@@ -320,6 +325,19 @@ pub(crate) fn id_column<I: std::str::FromStr>(row: &AnyRow, name: &str) -> Resul
     let text: String = column(row, name)?;
     text.parse()
         .map_err(|_| StoreError::Unavailable(format!("column {name} holds an invalid id")))
+}
+
+/// A nullable UUID column as one of core's id newtypes.
+pub(crate) fn optional_id_column<I: std::str::FromStr>(
+    row: &AnyRow,
+    name: &str,
+) -> Result<Option<I>, StoreError> {
+    let text: Option<String> = column(row, name)?;
+    text.map(|text| {
+        text.parse()
+            .map_err(|_| StoreError::Unavailable(format!("column {name} holds an invalid id")))
+    })
+    .transpose()
 }
 
 /// Reads a 32-byte hash column.

@@ -366,3 +366,74 @@ veilgram_testkit::for_each_cache!(
     keys_are_tagged_and_reads_cross_slots,
     fan_out_adds_to_every_set_and_new_ones_expire,
 );
+
+mod pubsub {
+    use std::sync::Arc;
+    use std::time::Duration;
+    use veilgram_cache::{LocalPubSub, RedisPubSub};
+    use veilgram_core::pubsub::{PubSub, Published};
+
+    fn message(channel: &str, text: &str) -> Published {
+        Published {
+            channel: channel.to_owned(),
+            payload: Arc::from(text),
+        }
+    }
+
+    async fn next(receiver: &mut tokio::sync::broadcast::Receiver<Published>) -> Published {
+        tokio::time::timeout(Duration::from_secs(5), receiver.recv())
+            .await
+            .expect("a message within 5 s")
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn in_process_messages_reach_every_subscriber() {
+        let bus = LocalPubSub::default();
+        let (mut first, mut second) = (bus.subscribe(), bus.subscribe());
+        bus.publish(&[message("user:1", "a"), message("post:2", "b")])
+            .await
+            .unwrap();
+        for receiver in [&mut first, &mut second] {
+            assert_eq!(next(receiver).await, message("user:1", "a"));
+            assert_eq!(next(receiver).await, message("post:2", "b"));
+        }
+    }
+
+    /// Two processes' adapters on one Redis: each sees the other's messages once, and its own
+    /// once (delivered locally, its echo from Redis dropped).
+    #[tokio::test]
+    async fn messages_cross_processes_through_redis_once() {
+        let url = veilgram_testkit::cache::redis_url();
+        let first = RedisPubSub::connect(&url).await.unwrap();
+        let second = RedisPubSub::connect(&url).await.unwrap();
+        first.wait_subscribed().await;
+        second.wait_subscribed().await;
+        let (mut at_first, mut at_second) = (first.subscribe(), second.subscribe());
+        let channel = format!("user:{}", uuid::Uuid::new_v4());
+        first
+            .publish(&[message(&channel, "from first")])
+            .await
+            .unwrap();
+        second
+            .publish(&[message(&channel, "from second")])
+            .await
+            .unwrap();
+        let mut seen_first = vec![next(&mut at_first).await, next(&mut at_first).await];
+        let mut seen_second = vec![next(&mut at_second).await, next(&mut at_second).await];
+        let expected = vec![
+            message(&channel, "from first"),
+            message(&channel, "from second"),
+        ];
+        for seen in [&mut seen_first, &mut seen_second] {
+            seen.sort_by(|a, b| a.payload.cmp(&b.payload));
+            assert_eq!(*seen, expected);
+        }
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), at_first.recv())
+                .await
+                .is_err(),
+            "no echo"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! Pub/sub adapters: in-process (a broadcast channel; the embedded default) and Redis Pub/Sub
+//! (one `PSUBSCRIBE` per process to every VeilGram channel, re-established whenever Redis comes
+//! back). A process delivers its own messages locally before publishing them, and drops its own
+//! echo from Redis, so local delivery goes on while Redis is down.
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use veilgram_core::pubsub::{PubSub, PubSubError, Published};
+
+/// Messages a slow subscriber may fall behind by before it loses the oldest.
+const BACKLOG: usize = 8192;
+/// Every channel travels under this prefix on Redis.
+const PREFIX: &str = "vg:rt:";
+
+pub struct LocalPubSub {
+    sender: broadcast::Sender<Published>,
+}
+
+impl Default for LocalPubSub {
+    fn default() -> Self {
+        Self {
+            sender: broadcast::channel(BACKLOG).0,
+        }
+    }
+}
+
+#[async_trait]
+impl PubSub for LocalPubSub {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn publish(&self, messages: &[Published]) -> Result<(), PubSubError> {
+        for message in messages {
+            // No subscriber is no error.
+            let _ = self.sender.send(message.clone());
+        }
+        Ok(())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Published> {
+        self.sender.subscribe()
+    }
+}
+
+/// What travels on Redis: the payload and the process it came from.
+#[derive(Serialize, Deserialize)]
+struct Envelope<'a> {
+    origin: &'a str,
+    payload: &'a str,
+}
+
+pub struct RedisPubSub {
+    local: LocalPubSub,
+    publisher: ConnectionManager,
+    /// This process, so that its own messages coming back from Redis are dropped.
+    origin: String,
+    listener: tokio::task::JoinHandle<()>,
+    /// Whether the Redis subscription is up (false while Redis is away).
+    subscribed: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Drop for RedisPubSub {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl RedisPubSub {
+    /// Connects to one Redis server (`redis://…`; for a cluster, any node: Redis Cluster
+    /// forwards `PUBLISH` to every node).
+    pub async fn connect(url: &str) -> Result<Self, PubSubError> {
+        let failed = |error: redis::RedisError| PubSubError(error.to_string());
+        let client = redis::Client::open(url).map_err(failed)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(1);
+        let publisher = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(failed)?;
+        let local = LocalPubSub::default();
+        let origin = process_name();
+        let (subscribed_sender, subscribed) = tokio::sync::watch::channel(false);
+        let listener = tokio::spawn(listen(
+            client,
+            local.sender.clone(),
+            origin.clone(),
+            subscribed_sender,
+        ));
+        Ok(Self {
+            local,
+            publisher,
+            origin,
+            listener,
+            subscribed,
+        })
+    }
+
+    /// Returns once the subscription on Redis is up (messages other processes publish from
+    /// then on arrive).
+    pub async fn wait_subscribed(&self) {
+        let mut subscribed = self.subscribed.clone();
+        let _ = subscribed.wait_for(|up| *up).await;
+    }
+}
+
+/// A random name for this process (the standard library's randomly keyed hasher).
+fn process_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
+/// Forwards every VeilGram message from Redis to this process's subscribers, reconnecting
+/// (at most once a second) whenever the subscription breaks.
+async fn listen(
+    client: redis::Client,
+    local: broadcast::Sender<Published>,
+    origin: String,
+    subscribed: tokio::sync::watch::Sender<bool>,
+) {
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut subscription) => {
+                if subscription.psubscribe(format!("{PREFIX}*")).await.is_ok() {
+                    subscribed.send_replace(true);
+                    let mut messages = subscription.on_message();
+                    while let Some(message) = messages.next().await {
+                        let channel = message.get_channel_name().to_owned();
+                        let Ok(text) = message.get_payload::<String>() else {
+                            continue;
+                        };
+                        let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(&text) else {
+                            continue;
+                        };
+                        if envelope.origin == origin {
+                            continue; // delivered locally when published
+                        }
+                        let Some(channel) = channel.strip_prefix(PREFIX) else {
+                            continue;
+                        };
+                        let _ = local.send(Published {
+                            channel: channel.to_owned(),
+                            payload: Arc::from(envelope.payload),
+                        });
+                    }
+                }
+                subscribed.send_replace(false);
+                tracing::warn!("the Redis subscription ended; resubscribing");
+            }
+            Err(error) => tracing::warn!(%error, "cannot subscribe on Redis; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[async_trait]
+impl PubSub for RedisPubSub {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn publish(&self, messages: &[Published]) -> Result<(), PubSubError> {
+        self.local.publish(messages).await?;
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut pipeline = redis::pipe();
+        for message in messages {
+            let envelope = Envelope {
+                origin: &self.origin,
+                payload: &message.payload,
+            };
+            let encoded = serde_json::to_string(&envelope).unwrap_or_default();
+            pipeline
+                .cmd("PUBLISH")
+                .arg(format!("{PREFIX}{}", message.channel))
+                .arg(encoded)
+                .ignore();
+        }
+        let mut connection = self.publisher.clone();
+        pipeline
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(|error| PubSubError(error.to_string()))
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Published> {
+        self.local.subscribe()
+    }
+}
