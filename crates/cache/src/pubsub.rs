@@ -48,11 +48,12 @@ impl PubSub for LocalPubSub {
     }
 }
 
-/// What travels on Redis: the payload and the process it came from.
+/// What travels on Redis: the payload and the process it came from. (Owned text: a JSON
+/// payload arrives escaped and cannot be borrowed.)
 #[derive(Serialize, Deserialize)]
 struct Envelope<'a> {
-    origin: &'a str,
-    payload: &'a str,
+    origin: std::borrow::Cow<'a, str>,
+    payload: std::borrow::Cow<'a, str>,
 }
 
 pub struct RedisPubSub {
@@ -138,6 +139,7 @@ async fn listen(
                             continue;
                         };
                         let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(&text) else {
+                            tracing::warn!("an unreadable message on the bus was dropped");
                             continue;
                         };
                         if envelope.origin == origin {
@@ -148,7 +150,7 @@ async fn listen(
                         };
                         let _ = local.send(Published {
                             channel: channel.to_owned(),
-                            payload: Arc::from(envelope.payload),
+                            payload: Arc::from(envelope.payload.as_ref()),
                         });
                     }
                 }
@@ -175,8 +177,8 @@ impl PubSub for RedisPubSub {
         let mut pipeline = redis::pipe();
         for message in messages {
             let envelope = Envelope {
-                origin: &self.origin,
-                payload: &message.payload,
+                origin: self.origin.as_str().into(),
+                payload: message.payload.as_ref().into(),
             };
             let encoded = serde_json::to_string(&envelope).unwrap_or_default();
             pipeline

@@ -47,6 +47,11 @@ pub struct AppState {
     pub polls: Arc<PollsService>,
     pub feeds: Arc<FeedService>,
     pub media: Arc<veilgram_media::MediaService>,
+    pub notifications: Arc<veilgram_notifications::NotificationsService>,
+    /// This process's live connections.
+    pub hub: Arc<veilgram_realtime::Hub>,
+    /// Origins a browser may open `/ws` from (besides the server's own).
+    pub ws_origins: Arc<Vec<String>>,
     pub rate_limits: Arc<crate::limits::RateLimiter>,
     /// Extra Prometheus text appended to `/metrics` (e.g. event consumers' progress).
     pub metrics_sources: Vec<Arc<dyn Fn() -> String + Send + Sync>>,
@@ -60,6 +65,7 @@ pub fn router(state: AppState, config: &GatewayConfig) -> Router {
     let openapi = Arc::new(openapi);
     let metrics = Arc::clone(&state.metrics);
     routes
+        .route("/ws", axum::routing::get(routes::realtime::websocket))
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {

@@ -11,14 +11,17 @@ use veilgram_comments::CommentsService;
 use veilgram_core::jobs::JobQueue;
 use veilgram_core::ports::{
     CommentStore, CredentialStore, EventLog, EventPublisher, FeedStore, GraphStore, HealthCheck,
-    MediaStore, MentionDirectory, OutboxSource, PollStore, PostStore, ProfileStore, ServerSecrets,
+    MediaStore, MentionDirectory, NotificationStore, OutboxSource, PollStore, PostStore,
+    ProfileStore, ServerSecrets,
 };
 use veilgram_events::{EventCounter, EventHandler};
 use veilgram_feeds::{FeedFanout, FeedService};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimiter};
 use veilgram_media::{MediaService, MediaStorage, MediaWorker};
+use veilgram_notifications::{NotificationMaker, NotificationsService};
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
+use veilgram_realtime::{Hub, Relay};
 use veilgram_sql::{PoolSettings, SqlStore};
 use veilgram_users::UsersService;
 
@@ -200,6 +203,35 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let cache_maintenance = users.spawn_cache_maintenance(Duration::from_millis(
         config.users.cache_sync_interval_ms.max(10),
     ));
+    let pubsub = veilgram_cache::connect_pubsub(&cache_url)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "cannot reach the {} pub/sub: {}",
+                cache_url.adapter(),
+                error.0
+            )
+        })?;
+    let hub = Arc::new(Hub::default());
+    background.push(Arc::clone(&hub).spawn_dispatch(pubsub.as_ref()));
+    for handler in [
+        Arc::new(NotificationMaker::new(
+            Arc::clone(&store) as Arc<dyn NotificationStore>,
+            Arc::clone(&pubsub),
+        )) as Arc<dyn EventHandler>,
+        Arc::new(Relay::new(
+            Arc::clone(&pubsub),
+            Arc::clone(&store) as Arc<dyn FeedStore>,
+            Arc::clone(&store) as Arc<dyn PollStore>,
+            config.feeds.fan_out_limit,
+        )),
+    ] {
+        background.push(veilgram_events::spawn_consumer(
+            Arc::clone(&store) as Arc<dyn EventLog>,
+            handler,
+            Duration::from_millis(config.events.consumer_interval_ms.max(10)),
+        ));
+    }
     let (media, media_worker) = open_media(&config, &store)?;
     let job_stats = media_worker.stats();
     if config.media.worker {
@@ -219,6 +251,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         polls: Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>)),
         feeds,
         media: Arc::clone(&media),
+        notifications: Arc::new(NotificationsService::new(
+            Arc::clone(&store) as Arc<dyn NotificationStore>
+        )),
+        hub,
+        ws_origins: Arc::new(config.http.cors_allowed_origins.clone()),
         rate_limits: Arc::new(RateLimiter::new(
             Arc::clone(&cache),
             Arc::clone(&store) as Arc<dyn ServerSecrets>,

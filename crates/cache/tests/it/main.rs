@@ -380,11 +380,20 @@ mod pubsub {
         }
     }
 
-    async fn next(receiver: &mut tokio::sync::broadcast::Receiver<Published>) -> Published {
-        tokio::time::timeout(Duration::from_secs(5), receiver.recv())
-            .await
-            .expect("a message within 5 s")
-            .unwrap()
+    /// The next message on `channel` (other tests share the machine's Redis), within 5 s.
+    async fn next_on(
+        receiver: &mut tokio::sync::broadcast::Receiver<Published>,
+        channel: &str,
+    ) -> Published {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), receiver.recv())
+                .await
+                .expect("a message within 5 s")
+                .unwrap();
+            if message.channel == channel {
+                return message;
+            }
+        }
     }
 
     #[tokio::test]
@@ -395,8 +404,8 @@ mod pubsub {
             .await
             .unwrap();
         for receiver in [&mut first, &mut second] {
-            assert_eq!(next(receiver).await, message("user:1", "a"));
-            assert_eq!(next(receiver).await, message("post:2", "b"));
+            assert_eq!(next_on(receiver, "user:1").await, message("user:1", "a"));
+            assert_eq!(next_on(receiver, "post:2").await, message("post:2", "b"));
         }
     }
 
@@ -412,25 +421,31 @@ mod pubsub {
         let (mut at_first, mut at_second) = (first.subscribe(), second.subscribe());
         let channel = format!("user:{}", uuid::Uuid::new_v4());
         first
-            .publish(&[message(&channel, "from first")])
+            .publish(&[message(&channel, "{\"from\":\"first\"}")])
             .await
             .unwrap();
         second
-            .publish(&[message(&channel, "from second")])
+            .publish(&[message(&channel, "{\"from\":\"second\"}")])
             .await
             .unwrap();
-        let mut seen_first = vec![next(&mut at_first).await, next(&mut at_first).await];
-        let mut seen_second = vec![next(&mut at_second).await, next(&mut at_second).await];
+        let mut seen_first = vec![
+            next_on(&mut at_first, &channel).await,
+            next_on(&mut at_first, &channel).await,
+        ];
+        let mut seen_second = vec![
+            next_on(&mut at_second, &channel).await,
+            next_on(&mut at_second, &channel).await,
+        ];
         let expected = vec![
-            message(&channel, "from first"),
-            message(&channel, "from second"),
+            message(&channel, "{\"from\":\"first\"}"),
+            message(&channel, "{\"from\":\"second\"}"),
         ];
         for seen in [&mut seen_first, &mut seen_second] {
             seen.sort_by(|a, b| a.payload.cmp(&b.payload));
             assert_eq!(*seen, expected);
         }
         assert!(
-            tokio::time::timeout(Duration::from_millis(300), at_first.recv())
+            tokio::time::timeout(Duration::from_millis(300), next_on(&mut at_first, &channel))
                 .await
                 .is_err(),
             "no echo"

@@ -6,9 +6,11 @@ mod comments;
 mod feeds;
 mod graph;
 mod media;
+mod notifications;
 mod operations;
 mod polls;
 mod posts;
+pub(crate) mod realtime;
 mod users;
 
 use crate::app::AppState;
@@ -56,5 +58,6 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(polls::routes())
         .merge(feeds::routes())
         .merge(media::routes())
+        .merge(notifications::routes())
         .merge(operations::routes())
 }

@@ -17,17 +17,22 @@ use veilgram_core::ports::{
     CommentStore, CredentialStore, GraphStore, HealthCheck, MentionDirectory, PollStore, PostStore,
     ProfileStore,
 };
-use veilgram_core::ports::{FeedStore, MediaStore, ServerSecrets};
+use veilgram_core::ports::{FeedStore, MediaStore, NotificationStore, ServerSecrets};
+use veilgram_core::pubsub::PubSub;
 use veilgram_feeds::{FeedFanout, FeedService, FeedSettings};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimitSettings, RateLimiter};
 use veilgram_media::{MediaService, MediaSettings, MediaStorage, MediaWorker, StorageConfig};
+use veilgram_notifications::{NotificationMaker, NotificationsService};
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
+use veilgram_realtime::{Hub, Relay};
 use veilgram_testkit::TestDatabase;
 use veilgram_users::UsersService;
 
 pub struct TestApp {
     pub router: Router,
+    pub pubsub: Arc<dyn PubSub>,
+    _dispatch: DropAbort,
     pub media: Arc<MediaService>,
     /// Runs video jobs when a test asks (`media_worker.run_once()`).
     pub media_worker: Arc<MediaWorker>,
@@ -79,6 +84,17 @@ pub struct Options {
     /// Where media goes (default: a directory in the test's data dir).
     pub storage: Option<StorageConfig>,
     pub media_quota: Option<u64>,
+    /// The bus live events travel on (default: this test's own, in-process).
+    pub pubsub: Option<Arc<dyn PubSub>>,
+}
+
+/// Aborts a background task when the test app goes.
+struct DropAbort(tokio::task::JoinHandle<()>);
+
+impl Drop for DropAbort {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Default for Options {
@@ -96,6 +112,7 @@ impl Default for Options {
             max_body_bytes: 16 * 1024,
             storage: None,
             media_quota: None,
+            pubsub: None,
         }
     }
 }
@@ -186,8 +203,19 @@ impl TestApp {
             Arc::clone(&store) as Arc<dyn JobQueue>,
             Duration::from_millis(10),
         ));
+        let pubsub = options
+            .pubsub
+            .clone()
+            .unwrap_or_else(|| Arc::new(veilgram_cache::LocalPubSub::default()));
+        let hub = Arc::new(Hub::default());
+        let dispatch = Arc::clone(&hub).spawn_dispatch(pubsub.as_ref());
         let state = AppState {
             media: Arc::clone(&media),
+            notifications: Arc::new(NotificationsService::new(
+                Arc::clone(&store) as Arc<dyn NotificationStore>
+            )),
+            hub: Arc::clone(&hub),
+            ws_origins: Arc::new(options.cors_allowed_origins.clone()),
             rate_limits: Arc::new(RateLimiter::new(
                 Arc::clone(&cache),
                 Arc::clone(&store) as Arc<dyn ServerSecrets>,
@@ -208,6 +236,8 @@ impl TestApp {
             max_body_bytes: options.max_body_bytes,
         };
         Self {
+            pubsub,
+            _dispatch: DropAbort(dispatch),
             media,
             media_worker,
             cache,
@@ -230,8 +260,20 @@ impl TestApp {
     /// stays unconsumed, to be retried).
     pub async fn try_drain_events(&self) -> anyhow::Result<()> {
         let fanout = FeedFanout::new(Arc::clone(&self.feeds));
+        let notifications = NotificationMaker::new(
+            Arc::clone(&self.store) as Arc<dyn NotificationStore>,
+            Arc::clone(&self.pubsub),
+        );
+        let relay = Relay::new(
+            Arc::clone(&self.pubsub),
+            Arc::clone(&self.store) as Arc<dyn FeedStore>,
+            Arc::clone(&self.store) as Arc<dyn PollStore>,
+            self.feeds.settings().fan_out_limit,
+        );
         while veilgram_events::relay_once(self.store.as_ref(), self.store.as_ref()).await? > 0 {}
         while veilgram_events::consume_once(self.store.as_ref(), &fanout).await? > 0 {}
+        while veilgram_events::consume_once(self.store.as_ref(), &notifications).await? > 0 {}
+        while veilgram_events::consume_once(self.store.as_ref(), &relay).await? > 0 {}
         Ok(())
     }
 

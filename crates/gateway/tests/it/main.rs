@@ -11,5 +11,6 @@ mod limits;
 mod media;
 mod polls;
 mod posts;
+mod realtime;
 mod tokens;
 mod users;

@@ -1,0 +1,291 @@
+//! `GET /ws`: live events over a WebSocket (API.md "Realtime").
+//!
+//! The client authenticates with its first message (`{"type":"auth","token":…,"since"?}`; a
+//! token in the URL is never read), then subscribes to `post:<id>` and `poll:<id>` channels it
+//! may see. Its own `user:<id>` channel is subscribed on auth. Limits: 64 KiB frames (1009
+//! beyond), a bounded outgoing queue (1013 when the client cannot keep up), 64 channels and 20
+//! messages a second per connection (1008 beyond), and the session is re-checked every two
+//! seconds, so logout, deletion or expiry closes the socket (1008) within five.
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use veilgram_core::{PollId, PostId, Timestamp};
+use veilgram_realtime::Replay;
+
+const MAX_FRAME: usize = 64 * 1024;
+const AUTH_WITHIN: Duration = Duration::from_secs(10);
+const HEARTBEAT: Duration = Duration::from_secs(25);
+const RECHECK: Duration = Duration::from_secs(2);
+/// Client messages allowed per second.
+const MESSAGES_PER_SECOND: u32 = 20;
+
+const POLICY: u16 = 1008;
+const TOO_BIG: u16 = 1009;
+const TRY_AGAIN_LATER: u16 = 1013;
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    Auth {
+        token: String,
+        since: Option<String>,
+    },
+    Subscribe {
+        channel: String,
+        since: Option<String>,
+    },
+    Unsubscribe {
+        channel: String,
+    },
+    Ping,
+}
+
+/// The origin a browser page must come from: the allowlist, or this server itself.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return true; // not a browser: nothing to protect against
+    };
+    if allowed.iter().any(|allowed| allowed == origin) {
+        return true;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    !host.is_empty()
+        && [format!("http://{host}"), format!("https://{host}")]
+            .iter()
+            .any(|own| own == origin)
+}
+
+pub async fn websocket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&headers, &state.ws_origins) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this origin may not open a socket",
+        )
+        .into_response();
+    }
+    upgrade
+        .max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| session(state, socket))
+}
+
+fn text(value: &serde_json::Value) -> Message {
+    Message::Text(Utf8Bytes::from(value.to_string()))
+}
+
+fn error_message(code: &str, message: &str) -> Message {
+    text(&serde_json::json!({ "type": "error", "code": code, "message": message }))
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// Sends what a channel carried after `since`, or tells the client to refetch it.
+async fn replay(
+    state: &AppState,
+    socket: &mut WebSocket,
+    channel: &str,
+    since: Option<&str>,
+) -> bool {
+    let Some(since) = since else {
+        return true;
+    };
+    match state.hub.replay(channel, since) {
+        Replay::Missed(missed) => {
+            for payload in missed {
+                if socket
+                    .send(Message::Text(Utf8Bytes::from(payload.as_ref())))
+                    .await
+                    .is_err()
+                {
+                    return false;
+                }
+            }
+            true
+        }
+        Replay::Refetch => socket
+            .send(text(
+                &serde_json::json!({ "type": "refetch", "channel": channel }),
+            ))
+            .await
+            .is_ok(),
+    }
+}
+
+async fn session(state: AppState, mut socket: WebSocket) {
+    let first = tokio::time::timeout(AUTH_WITHIN, socket.recv()).await;
+    let Ok(Some(Ok(Message::Text(first)))) = first else {
+        close(&mut socket, POLICY, "authenticate first").await;
+        return;
+    };
+    let Ok(ClientMessage::Auth { token, since }) = serde_json::from_str(first.as_str()) else {
+        close(&mut socket, POLICY, "authenticate first").await;
+        return;
+    };
+    let Ok(principal) = state.auth.authenticate(&token).await else {
+        let _ = socket
+            .send(error_message("unauthorized", "the token is not valid"))
+            .await;
+        close(&mut socket, POLICY, "unauthorized").await;
+        return;
+    };
+    let user = principal.user_id;
+    let own = veilgram_notifications::user_channel(user);
+    let mut registration = state.hub.register();
+    let connection = registration.id;
+    state.hub.subscribe(connection, &own);
+    let ready = serde_json::json!({ "type": "ready", "user_id": user.to_string(), "channel": own });
+    if socket.send(text(&ready)).await.is_err()
+        || !replay(&state, &mut socket, &own, since.as_deref()).await
+    {
+        state.hub.remove(connection);
+        return;
+    }
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut recheck = tokio::time::interval(RECHECK);
+    let mut window = (Instant::now(), 0u32);
+    let slow = Arc::clone(&registration.slow);
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let message = match incoming {
+                    None | Some(Ok(Message::Close(_))) => break,
+                    Some(Err(error)) => {
+                        if error.to_string().contains("too long") {
+                            close(&mut socket, TOO_BIG, "frame too large").await;
+                        }
+                        break;
+                    }
+                    Some(Ok(message)) => message,
+                };
+                if window.0.elapsed() >= Duration::from_secs(1) {
+                    window = (Instant::now(), 0);
+                }
+                window.1 += 1;
+                if window.1 > MESSAGES_PER_SECOND {
+                    close(&mut socket, POLICY, "too many messages").await;
+                    break;
+                }
+                let answer = match message {
+                    Message::Text(body) => handle(&state, &mut socket, connection, user, body.as_str()).await,
+                    Message::Binary(_) => Some(error_message("bad_message", "messages are JSON text")),
+                    _ => None, // pings are answered by the protocol layer
+                };
+                if let Some(answer) = answer {
+                    if socket.send(answer).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            queued = registration.queue.recv() => {
+                let Some(payload) = queued else { break };
+                if socket.send(Message::Text(Utf8Bytes::from(payload.as_ref()))).await.is_err() {
+                    break;
+                }
+            }
+            () = slow.notified() => {
+                close(&mut socket, TRY_AGAIN_LATER, "too slow to keep up").await;
+                break;
+            }
+            _ = heartbeat.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+            _ = recheck.tick() => {
+                let valid = principal.expires_at > Timestamp::now()
+                    && state.auth.authenticate(&token).await.is_ok();
+                if !valid {
+                    close(&mut socket, POLICY, "session ended").await;
+                    break;
+                }
+            }
+        }
+    }
+    state.hub.remove(connection);
+}
+
+/// Answers one client message (subscriptions may replay missed events first).
+async fn handle(
+    state: &AppState,
+    socket: &mut WebSocket,
+    connection: veilgram_realtime::ConnectionId,
+    user: veilgram_core::UserId,
+    body: &str,
+) -> Option<Message> {
+    let Ok(message) = serde_json::from_str::<ClientMessage>(body) else {
+        return Some(error_message("bad_message", "unknown or malformed message"));
+    };
+    match message {
+        ClientMessage::Ping => Some(text(&serde_json::json!({ "type": "pong" }))),
+        ClientMessage::Auth { .. } => Some(error_message("bad_message", "already authenticated")),
+        ClientMessage::Unsubscribe { channel } => {
+            if channel != veilgram_notifications::user_channel(user) {
+                state.hub.unsubscribe(connection, &channel);
+            }
+            Some(text(
+                &serde_json::json!({ "type": "unsubscribed", "channel": channel }),
+            ))
+        }
+        ClientMessage::Subscribe { channel, since } => {
+            if !may_listen(state, user, &channel).await {
+                return Some(error_message("not_found", "no such channel you may see"));
+            }
+            if !state.hub.subscribe(connection, &channel) {
+                return Some(error_message(
+                    "too_many_subscriptions",
+                    "at most 64 channels",
+                ));
+            }
+            let subscribed = text(&serde_json::json!({ "type": "subscribed", "channel": channel }));
+            if socket.send(subscribed).await.is_err()
+                || !replay(state, socket, &channel, since.as_deref()).await
+            {
+                return None;
+            }
+            None
+        }
+    }
+}
+
+/// Whether `user` may listen to `channel`: the same visibility as the REST API.
+async fn may_listen(state: &AppState, user: veilgram_core::UserId, channel: &str) -> bool {
+    if let Some(post) = channel
+        .strip_prefix("post:")
+        .and_then(|id| id.parse::<PostId>().ok())
+    {
+        return state.posts.get(post, Some(user)).await.is_ok();
+    }
+    if let Some(poll) = channel
+        .strip_prefix("poll:")
+        .and_then(|id| id.parse::<PollId>().ok())
+    {
+        return state.polls.get(poll, Some(user)).await.is_ok();
+    }
+    false
+}

@@ -1,0 +1,500 @@
+//! Notifications (made from events, grouped, listed, read, live) and `/ws` over a real socket:
+//! authentication, origins, subscriptions under the REST visibility rules, live comments,
+//! counts and tallies, replay after a reconnect, limits, and sessions ending; and two
+//! processes delivering each other's events through Redis.
+
+use crate::helpers::{Account, Options, TestApp};
+use axum::http::StatusCode;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use veilgram_testkit::TestDatabase;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Serves the app's router on a loopback port for the life of the test.
+async fn listen(app: &TestApp) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    address
+}
+
+async fn open(
+    address: &str,
+    origin: Option<&str>,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let mut request = format!("ws://{address}/ws").into_client_request().unwrap();
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(socket, _)| socket)
+}
+
+async fn send(socket: &mut Socket, value: Value) {
+    socket
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next JSON text message (pings skipped), within five seconds.
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("the socket is open")
+            .unwrap();
+        match message {
+            Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+            Message::Close(frame) => panic!("closed: {frame:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// Waits for the server to close the socket; answers the close code.
+async fn closed(socket: &mut Socket) -> Option<CloseCode> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(6), socket.next())
+            .await
+            .expect("closed within 6 s")
+        {
+            Some(Ok(Message::Close(frame))) => return frame.map(|frame| frame.code),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+async fn signed_in(address: &str, account: &Account) -> Socket {
+    let mut socket = open(address, None).await.unwrap();
+    send(
+        &mut socket,
+        json!({ "type": "auth", "token": account.access_token }),
+    )
+    .await;
+    let ready = next(&mut socket).await;
+    assert_eq!(ready["type"], "ready", "{ready}");
+    socket
+}
+
+async fn notifications_are_made_grouped_listed_read_and_pushed(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let address = listen(&app).await;
+    let author = app.signup(None).await;
+    let fan = app.signup(None).await;
+    let other = app.signup(None).await;
+    let mut socket = signed_in(&address, &author).await;
+    let post = app
+        .post_text(&author.access_token, "notice me", "public")
+        .await;
+    for (who, path, body) in [
+        (&fan, format!("/api/v1/posts/{post}/like"), json!({})),
+        (
+            &fan,
+            format!("/api/v1/posts/{post}/comments"),
+            json!({ "text": "hi @nobody" }),
+        ),
+        (
+            &fan,
+            format!("/api/v1/users/{}/follow", author.user_id),
+            json!({}),
+        ),
+        (&author, format!("/api/v1/posts/{post}/like"), json!({})),
+    ] {
+        let response = app.post(&path, body, Some(&who.access_token)).await;
+        assert!(response.status.is_success(), "{}", response.text);
+    }
+    app.drain_events().await;
+    let mut live = Vec::new();
+    for _ in 0..3 {
+        let event = next(&mut socket).await;
+        assert_eq!(
+            (event["type"].as_str(), event["event"].as_str()),
+            (Some("event"), Some("notification"))
+        );
+        assert_eq!(event["channel"], format!("user:{}", author.user_id));
+        live.push(event["data"]["type"].as_str().unwrap().to_owned());
+    }
+    live.sort();
+    assert_eq!(
+        live,
+        ["comment", "follow", "like"],
+        "no notification of one's own like"
+    );
+
+    let second_like = app
+        .post(
+            &format!("/api/v1/posts/{post}/like"),
+            json!({}),
+            Some(&other.access_token),
+        )
+        .await;
+    assert!(second_like.status.is_success());
+    app.drain_events().await;
+    app.drain_events().await; // a redelivery changes nothing
+    let list = app
+        .get("/api/v1/notifications", Some(&author.access_token))
+        .await;
+    let items = list.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{}", list.text);
+    assert_eq!(
+        (items[0]["type"].as_str(), items[0]["actors"].as_i64()),
+        (Some("like"), Some(2)),
+        "grouped"
+    );
+    assert_eq!(items[0]["actor"], other.user_id.as_str());
+    let count = app
+        .get(
+            "/api/v1/notifications/unread_count",
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(count.body["count"], 3);
+    let oldest = items[2]["id"].as_str().unwrap();
+    let read = app
+        .post(
+            "/api/v1/notifications/read",
+            json!({ "up_to_id": oldest }),
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::NO_CONTENT);
+    let count = app
+        .get(
+            "/api/v1/notifications/unread_count",
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(count.body["count"], 2);
+    let page = app
+        .get("/api/v1/notifications?limit=2", Some(&author.access_token))
+        .await;
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get(
+            &format!("/api/v1/notifications?cursor={cursor}"),
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(rest.body["items"][0]["read"], true);
+    let bad = app
+        .get(
+            "/api/v1/notifications?cursor=nope",
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    // A block hides what the blocked person caused; an anonymous thread hides who commented.
+    let blocked = app
+        .post(
+            &format!("/api/v1/users/{}/block", fan.user_id),
+            json!({}),
+            Some(&author.access_token),
+        )
+        .await;
+    assert!(blocked.status.is_success());
+    let list = app
+        .get("/api/v1/notifications", Some(&author.access_token))
+        .await;
+    assert!(list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|item| item["actor"] != fan.user_id.as_str()));
+    let thread = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "ask", "anonymous_thread": true }),
+            Some(&author.access_token),
+        )
+        .await;
+    let thread = thread.body["id"].as_str().unwrap();
+    app.post(
+        &format!("/api/v1/posts/{thread}/comments"),
+        json!({ "text": "secret" }),
+        Some(&other.access_token),
+    )
+    .await;
+    app.drain_events().await;
+    let list = app
+        .get("/api/v1/notifications", Some(&author.access_token))
+        .await;
+    assert_eq!(list.body["items"][0]["type"], "comment");
+    assert_eq!(list.body["items"][0]["actor"], Value::Null, "{}", list.text);
+    assert!(!next(&mut socket).await.to_string().contains(&other.user_id));
+}
+
+async fn sockets_follow_what_their_user_may_see(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let address = listen(&app).await;
+    let author = app.signup(None).await;
+    let viewer = app.signup(None).await;
+
+    // Origins: the allowlist and the server itself, nothing else.
+    assert!(open(&address, Some("https://evil.example")).await.is_err());
+    assert!(open(&address, Some("https://app.example")).await.is_ok());
+    assert!(open(&address, Some(&format!("http://{address}")))
+        .await
+        .is_ok());
+    // Authentication comes first, and only from the first message.
+    let mut anonymous = open(&address, None).await.unwrap();
+    send(&mut anonymous, json!({ "type": "ping" })).await;
+    assert_eq!(closed(&mut anonymous).await, Some(CloseCode::Policy));
+    let mut forged = open(&address, None).await.unwrap();
+    send(
+        &mut forged,
+        json!({ "type": "auth", "token": "not-a-token" }),
+    )
+    .await;
+    assert_eq!(next(&mut forged).await["code"], "unauthorized");
+
+    let created = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "vote!", "poll": { "options": ["a", "b"], "closes_in_seconds": 3600 } }),
+            Some(&author.access_token),
+        )
+        .await;
+    let post = created.body["id"].as_str().unwrap().to_owned();
+    let poll = created.body["poll"]["id"].as_str().unwrap().to_owned();
+    let hidden = app
+        .post_text(&author.access_token, "followers only", "followers")
+        .await;
+    let mut socket = signed_in(&address, &viewer).await;
+    send(
+        &mut socket,
+        json!({ "type": "subscribe", "channel": format!("post:{hidden}") }),
+    )
+    .await;
+    assert_eq!(
+        next(&mut socket).await["code"],
+        "not_found",
+        "as the REST API would answer"
+    );
+    send(
+        &mut socket,
+        json!({ "type": "subscribe", "channel": format!("user:{}", author.user_id) }),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["code"], "not_found");
+    for channel in [format!("post:{post}"), format!("poll:{poll}")] {
+        send(
+            &mut socket,
+            json!({ "type": "subscribe", "channel": channel }),
+        )
+        .await;
+        assert_eq!(next(&mut socket).await["type"], "subscribed");
+    }
+    send(&mut socket, json!({ "type": "ping" })).await;
+    assert_eq!(next(&mut socket).await["type"], "pong");
+    socket
+        .send(Message::Text("{not json".into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut socket).await["code"], "bad_message");
+    send(&mut socket, json!({ "type": "dance" })).await;
+    assert_eq!(next(&mut socket).await["code"], "bad_message");
+    socket
+        .send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut socket).await["code"], "bad_message");
+
+    app.post(
+        &format!("/api/v1/posts/{post}/comments"),
+        json!({ "text": "first" }),
+        Some(&author.access_token),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/polls/{poll}/votes"),
+        json!({ "option_index": 1 }),
+        Some(&author.access_token),
+    )
+    .await;
+    app.drain_events().await;
+    let comment = next(&mut socket).await;
+    assert_eq!(
+        (comment["event"].as_str(), comment["channel"].as_str()),
+        (
+            Some("comment.created"),
+            Some(format!("post:{post}").as_str())
+        )
+    );
+    assert!(!comment.to_string().contains("first"), "ids only, no text");
+    let counts = next(&mut socket).await;
+    assert_eq!(
+        (
+            counts["event"].as_str(),
+            counts["data"]["comment_count"].as_i64()
+        ),
+        (Some("post.updated"), Some(1))
+    );
+    let tally = next(&mut socket).await;
+    assert_eq!(tally["event"], "poll.updated");
+    assert_eq!(tally["data"]["options"][1]["votes"], 1);
+    assert!(
+        !tally.to_string().contains(&author.user_id),
+        "never who voted"
+    );
+
+    // A reconnecting client gets what it missed since an id, or is told to refetch.
+    let since = comment["id"].as_str().unwrap().to_owned();
+    drop(socket);
+    let mut again = signed_in(&address, &viewer).await;
+    send(
+        &mut again,
+        json!({ "type": "subscribe", "channel": format!("post:{post}"), "since": since }),
+    )
+    .await;
+    assert_eq!(next(&mut again).await["type"], "subscribed");
+    assert_eq!(
+        next(&mut again).await,
+        counts,
+        "what came after the comment, replayed"
+    );
+    send(
+        &mut again,
+        json!({ "type": "subscribe", "channel": format!("poll:{poll}"), "since": "0190-unknown" }),
+    )
+    .await;
+    assert_eq!(next(&mut again).await["type"], "subscribed");
+    assert_eq!(next(&mut again).await["type"], "refetch");
+
+    // Limits: a frame over 64 KiB, and a flood of messages.
+    let mut big = signed_in(&address, &viewer).await;
+    big.send(Message::Text("x".repeat(70 * 1024).into()))
+        .await
+        .unwrap();
+    assert_eq!(closed(&mut big).await, Some(CloseCode::Size));
+    let mut flood = signed_in(&address, &viewer).await;
+    for _ in 0..30 {
+        if flood
+            .send(Message::Text(json!({ "type": "ping" }).to_string().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let mut code = None;
+    while code.is_none() {
+        match tokio::time::timeout(Duration::from_secs(5), flood.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Message::Close(frame))) => code = frame.map(|frame| frame.code),
+            Some(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    assert_eq!(code, Some(CloseCode::Policy));
+
+    // Logging out closes the user's sockets within five seconds.
+    let logout = app
+        .post("/api/v1/auth/logout", json!({}), Some(&viewer.access_token))
+        .await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    assert_eq!(closed(&mut again).await, Some(CloseCode::Policy));
+}
+
+/// Two processes share PostgreSQL and Redis: a user connected to A sees, within a second, a
+/// comment posted through B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_deliver_each_others_events_through_redis() {
+    let database = TestDatabase::postgres().await;
+    let url = veilgram_testkit::cache::redis_url();
+    let bus = |url: String| async move {
+        let bus = veilgram_cache::RedisPubSub::connect(&url).await.unwrap();
+        bus.wait_subscribed().await;
+        Arc::new(bus) as Arc<dyn veilgram_core::pubsub::PubSub>
+    };
+    let first = TestApp::with_options(
+        &database,
+        Options {
+            pubsub: Some(bus(url.clone()).await),
+            ..Options::default()
+        },
+    )
+    .await;
+    let second = first
+        .second_process_with(
+            &database,
+            Options {
+                pubsub: Some(bus(url).await),
+                ..Options::default()
+            },
+        )
+        .await;
+    let address = listen(&first).await;
+    let author = first.signup(None).await;
+    let commenter = second.signup(None).await;
+    let post = first
+        .post_text(&author.access_token, "across processes", "public")
+        .await;
+    let mut socket = signed_in(&address, &author).await;
+    send(
+        &mut socket,
+        json!({ "type": "subscribe", "channel": format!("post:{post}") }),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "subscribed");
+
+    let comment = second
+        .post(
+            &format!("/api/v1/posts/{post}/comments"),
+            json!({ "text": "from B" }),
+            Some(&commenter.access_token),
+        )
+        .await;
+    assert_eq!(comment.status, StatusCode::CREATED);
+    let started = std::time::Instant::now();
+    second.drain_events().await; // B's relay publishes
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let event = next(&mut socket).await;
+        seen.push(event["event"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "comment.created",
+            "notification",
+            "post.created",
+            "post.updated"
+        ]
+    );
+}
+
+veilgram_testkit::for_each_engine!(
+    notifications_are_made_grouped_listed_read_and_pushed,
+    sockets_follow_what_their_user_may_see,
+);
