@@ -3,6 +3,7 @@
 
 mod media;
 mod process;
+mod realtime;
 mod server;
 
 pub use server::{Server, StartOptions};
