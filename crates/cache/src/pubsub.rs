@@ -62,8 +62,8 @@ pub struct RedisPubSub {
     /// This process, so that its own messages coming back from Redis are dropped.
     origin: String,
     listener: tokio::task::JoinHandle<()>,
-    /// Whether the Redis subscription is up (false while Redis is away).
-    subscribed: tokio::sync::watch::Receiver<bool>,
+    /// How many times the Redis subscription was made, while it is up; 0 while it is down.
+    subscribed: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Drop for RedisPubSub {
@@ -87,7 +87,7 @@ impl RedisPubSub {
             .map_err(failed)?;
         let local = LocalPubSub::default();
         let origin = process_name();
-        let (subscribed_sender, subscribed) = tokio::sync::watch::channel(false);
+        let (subscribed_sender, subscribed) = tokio::sync::watch::channel(0);
         let listener = tokio::spawn(listen(
             client,
             local.sender.clone(),
@@ -106,8 +106,18 @@ impl RedisPubSub {
     /// Returns once the subscription on Redis is up (messages other processes publish from
     /// then on arrive).
     pub async fn wait_subscribed(&self) {
+        self.wait_subscribed_after(0).await;
+    }
+
+    /// Which subscription is up (a number that grows with each resubscription), 0 if none.
+    pub fn subscription(&self) -> u64 {
+        *self.subscribed.borrow()
+    }
+
+    /// Returns once a subscription later than `earlier` (see [`Self::subscription`]) is up.
+    pub async fn wait_subscribed_after(&self, earlier: u64) {
         let mut subscribed = self.subscribed.clone();
-        let _ = subscribed.wait_for(|up| *up).await;
+        let _ = subscribed.wait_for(|current| *current > earlier).await;
     }
 }
 
@@ -125,13 +135,15 @@ async fn listen(
     client: redis::Client,
     local: broadcast::Sender<Published>,
     origin: String,
-    subscribed: tokio::sync::watch::Sender<bool>,
+    subscribed: tokio::sync::watch::Sender<u64>,
 ) {
+    let mut made = 0;
     loop {
         match client.get_async_pubsub().await {
             Ok(mut subscription) => {
                 if subscription.psubscribe(format!("{PREFIX}*")).await.is_ok() {
-                    subscribed.send_replace(true);
+                    made += 1;
+                    subscribed.send_replace(made);
                     let mut messages = subscription.on_message();
                     while let Some(message) = messages.next().await {
                         let channel = message.get_channel_name().to_owned();
@@ -154,7 +166,7 @@ async fn listen(
                         });
                     }
                 }
-                subscribed.send_replace(false);
+                subscribed.send_replace(0);
                 tracing::warn!("the Redis subscription ended; resubscribing");
             }
             Err(error) => tracing::warn!(%error, "cannot subscribe on Redis; retrying"),
@@ -187,11 +199,16 @@ impl PubSub for RedisPubSub {
                 .arg(encoded)
                 .ignore();
         }
+        // The first command after Redis comes back finds the old connection broken; the
+        // manager reconnects, and the second attempt goes through.
         let mut connection = self.publisher.clone();
-        pipeline
-            .query_async::<()>(&mut connection)
-            .await
-            .map_err(|error| PubSubError(error.to_string()))
+        match pipeline.query_async::<()>(&mut connection).await {
+            Ok(()) => Ok(()),
+            Err(_) => pipeline
+                .query_async::<()>(&mut connection)
+                .await
+                .map_err(|error| PubSubError(error.to_string())),
+        }
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Published> {

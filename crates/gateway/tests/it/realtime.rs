@@ -498,3 +498,74 @@ veilgram_testkit::for_each_engine!(
     notifications_are_made_grouped_listed_read_and_pushed,
     sockets_follow_what_their_user_may_see,
 );
+
+/// With Redis gone, sockets stay up and a process's own events still reach its sockets; when
+/// Redis is back, events cross processes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_keeps_local_delivery_and_cross_process_delivery_resumes() {
+    let database = TestDatabase::sqlite();
+    let mut redis = crate::helpers::OwnRedis::start_anywhere();
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let bus_a = Arc::new(veilgram_cache::RedisPubSub::connect(&url).await.unwrap());
+    let bus_b = Arc::new(veilgram_cache::RedisPubSub::connect(&url).await.unwrap());
+    bus_a.wait_subscribed().await;
+    bus_b.wait_subscribed().await;
+    let first = TestApp::with_options(
+        &database,
+        Options {
+            pubsub: Some(bus_a.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let second = first
+        .second_process_with(
+            &database,
+            Options {
+                pubsub: Some(bus_b.clone()),
+                ..Options::default()
+            },
+        )
+        .await;
+    let address = listen(&first).await;
+    let author = first.signup(None).await;
+    let post = first
+        .post_text(&author.access_token, "outage", "public")
+        .await;
+    first.drain_events().await;
+    let mut socket = signed_in(&address, &author).await;
+    send(
+        &mut socket,
+        json!({ "type": "subscribe", "channel": format!("post:{post}") }),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "subscribed");
+    let before = bus_a.subscription();
+    redis.stop();
+    comment_and_see_it(&first, &author, &post, &mut socket).await;
+    let mut redis = crate::helpers::OwnRedis::start(redis.port);
+    bus_a.wait_subscribed_after(before).await;
+    comment_and_see_it(&second, &author, &post, &mut socket).await;
+    redis.stop();
+}
+
+/// Comments on `post` through `app`, runs its consumers, and waits for the socket to hear it.
+async fn comment_and_see_it(app: &TestApp, author: &Account, post: &str, socket: &mut Socket) {
+    let path = format!("/api/v1/posts/{post}/comments");
+    let created = app
+        .post(
+            &path,
+            json!({ "text": "hello" }),
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    app.drain_events().await;
+    let comment = created.body["id"].as_str().unwrap();
+    loop {
+        let event = next(socket).await;
+        if event["event"] == "comment.created" && event["data"]["comment_id"] == comment {
+            return;
+        }
+    }
+}
