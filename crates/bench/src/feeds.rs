@@ -19,7 +19,7 @@ const FOLLOWS_EACH: usize = 10;
 const POPULAR: usize = 9;
 
 /// The user id an access token is for (its `sub` claim).
-fn subject(token: &str) -> anyhow::Result<String> {
+pub(crate) fn subject(token: &str) -> anyhow::Result<String> {
     let payload = token.split('.').nth(1).context("not a JWT")?;
     let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload)?)?;
     Ok(claims["sub"].as_str().context("no sub")?.to_owned())
@@ -168,7 +168,7 @@ async fn wait_for_fan_outs(address: &str, posts: f64) -> anyhow::Result<()> {
 }
 
 /// Sends one request on a connection of its own; answers the status and body.
-async fn send_once(
+pub(crate) async fn send_once(
     address: &str,
     request: hyper::Request<http_body_util::Full<bytes::Bytes>>,
 ) -> anyhow::Result<(hyper::StatusCode, bytes::Bytes)> {

@@ -24,15 +24,20 @@ use tokio::net::TcpStream;
 
 mod feeds;
 mod media;
+mod realtime;
 
 #[derive(Parser)]
 #[command(about = "Load-test veilgram over HTTP and print a table")]
 pub(crate) struct Arguments {
     /// What to measure: `writes` (sign-ups, reads, posts, likes, comments on both engines),
     /// `feeds` (home-feed reads and fan-out at 10,000 users, in memory and on Redis), `media`
-    /// (photo uploads against in-process processing of the same photo), or `all`.
+    /// (photo uploads against in-process processing of the same photo), `realtime` (idle
+    /// WebSockets, memory per connection, broadcast latency), or `all`.
     #[arg(long, default_value = "writes")]
     suite: String,
+    /// WebSocket connections the realtime suite opens.
+    #[arg(long, default_value_t = 50_000)]
+    sockets: usize,
     /// Seconds per measured phase.
     #[arg(long, default_value_t = 5)]
     duration: u64,
@@ -616,13 +621,17 @@ async fn main() -> anyhow::Result<()> {
         arguments.duration,
         std::thread::available_parallelism().map_or(0, usize::from)
     );
-    let (writes, feeds, uploads) = match arguments.suite.as_str() {
-        "writes" => (true, false, false),
-        "feeds" => (false, true, false),
-        "media" => (false, false, true),
-        "all" => (true, true, true),
-        other => bail!("unknown suite {other}: writes, feeds, media or all"),
+    let (writes, feeds, uploads, sockets) = match arguments.suite.as_str() {
+        "writes" => (true, false, false, false),
+        "feeds" => (false, true, false, false),
+        "media" => (false, false, true, false),
+        "realtime" => (false, false, false, true),
+        "all" => (true, true, true, true),
+        other => bail!("unknown suite {other}: writes, feeds, media, realtime or all"),
     };
+    if sockets {
+        realtime::print(&arguments, &binary).await?;
+    }
     if feeds {
         feeds::print(&arguments, &binary).await?;
     }
