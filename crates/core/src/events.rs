@@ -114,6 +114,13 @@ pub enum DomainEvent {
     },
     #[serde(rename = "user.deleted")]
     UserDeleted { user_id: UserId },
+    /// A poll reached its closing time (announced once, after the fact).
+    #[serde(rename = "poll.closed")]
+    PollClosed {
+        poll_id: PollId,
+        post_id: PostId,
+        author_id: UserId,
+    },
     /// A video attached to a post finished processing (ready or failed).
     #[serde(rename = "media.processed")]
     MediaProcessed { media_id: MediaId, post_id: PostId },

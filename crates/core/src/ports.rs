@@ -683,6 +683,16 @@ pub trait PollStore: Send + Sync {
         now: Timestamp,
         event: EventFor<PostId>,
     ) -> Result<(), StoreError>;
+
+    /// Announces up to `limit` polls whose closing time has passed and were not announced yet:
+    /// marks them and appends `event((poll, post, author))` for each, in one transaction.
+    /// Answers how many.
+    async fn announce_closed(
+        &self,
+        now: Timestamp,
+        limit: i64,
+        event: EventFor<(PollId, PostId, UserId)>,
+    ) -> Result<usize, StoreError>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1041,9 +1051,10 @@ impl NotificationKind {
 pub struct NewNotification {
     pub user_id: UserId,
     pub kind: NotificationKind,
-    /// Who caused it: notifications never go to the actor, nor between people who blocked one
-    /// another. `hide_actor` keeps it from being shown (anonymous threads).
-    pub actor_id: UserId,
+    /// Who caused it (none for a poll that closed): notifications never go to the actor, nor
+    /// between people who blocked one another. `hide_actor` keeps it from being shown
+    /// (anonymous threads).
+    pub actor_id: Option<UserId>,
     pub hide_actor: bool,
     pub post_id: Option<PostId>,
     pub comment_id: Option<CommentId>,
@@ -1079,6 +1090,9 @@ pub trait NotificationStore: Send + Sync {
 
     /// Whether comments under the post are anonymous (their authors never shown).
     async fn thread_is_anonymous(&self, post_id: PostId) -> Result<bool, StoreError>;
+
+    /// Everyone who voted in the poll (to tell them it closed; never shown to anyone).
+    async fn poll_voters(&self, poll_id: PollId) -> Result<Vec<UserId>, StoreError>;
 
     /// Newest first, before `before`; hides those whose actor is now blocked either way.
     async fn notifications(

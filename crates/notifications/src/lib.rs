@@ -1,5 +1,5 @@
-//! Notifications: an event-log consumer turns likes, comments, replies, follows and mentions
-//! into in-app notifications (never for one's own actions, never between people who blocked
+//! Notifications: an event-log consumer turns likes, comments, replies, follows, mentions and
+//! closed polls (to their author and voters) into in-app notifications (never for one's own actions, never between people who blocked
 //! one another, grouped where a burst would flood), publishes each on its recipient's channel
 //! for live delivery, and the service lists them, counts the unread and marks them read.
 
@@ -110,7 +110,7 @@ impl NotificationMaker {
             } => add(NewNotification {
                 user_id: *author_id,
                 kind: NotificationKind::Like,
-                actor_id: *user_id,
+                actor_id: Some(*user_id),
                 hide_actor: false,
                 post_id: Some(*post_id),
                 comment_id: None,
@@ -125,7 +125,7 @@ impl NotificationMaker {
                     add(NewNotification {
                         user_id: *mentioned,
                         kind: NotificationKind::Mention,
-                        actor_id: *author_id,
+                        actor_id: Some(*author_id),
                         hide_actor: false,
                         post_id: Some(*post_id),
                         comment_id: None,
@@ -145,7 +145,7 @@ impl NotificationMaker {
                 let about = |user_id: UserId, kind: NotificationKind| NewNotification {
                     user_id,
                     kind,
-                    actor_id: *author_id,
+                    actor_id: Some(*author_id),
                     hide_actor: anonymous,
                     post_id: Some(*post_id),
                     comment_id: Some(*comment_id),
@@ -164,11 +164,29 @@ impl NotificationMaker {
             } => add(NewNotification {
                 user_id: *followee_id,
                 kind: NotificationKind::Follow,
-                actor_id: *follower_id,
+                actor_id: Some(*follower_id),
                 hide_actor: false,
                 post_id: None,
                 comment_id: None,
             }),
+            DomainEvent::PollClosed {
+                poll_id,
+                post_id,
+                author_id,
+            } => {
+                let mut told = vec![*author_id];
+                told.extend(self.store.poll_voters(*poll_id).await?);
+                for user_id in told {
+                    add(NewNotification {
+                        user_id,
+                        kind: NotificationKind::PollClosed,
+                        actor_id: None,
+                        hide_actor: false,
+                        post_id: Some(*post_id),
+                        comment_id: None,
+                    });
+                }
+            }
             _ => {}
         }
         Ok(wanted)

@@ -39,6 +39,9 @@ pub struct PollsService {
     store: Arc<dyn PollStore>,
 }
 
+/// Polls announced closed per store transaction.
+const ANNOUNCE_BATCH: i64 = 100;
+
 impl PollsService {
     pub fn new(store: Arc<dyn PollStore>) -> Self {
         Self { store }
@@ -70,5 +73,33 @@ impl PollsService {
             .vote(poll_id, voter, option_index, now, event)
             .await?;
         self.get(poll_id, Some(voter)).await
+    }
+
+    /// Writes `poll.closed` once for every poll whose closing time passed by `now`; answers how
+    /// many.
+    pub async fn announce_closed(&self, now: Timestamp) -> Result<usize, PollError> {
+        let event: EventFor<(PollId, PostId, UserId)> =
+            Arc::new(|(poll_id, post_id, author_id)| {
+                EventEnvelope::new(
+                    None,
+                    Timestamp::now(),
+                    DomainEvent::PollClosed {
+                        poll_id,
+                        post_id,
+                        author_id,
+                    },
+                )
+            });
+        let mut announced = 0;
+        loop {
+            let batch = self
+                .store
+                .announce_closed(now, ANNOUNCE_BATCH, Arc::clone(&event))
+                .await?;
+            announced += batch;
+            if (batch as i64) < ANNOUNCE_BATCH {
+                return Ok(announced);
+            }
+        }
     }
 }

@@ -23,3 +23,7 @@ CREATE TABLE notified_events (
     event_id    TEXT PRIMARY KEY,
     created_at  BIGINT NOT NULL
 );
+
+-- Polls whose closing was announced (a poll.closed event written once).
+ALTER TABLE polls ADD COLUMN closed_announced BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX polls_closing ON polls (closed_announced, closes_at);

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use veilgram_core::ports::{
     NewNotification, NotificationKind, NotificationRecord, NotificationStore,
 };
-use veilgram_core::{EventId, NotificationId, PostId, StoreError, Timestamp, UserId};
+use veilgram_core::{EventId, NotificationId, PollId, PostId, StoreError, Timestamp, UserId};
 
 /// Handled event ids are remembered this long (far beyond any redelivery).
 const NOTIFIED_KEPT_MILLIS: i64 = 7 * 24 * 3600 * 1000;
@@ -67,7 +67,7 @@ impl NotificationStore for SqlStore {
         }
         let mut made = Vec::new();
         for notification in notifications {
-            if notification.user_id == notification.actor_id {
+            if Some(notification.user_id) == notification.actor_id {
                 continue;
             }
             // The recipient must exist, and neither may have blocked the other.
@@ -77,7 +77,12 @@ impl NotificationStore for SqlStore {
                     OR (b.blocker_id = $2 AND b.blocked_id = $1))",
             )
             .bind(notification.user_id.to_string())
-            .bind(notification.actor_id.to_string())
+            .bind(
+                notification
+                    .actor_id
+                    .map(|actor| actor.to_string())
+                    .unwrap_or_default(),
+            )
             .fetch_optional(&mut *transaction)
             .await
             .map_err(translate)?;
@@ -107,7 +112,7 @@ impl NotificationStore for SqlStore {
             .bind(id.to_string())
             .bind(notification.user_id.to_string())
             .bind(notification.kind.as_str())
-            .bind(notification.actor_id.to_string())
+            .bind(notification.actor_id.map(|actor| actor.to_string()))
             .bind(i64::from(notification.hide_actor))
             .bind(actors)
             .bind(notification.post_id.map(|post| post.to_string()))
@@ -121,7 +126,7 @@ impl NotificationStore for SqlStore {
                 id,
                 user_id: notification.user_id,
                 kind: notification.kind,
-                actor_id: (!notification.hide_actor).then_some(notification.actor_id),
+                actor_id: notification.actor_id.filter(|_| !notification.hide_actor),
                 actors,
                 post_id: notification.post_id,
                 comment_id: notification.comment_id,
@@ -146,6 +151,15 @@ impl NotificationStore for SqlStore {
                 .await
                 .map_err(translate)?;
         Ok(anonymous.unwrap_or(0) != 0)
+    }
+
+    async fn poll_voters(&self, poll_id: PollId) -> Result<Vec<UserId>, StoreError> {
+        let rows = sqlx::query("SELECT user_id FROM poll_votes WHERE poll_id = $1")
+            .bind(poll_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(translate)?;
+        rows.iter().map(|row| id_column(row, "user_id")).collect()
     }
 
     async fn notifications(

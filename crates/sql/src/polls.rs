@@ -170,4 +170,38 @@ impl PollStore for SqlStore {
         append_to_outbox(&mut transaction, &event(id_column(&row, "post_id")?)).await?;
         transaction.commit().await
     }
+
+    async fn announce_closed(
+        &self,
+        now: Timestamp,
+        limit: i64,
+        event: EventFor<(PollId, PostId, UserId)>,
+    ) -> Result<usize, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let due = sqlx::query(
+            "SELECT pl.id, pl.post_id, p.author_id FROM polls pl JOIN posts p ON p.id = pl.post_id \
+             WHERE pl.closed_announced = 0 AND pl.closes_at <= $1 ORDER BY pl.closes_at LIMIT $2",
+        )
+        .bind(now.as_millis())
+        .bind(limit)
+        .fetch_all(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        for row in &due {
+            let poll: PollId = id_column(row, "id")?;
+            sqlx::query("UPDATE polls SET closed_announced = 1 WHERE id = $1")
+                .bind(poll.to_string())
+                .execute(&mut *transaction)
+                .await
+                .map_err(translate)?;
+            let closed = event((
+                poll,
+                id_column(row, "post_id")?,
+                id_column(row, "author_id")?,
+            ));
+            append_to_outbox(&mut transaction, &closed).await?;
+        }
+        transaction.commit().await?;
+        Ok(due.len())
+    }
 }

@@ -241,6 +241,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     background.push(Arc::clone(&media).spawn_collector(Duration::from_secs(
         config.media.collect_interval_seconds.max(1),
     )));
+    let polls = Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>));
+    let closing = Arc::clone(&polls);
+    background.push(tokio::spawn(async move {
+        // Closed polls are announced (and their voters notified) within this long.
+        let mut ticks = tokio::time::interval(Duration::from_secs(15));
+        loop {
+            ticks.tick().await;
+            if let Err(error) = closing
+                .announce_closed(veilgram_core::Timestamp::now())
+                .await
+            {
+                tracing::warn!(%error, "announcing closed polls failed; retrying next tick");
+            }
+        }
+    }));
     let counter_for_metrics = Arc::clone(&event_counter);
     let commit_stats = store.commit_stats();
     let state = AppState {
@@ -248,7 +263,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         users,
         posts,
         comments,
-        polls: Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>)),
+        polls,
         feeds,
         media: Arc::clone(&media),
         notifications: Arc::new(NotificationsService::new(

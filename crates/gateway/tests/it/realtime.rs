@@ -494,7 +494,57 @@ async fn two_processes_deliver_each_others_events_through_redis() {
     );
 }
 
+/// A poll's author and voters hear that it closed, once.
+async fn closed_polls_notify_their_author_and_voters(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let author = app.signup(None).await;
+    let voter = app.signup(None).await;
+    let bystander = app.signup(None).await;
+    let created = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "quick poll", "poll": { "options": ["x", "y"], "closes_in_seconds": 300 } }),
+            Some(&author.access_token),
+        )
+        .await;
+    let poll = created.body["poll"]["id"].as_str().unwrap();
+    let voted = app
+        .post(
+            &format!("/api/v1/polls/{poll}/votes"),
+            json!({ "option_index": 0 }),
+            Some(&voter.access_token),
+        )
+        .await;
+    assert_eq!(voted.status, StatusCode::OK);
+    let polls = veilgram_polls::PollsService::new(
+        Arc::clone(&app.store) as Arc<dyn veilgram_core::ports::PollStore>
+    );
+    let now = veilgram_core::Timestamp::now();
+    assert_eq!(polls.announce_closed(now).await.unwrap(), 0, "still open");
+    let later = now.plus(Duration::from_secs(301));
+    assert_eq!(polls.announce_closed(later).await.unwrap(), 1);
+    assert_eq!(polls.announce_closed(later).await.unwrap(), 0, "once");
+    app.drain_events().await;
+    for (account, expected) in [(&author, 1), (&voter, 1), (&bystander, 0)] {
+        let list = app
+            .get("/api/v1/notifications", Some(&account.access_token))
+            .await;
+        let closed: Vec<&Value> = list.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|item| item["type"] == "poll_closed")
+            .collect();
+        assert_eq!(closed.len(), expected, "{}", list.text);
+        if let Some(item) = closed.first() {
+            assert_eq!(item["actor"], Value::Null);
+            assert_eq!(item["post_id"], created.body["id"]);
+        }
+    }
+}
+
 veilgram_testkit::for_each_engine!(
+    closed_polls_notify_their_author_and_voters,
     notifications_are_made_grouped_listed_read_and_pushed,
     sockets_follow_what_their_user_may_see,
 );
