@@ -160,7 +160,10 @@ impl MediaWorker {
             return Ok(true);
         };
         match self.transcode(&task).await {
-            Ok(()) => self.jobs.ack(job.id).await?,
+            Ok(()) => {
+                self.jobs.ack(job.id).await?;
+                tracing::info!(media_id = %task.media_id, "a video job finished");
+            }
             Err(
                 error @ (MediaError::Processing(_)
                 | MediaError::Refused(_)
@@ -169,6 +172,7 @@ impl MediaWorker {
                 tracing::info!(%error, media_id = %task.media_id, "a video could not be processed");
                 self.give_up(&task).await?;
                 self.jobs.ack(job.id).await?;
+                tracing::info!(media_id = %task.media_id, "a video job finished");
             }
             Err(error) => self.retry(&job, &task, &error).await?,
         }

@@ -6,4 +6,4 @@ mod process;
 mod realtime;
 mod server;
 
-pub use server::{Server, StartOptions};
+pub use server::{Pair, Server, StartOptions};

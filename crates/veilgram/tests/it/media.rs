@@ -73,24 +73,28 @@ impl Varnish {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
         drop(listener);
-        let child = Command::new("varnishd")
+        let mut child = Command::new("varnishd")
             .args(["-F", "-j", "none", "-s", "malloc,64m", "-a", &address])
             .arg("-f")
             .arg(&vcl_path)
             .arg("-n")
             .arg(work.path().join("instance"))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("varnishd (Debian's varnish) is needed");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(&address).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "varnishd did not listen on {address}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // It serves once its child process says it started.
+        let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+        let (started, said) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if line.contains("said Child starts") {
+                    let _ = started.send(());
+                }
+            }
+        });
+        said.recv_timeout(Duration::from_secs(30))
+            .expect("varnishd did not start its child");
         Self {
             child,
             address,
@@ -119,23 +123,8 @@ async fn varnish_serves_repeat_media_requests_from_its_cache() {
     assert_eq!(status, 201);
     let token = account["access_token"].as_str().unwrap();
     let photo = samples::jpeg_with_metadata(1600, 1200, 1);
-    let boundary = "varnish-test-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(&photo);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let mut request = format!(
-        "POST /api/v1/media HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    request.extend(body);
-    let (status, _, uploaded) = exchange(&server.address, request).await;
-    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&uploaded));
-    let media: Value = serde_json::from_slice(&uploaded).unwrap();
+    let (status, media) = upload_raw(&server.address, token, &photo).await;
+    assert_eq!(status, 201, "{media}");
     let url = media["url"].as_str().unwrap();
 
     let varnish = Varnish::start(&server.address);
@@ -174,9 +163,10 @@ async fn varnish_serves_repeat_media_requests_from_its_cache() {
     assert_eq!(header(&headers, "x-cache"), Some("MISS"));
 }
 
-/// Sends one multipart upload to the real server; answers the status.
-async fn upload_raw(address: &str, token: &str, bytes: &[u8]) -> u16 {
-    let boundary = "memory-test-boundary";
+/// Sends one multipart upload (field `file`) to the real server; answers the status and the
+/// JSON answer.
+async fn upload_raw(address: &str, token: &str, bytes: &[u8]) -> (u16, Value) {
+    let boundary = "process-test-boundary";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\n"
     )
@@ -190,7 +180,11 @@ async fn upload_raw(address: &str, token: &str, bytes: &[u8]) -> u16 {
     )
     .into_bytes();
     request.extend(body);
-    exchange(address, request).await.0
+    let (status, _, answer) = exchange(address, request).await;
+    (
+        status,
+        serde_json::from_slice(&answer).unwrap_or(Value::Null),
+    )
 }
 
 /// The server's peak resident memory so far, in bytes (Linux).
@@ -241,7 +235,7 @@ async fn hostile_and_largest_uploads_keep_the_server_under_512_mb() {
     for (what, bytes, expected) in cases {
         let started = Instant::now();
         assert_eq!(
-            upload_raw(&server.address, token, &bytes).await,
+            upload_raw(&server.address, token, &bytes).await.0,
             expected,
             "{what}"
         );
@@ -276,23 +270,8 @@ async fn a_separate_worker_process_transcodes_what_serve_queued() {
     let token = account["access_token"].as_str().unwrap();
     let work = tempfile::tempdir().unwrap();
     let video = samples::mp4_with_metadata(work.path(), 640, 360, 1);
-    let boundary = "worker-test-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"v.mp4\"\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(&video);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let mut request = format!(
-        "POST /api/v1/media HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    request.extend(body);
-    let (status, _, created) = exchange(&server.address, request).await;
-    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&created));
-    let created: Value = serde_json::from_slice(&created).unwrap();
+    let (status, created) = upload_raw(&server.address, token, &video).await;
+    assert_eq!(status, 201, "{created}");
     let path = format!("/api/v1/media/{}", created["id"].as_str().unwrap());
     let metrics = server.get_text("/metrics").await;
     assert!(
@@ -307,22 +286,23 @@ async fn a_separate_worker_process_transcodes_what_serve_queued() {
         .env("VEILGRAM_MEDIA__WORKER_POLL_MS", "50")
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Clients poll; so does this test, until the status leaves `processing`.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let media = loop {
-        let (_, media) = server.request("GET", &path, None, Some(token)).await;
-        if media["status"] != "processing" {
-            break media;
+    // The worker logs each video it finishes; then the upload's status has changed.
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(worker.stderr.take().unwrap()));
+    let (finished, logged) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if line.contains("a video job finished") {
+                let _ = finished.send(());
+            }
         }
-        assert!(
-            Instant::now() < deadline,
-            "the worker never finished: {media}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    });
+    logged
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the worker finished the job");
+    let (_, media) = server.request("GET", &path, None, Some(token)).await;
     let _ = worker.kill();
     let _ = worker.wait();
     assert_eq!(media["status"], "ready", "{media}");

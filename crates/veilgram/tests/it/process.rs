@@ -1,6 +1,6 @@
 //! Start-up, configuration, engines, graceful shutdown, logs and key rotation of the real binary.
 
-use crate::server::{binary, read_response, run_subcommand, Server, StartOptions};
+use crate::server::{binary, read_response, run_subcommand, Pair, Server, StartOptions};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -114,7 +114,6 @@ async fn serves_on_sqlite_and_finishes_in_flight_requests_on_sigterm() {
             Instant::now() < deadline,
             "the server never received the request"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     server.terminate();
     server.wait_for_log("shutdown signal received", Duration::from_secs(10));
@@ -418,39 +417,28 @@ async fn events_written_before_a_crash_are_published_after_the_restart() {
 async fn rate_limits_hold_across_two_processes_sharing_redis() {
     let database = TestDatabase::postgres().await;
     let redis_url = veilgram_testkit::cache::redis_url();
-    let directories = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let start = |directory: &tempfile::TempDir| {
-        Server::start(StartOptions {
-            data_dir: Some(directory.path()),
-            database_url: Some(database.url().as_str()),
-            environment: vec![
-                ("VEILGRAM_REDIS_URL", redis_url.as_str()),
-                ("VEILGRAM_RATE_LIMIT_SCALE", "1"),
-                ("VEILGRAM_RATE_LIMITS__POSTING", "3/3600"),
-            ],
-        })
-    };
-    let first = start(&directories[0]);
-    // The second process signs with the same keys, as a deployment's processes do.
-    std::fs::copy(
-        directories[0].path().join("signing-keys.json"),
-        directories[1].path().join("signing-keys.json"),
-    )
-    .unwrap();
-    let second = start(&directories[1]);
+    let pair = Pair::start(
+        database.url().as_str(),
+        &[
+            ("VEILGRAM_REDIS_URL", redis_url.as_str()),
+            ("VEILGRAM_RATE_LIMIT_SCALE", "1"),
+            ("VEILGRAM_RATE_LIMITS__POSTING", "3/3600"),
+        ],
+    );
+    let (first, second) = (&pair.first, &pair.second);
     let (status, signup) = first
         .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
         .await;
     assert_eq!(status, 201);
     let token = signup["access_token"].as_str().unwrap();
     let post = json!({ "text": "counted everywhere" });
-    for server in [&first, &second, &first] {
+    for server in [first, second, first] {
         let (status, answer) = server
             .request("POST", "/api/v1/posts", Some(&post), Some(token))
             .await;
         assert_eq!(status, 201, "{answer}");
     }
-    for server in [&second, &first] {
+    for server in [second, first] {
         let (status, answer) = server
             .request("POST", "/api/v1/posts", Some(&post), Some(token))
             .await;

@@ -1,6 +1,6 @@
 //! Live events across real processes: two `veilgram serve` sharing PostgreSQL and Redis.
 
-use crate::server::{Server, StartOptions};
+use crate::server::Pair;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -12,21 +12,11 @@ use veilgram_testkit::TestDatabase;
 async fn a_comment_through_one_process_reaches_a_socket_on_another() {
     let database = TestDatabase::postgres().await;
     let redis_url = veilgram_testkit::cache::redis_url();
-    let directories = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let start = |directory: &tempfile::TempDir| {
-        Server::start(StartOptions {
-            data_dir: Some(directory.path()),
-            database_url: Some(database.url().as_str()),
-            environment: vec![("VEILGRAM_REDIS_URL", redis_url.as_str())],
-        })
-    };
-    let first = start(&directories[0]);
-    std::fs::copy(
-        directories[0].path().join("signing-keys.json"),
-        directories[1].path().join("signing-keys.json"),
-    )
-    .unwrap();
-    let second = start(&directories[1]);
+    let pair = Pair::start(
+        database.url().as_str(),
+        &[("VEILGRAM_REDIS_URL", redis_url.as_str())],
+    );
+    let (first, second) = (&pair.first, &pair.second);
     let (_, author) = first
         .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
         .await;

@@ -197,6 +197,39 @@ impl Server {
     }
 }
 
+/// Two servers on one database, as a deployment runs them: their own data directories, the
+/// same signing keys (the first one's, copied before the second starts).
+pub struct Pair {
+    pub first: Server,
+    pub second: Server,
+    _directories: [tempfile::TempDir; 2],
+}
+
+impl Pair {
+    pub fn start(database_url: &str, environment: &[(&str, &str)]) -> Self {
+        let directories = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let start = |directory: &tempfile::TempDir| {
+            Server::start(StartOptions {
+                data_dir: Some(directory.path()),
+                database_url: Some(database_url),
+                environment: environment.to_vec(),
+            })
+        };
+        let first = start(&directories[0]);
+        std::fs::copy(
+            directories[0].path().join("signing-keys.json"),
+            directories[1].path().join("signing-keys.json"),
+        )
+        .unwrap();
+        let second = start(&directories[1]);
+        Self {
+            first,
+            second,
+            _directories: directories,
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
