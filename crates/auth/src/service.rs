@@ -340,11 +340,35 @@ impl AuthService {
     /// fails closed (503) rather than let a revoked token through.
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
         let verified = self.tokens.verify(bearer, Timestamp::now())?;
-        if self.revocations.is_revoked(&verified) {
+        self.not_revoked(&verified).await?;
+        Ok(Principal {
+            user_id: verified.user_id,
+            token_hash: verified.token_hash,
+            expires_at: verified.expires_at,
+        })
+    }
+
+    /// Whether a principal authenticated earlier (a long-lived socket's) still holds: not
+    /// expired, not revoked since. The signature is not verified again.
+    pub async fn recheck(&self, principal: &Principal) -> Result<(), AuthError> {
+        if principal.expires_at <= Timestamp::now() {
+            return Err(TokenError::Expired.into());
+        }
+        let token = crate::tokens::VerifiedToken {
+            user_id: principal.user_id,
+            expires_at: principal.expires_at,
+            token_hash: principal.token_hash,
+        };
+        self.not_revoked(&token).await
+    }
+
+    /// The revocation checks of `authenticate`.
+    async fn not_revoked(&self, verified: &crate::tokens::VerifiedToken) -> Result<(), AuthError> {
+        if self.revocations.is_revoked(verified) {
             return Err(TokenError::Revoked.into());
         }
         if let Some(cache) = &self.cache {
-            match self.revoked_in_cache(cache.as_ref(), &verified).await {
+            match self.revoked_in_cache(cache.as_ref(), verified).await {
                 Ok(true) => return Err(TokenError::Revoked.into()),
                 Ok(false) => {}
                 Err(error) => {
@@ -357,11 +381,7 @@ impl AuthService {
                 }
             }
         }
-        Ok(Principal {
-            user_id: verified.user_id,
-            token_hash: verified.token_hash,
-            expires_at: verified.expires_at,
-        })
+        Ok(())
     }
 
     /// Ends the caller's session: its access token and its family's refresh tokens.

@@ -5,7 +5,8 @@
 //! may see. Its own `user:<id>` channel is subscribed on auth. Limits: 64 KiB frames (1009
 //! beyond), a bounded outgoing queue (1013 when the client cannot keep up), 64 channels and 20
 //! messages a second per connection (1008 beyond), and the session is re-checked every two
-//! seconds, so logout, deletion or expiry closes the socket (1008) within five.
+//! seconds (expiry and revocations, without verifying the signature again), so logout,
+//! deletion or expiry closes the socket (1008) within five.
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -16,13 +17,19 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use veilgram_core::{PollId, PostId, Timestamp};
+use veilgram_core::{PollId, PostId};
 use veilgram_realtime::Replay;
 
+/// Messages above this close the socket with 1009, after they were read whole (so the close
+/// reaches the client).
 const MAX_FRAME: usize = 64 * 1024;
+/// The protocol layer stops reading beyond this (an abrupt end: nothing larger is buffered).
+const HARD_LIMIT: usize = 1024 * 1024;
 const AUTH_WITHIN: Duration = Duration::from_secs(10);
 const HEARTBEAT: Duration = Duration::from_secs(25);
 const RECHECK: Duration = Duration::from_secs(2);
+/// How long a closing socket waits for the client's close.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Client messages allowed per second.
 const MESSAGES_PER_SECOND: u32 = 20;
 
@@ -82,8 +89,8 @@ pub async fn websocket(
         .into_response();
     }
     upgrade
-        .max_message_size(MAX_FRAME)
-        .max_frame_size(MAX_FRAME)
+        .max_message_size(HARD_LIMIT)
+        .max_frame_size(HARD_LIMIT)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .on_upgrade(move |socket| session(state, socket))
@@ -97,12 +104,25 @@ fn error_message(code: &str, message: &str) -> Message {
     text(&serde_json::json!({ "type": "error", "code": code, "message": message }))
 }
 
+/// Closes with `code`, then waits (briefly) for the client's answering close, reading past
+/// what it had already sent: dropping the connection with unread data would reset it, and the
+/// client could lose the close frame and its code.
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
     };
-    let _ = socket.send(Message::Close(Some(frame))).await;
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Sends what a channel carried after `since`, or tells the client to refetch it.
@@ -183,6 +203,15 @@ async fn session(state: AppState, mut socket: WebSocket) {
                     }
                     Some(Ok(message)) => message,
                 };
+                let size = match &message {
+                    Message::Text(text) => text.len(),
+                    Message::Binary(bytes) => bytes.len(),
+                    _ => 0,
+                };
+                if size > MAX_FRAME {
+                    close(&mut socket, TOO_BIG, "frame too large").await;
+                    break;
+                }
                 if window.0.elapsed() >= Duration::from_secs(1) {
                     window = (Instant::now(), 0);
                 }
@@ -218,9 +247,7 @@ async fn session(state: AppState, mut socket: WebSocket) {
                 }
             }
             _ = recheck.tick() => {
-                let valid = principal.expires_at > Timestamp::now()
-                    && state.auth.authenticate(&token).await.is_ok();
-                if !valid {
+                if state.auth.recheck(&principal).await.is_err() {
                     close(&mut socket, POLICY, "session ended").await;
                     break;
                 }
