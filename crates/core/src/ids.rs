@@ -91,6 +91,17 @@ id_type!(
     JobId
 );
 id_type!(
+    /// A device registered for push delivery. Random (v4).
+    PushDeviceId
+);
+
+impl PushDeviceId {
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+id_type!(
     /// An in-app notification. Time-ordered (v7): newest notifications have the highest ids.
     NotificationId
 );

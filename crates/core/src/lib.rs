@@ -29,7 +29,7 @@ pub mod time;
 
 pub use error::StoreError;
 pub use ids::{
-    CommentId, EventId, JobId, MediaId, NotificationId, PollId, PostId, ReportId, SessionFamilyId,
-    UserId,
+    CommentId, EventId, JobId, MediaId, NotificationId, PollId, PostId, PushDeviceId, ReportId,
+    SessionFamilyId, UserId,
 };
 pub use time::Timestamp;

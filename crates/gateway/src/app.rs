@@ -48,6 +48,7 @@ pub struct AppState {
     pub feeds: Arc<FeedService>,
     pub media: Arc<veilgram_media::MediaService>,
     pub notifications: Arc<veilgram_notifications::NotificationsService>,
+    pub push_devices: Arc<veilgram_notifications::PushDevices>,
     /// This process's live connections.
     pub hub: Arc<veilgram_realtime::Hub>,
     /// Origins a browser may open `/ws` from (besides the server's own).

@@ -10,6 +10,7 @@ use veilgram_comments::CommentError;
 use veilgram_core::StoreError;
 use veilgram_feeds::{CursorError, FeedError};
 use veilgram_media::MediaError;
+use veilgram_notifications::PushError;
 use veilgram_polls::PollError;
 use veilgram_posts::PostError;
 use veilgram_users::{NicknameError, UserError};
@@ -162,6 +163,16 @@ impl From<MediaError> for ApiError {
             MediaError::Store(error) => error.into(),
             MediaError::Storage(_) => Self::unavailable(&error),
             MediaError::Processing(_) | MediaError::Io(_) => Self::internal(&error),
+        }
+    }
+}
+
+impl From<PushError> for ApiError {
+    fn from(error: PushError) -> Self {
+        match error {
+            PushError::Invalid(field, message) => Self::invalid_field(field, message),
+            PushError::NotFound => Self::not_found("device"),
+            PushError::Store(error) => error.into(),
         }
     }
 }

@@ -3,6 +3,10 @@
 //! one another, grouped where a burst would flood), publishes each on its recipient's channel
 //! for live delivery, and the service lists them, counts the unread and marks them read.
 
+mod push;
+
+pub use push::{PushDevices, PushError};
+
 use async_trait::async_trait;
 use std::sync::Arc;
 use veilgram_core::events::{DomainEvent, LoggedEvent};

@@ -36,6 +36,7 @@ mod notifications;
 mod polls;
 mod posts;
 mod profiles;
+mod push;
 mod reactions;
 mod secrets;
 pub mod store;

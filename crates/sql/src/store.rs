@@ -49,6 +49,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "notifications",
         sql: include_str!("../migrations/0006_notifications.sql"),
     },
+    Migration {
+        version: 7,
+        name: "push",
+        sql: include_str!("../migrations/0007_push.sql"),
+    },
 ];
 
 /// The migrations' two dialect words, spelled for `engine`: byte strings and an auto-numbered

@@ -42,7 +42,16 @@ pub struct Config {
     pub s3_secret_key: String,
     pub s3_region: String,
     pub media: MediaConfig,
+    pub push: PushConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PushConfig {
+    /// Development only: accept Web Push endpoints on this network (http, loopback, private
+    /// addresses). Off in production: an endpoint is a URL the server calls.
+    pub allow_local_endpoints: bool,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -259,6 +268,7 @@ impl Default for Config {
             s3_secret_key: String::new(),
             s3_region: "garage".into(),
             media: MediaConfig::default(),
+            push: PushConfig::default(),
             log: LogConfig::default(),
         }
     }

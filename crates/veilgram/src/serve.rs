@@ -12,13 +12,13 @@ use veilgram_core::jobs::JobQueue;
 use veilgram_core::ports::{
     CommentStore, CredentialStore, EventLog, EventPublisher, FeedStore, GraphStore, HealthCheck,
     MediaStore, MentionDirectory, NotificationStore, OutboxSource, PollStore, PostStore,
-    ProfileStore, ServerSecrets,
+    ProfileStore, PushDeviceStore, ServerSecrets,
 };
 use veilgram_events::{EventCounter, EventHandler};
 use veilgram_feeds::{FeedFanout, FeedService};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimiter};
 use veilgram_media::{MediaService, MediaStorage, MediaWorker};
-use veilgram_notifications::{NotificationMaker, NotificationsService};
+use veilgram_notifications::{NotificationMaker, NotificationsService, PushDevices};
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
 use veilgram_realtime::{Hub, Relay};
@@ -270,6 +270,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Arc::clone(&store) as Arc<dyn NotificationStore>
         )),
         hub,
+        push_devices: Arc::new(PushDevices::new(
+            Arc::clone(&store) as Arc<dyn PushDeviceStore>,
+            config.push.allow_local_endpoints,
+        )),
         ws_origins: Arc::new(config.http.cors_allowed_origins.clone()),
         rate_limits: Arc::new(RateLimiter::new(
             Arc::clone(&cache),

@@ -10,6 +10,7 @@ mod notifications;
 mod operations;
 mod polls;
 mod posts;
+mod push;
 pub(crate) mod realtime;
 mod users;
 
@@ -59,5 +60,6 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(feeds::routes())
         .merge(media::routes())
         .merge(notifications::routes())
+        .merge(push::routes())
         .merge(operations::routes())
 }

@@ -17,12 +17,14 @@ use veilgram_core::ports::{
     CommentStore, CredentialStore, GraphStore, HealthCheck, MentionDirectory, PollStore, PostStore,
     ProfileStore,
 };
-use veilgram_core::ports::{FeedStore, MediaStore, NotificationStore, ServerSecrets};
+use veilgram_core::ports::{
+    FeedStore, MediaStore, NotificationStore, PushDeviceStore, ServerSecrets,
+};
 use veilgram_core::pubsub::PubSub;
 use veilgram_feeds::{FeedFanout, FeedService, FeedSettings};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimitSettings, RateLimiter};
 use veilgram_media::{MediaService, MediaSettings, MediaStorage, MediaWorker, StorageConfig};
-use veilgram_notifications::{NotificationMaker, NotificationsService};
+use veilgram_notifications::{NotificationMaker, NotificationsService, PushDevices};
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
 use veilgram_realtime::{Hub, Relay};
@@ -215,6 +217,10 @@ impl TestApp {
                 Arc::clone(&store) as Arc<dyn NotificationStore>
             )),
             hub: Arc::clone(&hub),
+            push_devices: Arc::new(PushDevices::new(
+                Arc::clone(&store) as Arc<dyn PushDeviceStore>,
+                false,
+            )),
             ws_origins: Arc::new(options.cors_allowed_origins.clone()),
             rate_limits: Arc::new(RateLimiter::new(
                 Arc::clone(&cache),

@@ -11,6 +11,7 @@ mod limits;
 mod media;
 mod polls;
 mod posts;
+mod push;
 mod realtime;
 mod tokens;
 mod users;
