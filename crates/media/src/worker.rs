@@ -139,6 +139,13 @@ impl MediaWorker {
         Arc::clone(&self.stats)
     }
 
+    /// Reads the queue's counts by state for `/metrics` (the worker loop does this when idle;
+    /// a process that runs no jobs calls it on a timer).
+    pub async fn refresh_stats(&self) -> Result<(), MediaError> {
+        self.stats.record(&self.jobs.counts().await?);
+        Ok(())
+    }
+
     /// Runs one job if one is due; answers whether one ran.
     pub async fn run_once(&self) -> Result<bool, MediaError> {
         let Some(job) = self
@@ -146,7 +153,7 @@ impl MediaWorker {
             .lease(VIDEO_QUEUE, self.lease, Timestamp::now())
             .await?
         else {
-            self.stats.record(&self.jobs.counts().await?);
+            self.refresh_stats().await?;
             return Ok(false);
         };
         self.stats.ran.fetch_add(1, Ordering::Relaxed);

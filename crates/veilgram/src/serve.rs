@@ -237,6 +237,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.media.worker {
         background
             .push(media_worker.spawn(Duration::from_millis(config.media.worker_poll_ms.max(10))));
+    } else {
+        // No jobs run here, but /metrics still shows the queue.
+        background.push(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                ticks.tick().await;
+                if let Err(error) = media_worker.refresh_stats().await {
+                    tracing::warn!(%error, "cannot read the job queue's counts");
+                }
+            }
+        }));
     }
     background.push(Arc::clone(&media).spawn_collector(Duration::from_secs(
         config.media.collect_interval_seconds.max(1),
