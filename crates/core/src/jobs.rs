@@ -73,12 +73,14 @@ pub trait JobQueue: Send + Sync {
     async fn ack(&self, id: JobId) -> Result<(), StoreError>;
 
     /// The attempt failed with `error` (kept for operators; never user content): the job runs
-    /// again after `backoff(base, attempt)`, or is dead-lettered when out of attempts.
+    /// again after `backoff(base, attempt)` (or `at_least`, a `Retry-After`, if longer), or is
+    /// dead-lettered when out of attempts.
     async fn fail(
         &self,
         job: &Job,
         error: &str,
         base: Duration,
+        at_least: Option<Duration>,
         now: Timestamp,
     ) -> Result<Retry, StoreError>;
 

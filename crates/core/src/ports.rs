@@ -571,6 +571,10 @@ pub trait ServerSecrets: Send + Sync {
     /// first writer's value.
     async fn server_secret(&self, name: &str) -> Result<Vec<u8>, StoreError>;
 
+    /// The value named `name`, stored as `fresh` by whichever process asks first (a key pair
+    /// made in advance, say); every process gets that first value.
+    async fn server_value(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError>;
+
     /// Destroys a secret (a key that must not outlive its period).
     async fn forget_server_secret(&self, name: &str) -> Result<(), StoreError>;
 }
@@ -1160,4 +1164,9 @@ pub trait PushDeviceStore: Send + Sync {
     async fn remove_device(&self, user_id: UserId, id: PushDeviceId) -> Result<(), StoreError>;
 
     async fn devices_of(&self, user_id: UserId) -> Result<Vec<PushDevice>, StoreError>;
+
+    async fn device(&self, id: PushDeviceId) -> Result<Option<PushDevice>, StoreError>;
+
+    /// Forgets a device its push service no longer knows (404/410 answers).
+    async fn forget_device(&self, id: PushDeviceId) -> Result<(), StoreError>;
 }

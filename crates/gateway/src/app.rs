@@ -53,6 +53,8 @@ pub struct AppState {
     pub hub: Arc<veilgram_realtime::Hub>,
     /// Origins a browser may open `/ws` from (besides the server's own).
     pub ws_origins: Arc<Vec<String>>,
+    /// The VAPID public key browsers subscribe to Web Push with (base64url).
+    pub vapid_public_key: Arc<str>,
     pub rate_limits: Arc<crate::limits::RateLimiter>,
     /// Extra Prometheus text appended to `/metrics` (e.g. event consumers' progress).
     pub metrics_sources: Vec<Arc<dyn Fn() -> String + Send + Sync>>,

@@ -162,7 +162,13 @@ impl MediaWorker {
             let mut last = job.clone();
             last.attempt = last.max_attempts;
             self.jobs
-                .fail(&last, "unreadable payload", self.backoff, Timestamp::now())
+                .fail(
+                    &last,
+                    "unreadable payload",
+                    self.backoff,
+                    None,
+                    Timestamp::now(),
+                )
                 .await?;
             return Ok(true);
         };
@@ -196,7 +202,13 @@ impl MediaWorker {
         self.stats.retried.fetch_add(1, Ordering::Relaxed);
         let retry = self
             .jobs
-            .fail(job, &error.to_string(), self.backoff, Timestamp::now())
+            .fail(
+                job,
+                &error.to_string(),
+                self.backoff,
+                None,
+                Timestamp::now(),
+            )
             .await?;
         if retry == Retry::DeadLettered {
             self.give_up(task).await?;

@@ -3,9 +3,11 @@
 //! one another, grouped where a burst would flood), publishes each on its recipient's channel
 //! for live delivery, and the service lists them, counts the unread and marks them read.
 
+mod delivery;
 mod push;
 pub mod webpush;
 
+pub use delivery::{PushQueue, PushWorker, PUSH_QUEUE};
 pub use push::{PushDevices, PushError};
 
 use async_trait::async_trait;
@@ -87,11 +89,22 @@ impl NotificationsService {
 pub struct NotificationMaker {
     store: Arc<dyn NotificationStore>,
     pubsub: Arc<dyn PubSub>,
+    push: Option<Arc<PushQueue>>,
 }
 
 impl NotificationMaker {
     pub fn new(store: Arc<dyn NotificationStore>, pubsub: Arc<dyn PubSub>) -> Self {
-        Self { store, pubsub }
+        Self {
+            store,
+            pubsub,
+            push: None,
+        }
+    }
+
+    /// Also queues a push per device of each recipient.
+    pub fn with_push(mut self, push: Arc<PushQueue>) -> Self {
+        self.push = Some(push);
+        self
     }
 
     /// The notifications `event` calls for (before the store drops those to the actor and
@@ -222,6 +235,11 @@ impl EventHandler for NotificationMaker {
                 live_event(&channel, "notification", &id, to_json(notification))
             })
             .collect();
+        if let Some(push) = &self.push {
+            for notification in &made {
+                push.queue(notification).await?;
+            }
+        }
         // Live delivery is best effort: the notification is stored, and listed on refetch.
         if let Err(error) = self.pubsub.publish(&live).await {
             tracing::warn!(%error, "notifications were stored but not delivered live");

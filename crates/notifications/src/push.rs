@@ -36,7 +36,7 @@ pub struct PushDevices {
 }
 
 /// Whether an address belongs to this host or a private network.
-fn internal(address: IpAddr) -> bool {
+pub(crate) fn internal(address: IpAddr) -> bool {
     match address {
         IpAddr::V4(v4) => {
             v4.is_loopback()

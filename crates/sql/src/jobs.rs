@@ -117,13 +117,14 @@ impl JobQueue for SqlStore {
         job: &Job,
         error: &str,
         base: Duration,
+        at_least: Option<Duration>,
         now: Timestamp,
     ) -> Result<Retry, StoreError> {
         let error: String = error.chars().take(500).collect();
         let retry = if job.attempt >= job.max_attempts {
             Retry::DeadLettered
         } else {
-            Retry::At(now.plus(backoff(base, job.attempt)))
+            Retry::At(now.plus(backoff(base, job.attempt).max(at_least.unwrap_or_default())))
         };
         let (state, run_at) = match retry {
             Retry::At(at) => ("queued", at.as_millis()),

@@ -80,6 +80,28 @@ impl PushDeviceStore for SqlStore {
         Ok(())
     }
 
+    async fn device(&self, id: PushDeviceId) -> Result<Option<PushDevice>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, user_id, platform, token, p256dh, auth, created_at FROM push_devices \
+             WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(translate)?;
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    async fn forget_device(&self, id: PushDeviceId) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
+        sqlx::query("DELETE FROM push_devices WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        transaction.commit().await
+    }
+
     async fn devices_of(&self, user_id: UserId) -> Result<Vec<PushDevice>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, user_id, platform, token, p256dh, auth, created_at FROM push_devices \

@@ -13,13 +13,17 @@ impl ServerSecrets for SqlStore {
     async fn server_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
         let mut fresh = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut fresh);
+        self.server_value(name, fresh.to_vec()).await
+    }
+
+    async fn server_value(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError> {
         let mut transaction = self.begin_write().await?;
         // The first writer's value wins; everyone reads it back.
         sqlx::query(
             "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(name)
-        .bind(fresh.to_vec())
+        .bind(fresh)
         .execute(&mut *transaction)
         .await
         .map_err(translate)?;

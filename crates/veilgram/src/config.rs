@@ -46,12 +46,23 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PushConfig {
     /// Development only: accept Web Push endpoints on this network (http, loopback, private
     /// addresses). Off in production: an endpoint is a URL the server calls.
     pub allow_local_endpoints: bool,
+    /// The VAPID subject push services may contact the operator at (`mailto:` or `https:`).
+    pub subject: String,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            allow_local_endpoints: false,
+            subject: "mailto:operator@veilgram.invalid".into(),
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]

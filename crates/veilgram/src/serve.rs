@@ -18,7 +18,10 @@ use veilgram_events::{EventCounter, EventHandler};
 use veilgram_feeds::{FeedFanout, FeedService};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimiter};
 use veilgram_media::{MediaService, MediaStorage, MediaWorker};
-use veilgram_notifications::{NotificationMaker, NotificationsService, PushDevices};
+use veilgram_notifications::webpush::VapidKey;
+use veilgram_notifications::{
+    NotificationMaker, NotificationsService, PushDevices, PushQueue, PushWorker,
+};
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
 use veilgram_realtime::{Hub, Relay};
@@ -215,10 +218,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::default());
     background.push(Arc::clone(&hub).spawn_dispatch(pubsub.as_ref()));
     for handler in [
-        Arc::new(NotificationMaker::new(
-            Arc::clone(&store) as Arc<dyn NotificationStore>,
-            Arc::clone(&pubsub),
-        )) as Arc<dyn EventHandler>,
+        Arc::new(
+            NotificationMaker::new(
+                Arc::clone(&store) as Arc<dyn NotificationStore>,
+                Arc::clone(&pubsub),
+            )
+            .with_push(Arc::new(PushQueue::new(
+                Arc::clone(&store) as Arc<dyn PushDeviceStore>,
+                Arc::clone(&store) as Arc<dyn JobQueue>,
+            ))),
+        ) as Arc<dyn EventHandler>,
         Arc::new(Relay::new(
             Arc::clone(&pubsub),
             Arc::clone(&store) as Arc<dyn FeedStore>,
@@ -252,6 +261,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     background.push(Arc::clone(&media).spawn_collector(Duration::from_secs(
         config.media.collect_interval_seconds.max(1),
     )));
+    // Web Push: one VAPID key for every process (browsers subscribe with its public half).
+    let fresh_key = VapidKey::generate_pkcs8().map_err(|error| anyhow::anyhow!("{error}"))?;
+    let vapid_document = store
+        .server_value("vapid-key", fresh_key)
+        .await
+        .context("cannot read the VAPID key")?;
+    let vapid =
+        VapidKey::from_pkcs8(&vapid_document).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let vapid_public = vapid.public_key();
+    let push_worker = Arc::new(
+        PushWorker::new(
+            Arc::clone(&store) as Arc<dyn PushDeviceStore>,
+            Arc::clone(&store) as Arc<dyn JobQueue>,
+            vapid,
+            config.push.subject.clone(),
+            config.push.allow_local_endpoints,
+            Duration::from_secs(5),
+        )
+        .context("cannot build the push client")?,
+    );
+    background.push(push_worker.spawn(Duration::from_millis(500)));
     let polls = Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>));
     let closing = Arc::clone(&polls);
     background.push(tokio::spawn(async move {
@@ -286,6 +316,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             config.push.allow_local_endpoints,
         )),
         ws_origins: Arc::new(config.http.cors_allowed_origins.clone()),
+        vapid_public_key: Arc::from(vapid_public.as_str()),
         rate_limits: Arc::new(RateLimiter::new(
             Arc::clone(&cache),
             Arc::clone(&store) as Arc<dyn ServerSecrets>,

@@ -16,6 +16,24 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(register_device))
         .routes(routes!(remove_device))
+        .routes(routes!(vapid_key))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VapidKeyView {
+    /// Base64url: `applicationServerKey` for `PushManager.subscribe()`.
+    public_key: String,
+}
+
+/// The key browsers subscribe to Web Push with.
+#[utoipa::path(
+    get, path = "/api/v1/push/vapid_key", tag = "push",
+    responses((status = 200, body = VapidKeyView))
+)]
+async fn vapid_key(State(state): State<AppState>) -> Json<VapidKeyView> {
+    Json(VapidKeyView {
+        public_key: state.vapid_public_key.to_string(),
+    })
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -24,7 +24,7 @@ use veilgram_core::pubsub::PubSub;
 use veilgram_feeds::{FeedFanout, FeedService, FeedSettings};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimitSettings, RateLimiter};
 use veilgram_media::{MediaService, MediaSettings, MediaStorage, MediaWorker, StorageConfig};
-use veilgram_notifications::{NotificationMaker, NotificationsService, PushDevices};
+use veilgram_notifications::{NotificationMaker, NotificationsService, PushDevices, PushQueue};
 use veilgram_polls::PollsService;
 use veilgram_posts::PostsService;
 use veilgram_realtime::{Hub, Relay};
@@ -88,6 +88,8 @@ pub struct Options {
     pub media_quota: Option<u64>,
     /// The bus live events travel on (default: this test's own, in-process).
     pub pubsub: Option<Arc<dyn PubSub>>,
+    /// Accept Web Push endpoints on loopback (the tests' push service).
+    pub allow_local_push: bool,
 }
 
 /// Aborts a background task when the test app goes.
@@ -115,6 +117,7 @@ impl Default for Options {
             storage: None,
             media_quota: None,
             pubsub: None,
+            allow_local_push: false,
         }
     }
 }
@@ -219,9 +222,10 @@ impl TestApp {
             hub: Arc::clone(&hub),
             push_devices: Arc::new(PushDevices::new(
                 Arc::clone(&store) as Arc<dyn PushDeviceStore>,
-                false,
+                options.allow_local_push,
             )),
             ws_origins: Arc::new(options.cors_allowed_origins.clone()),
+            vapid_public_key: Arc::from("test-vapid-key"),
             rate_limits: Arc::new(RateLimiter::new(
                 Arc::clone(&cache),
                 Arc::clone(&store) as Arc<dyn ServerSecrets>,
@@ -269,7 +273,11 @@ impl TestApp {
         let notifications = NotificationMaker::new(
             Arc::clone(&self.store) as Arc<dyn NotificationStore>,
             Arc::clone(&self.pubsub),
-        );
+        )
+        .with_push(Arc::new(PushQueue::new(
+            Arc::clone(&self.store) as Arc<dyn PushDeviceStore>,
+            Arc::clone(&self.store) as Arc<dyn JobQueue>,
+        )));
         let relay = Relay::new(
             Arc::clone(&self.pubsub),
             Arc::clone(&self.store) as Arc<dyn FeedStore>,

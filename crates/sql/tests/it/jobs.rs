@@ -57,7 +57,10 @@ async fn jobs_are_leased_once_acked_retried_and_dead_lettered(database: &TestDat
 
     // The first fails: it comes back after its backoff, not before.
     let base = Duration::from_secs(2);
-    let retry = store.fail(&first, "storage down", base, now).await.unwrap();
+    let retry = store
+        .fail(&first, "storage down", base, None, now)
+        .await
+        .unwrap();
     assert_eq!(retry, Retry::At(now.plus(base)));
     assert_eq!(store.lease("test.queue", LEASE, now).await.unwrap(), None);
     let later = now.plus(Duration::from_secs(3));
@@ -69,7 +72,10 @@ async fn jobs_are_leased_once_acked_retried_and_dead_lettered(database: &TestDat
     assert_eq!((again.id, again.attempt), (first.id, 2));
     // Out of attempts: dead-lettered, never leased again.
     assert_eq!(
-        store.fail(&again, "still down", base, later).await.unwrap(),
+        store
+            .fail(&again, "still down", base, None, later)
+            .await
+            .unwrap(),
         Retry::DeadLettered
     );
     store.ack(second.id).await.unwrap();
