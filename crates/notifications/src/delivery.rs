@@ -3,13 +3,14 @@
 //! `Retry-After`), dead-lettering after the last attempt, and forgetting devices their push
 //! service no longer knows (404, 410).
 //!
-//! Web Push is delivered (RFC 8291 encrypted, RFC 8292 VAPID); FCM and APNs devices are
-//! registered but not yet sent to (no job is queued for them).
+//! Web Push messages carry the notification encrypted for the browser (RFC 8291, RFC 8292
+//! VAPID); APNs and FCM messages carry only a "something new" signal (see `providers`).
 //!
 //! The HTTP client resolves names itself and refuses any that lead to this network (unless
 //! local endpoints are allowed for development), and follows no redirects: an endpoint cannot
 //! be used to reach an internal service.
 
+use crate::providers::{Answer, Apns, Fcm};
 use crate::push::internal;
 use crate::webpush::{encrypt, VapidKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -38,17 +39,27 @@ struct PushJob {
 pub struct PushQueue {
     devices: Arc<dyn PushDeviceStore>,
     jobs: Arc<dyn JobQueue>,
+    /// Platforms this deployment delivers to (`webpush`, and `fcm`/`apns` when configured).
+    platforms: Vec<&'static str>,
 }
 
 impl PushQueue {
-    pub fn new(devices: Arc<dyn PushDeviceStore>, jobs: Arc<dyn JobQueue>) -> Self {
-        Self { devices, jobs }
+    pub fn new(
+        devices: Arc<dyn PushDeviceStore>,
+        jobs: Arc<dyn JobQueue>,
+        platforms: Vec<&'static str>,
+    ) -> Self {
+        Self {
+            devices,
+            jobs,
+            platforms,
+        }
     }
 
-    /// One job per Web Push device of the notification's recipient.
+    /// One job per device of the notification's recipient on a delivered platform.
     pub async fn queue(&self, notification: &NotificationRecord) -> Result<(), StoreError> {
         for device in self.devices.devices_of(notification.user_id).await? {
-            if !matches!(device.target, PushTarget::WebPush { .. }) {
+            if !self.platforms.contains(&device.target.platform()) {
                 continue;
             }
             let job = PushJob {
@@ -96,6 +107,17 @@ enum Sent {
     Refused(String),
 }
 
+impl From<Answer> for Sent {
+    fn from(answer: Answer) -> Self {
+        match answer {
+            Answer::Delivered => Self::Delivered,
+            Answer::Gone => Self::Gone,
+            Answer::Retry(error, wait) => Self::Retry(error, wait),
+            Answer::Refused(error) => Self::Refused(error),
+        }
+    }
+}
+
 pub struct PushWorker {
     devices: Arc<dyn PushDeviceStore>,
     jobs: Arc<dyn JobQueue>,
@@ -105,6 +127,8 @@ pub struct PushWorker {
     client: reqwest::Client,
     backoff: Duration,
     allow_local_endpoints: bool,
+    apns: Option<Apns>,
+    fcm: Option<Fcm>,
 }
 
 impl PushWorker {
@@ -131,7 +155,21 @@ impl PushWorker {
             client: builder.build()?,
             backoff,
             allow_local_endpoints,
+            apns: None,
+            fcm: None,
         })
+    }
+
+    /// Delivers to APNs devices too.
+    pub fn with_apns(mut self, apns: Apns) -> Self {
+        self.apns = Some(apns);
+        self
+    }
+
+    /// Delivers to FCM devices too.
+    pub fn with_fcm(mut self, fcm: Fcm) -> Self {
+        self.fcm = Some(fcm);
+        self
     }
 
     /// Sends one due push, if any; answers whether one ran.
@@ -161,6 +199,7 @@ impl PushWorker {
                     .await?;
             }
             Sent::Refused(error) => {
+                tracing::warn!(%error, "a push was refused; dead-lettered");
                 let mut last = job.clone();
                 last.attempt = last.max_attempts;
                 let retry = self
@@ -177,13 +216,24 @@ impl PushWorker {
         let Some(device) = self.devices.device(task.device_id).await? else {
             return Ok(Sent::Gone); // unregistered meanwhile
         };
-        let PushTarget::WebPush {
-            endpoint,
-            p256dh,
-            auth,
-        } = &device.target
-        else {
-            return Ok(Sent::Refused("not a Web Push device".into()));
+        let (endpoint, p256dh, auth) = match &device.target {
+            PushTarget::WebPush {
+                endpoint,
+                p256dh,
+                auth,
+            } => (endpoint, p256dh, auth),
+            PushTarget::Apns { token } => {
+                return Ok(match &self.apns {
+                    Some(apns) => apns.send(token).await.into(),
+                    None => Sent::Refused("APNs is not configured".into()),
+                });
+            }
+            PushTarget::Fcm { token } => {
+                return Ok(match &self.fcm {
+                    Some(fcm) => fcm.send(&self.client, token).await.into(),
+                    None => Sent::Refused("FCM is not configured".into()),
+                });
+            }
         };
         // Names are checked by the resolver; an address in the URL never reaches it.
         let literal = url::Url::parse(endpoint)

@@ -4,6 +4,7 @@
 //! for live delivery, and the service lists them, counts the unread and marks them read.
 
 mod delivery;
+pub mod providers;
 mod push;
 pub mod webpush;
 

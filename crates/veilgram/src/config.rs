@@ -54,6 +54,15 @@ pub struct PushConfig {
     pub allow_local_endpoints: bool,
     /// The VAPID subject push services may contact the operator at (`mailto:` or `https:`).
     pub subject: String,
+    /// FCM: the service account's JSON key file (none: FCM devices get no pushes).
+    pub fcm_service_account: Option<PathBuf>,
+    pub fcm_endpoint: String,
+    /// APNs: the `.p8` key file, its key id, the team id and the app's bundle id (topic).
+    pub apns_key_file: Option<PathBuf>,
+    pub apns_key_id: String,
+    pub apns_team_id: String,
+    pub apns_topic: String,
+    pub apns_endpoint: String,
 }
 
 impl Default for PushConfig {
@@ -61,6 +70,13 @@ impl Default for PushConfig {
         Self {
             allow_local_endpoints: false,
             subject: "mailto:operator@veilgram.invalid".into(),
+            fcm_service_account: None,
+            fcm_endpoint: "https://fcm.googleapis.com".into(),
+            apns_key_file: None,
+            apns_key_id: String::new(),
+            apns_team_id: String::new(),
+            apns_topic: String::new(),
+            apns_endpoint: "https://api.push.apple.com".into(),
         }
     }
 }

@@ -18,6 +18,7 @@ use veilgram_events::{EventCounter, EventHandler};
 use veilgram_feeds::{FeedFanout, FeedService};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimiter};
 use veilgram_media::{MediaService, MediaStorage, MediaWorker};
+use veilgram_notifications::providers::{pem_to_der, Apns, ApnsSettings, Fcm, FcmSettings};
 use veilgram_notifications::webpush::VapidKey;
 use veilgram_notifications::{
     NotificationMaker, NotificationsService, PushDevices, PushQueue, PushWorker,
@@ -81,6 +82,19 @@ pub fn rotate_signing_key(config: &Config) -> anyhow::Result<()> {
     let kid = veilgram_auth::keys::KeyRing::rotate(&path, ttl)?;
     println!("signing with new key {kid}; the previous key verifies until its tokens expire");
     Ok(())
+}
+
+/// The push platforms this deployment delivers to: Web Push always, FCM and APNs when
+/// configured.
+fn push_platforms(config: &Config) -> Vec<&'static str> {
+    let mut platforms = vec!["webpush"];
+    if config.push.fcm_service_account.is_some() {
+        platforms.push("fcm");
+    }
+    if config.push.apns_key_file.is_some() {
+        platforms.push("apns");
+    }
+    platforms
 }
 
 /// The media service on the configured storage, and a worker for its jobs.
@@ -226,6 +240,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .with_push(Arc::new(PushQueue::new(
                 Arc::clone(&store) as Arc<dyn PushDeviceStore>,
                 Arc::clone(&store) as Arc<dyn JobQueue>,
+                push_platforms(&config),
             ))),
         ) as Arc<dyn EventHandler>,
         Arc::new(Relay::new(
@@ -270,17 +285,38 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let vapid =
         VapidKey::from_pkcs8(&vapid_document).map_err(|error| anyhow::anyhow!("{error}"))?;
     let vapid_public = vapid.public_key();
-    let push_worker = Arc::new(
-        PushWorker::new(
-            Arc::clone(&store) as Arc<dyn PushDeviceStore>,
-            Arc::clone(&store) as Arc<dyn JobQueue>,
-            vapid,
-            config.push.subject.clone(),
-            config.push.allow_local_endpoints,
-            Duration::from_secs(5),
-        )
-        .context("cannot build the push client")?,
-    );
+    let mut push_worker = PushWorker::new(
+        Arc::clone(&store) as Arc<dyn PushDeviceStore>,
+        Arc::clone(&store) as Arc<dyn JobQueue>,
+        vapid,
+        config.push.subject.clone(),
+        config.push.allow_local_endpoints,
+        Duration::from_secs(5),
+    )
+    .context("cannot build the push client")?;
+    if let Some(path) = &config.push.fcm_service_account {
+        let json = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let settings = FcmSettings::from_service_account(&json, &config.push.fcm_endpoint)
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        push_worker =
+            push_worker.with_fcm(Fcm::new(settings).map_err(|error| anyhow::anyhow!("{error}"))?);
+    }
+    if let Some(path) = &config.push.apns_key_file {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let key_pkcs8 = pem_to_der(&pem).context("the APNs key file is not PEM")?;
+        let apns = Apns::new(ApnsSettings {
+            key_pkcs8,
+            key_id: config.push.apns_key_id.clone(),
+            team_id: config.push.apns_team_id.clone(),
+            topic: config.push.apns_topic.clone(),
+            endpoint: config.push.apns_endpoint.clone(),
+        })
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+        push_worker = push_worker.with_apns(apns);
+    }
+    let push_worker = Arc::new(push_worker);
     background.push(push_worker.spawn(Duration::from_millis(500)));
     let polls = Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>));
     let closing = Arc::clone(&polls);

@@ -277,6 +277,7 @@ impl TestApp {
         .with_push(Arc::new(PushQueue::new(
             Arc::clone(&self.store) as Arc<dyn PushDeviceStore>,
             Arc::clone(&self.store) as Arc<dyn JobQueue>,
+            vec!["webpush", "fcm", "apns"],
         )));
         let relay = Relay::new(
             Arc::clone(&self.pubsub),

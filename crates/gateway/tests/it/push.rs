@@ -16,6 +16,7 @@ use std::time::Duration;
 use veilgram_core::jobs::JobQueue;
 use veilgram_core::ports::PushDeviceStore;
 use veilgram_core::Timestamp;
+use veilgram_notifications::providers::{pem_to_der, Apns, ApnsSettings, Fcm, FcmSettings};
 use veilgram_notifications::webpush::{decrypt, VapidKey};
 use veilgram_notifications::PushWorker;
 use veilgram_testkit::TestDatabase;
@@ -418,4 +419,347 @@ async fn notifications_are_pushed_retried_forgotten_and_dead_lettered(database: 
 veilgram_testkit::for_each_engine!(
     push_devices_are_validated_owned_and_moved,
     notifications_are_pushed_retried_forgotten_and_dead_lettered,
+    mobile_pushes_carry_only_a_signal_retry_and_forget_gone_devices,
 );
+
+/// The tests' FCM (OAuth token endpoint and HTTP v1 send) and APNs (HTTP/2) in one server,
+/// checking what the real ones check: the service account's RS256 assertion, the bearer token,
+/// the ES256 provider token, HTTP/2, and that no message carries readable content.
+#[derive(Clone)]
+struct Providers {
+    fcm_public: Arc<Vec<u8>>,
+    apns_public: Arc<Vec<u8>>,
+    seen: Arc<Mutex<Vec<String>>>,
+    tokens_issued: Arc<Mutex<u32>>,
+}
+
+fn claims_of(token: &str) -> Value {
+    serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn verify(
+    token: &str,
+    algorithm: &'static dyn ring::signature::VerificationAlgorithm,
+    key: &[u8],
+) -> bool {
+    let Some((signed, signature)) = token.rsplit_once('.') else {
+        return false;
+    };
+    ring::signature::UnparsedPublicKey::new(algorithm, key)
+        .verify(
+            signed.as_bytes(),
+            &URL_SAFE_NO_PAD.decode(signature).unwrap_or_default(),
+        )
+        .is_ok()
+}
+
+/// What the providers answer for a device token: by its name.
+fn provider_answer(device: &str, seen_before: usize) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if device.contains("gone") || device.starts_with("bb") {
+        let body = json!({ "reason": "Unregistered", "error": { "status": "NOT_FOUND", "details": [{ "errorCode": "UNREGISTERED" }] } });
+        let status = if device.starts_with("bb") {
+            StatusCode::GONE
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        return (status, axum::Json(body)).into_response();
+    }
+    if (device.contains("busy") || device.starts_with("cc")) && seen_before == 0 {
+        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "30")]).into_response();
+    }
+    (
+        StatusCode::OK,
+        axum::Json(json!({ "name": "projects/p/messages/1" })),
+    )
+        .into_response()
+}
+
+async fn fcm_token(
+    axum::extract::State(providers): axum::extract::State<Providers>,
+    body: String,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let assertion = body
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("assertion="))
+        .unwrap_or_default();
+    let claims = claims_of(assertion);
+    let valid = verify(
+        assertion,
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        &providers.fcm_public,
+    ) && claims["iss"] == "push@veilgram-test.iam.gserviceaccount.com"
+        && claims["scope"] == "https://www.googleapis.com/auth/firebase.messaging";
+    if !valid || !body.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer")
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": "invalid_grant" })),
+        )
+            .into_response();
+    }
+    *providers.tokens_issued.lock().unwrap() += 1;
+    axum::Json(json!({ "access_token": "fake-access", "expires_in": 3600, "token_type": "Bearer" }))
+        .into_response()
+}
+
+async fn fcm_send(
+    axum::extract::State(providers): axum::extract::State<Providers>,
+    headers: axum::http::HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if headers["authorization"] != "Bearer fake-access" {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let message = &body["message"];
+    assert_eq!(
+        message["data"],
+        json!({ "veilgram": "sync" }),
+        "a signal only"
+    );
+    assert!(
+        message.get("notification").is_none(),
+        "nothing a relay could read"
+    );
+    let device = message["token"].as_str().unwrap().to_owned();
+    let mut seen = providers.seen.lock().unwrap();
+    let before = seen.iter().filter(|earlier| **earlier == device).count();
+    seen.push(device.clone());
+    provider_answer(&device, before)
+}
+
+async fn apns_send(
+    axum::extract::State(providers): axum::extract::State<Providers>,
+    axum::extract::Path(device): axum::extract::Path<String>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    assert_eq!(
+        request.version(),
+        axum::http::Version::HTTP_2,
+        "APNs speaks HTTP/2 only"
+    );
+    let headers = request.headers().clone();
+    let token = headers["authorization"]
+        .to_str()
+        .unwrap()
+        .strip_prefix("bearer ")
+        .unwrap()
+        .to_owned();
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    if !verify(
+        &token,
+        &ring::signature::ECDSA_P256_SHA256_FIXED,
+        &providers.apns_public,
+    ) || header["kid"] != "KEY1234567"
+        || claims_of(&token)["iss"] != "TEAM123456"
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({ "reason": "InvalidProviderToken" })),
+        )
+            .into_response();
+    }
+    assert_eq!(headers["apns-topic"], "org.veilgram.app");
+    let body = axum::body::to_bytes(request.into_body(), 4096)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({ "aps": { "content-available": 1 } })
+    );
+    let mut seen = providers.seen.lock().unwrap();
+    let before = seen.iter().filter(|earlier| **earlier == device).count();
+    seen.push(device.clone());
+    provider_answer(&device, before)
+}
+
+async fn mobile_pushes_carry_only_a_signal_retry_and_forget_gone_devices(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let owner = app.signup(None).await;
+    let fan = app.signup(None).await;
+    // The service account's RSA key, made by the test with openssl; the APNs key with ring.
+    let work = tempfile::tempdir().unwrap();
+    let key_path = work.path().join("service-account.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key_path)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let pem = std::fs::read_to_string(&key_path).unwrap();
+    let fcm_der = pem_to_der(&pem).unwrap();
+    let fcm_public = ring::signature::RsaKeyPair::from_pkcs8(&fcm_der)
+        .unwrap()
+        .public()
+        .as_ref()
+        .to_vec();
+    let apns_der = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &SystemRandom::new(),
+    )
+    .unwrap()
+    .as_ref()
+    .to_vec();
+    let apns_public = {
+        use ring::signature::KeyPair;
+        ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &apns_der,
+            &SystemRandom::new(),
+        )
+        .unwrap()
+        .public_key()
+        .as_ref()
+        .to_vec()
+    };
+    let providers = Providers {
+        fcm_public: Arc::new(fcm_public),
+        apns_public: Arc::new(apns_public),
+        seen: Arc::default(),
+        tokens_issued: Arc::default(),
+    };
+    let router = axum::Router::new()
+        .route("/token", axum::routing::post(fcm_token))
+        .route(
+            "/v1/projects/{project}/messages:send",
+            axum::routing::post(fcm_send),
+        )
+        .route("/3/device/{device}", axum::routing::post(apns_send))
+        .with_state(providers.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let apns_ok = "aa".repeat(32);
+    let apns_gone = "bb".repeat(32);
+    let apns_busy = "cc".repeat(32);
+    for (platform, token) in [
+        ("fcm", "fcm-ok"),
+        ("fcm", "fcm-gone"),
+        ("fcm", "fcm-busy"),
+        ("apns", apns_ok.as_str()),
+        ("apns", apns_gone.as_str()),
+        ("apns", apns_busy.as_str()),
+    ] {
+        let registered = app
+            .post(
+                "/api/v1/push/devices",
+                json!({ "platform": platform, "token": token }),
+                Some(&owner.access_token),
+            )
+            .await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{}",
+            registered.text
+        );
+    }
+    let followed = app
+        .post(
+            &format!("/api/v1/users/{}/follow", owner.user_id),
+            json!({}),
+            Some(&fan.access_token),
+        )
+        .await;
+    assert!(followed.status.is_success());
+    app.drain_events().await;
+
+    let account = json!({
+        "type": "service_account",
+        "project_id": "veilgram-test",
+        "private_key": pem,
+        "client_email": "push@veilgram-test.iam.gserviceaccount.com",
+        "token_uri": format!("{base}/token"),
+    })
+    .to_string();
+    let worker = PushWorker::new(
+        Arc::clone(&app.store) as Arc<dyn PushDeviceStore>,
+        Arc::clone(&app.store) as Arc<dyn JobQueue>,
+        VapidKey::from_pkcs8(&VapidKey::generate_pkcs8().unwrap()).unwrap(),
+        "mailto:ops@example.org".into(),
+        true,
+        Duration::from_secs(1),
+    )
+    .unwrap()
+    .with_fcm(Fcm::new(FcmSettings::from_service_account(&account, &base).unwrap()).unwrap())
+    .with_apns(
+        Apns::new(ApnsSettings {
+            key_pkcs8: apns_der,
+            key_id: "KEY1234567".into(),
+            team_id: "TEAM123456".into(),
+            topic: "org.veilgram.app".into(),
+            endpoint: base.clone(),
+        })
+        .unwrap(),
+    );
+    let now = Timestamp::now();
+    while worker.run_once(now).await.unwrap() {}
+    assert_eq!(
+        providers.seen.lock().unwrap().len(),
+        6,
+        "each device tried once"
+    );
+    assert!(
+        !worker
+            .run_once(now.plus(Duration::from_secs(10)))
+            .await
+            .unwrap(),
+        "Retry-After honoured"
+    );
+    while worker
+        .run_once(now.plus(Duration::from_secs(31)))
+        .await
+        .unwrap()
+    {}
+    let seen = providers.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter()
+            .filter(|token| token.as_str() == "fcm-busy")
+            .count(),
+        2
+    );
+    assert_eq!(seen.iter().filter(|token| **token == apns_busy).count(), 2);
+    assert_eq!(
+        *providers.tokens_issued.lock().unwrap(),
+        1,
+        "the access token is reused"
+    );
+    let owner_id = owner.user_id.parse().unwrap();
+    let left: Vec<String> = app
+        .store
+        .devices_of(owner_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|device| match device.target {
+            veilgram_core::ports::PushTarget::Fcm { token }
+            | veilgram_core::ports::PushTarget::Apns { token } => token,
+            veilgram_core::ports::PushTarget::WebPush { endpoint, .. } => endpoint,
+        })
+        .collect();
+    assert_eq!(left.len(), 4, "the gone devices are forgotten: {left:?}");
+    assert!(!left
+        .iter()
+        .any(|token| token == "fcm-gone" || *token == apns_gone));
+}
