@@ -4,7 +4,7 @@
 //! processes delivering each other's events through Redis.
 
 use crate::helpers::{Account, Options, TestApp};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -418,6 +418,18 @@ async fn sockets_follow_what_their_user_may_see(database: &TestDatabase) {
         .await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
     assert_eq!(closed(&mut again).await, Some(CloseCode::Policy));
+    // So does deleting the account.
+    let mut authors = signed_in(&address, &author).await;
+    let deleted = app
+        .call(
+            Method::DELETE,
+            "/api/v1/users/me",
+            None,
+            Some(&author.access_token),
+        )
+        .await;
+    assert!(deleted.status.is_success(), "{}", deleted.text);
+    assert_eq!(closed(&mut authors).await, Some(CloseCode::Policy));
 }
 
 /// Two processes share PostgreSQL and Redis: a user connected to A sees, within a second, a
