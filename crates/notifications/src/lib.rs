@@ -1,7 +1,13 @@
 //! Notifications: an event-log consumer turns likes, comments, replies, follows, mentions and
-//! closed polls (to their author and voters) into in-app notifications (never for one's own actions, never between people who blocked
-//! one another, grouped where a burst would flood), publishes each on its recipient's channel
-//! for live delivery, and the service lists them, counts the unread and marks them read.
+//! closed polls (to their author and voters) into in-app notifications (never for one's own
+//! actions, never between people who blocked one another, grouped where a burst would flood),
+//! publishes each on its recipient's channel for live delivery and queues its pushes; the
+//! service lists them, counts the unread and marks them read.
+//!
+//! # Layout
+//! - `push`: device registration and validation (no SSRF through Web Push endpoints).
+//! - `delivery`: push jobs and the worker that sends them.
+//! - [`webpush`]: RFC 8291 encryption and RFC 8292 VAPID; [`providers`]: FCM and APNs.
 
 mod delivery;
 pub mod providers;
