@@ -69,16 +69,19 @@ impl Nickname {
         Ok(Self { display, key })
     }
 
-    /// A random placeholder for accounts created without one, e.g. `user_k3x9q2mw`.
-    pub fn random() -> Self {
+    /// A random placeholder for accounts created without one, e.g. `user_k3x9q2mw`: drawn
+    /// again until it passes every rule (random letters can spell a word the filter refuses).
+    pub fn random(filter: &ProfanityFilter) -> Self {
         const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
         let mut rng = rand::thread_rng();
-        let suffix: String = (0..8)
-            .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-            .collect();
-        let display = format!("user_{suffix}");
-        let key = uniqueness_key(&display);
-        Self { display, key }
+        loop {
+            let suffix: String = (0..8)
+                .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+                .collect();
+            if let Ok(nickname) = Self::parse(&format!("user_{suffix}"), filter) {
+                return nickname;
+            }
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -158,7 +161,7 @@ mod tests {
     #[test]
     fn random_nicknames_are_valid() {
         for _ in 0..50 {
-            let nickname = Nickname::random();
+            let nickname = Nickname::random(&ProfanityFilter::bundled());
             assert_eq!(parse(nickname.as_str()).unwrap(), nickname);
         }
     }

@@ -163,6 +163,11 @@ impl UsersService {
         Ok(Nickname::parse(raw, &self.filter)?)
     }
 
+    /// A random placeholder nickname that passes every rule.
+    pub fn random_nickname(&self) -> Nickname {
+        Nickname::random(&self.filter)
+    }
+
     /// The caller's own profile (deactivated or not: a token proves the account is theirs).
     pub async fn me(&self, user_id: UserId) -> Result<UserRecord, UserError> {
         self.load(user_id).await?.ok_or(UserError::NotFound)

@@ -110,7 +110,7 @@ async fn signup(
     let chosen = request.nickname.is_some();
     let nickname = match request.nickname {
         Some(raw) => state.users.parse_nickname(&raw)?,
-        None => veilgram_users::Nickname::random(),
+        None => state.users.random_nickname(),
     };
     // A random placeholder can (very rarely) collide: draw again instead of failing.
     let mut attempt = nickname;
@@ -123,7 +123,7 @@ async fn signup(
         match state.auth.sign_up(display, key).await {
             Err(veilgram_auth::AuthError::NicknameTaken) if !chosen && tries < 3 => {
                 tries += 1;
-                attempt = veilgram_users::Nickname::random();
+                attempt = state.users.random_nickname();
             }
             other => break other?,
         }
