@@ -62,11 +62,7 @@ pub struct Principal {
 const FALLBACK_SYNCS: u32 = 5;
 
 fn revoked_token_key(token_hash: &SecretHash) -> CacheKey {
-    let hex: String = token_hash
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    CacheKey::named(&format!("revoked:{hex}"))
+    CacheKey::named(&format!("revoked:{}", veilgram_core::hex(token_hash)))
 }
 
 fn revoked_subject_key(user_id: UserId) -> CacheKey {

@@ -85,6 +85,18 @@ pub trait JobQueue: Send + Sync {
     ) -> Result<Retry, StoreError>;
 
     async fn counts(&self) -> Result<JobCounts, StoreError>;
+
+    /// The job can never succeed (an unreadable payload, a refusal): dead-lettered now,
+    /// whatever attempts it had left.
+    async fn dead_letter(&self, job: &Job, error: &str, now: Timestamp) -> Result<(), StoreError> {
+        let last = Job {
+            attempt: job.max_attempts,
+            ..job.clone()
+        };
+        self.fail(&last, error, Duration::ZERO, None, now)
+            .await
+            .map(|_| ())
+    }
 }
 
 #[cfg(test)]

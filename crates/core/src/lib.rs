@@ -28,6 +28,17 @@ pub mod text;
 pub mod time;
 
 pub use error::StoreError;
+
+/// Bytes as lower-case hexadecimal (digests in keys, ETags, random names).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
 pub use ids::{
     CommentId, EventId, JobId, MediaId, NotificationId, PollId, PostId, PushDeviceId, ReportId,
     SessionFamilyId, UserId,

@@ -67,6 +67,30 @@ where
     })
 }
 
+/// Runs `task` every `interval` until aborted; a failed run is logged (as `what`) and the next
+/// tick tries again. A run that overruns delays the next instead of bunching them up.
+pub fn spawn_every<F, Fut, E>(
+    interval: Duration,
+    what: &'static str,
+    mut task: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = task().await {
+                tracing::warn!(%error, task = what, "a periodic task failed; retrying next tick");
+            }
+        }
+    })
+}
+
 /// Relays every `interval` (and at once while batches come back full) until aborted.
 pub fn spawn_relay(
     outbox: Arc<dyn OutboxSource>,

@@ -338,23 +338,6 @@ impl FeedService {
             }
         }
     }
-
-    /// Runs [`Self::reconcile_counters`] every `interval`, until the process ends.
-    pub fn spawn_reconciliation(
-        self: std::sync::Arc<Self>,
-        interval: Duration,
-    ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                if let Err(error) = self.reconcile_counters().await {
-                    tracing::warn!(%error, "counter reconciliation failed; retrying next tick");
-                }
-            }
-        })
-    }
 }
 
 /// A post as `facts`' viewer sees it.

@@ -313,10 +313,7 @@ impl RateLimiter {
             .map_err(|_| ApiError::internal(&"address key"))?;
         mac.update(&address_bytes(address));
         let digest = mac.finalize().into_bytes();
-        Ok(digest[..16]
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect())
+        Ok(veilgram_core::hex(&digest[..16]))
     }
 
     /// Spends one request of `budget` for `who`; the answer says whether it may go on.

@@ -153,10 +153,7 @@ pub struct MediaService {
 
 /// Each stored file's SHA-256, hex: its strong `ETag`.
 fn etag_of(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    veilgram_core::hex(&Sha256::digest(bytes))
 }
 
 fn extension_of(content_type: &str) -> &'static str {
@@ -366,11 +363,7 @@ impl MediaService {
             variant: "original".to_owned(),
             content_type: "application/octet-stream".to_owned(),
             size: received.size as i64,
-            etag: received
-                .sha256
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect(),
+            etag: veilgram_core::hex(&received.sha256),
         };
         self.storage
             .put_file(&original.key, received.file.path())
@@ -434,20 +427,6 @@ impl MediaService {
             self.store.forget_media(&ids).await?;
             collected += ids.len();
         }
-    }
-
-    /// Runs [`Self::collect`] every `interval` until the process ends.
-    pub fn spawn_collector(self: Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                if let Err(error) = self.collect(Timestamp::now()).await {
-                    tracing::warn!(%error, "media collection failed; retrying next tick");
-                }
-            }
-        })
     }
 }
 

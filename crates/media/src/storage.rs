@@ -49,8 +49,7 @@ fn storage_error(error: object_store::Error) -> MediaError {
 pub fn new_key(prefix: &str, extension: &str) -> String {
     let mut random = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut random);
-    let hex: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("{prefix}{hex}.{extension}")
+    format!("{prefix}{}.{extension}", veilgram_core::hex(&random))
 }
 
 impl MediaStorage {

@@ -159,16 +159,8 @@ impl MediaWorker {
         self.stats.ran.fetch_add(1, Ordering::Relaxed);
         let Ok(task) = serde_json::from_str::<VideoJob>(&job.payload) else {
             // Nothing can make it readable: dead-lettered for an operator to look at.
-            let mut last = job.clone();
-            last.attempt = last.max_attempts;
             self.jobs
-                .fail(
-                    &last,
-                    "unreadable payload",
-                    self.backoff,
-                    None,
-                    Timestamp::now(),
-                )
+                .dead_letter(&job, "unreadable payload", Timestamp::now())
                 .await?;
             return Ok(true);
         };
@@ -382,9 +374,5 @@ async fn file_digest(path: &std::path::Path) -> Result<String, MediaError> {
         }
         digest.update(&buffer[..read]);
     }
-    Ok(digest
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect())
+    Ok(veilgram_core::hex(&digest.finalize()))
 }

@@ -10,7 +10,7 @@
 //! local endpoints are allowed for development), and follows no redirects: an endpoint cannot
 //! be used to reach an internal service.
 
-use crate::providers::{Answer, Apns, Fcm};
+use crate::providers::{retry_after, Answer, Apns, Fcm};
 use crate::push::internal;
 use crate::webpush::{encrypt, VapidKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use veilgram_core::jobs::{JobQueue, NewJob, Retry};
+use veilgram_core::jobs::{JobQueue, NewJob};
 use veilgram_core::ports::{NotificationRecord, PushDeviceStore, PushTarget};
 use veilgram_core::{JobId, PushDeviceId, StoreError, Timestamp};
 
@@ -181,14 +181,15 @@ impl PushWorker {
         else {
             return Ok(false);
         };
-        let outcome = match serde_json::from_str::<PushJob>(&job.payload) {
-            Ok(task) => self.send(&task).await?,
-            Err(_) => Sent::Refused("unreadable payload".into()),
+        let task = serde_json::from_str::<PushJob>(&job.payload).ok();
+        let outcome = match &task {
+            Some(task) => self.send(task).await?,
+            None => Sent::Refused("unreadable payload".into()),
         };
         match outcome {
             Sent::Delivered => self.jobs.ack(job.id).await?,
             Sent::Gone => {
-                if let Ok(task) = serde_json::from_str::<PushJob>(&job.payload) {
+                if let Some(task) = &task {
                     self.devices.forget_device(task.device_id).await?;
                 }
                 self.jobs.ack(job.id).await?;
@@ -200,13 +201,7 @@ impl PushWorker {
             }
             Sent::Refused(error) => {
                 tracing::warn!(%error, "a push was refused; dead-lettered");
-                let mut last = job.clone();
-                last.attempt = last.max_attempts;
-                let retry = self
-                    .jobs
-                    .fail(&last, &error, self.backoff, None, now)
-                    .await?;
-                debug_assert_eq!(retry, Retry::DeadLettered);
+                self.jobs.dead_letter(&job, &error, now).await?;
             }
         }
         Ok(true)
@@ -275,12 +270,7 @@ impl PushWorker {
             Err(error) => return Ok(Sent::Retry(format!("unreachable: {error}"), None)),
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(&response);
         Ok(match status {
             200..=299 => Sent::Delivered,
             404 | 410 => Sent::Gone,

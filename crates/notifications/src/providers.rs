@@ -32,7 +32,8 @@ pub enum Answer {
     Refused(String),
 }
 
-fn jwt(
+/// A compact JWS: `base64url(header).base64url(claims).base64url(sign(…))`.
+pub(crate) fn jwt(
     header: &serde_json::Value,
     claims: &serde_json::Value,
     sign: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
@@ -52,7 +53,8 @@ async fn read_json(response: reqwest::Response) -> serde_json::Value {
     serde_json::from_slice(&bytes).unwrap_or_default()
 }
 
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+/// A `Retry-After` given in seconds.
+pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     response
         .headers()
         .get("retry-after")

@@ -114,19 +114,14 @@ impl VapidKey {
     ) -> Result<String, WebPushError> {
         let url = url::Url::parse(endpoint).map_err(|_| failed("endpoint"))?;
         let audience = url.origin().ascii_serialization();
-        let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ES256"}"#);
+        let header = serde_json::json!({ "typ": "JWT", "alg": "ES256" });
         let claims =
             serde_json::json!({ "aud": audience, "exp": now_seconds + 12 * 3600, "sub": subject });
-        let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
-        let signing_input = format!("{header}.{claims}");
-        let signature = self
-            .pair
-            .sign(&SystemRandom::new(), signing_input.as_bytes())
-            .map_err(|_| failed("signing"))?;
-        let token = format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.as_ref())
-        );
+        let token = crate::providers::jwt(&header, &claims, |input| {
+            let signature = self.pair.sign(&SystemRandom::new(), input).ok()?;
+            Some(signature.as_ref().to_vec())
+        })
+        .ok_or_else(|| failed("signing"))?;
         Ok(format!("vapid t={token}, k={}", self.public_key()))
     }
 }

@@ -97,6 +97,24 @@ fn push_platforms(config: &Config) -> Vec<&'static str> {
     platforms
 }
 
+/// Deletes uploads due for discarding every `media.collect_interval_seconds`.
+fn spawn_collector(config: &Config, media: &Arc<MediaService>) -> tokio::task::JoinHandle<()> {
+    let media = Arc::clone(media);
+    veilgram_events::spawn_every(
+        Duration::from_secs(config.media.collect_interval_seconds.max(1)),
+        "media collection",
+        move || {
+            let media = Arc::clone(&media);
+            async move {
+                media
+                    .collect(veilgram_core::Timestamp::now())
+                    .await
+                    .map(|_| ())
+            }
+        },
+    )
+}
+
 /// The media service on the configured storage, and a worker for its jobs.
 fn open_media(
     config: &Config,
@@ -128,9 +146,7 @@ pub async fn worker(config: Config) -> anyhow::Result<()> {
     let (media, worker) = open_media(&config, &store)?;
     tracing::info!(storage = media.storage().name(), "veilgram worker running");
     let jobs = worker.spawn(Duration::from_millis(config.media.worker_poll_ms.max(10)));
-    let collector = Arc::clone(&media).spawn_collector(Duration::from_secs(
-        config.media.collect_interval_seconds.max(1),
-    ));
+    let collector = spawn_collector(&config, &media);
     shutdown_signal().await;
     jobs.abort();
     collector.abort();
@@ -198,8 +214,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.feed_settings(),
         cursor_key,
     ));
-    background
-        .push(Arc::clone(&feeds).spawn_reconciliation(config.feed_settings().reconcile_interval));
+    background.push({
+        let feeds = Arc::clone(&feeds);
+        veilgram_events::spawn_every(
+            config.feed_settings().reconcile_interval,
+            "counter reconciliation",
+            move || {
+                let feeds = Arc::clone(&feeds);
+                async move { feeds.reconcile_counters().await.map(|_| ()) }
+            },
+        )
+    });
     let fanout = Arc::new(FeedFanout::new(Arc::clone(&feeds)));
     let fanout_stats = fanout.stats();
     background.push(veilgram_events::spawn_consumer(
@@ -263,19 +288,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .push(media_worker.spawn(Duration::from_millis(config.media.worker_poll_ms.max(10))));
     } else {
         // No jobs run here, but /metrics still shows the queue.
-        background.push(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(Duration::from_secs(10));
-            loop {
-                ticks.tick().await;
-                if let Err(error) = media_worker.refresh_stats().await {
-                    tracing::warn!(%error, "cannot read the job queue's counts");
-                }
-            }
-        }));
+        background.push(veilgram_events::spawn_every(
+            Duration::from_secs(10),
+            "job queue counts",
+            move || {
+                let worker = Arc::clone(&media_worker);
+                async move { worker.refresh_stats().await }
+            },
+        ));
     }
-    background.push(Arc::clone(&media).spawn_collector(Duration::from_secs(
-        config.media.collect_interval_seconds.max(1),
-    )));
+    background.push(spawn_collector(&config, &media));
     // Web Push: one VAPID key for every process (browsers subscribe with its public half).
     let fresh_key = VapidKey::generate_pkcs8().map_err(|error| anyhow::anyhow!("{error}"))?;
     let vapid_document = store
@@ -319,20 +341,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let push_worker = Arc::new(push_worker);
     background.push(push_worker.spawn(Duration::from_millis(500)));
     let polls = Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>));
+    // Closed polls are announced (and their voters notified) within 15 seconds.
     let closing = Arc::clone(&polls);
-    background.push(tokio::spawn(async move {
-        // Closed polls are announced (and their voters notified) within this long.
-        let mut ticks = tokio::time::interval(Duration::from_secs(15));
-        loop {
-            ticks.tick().await;
-            if let Err(error) = closing
-                .announce_closed(veilgram_core::Timestamp::now())
-                .await
-            {
-                tracing::warn!(%error, "announcing closed polls failed; retrying next tick");
+    background.push(veilgram_events::spawn_every(
+        Duration::from_secs(15),
+        "announcing closed polls",
+        move || {
+            let closing = Arc::clone(&closing);
+            async move {
+                closing
+                    .announce_closed(veilgram_core::Timestamp::now())
+                    .await
+                    .map(|_| ())
             }
-        }
-    }));
+        },
+    ));
     let counter_for_metrics = Arc::clone(&event_counter);
     let commit_stats = store.commit_stats();
     let state = AppState {

@@ -270,6 +270,19 @@ async fn receive(
     StatusCode::CREATED.into_response()
 }
 
+/// A push worker on the app's store with a fresh VAPID key; `allow_local` as in development.
+fn push_worker(app: &TestApp, allow_local: bool) -> PushWorker {
+    PushWorker::new(
+        Arc::clone(&app.store) as Arc<dyn PushDeviceStore>,
+        Arc::clone(&app.store) as Arc<dyn JobQueue>,
+        VapidKey::from_pkcs8(&VapidKey::generate_pkcs8().unwrap()).unwrap(),
+        "mailto:ops@example.org".into(),
+        allow_local,
+        Duration::from_secs(1),
+    )
+    .unwrap()
+}
+
 async fn notifications_are_pushed_retried_forgotten_and_dead_lettered(database: &TestDatabase) {
     let app = TestApp::with_options(
         database,
@@ -315,15 +328,7 @@ async fn notifications_are_pushed_retried_forgotten_and_dead_lettered(database: 
     app.drain_events().await;
 
     let jobs = Arc::clone(&app.store) as Arc<dyn JobQueue>;
-    let worker = PushWorker::new(
-        Arc::clone(&app.store) as Arc<dyn PushDeviceStore>,
-        Arc::clone(&jobs),
-        VapidKey::from_pkcs8(&VapidKey::generate_pkcs8().unwrap()).unwrap(),
-        "mailto:ops@example.org".into(),
-        true,
-        Duration::from_secs(1),
-    )
-    .unwrap();
+    let worker = push_worker(&app, true);
     let now = Timestamp::now();
     let mut ran = 0;
     while worker.run_once(now).await.unwrap() {
@@ -372,15 +377,7 @@ async fn notifications_are_pushed_retried_forgotten_and_dead_lettered(database: 
 
     // In production the worker never calls this network, whatever a stored endpoint says (an
     // address, or a name that resolves here).
-    let production = PushWorker::new(
-        Arc::clone(&app.store) as Arc<dyn PushDeviceStore>,
-        Arc::clone(&jobs),
-        VapidKey::from_pkcs8(&VapidKey::generate_pkcs8().unwrap()).unwrap(),
-        "mailto:ops@example.org".into(),
-        false,
-        Duration::from_secs(1),
-    )
-    .unwrap();
+    let production = push_worker(&app, false);
     let port = service.address.rsplit_once(':').unwrap().1.to_owned();
     for (name, host) in [("by-address", "127.0.0.1"), ("by-name", "localhost")] {
         let mut body = service.subscribe(name, Behaviour::Accept);
@@ -693,26 +690,18 @@ async fn mobile_pushes_carry_only_a_signal_retry_and_forget_gone_devices(databas
         "token_uri": format!("{base}/token"),
     })
     .to_string();
-    let worker = PushWorker::new(
-        Arc::clone(&app.store) as Arc<dyn PushDeviceStore>,
-        Arc::clone(&app.store) as Arc<dyn JobQueue>,
-        VapidKey::from_pkcs8(&VapidKey::generate_pkcs8().unwrap()).unwrap(),
-        "mailto:ops@example.org".into(),
-        true,
-        Duration::from_secs(1),
-    )
-    .unwrap()
-    .with_fcm(Fcm::new(FcmSettings::from_service_account(&account, &base).unwrap()).unwrap())
-    .with_apns(
-        Apns::new(ApnsSettings {
-            key_pkcs8: apns_der,
-            key_id: "KEY1234567".into(),
-            team_id: "TEAM123456".into(),
-            topic: "org.veilgram.app".into(),
-            endpoint: base.clone(),
-        })
-        .unwrap(),
-    );
+    let worker = push_worker(&app, true)
+        .with_fcm(Fcm::new(FcmSettings::from_service_account(&account, &base).unwrap()).unwrap())
+        .with_apns(
+            Apns::new(ApnsSettings {
+                key_pkcs8: apns_der,
+                key_id: "KEY1234567".into(),
+                team_id: "TEAM123456".into(),
+                topic: "org.veilgram.app".into(),
+                endpoint: base.clone(),
+            })
+            .unwrap(),
+        );
     let now = Timestamp::now();
     while worker.run_once(now).await.unwrap() {}
     assert_eq!(
