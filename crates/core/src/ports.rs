@@ -727,6 +727,9 @@ pub trait GraphStore: Send + Sync {
     /// Whether either user blocked the other.
     async fn blocked_either_way(&self, first: UserId, second: UserId) -> Result<bool, StoreError>;
 
+    /// Whether `follower` follows `followee`.
+    async fn follows(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError>;
+
     async fn follow(
         &self,
         follower: UserId,
@@ -926,6 +929,9 @@ pub struct MediaRecord {
     pub poster_key: Option<String>,
     /// Bytes stored for it, counted against the owner's quota.
     pub bytes: i64,
+    /// Its description for people who cannot see it (alternative text), set by the owner.
+    #[serde(default)]
+    pub alt: Option<String>,
 }
 
 /// One stored file of an upload.
@@ -974,6 +980,14 @@ pub trait MediaStore: Send + Sync {
     ) -> Result<Created<MediaRecord>, StoreError>;
 
     async fn media(&self, id: MediaId) -> Result<Option<MediaRecord>, StoreError>;
+
+    /// Sets the description of an upload `owner` has not attached yet; false if there is none.
+    async fn describe_media(
+        &self,
+        id: MediaId,
+        owner: UserId,
+        alt: Option<&str>,
+    ) -> Result<bool, StoreError>;
 
     /// A stored file that may be served (not an original), by key.
     async fn object(&self, key: &str) -> Result<Option<StoredObject>, StoreError>;

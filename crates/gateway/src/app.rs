@@ -80,6 +80,7 @@ pub fn router(state: AppState, config: &GatewayConfig) -> Router {
             state.clone(),
             crate::limits::rate_limit,
         ))
+        .merge(veilgram_web::routes())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -158,6 +158,7 @@ impl From<MediaError> for ApiError {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "undecodable", message)
                     .with_field("file")
             }
+            MediaError::InvalidAlt(_) => Self::invalid_field("alt", message),
             MediaError::NotFound => Self::not_found("media"),
             MediaError::IdempotencyKeyReused => idempotency_key_reused(message),
             MediaError::Store(error) => error.into(),

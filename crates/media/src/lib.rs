@@ -50,6 +50,8 @@ pub enum MediaError {
     Refused(String),
     #[error("the file cannot be decoded: {0}")]
     Undecodable(String),
+    #[error("the description is not valid: {0}")]
+    InvalidAlt(String),
     #[error("media not found")]
     NotFound,
     #[error("this Idempotency-Key was used with another file")]
@@ -63,6 +65,9 @@ pub enum MediaError {
     #[error("file system: {0}")]
     Io(#[source] std::io::Error),
 }
+
+/// The longest description of an upload (Mastodon's limit).
+pub const MAX_ALT_CHARS: usize = 1500;
 
 #[derive(Clone, Debug)]
 pub struct MediaSettings {
@@ -344,6 +349,7 @@ impl MediaService {
             thumbnail_key: None,
             poster_key: None,
             bytes: objects.iter().map(|object| object.size).sum(),
+            alt: None,
         };
         Ok((media, objects, None))
     }
@@ -382,6 +388,7 @@ impl MediaService {
             thumbnail_key: None,
             poster_key: None,
             bytes: original.size,
+            alt: None,
         };
         Ok((media, vec![original], Some(job)))
     }
@@ -402,6 +409,32 @@ impl MediaService {
             Some(media) if media.owner_id == viewer => Ok(media),
             _ => Err(MediaError::NotFound),
         }
+    }
+
+    /// Sets (or, with an empty text, clears) the description of an upload before it is
+    /// attached: at most [`MAX_ALT_CHARS`] characters, no control characters.
+    pub async fn describe(
+        &self,
+        id: MediaId,
+        owner: UserId,
+        alt: &str,
+    ) -> Result<MediaRecord, MediaError> {
+        let alt = alt.trim();
+        if alt.chars().count() > MAX_ALT_CHARS {
+            return Err(MediaError::InvalidAlt(format!(
+                "at most {MAX_ALT_CHARS} characters"
+            )));
+        }
+        if alt.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(MediaError::InvalidAlt(
+                "control characters are not allowed".to_owned(),
+            ));
+        }
+        let alt = (!alt.is_empty()).then_some(alt);
+        if !self.store.describe_media(id, owner, alt).await? {
+            return Err(MediaError::NotFound);
+        }
+        self.get(id, owner).await
     }
 
     /// A stored file that may be served.

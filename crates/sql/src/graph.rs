@@ -84,6 +84,18 @@ impl GraphStore for SqlStore {
         blocked_either_way_on(&self.pool, first, second).await
     }
 
+    async fn follows(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT follower_id FROM follows WHERE follower_id = $1 AND followee_id = $2",
+        )
+        .bind(follower.to_string())
+        .bind(followee.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(translate)?;
+        Ok(found.is_some())
+    }
+
     async fn follow(
         &self,
         follower: UserId,

@@ -21,7 +21,7 @@ use veilgram_core::{MediaId, PostId, StoreError, Timestamp, UserId};
 pub const UNATTACHED_FOR_MILLIS: i64 = 24 * 3600 * 1000;
 
 const MEDIA_COLUMNS: &str = "m.id, m.owner_id, m.kind, m.status, m.width, m.height, \
-     m.duration_ms, m.blurhash, m.bytes, m.post_id, \
+     m.duration_ms, m.blurhash, m.bytes, m.post_id, m.alt, \
      (SELECT o.key FROM media_objects o WHERE o.media_id = m.id \
       AND o.variant IN ('display', 'video')) AS display_key, \
      (SELECT o.key FROM media_objects o WHERE o.media_id = m.id \
@@ -43,6 +43,7 @@ fn media_from_row(row: &AnyRow) -> Result<MediaRecord, StoreError> {
         thumbnail_key: column(row, "thumbnail_key")?,
         poster_key: column(row, "poster_key")?,
         bytes: column(row, "bytes")?,
+        alt: column(row, "alt")?,
     })
 }
 
@@ -286,6 +287,24 @@ impl MediaStore for SqlStore {
             .await
             .map_err(translate)?;
         row.as_ref().map(media_from_row).transpose()
+    }
+
+    async fn describe_media(
+        &self,
+        id: MediaId,
+        owner: UserId,
+        alt: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE media SET alt = $1 WHERE id = $2 AND owner_id = $3 AND post_id IS NULL",
+        )
+        .bind(alt.map(str::to_owned))
+        .bind(id.to_string())
+        .bind(owner.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(translate)?;
+        Ok(updated.rows_affected() == 1)
     }
 
     async fn object(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {

@@ -54,6 +54,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "push",
         sql: include_str!("../migrations/0007_push.sql"),
     },
+    Migration {
+        version: 8,
+        name: "media_alt",
+        sql: include_str!("../migrations/0008_media_alt.sql"),
+    },
 ];
 
 /// The migrations' two dialect words, spelled for `engine`: byte strings and an auto-numbered

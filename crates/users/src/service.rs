@@ -192,6 +192,18 @@ impl UsersService {
         Ok(user)
     }
 
+    /// Whether `viewer` follows `user_id` (false without a viewer).
+    pub async fn follows(
+        &self,
+        viewer: Option<UserId>,
+        user_id: UserId,
+    ) -> Result<bool, UserError> {
+        match viewer {
+            Some(viewer) if viewer != user_id => Ok(self.graph.follows(viewer, user_id).await?),
+            _ => Ok(false),
+        }
+    }
+
     fn graph_event(actor: UserId, event: DomainEvent) -> EventEnvelope {
         EventEnvelope::new(Some(actor), Timestamp::now(), event)
     }

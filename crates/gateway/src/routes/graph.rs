@@ -128,7 +128,10 @@ async fn list(
         None
     };
     Ok(ProfilePage {
-        items: entries.into_iter().map(|entry| entry.user.into()).collect(),
+        items: entries
+            .into_iter()
+            .map(|entry| PublicProfile::new(entry.user, None))
+            .collect(),
         next_cursor,
     })
 }

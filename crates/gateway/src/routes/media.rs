@@ -3,14 +3,14 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{idempotency_key, path_uuid, Caller};
+use crate::extract::{idempotency_key, path_uuid, ApiJson, Caller};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,7 +20,7 @@ use veilgram_media::MediaError;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(upload_media))
-        .routes(routes!(get_media))
+        .routes(routes!(get_media, describe_media))
         .routes(routes!(serve_media))
 }
 
@@ -41,6 +41,8 @@ pub struct MediaView {
     height: Option<i64>,
     duration_ms: Option<i64>,
     blurhash: Option<String>,
+    /// The owner's description, for people who cannot see it.
+    alt: Option<String>,
 }
 
 impl From<MediaRecord> for MediaView {
@@ -56,6 +58,7 @@ impl From<MediaRecord> for MediaView {
             height: media.height,
             duration_ms: media.duration_ms,
             blurhash: media.blurhash,
+            alt: media.alt,
         }
     }
 }
@@ -142,6 +145,34 @@ async fn get_media(
 ) -> Result<Json<MediaView>, ApiError> {
     let id = path_uuid(&id, "id")?;
     Ok(Json(state.media.get(id, caller.user_id).await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DescribeRequest {
+    /// The description for people who cannot see the upload; empty clears it.
+    alt: String,
+}
+
+/// Describes one of the caller's uploads before it is attached (alternative text).
+#[utoipa::path(
+    patch, path = "/api/v1/media/{id}", tag = "media", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    request_body = DescribeRequest,
+    responses((status = 200, body = MediaView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+async fn describe_media(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<DescribeRequest>,
+) -> Result<Json<MediaView>, ApiError> {
+    let id = path_uuid(&id, "id")?;
+    let media = state
+        .media
+        .describe(id, caller.user_id, &request.alt)
+        .await?;
+    Ok(Json(media.into()))
 }
 
 /// What a `Range` header asks of a file of `size` bytes.

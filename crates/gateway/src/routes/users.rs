@@ -49,6 +49,9 @@ pub struct PublicProfile {
     followers_count: i64,
     following_count: i64,
     posts_count: i64,
+    /// Whether the caller follows this account (false when anonymous; absent in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    followed_by_me: Option<bool>,
 }
 
 fn avatar_url(user: &UserRecord) -> Option<String> {
@@ -72,9 +75,10 @@ impl From<UserRecord> for Profile {
     }
 }
 
-impl From<UserRecord> for PublicProfile {
-    fn from(user: UserRecord) -> Self {
+impl PublicProfile {
+    pub(crate) fn new(user: UserRecord, followed_by_me: Option<bool>) -> Self {
         Self {
+            followed_by_me,
             avatar: avatar_url(&user),
             id: user.id,
             nickname: user.nickname,
@@ -221,9 +225,8 @@ async fn get_user(
     Path(id): Path<String>,
 ) -> Result<Json<PublicProfile>, ApiError> {
     let user_id: UserId = path_uuid(&id, "id")?;
-    let profile = state
-        .users
-        .public_profile(user_id, caller.map(|c| c.user_id))
-        .await?;
-    Ok(Json(profile.into()))
+    let viewer = caller.map(|c| c.user_id);
+    let profile = state.users.public_profile(user_id, viewer).await?;
+    let followed_by_me = state.users.follows(viewer, user_id).await?;
+    Ok(Json(PublicProfile::new(profile, Some(followed_by_me))))
 }

@@ -29,6 +29,15 @@ async fn following_is_idempotent_and_counted(database: &TestDatabase) {
     }
     assert_eq!(app.me(&star.access_token).await.body["followers_count"], 1);
     assert_eq!(app.me(&fan.access_token).await.body["following_count"], 1);
+    let profile = format!("/api/v1/users/{}", star.user_id);
+    let seen_by = |token: Option<String>| {
+        let profile = profile.clone();
+        let app = &app;
+        async move { app.get(&profile, token.as_deref()).await.body["followed_by_me"].clone() }
+    };
+    assert_eq!(seen_by(Some(fan.access_token.clone())).await, json!(true));
+    assert_eq!(seen_by(Some(star.access_token.clone())).await, json!(false));
+    assert_eq!(seen_by(None).await, json!(false));
     let followers = app
         .get(&format!("/api/v1/users/{}/followers", star.user_id), None)
         .await;

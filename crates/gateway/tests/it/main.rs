@@ -15,3 +15,4 @@ mod push;
 mod realtime;
 mod tokens;
 mod users;
+mod web;

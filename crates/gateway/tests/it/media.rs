@@ -704,7 +704,89 @@ mod postgres_s3 {
     }
 }
 
+async fn describe(app: &TestApp, path: &str, token: &str, alt: Value) -> TestResponse {
+    app.call(
+        Method::PATCH,
+        path,
+        Some(json!({ "alt": alt })),
+        Some(token),
+    )
+    .await
+}
+
+async fn descriptions_belong_to_the_owner_until_the_upload_is_attached(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let owner = app.signup(None).await;
+    let other = app.signup(None).await;
+    let created = upload(
+        &app,
+        &owner.access_token,
+        &samples::jpeg_with_metadata(320, 240, 1),
+    )
+    .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert!(created.body["alt"].is_null());
+    let path = format!("/api/v1/media/{id}");
+
+    let described = describe(
+        &app,
+        &path,
+        &owner.access_token,
+        json!("  A cat on a warm windowsill "),
+    )
+    .await;
+    assert_eq!(described.status, StatusCode::OK, "{}", described.text);
+    assert_eq!(described.body["alt"], "A cat on a warm windowsill");
+    // Someone else's upload does not exist for them.
+    let stranger = describe(&app, &path, &other.access_token, json!("mine now")).await;
+    assert_eq!(stranger.status, StatusCode::NOT_FOUND);
+    // Limits: 1,500 characters, no control characters, a string.
+    let long = describe(&app, &path, &owner.access_token, json!("가".repeat(1501))).await;
+    assert_eq!(
+        (long.status, long.field()),
+        (StatusCode::BAD_REQUEST, "alt")
+    );
+    let control = describe(&app, &path, &owner.access_token, json!("bell \u{7}")).await;
+    assert_eq!(
+        (control.status, control.field()),
+        (StatusCode::BAD_REQUEST, "alt")
+    );
+    let not_text = describe(&app, &path, &owner.access_token, json!(7)).await;
+    assert_eq!(not_text.status, StatusCode::BAD_REQUEST);
+    let exact = describe(&app, &path, &owner.access_token, json!("가".repeat(1500))).await;
+    assert_eq!(exact.status, StatusCode::OK, "{}", exact.text);
+    let kept = describe(
+        &app,
+        &path,
+        &owner.access_token,
+        json!("A cat on a warm windowsill"),
+    )
+    .await;
+    assert_eq!(kept.status, StatusCode::OK);
+
+    // The post shows it; once attached it is fixed (the post is what changed).
+    let post = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "cat", "media_ids": [id] }),
+            Some(&owner.access_token),
+        )
+        .await;
+    assert_eq!(post.status, StatusCode::CREATED, "{}", post.text);
+    assert_eq!(post.body["media"][0]["alt"], "A cat on a warm windowsill");
+    let shown = app
+        .get(
+            &format!("/api/v1/posts/{}", post.body["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(shown.body["media"][0]["alt"], "A cat on a warm windowsill");
+    let late = describe(&app, &path, &owner.access_token, json!("changed")).await;
+    assert_eq!(late.status, StatusCode::NOT_FOUND);
+}
+
 veilgram_testkit::for_each_engine!(
+    descriptions_belong_to_the_owner_until_the_upload_is_attached,
     posts_carry_their_media_and_only_their_owners,
     avatars_are_uploads_and_replace_each_other,
     hostile_uploads_are_refused_quickly_with_nothing_stored,

@@ -1,0 +1,454 @@
+//! The web client in real headless Chromium (Debian's `chromium` and `chromium-driver`),
+//! driven over WebDriver against a real `veilgram serve`: two people, two browsers. Every
+//! scenario saves phone and desktop screenshots under the target directory and fails on any
+//! console error or warning, which is where Content-Security-Policy violations appear.
+
+mod webdriver;
+
+use crate::{Server, StartOptions};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use webdriver::{Browser, Driver, PHONE};
+
+/// Where the screenshots go: `target/tmp/browser/<scenario>/`.
+fn screenshots(scenario: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("browser")
+        .join(scenario);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Stage {
+    server: Server,
+    driver: Driver,
+    base: String,
+    _data: tempfile::TempDir,
+    profiles: tempfile::TempDir,
+}
+
+impl Stage {
+    fn new() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let server = Server::start(StartOptions {
+            data_dir: Some(data.path()),
+            ..Default::default()
+        });
+        let base = format!("http://{}", server.address);
+        Self {
+            server,
+            driver: Driver::start(),
+            base,
+            _data: data,
+            profiles: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn browser(&self, name: &str, language: &str) -> Browser {
+        let profile = self.profiles.path().join(name);
+        self.driver.browser(&profile, language, PHONE).await
+    }
+
+    async fn open(&self, browser: &Browser, route: &str) {
+        browser.goto(&format!("{}/#{route}", self.base)).await;
+    }
+}
+
+/// Signs up from the welcome screen, saves the key, and lands on the home feed.
+async fn sign_up(stage: &Stage, browser: &Browser, nickname: &str) -> (String, String) {
+    stage.open(browser, "/welcome").await;
+    browser
+        .find("#signup-nickname")
+        .await
+        .type_text(nickname)
+        .await;
+    browser.find("[data-testid=signup]").await.click().await;
+    let user_id = browser.text("[data-testid=user-id]").await;
+    let key = browser.text("[data-testid=recovery-key]").await;
+    browser.find("[data-testid=key-saved]").await.click().await;
+    browser
+        .find("[data-testid=key-continue]")
+        .await
+        .click()
+        .await;
+    browser.find("[data-testid=feed]").await;
+    (user_id, key)
+}
+
+/// The id of the post the browser shows (`#/post/<id>`).
+async fn shown_post_id(browser: &Browser) -> String {
+    browser
+        .wait_until("location.hash.startsWith('#/post/')", "a post page")
+        .await;
+    browser
+        .script("return location.hash.slice('#/post/'.length);", json!([]))
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_post_follow_comment_and_vote_live() {
+    let stage = Stage::new();
+    let shots = screenshots("social");
+    let alice = stage.browser("alice", "en-US").await;
+    let bora = stage.browser("bora", "en-US").await;
+    let (alice_id, _) = sign_up(&stage, &alice, "Alice").await;
+    sign_up(&stage, &bora, "Bora").await;
+
+    // Alice posts a photo with a description, a hashtag and a poll.
+    stage.open(&alice, "/compose").await;
+    alice
+        .find("[data-testid=post-text]")
+        .await
+        .type_text("Sunset over the river #sunset")
+        .await;
+    let photo = stage.profiles.path().join("sunset.jpg");
+    std::fs::write(
+        &photo,
+        veilgram_testkit::samples::jpeg_with_metadata(640, 480, 1),
+    )
+    .unwrap();
+    alice
+        .find("[data-testid=media-picker]")
+        .await
+        .type_text(photo.to_str().unwrap())
+        .await;
+    alice
+        .find("[data-testid=alt-text]")
+        .await
+        .type_text("A red sun over dark water")
+        .await;
+    alice.wait_for_text(".uploads", "Ready.").await;
+    alice.find("[data-testid=poll-on]").await.click().await;
+    alice
+        .find("[data-testid=poll-option-0]")
+        .await
+        .type_text("Yes")
+        .await;
+    alice
+        .find("[data-testid=poll-option-1]")
+        .await
+        .type_text("No")
+        .await;
+    alice.snap(&shots, "01-composer").await;
+    alice.find("[data-testid=post-submit]").await.click().await;
+    let post_id = shown_post_id(&alice).await;
+    alice.find("[data-testid=poll]").await;
+    let alt = alice
+        .script(
+            "return document.querySelector('.media-grid img').alt;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(alt, json!("A red sun over dark water"));
+
+    // Bora finds it by its hashtag and follows Alice from her profile.
+    stage.open(&bora, "/tag/sunset").await;
+    bora.wait_for_text("[data-testid=feed]", "Sunset over the river")
+        .await;
+    bora.find(".post .author").await.click().await;
+    bora.wait_for_text("[data-testid=profile-name]", "Alice")
+        .await;
+    bora.find("[data-testid=follow]").await.click().await;
+    bora.wait_for_text("[data-testid=follow]", "Unfollow").await;
+    bora.snap(&shots, "02-profile").await;
+
+    // Bora on her home feed sees Alice's next post arrive live.
+    stage.open(&bora, "/").await;
+    bora.find("[data-testid=feed]").await;
+    stage.open(&alice, "/compose").await;
+    alice
+        .find("[data-testid=post-text]")
+        .await
+        .type_text("Second post of the day")
+        .await;
+    alice.find("[data-testid=post-submit]").await.click().await;
+    shown_post_id(&alice).await;
+    bora.wait_for_text("[data-testid=new-posts]", "1 new post")
+        .await;
+    bora.snap(&shots, "03-new-posts-bar").await;
+    bora.find("[data-testid=new-posts]").await.click().await;
+    bora.wait_for_text("[data-testid=feed]", "Second post of the day")
+        .await;
+    bora.wait_for_text("[data-testid=feed]", "Sunset over the river")
+        .await;
+
+    // Alice watches her first post; Bora votes and comments on it.
+    stage.open(&alice, &format!("/post/{post_id}")).await;
+    alice.find("[data-testid=thread]").await;
+    stage.open(&bora, &format!("/post/{post_id}")).await;
+    bora.find("[data-testid=vote]").await.click().await;
+    bora.wait_for_text("[data-testid=poll-total]", "1 vote")
+        .await;
+    bora.find("[data-testid=comment-text]")
+        .await
+        .type_text("Beautiful colours!")
+        .await;
+    bora.find("[data-testid=comment-submit]")
+        .await
+        .click()
+        .await;
+    bora.wait_for_text("[data-testid=thread]", "Beautiful colours!")
+        .await;
+
+    // Alice sees the comment, the tally and the notification arrive without reloading.
+    alice
+        .wait_for_text("[data-testid=thread]", "Beautiful colours!")
+        .await;
+    alice
+        .wait_for_text("[data-testid=poll-total]", "1 vote")
+        .await;
+    alice.wait_for_text("[data-testid=poll]", "100%").await;
+    alice
+        .wait_for_text("[data-testid=comment-count]", "1 comment")
+        .await;
+    alice
+        .wait_until(
+            "!document.querySelector('[data-testid=unread-badge]').hidden",
+            "the unread badge",
+        )
+        .await;
+    alice.snap(&shots, "04-live-comment-and-tally").await;
+    alice
+        .find("a[data-path='/notifications']")
+        .await
+        .click()
+        .await;
+    alice
+        .wait_for_text("[data-testid=notifications]", "Bora commented on your post")
+        .await;
+    alice
+        .wait_until(
+            "document.querySelector('[data-testid=unread-badge]').hidden",
+            "the badge cleared",
+        )
+        .await;
+    alice.snap(&shots, "05-notifications").await;
+
+    // A fresh load of the app, signed in: how long until the first feed shows.
+    alice.goto(&format!("{}/", stage.base)).await;
+    alice
+        .wait_until(
+            "performance.getEntriesByName('veilgram:first-feed').length > 0",
+            "the first feed",
+        )
+        .await;
+    let first_feed = alice
+        .script(
+            "return performance.getEntriesByName('veilgram:first-feed')[0].startTime;",
+            json!([]),
+        )
+        .await
+        .as_f64()
+        .unwrap();
+    println!("time from navigation to the first feed rendered: {first_feed:.0} ms");
+    assert!(first_feed < 1000.0, "first feed after {first_feed} ms");
+
+    for browser in [&alice, &bora] {
+        browser.assert_clean_console().await;
+    }
+    assert!(alice_id.len() == 36);
+    alice.quit().await;
+    bora.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_threads_show_aliases_and_a_block_hides_both_sides() {
+    let stage = Stage::new();
+    let shots = screenshots("anonymous-and-block");
+    let alice = stage.browser("alice", "en-US").await;
+    let bora = stage.browser("bora", "en-US").await;
+    sign_up(&stage, &alice, "Alice").await;
+    sign_up(&stage, &bora, "Bora").await;
+
+    stage.open(&alice, "/compose").await;
+    alice
+        .find("[data-testid=post-text]")
+        .await
+        .type_text("Ask me anything #ama")
+        .await;
+    alice
+        .find("[data-testid=anonymous-thread]")
+        .await
+        .click()
+        .await;
+    alice.find("[data-testid=post-submit]").await.click().await;
+    let post_id = shown_post_id(&alice).await;
+
+    stage.open(&bora, &format!("/post/{post_id}")).await;
+    bora.find("[data-testid=comment-text]")
+        .await
+        .type_text("Who are you?")
+        .await;
+    bora.find("[data-testid=comment-submit]")
+        .await
+        .click()
+        .await;
+    bora.wait_for_text("[data-testid=thread]", "Who are you?")
+        .await;
+    alice
+        .wait_for_text("[data-testid=thread]", "Who are you?")
+        .await;
+    alice
+        .find("[data-testid=comment-text]")
+        .await
+        .type_text("Nobody you know")
+        .await;
+    alice
+        .find("[data-testid=comment-submit]")
+        .await
+        .click()
+        .await;
+    alice
+        .wait_for_text("[data-testid=thread]", "Nobody you know")
+        .await;
+    let aliases = alice
+        .script(
+            "return [...document.querySelectorAll('[data-testid=alias]')].map((e) => e.textContent);",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        aliases,
+        json!(["#1", "OP"]),
+        "newest-first or oldest-first, both aliased"
+    );
+    let thread = alice.text("[data-testid=thread]").await;
+    assert!(
+        !thread.contains("Bora"),
+        "no nickname in an anonymous thread: {thread}"
+    );
+    alice.snap(&shots, "01-anonymous-thread").await;
+
+    // Bora blocks Alice from the post's author link.
+    bora.find(".post .author").await.click().await;
+    bora.find("[data-testid=block]").await.click().await;
+    bora.find("[data-testid=confirm]").await.click().await;
+    bora.wait_until("location.hash === '#/'", "home after blocking")
+        .await;
+    stage.open(&bora, "/tag/ama").await;
+    bora.wait_for_text(".feed-end", "No posts here yet.").await;
+    bora.snap(&shots, "02-blocked-feed").await;
+    // And Alice no longer sees Bora's comment under her post.
+    alice.reload().await;
+    alice
+        .wait_for_text("[data-testid=thread]", "Nobody you know")
+        .await;
+    let thread = alice.text("[data-testid=thread]").await;
+    assert!(!thread.contains("Who are you?"), "{thread}");
+
+    for browser in [&alice, &bora] {
+        browser.assert_clean_console().await;
+    }
+    alice.quit().await;
+    bora.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn korean_keyboard_sign_up_then_log_out_log_in_and_delete() {
+    let stage = Stage::new();
+    let shots = screenshots("account");
+    let phone = stage.browser("phone", "ko-KR").await;
+
+    // The first load: everything but images, compressed, as the browser received it.
+    stage.open(&phone, "/welcome").await;
+    phone.wait_for_text("h1", "나답게").await;
+    let weight: Value = phone
+        .script(
+            "const skip = new Set(['img', 'fetch', 'xmlhttprequest', 'video', 'beacon']);\
+             const nav = performance.getEntriesByType('navigation')[0];\
+             const assets = performance.getEntriesByType('resource').filter((r) => !skip.has(r.initiatorType));\
+             return { bytes: nav.encodedBodySize + assets.reduce((sum, r) => sum + r.encodedBodySize, 0),\
+                      files: assets.length + 1 };",
+            json!([]),
+        )
+        .await;
+    let bytes = weight["bytes"].as_f64().unwrap();
+    println!(
+        "first load: {} files, {:.1} KB compressed",
+        weight["files"],
+        bytes / 1024.0
+    );
+    assert!(weight["files"].as_u64().unwrap() > 10, "{weight}");
+    assert!(bytes < 150.0 * 1024.0, "{weight}");
+    phone.snap(&shots, "01-welcome-ko").await;
+
+    // Sign-up with the keyboard alone: Enter submits, Space ticks, Enter continues.
+    let nickname = phone.find("#signup-nickname").await;
+    nickname.type_text("하늘").await;
+    nickname.type_text("\u{E007}").await;
+    let user_id = phone.text("[data-testid=user-id]").await;
+    let key = phone.text("[data-testid=recovery-key]").await;
+    phone.snap(&shots, "02-recovery-key").await;
+    phone
+        .find("[data-testid=key-saved]")
+        .await
+        .type_text(" ")
+        .await;
+    phone
+        .find("[data-testid=key-continue]")
+        .await
+        .type_text("\u{E007}")
+        .await;
+    phone.wait_for_text("h1", "홈").await;
+
+    // English from settings, then log out.
+    stage.open(&phone, "/settings").await;
+    phone.find("[data-testid=language]").await;
+    phone
+        .script(
+            "const s = document.querySelector('[data-testid=language]'); s.value = 'en';\
+             s.dispatchEvent(new Event('change'));",
+            json!([]),
+        )
+        .await;
+    phone.wait_for_text("h1", "Settings").await;
+    phone.snap(&shots, "03-settings-en").await;
+    phone.find("[data-testid=logout]").await.click().await;
+    phone
+        .wait_until("location.hash === '#/welcome'", "the welcome screen")
+        .await;
+
+    // Back in on "another device" with the user id and recovery key.
+    let laptop = stage.browser("laptop", "en-US").await;
+    stage.open(&laptop, "/login").await;
+    laptop.find("#login-user").await.type_text(&user_id).await;
+    laptop.find("#login-key").await.type_text(&key).await;
+    laptop.find("[data-testid=login]").await.click().await;
+    laptop.wait_for_text("h1", "Home").await;
+    stage.open(&laptop, &format!("/user/{user_id}")).await;
+    laptop
+        .wait_for_text("[data-testid=profile-name]", "하늘")
+        .await;
+
+    // Delete the account, confirming in the dialog.
+    stage.open(&laptop, "/settings").await;
+    laptop
+        .find("[data-testid=delete-account]")
+        .await
+        .click()
+        .await;
+    laptop.snap(&shots, "04-delete-confirm").await;
+    laptop.find("[data-testid=confirm]").await.click().await;
+    laptop
+        .wait_until("location.hash === '#/welcome'", "the welcome screen")
+        .await;
+    let (status, _) = stage
+        .server
+        .request(
+            "POST",
+            "/api/v1/auth/login",
+            Some(&json!({ "user_id": user_id, "recovery_key": key })),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401, "the deleted account's key no longer works");
+
+    for browser in [&phone, &laptop] {
+        browser.assert_clean_console().await;
+    }
+    phone.quit().await;
+    laptop.quit().await;
+}
