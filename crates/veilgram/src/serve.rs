@@ -406,7 +406,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, engine = store.engine().name(), "veilgram listening");
     // The one line on stdout: scripts and tests read the bound address (port 0 picks one).
-    println!("veilgram listening on http://{address} (open it in a browser for the web app)");
+    println!("veilgram listening on http://{address}");
 
     let (signalled_sender, signalled) = tokio::sync::watch::channel(false);
     let server = axum::serve(

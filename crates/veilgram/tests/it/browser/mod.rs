@@ -211,6 +211,14 @@ async fn two_people_post_follow_comment_and_vote_live() {
         )
         .await;
     alice.snap(&shots, "04-live-comment-and-tally").await;
+    // Readable in both themes (WCAG AA contrast for all text on the screen).
+    for scheme in ["light", "dark"] {
+        alice.color_scheme(scheme).await;
+        let low = alice.low_contrast().await;
+        assert!(low.is_empty(), "{scheme}: {low:?}");
+    }
+    alice.snap(&shots, "04-live-comment-and-tally-dark").await;
+    alice.color_scheme("light").await;
     alice
         .find("a[data-path='/notifications']")
         .await
@@ -406,6 +414,35 @@ async fn korean_keyboard_sign_up_then_log_out_log_in_and_delete() {
         .await;
     phone.wait_for_text("h1", "Settings").await;
     phone.snap(&shots, "03-settings-en").await;
+
+    // A new nickname, an export, and a new recovery key (shown once, like the first).
+    let nickname = phone.find("[data-testid=nickname]").await;
+    nickname.clear().await;
+    nickname.type_text("Sky").await;
+    phone.find("[data-testid=save-profile]").await.click().await;
+    phone.wait_for_text("#toast", "Saved.").await;
+    phone.find("[data-testid=export]").await.click().await;
+    phone
+        .wait_for_text("#toast", "Your data was downloaded.")
+        .await;
+    phone.find("[data-testid=rotate-key]").await.click().await;
+    phone.find("[data-testid=confirm]").await.click().await;
+    let new_key = phone.text("[data-testid=recovery-key]").await;
+    assert_ne!(new_key, key);
+    phone.find("[data-testid=key-saved]").await.click().await;
+    phone.find("[data-testid=key-continue]").await.click().await;
+    phone.wait_for_text("h1", "Settings").await;
+    let (status, _) = stage
+        .server
+        .request(
+            "POST",
+            "/api/v1/auth/login",
+            Some(&json!({ "user_id": user_id, "recovery_key": key })),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401, "the old recovery key stopped working");
+    let key = new_key;
     phone.find("[data-testid=logout]").await.click().await;
     phone
         .wait_until("location.hash === '#/welcome'", "the welcome screen")
@@ -420,7 +457,7 @@ async fn korean_keyboard_sign_up_then_log_out_log_in_and_delete() {
     laptop.wait_for_text("h1", "Home").await;
     stage.open(&laptop, &format!("/user/{user_id}")).await;
     laptop
-        .wait_for_text("[data-testid=profile-name]", "하늘")
+        .wait_for_text("[data-testid=profile-name]", "Sky")
         .await;
 
     // Delete the account, confirming in the dialog.

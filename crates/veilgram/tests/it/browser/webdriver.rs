@@ -104,6 +104,7 @@ impl Drop for Driver {
 async fn call(http: &reqwest::Client, method: &str, url: &str, body: Option<Value>) -> Value {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let mut request = http.request(method, url);
+    let sent = body.as_ref().map(Value::to_string).unwrap_or_default();
     if let Some(body) = body {
         request = request
             .header("content-type", "application/json")
@@ -112,7 +113,10 @@ async fn call(http: &reqwest::Client, method: &str, url: &str, body: Option<Valu
     let response = request.send().await.expect("chromedriver answers");
     let status = response.status();
     let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-    assert!(status.is_success(), "WebDriver {url}: {status} {body}");
+    assert!(
+        status.is_success(),
+        "WebDriver {url}: {status} {body} (sent {sent})"
+    );
     body
 }
 
@@ -230,6 +234,31 @@ impl Browser {
         self.find(css).await.text().await
     }
 
+    /// Emulates the system's light or dark preference (the app follows it).
+    pub async fn color_scheme(&self, scheme: &str) {
+        self.command(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({
+                "cmd": "Emulation.setEmulatedMedia",
+                "params": { "features": [{ "name": "prefers-color-scheme", "value": scheme }] },
+            })),
+        )
+        .await;
+        self.wait_until(
+            &format!("matchMedia('(prefers-color-scheme: {scheme})').matches"),
+            "the colour scheme",
+        )
+        .await;
+    }
+
+    /// Text on the screen whose contrast with what is behind it is under WCAG AA (4.5:1, or
+    /// 3:1 for large text): "<text>: <ratio>" for each.
+    pub async fn low_contrast(&self) -> Vec<String> {
+        let found = self.script(CONTRAST_CHECK, json!([])).await;
+        serde_json::from_value(found).unwrap()
+    }
+
     pub async fn resize(&self, (width, height): (u32, u32)) {
         self.command(
             "POST",
@@ -330,6 +359,16 @@ impl Element<'_> {
             .await;
     }
 
+    pub async fn clear(&self) {
+        self.browser
+            .command(
+                "POST",
+                &format!("/element/{}/clear", self.id),
+                Some(json!({})),
+            )
+            .await;
+    }
+
     pub async fn text(&self) -> String {
         self.browser
             .command("GET", &format!("/element/{}/text", self.id), None)
@@ -339,3 +378,57 @@ impl Element<'_> {
             .to_owned()
     }
 }
+
+/// WCAG 2 relative luminance and contrast over every visible element holding text; the
+/// background is the nearest ancestor's opaque one, colours blended by their alpha.
+const CONTRAST_CHECK: &str = r#"
+const parse = (value) => {
+  const numbers = value.match(/[\d.]+/g);
+  if (!value.startsWith('rgb') || !numbers) return null;
+  const [r, g, b, a = 1] = numbers.map(Number);
+  return { r, g, b, a };
+};
+const blend = (top, bottom) => ({
+  r: top.r * top.a + bottom.r * (1 - top.a),
+  g: top.g * top.a + bottom.g * (1 - top.a),
+  b: top.b * top.a + bottom.b * (1 - top.a),
+  a: 1,
+});
+const background = (element) => {
+  const layers = [];
+  for (let node = element; node; node = node.parentElement) {
+    const colour = parse(getComputedStyle(node).backgroundColor);
+    if (colour && colour.a > 0) {
+      layers.push(colour);
+      if (colour.a >= 1) break;
+    }
+  }
+  let result = { r: 255, g: 255, b: 255, a: 1 };
+  if (matchMedia('(prefers-color-scheme: dark)').matches) result = { r: 0, g: 0, b: 0, a: 1 };
+  for (const layer of layers.reverse()) result = blend(layer, result);
+  return result;
+};
+const luminance = ({ r, g, b }) => {
+  const channel = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+};
+const failures = [];
+for (const element of document.querySelectorAll('body *')) {
+  const own = [...element.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (!own || element.closest('.highlights, [hidden], dialog:not([open])')) continue;
+  if (element.disabled || element.closest('button:disabled')) continue;
+  const rect = element.getBoundingClientRect();
+  const style = getComputedStyle(element);
+  if (!rect.width || !rect.height || style.visibility === 'hidden' || Number(style.opacity) === 0) continue;
+  const colour = parse(style.color);
+  if (!colour || colour.a === 0) continue;
+  const back = background(element);
+  const front = blend(colour, back);
+  const [light, dark] = [luminance(front), luminance(back)].sort((x, y) => y - x);
+  const ratio = (light + 0.05) / (dark + 0.05);
+  const size = parseFloat(style.fontSize);
+  const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+  if (ratio < (large ? 3 : 4.5)) failures.push(`${element.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)}`);
+}
+return failures;
+"#;
