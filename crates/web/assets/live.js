@@ -124,13 +124,22 @@ async function connect() {
 
 function handle(ws, message) {
   switch (message.type) {
-    case "ready":
+    case "ready": {
+      const reconnected = userChannel !== null;
       userChannel = message.channel;
       attempt = 0;
       outbox.length = 0;
       for (const channel of channels.keys()) send({ type: "subscribe", channel, since: lastIds.get(channel) });
       emit("state", { connected: true });
+      // A channel that had carried nothing yet has no id to replay from: whatever happened
+      // while the socket was down is fetched again instead.
+      if (reconnected) {
+        for (const channel of [userChannel, ...channels.keys()]) {
+          if (!lastIds.has(channel)) emit("refetch", { channel });
+        }
+      }
       break;
+    }
     case "event":
       if (message.id) lastIds.set(message.channel, message.id);
       emit(message.event, message);

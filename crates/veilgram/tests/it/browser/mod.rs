@@ -489,3 +489,83 @@ async fn korean_keyboard_sign_up_then_log_out_log_in_and_delete() {
     phone.quit().await;
     laptop.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_reconnects_after_a_server_restart_and_catches_up() {
+    let mut stage = Stage::new();
+    let shots = screenshots("reconnect");
+    let bora = stage.browser("bora", "en-US").await;
+    sign_up(&stage, &bora, "Bora").await;
+    // Alice only uses the API.
+    let (_, alice) = stage
+        .server
+        .request(
+            "POST",
+            "/api/v1/auth/signup",
+            Some(&json!({ "nickname": "Alice" })),
+            None,
+        )
+        .await;
+    let alice_token = alice["access_token"].as_str().unwrap().to_owned();
+    let alice_id = alice["user_id"].as_str().unwrap().to_owned();
+    stage.open(&bora, &format!("/user/{alice_id}")).await;
+    bora.find("[data-testid=follow]").await.click().await;
+    bora.wait_for_text("[data-testid=follow]", "Unfollow").await;
+    stage.open(&bora, "/").await;
+    bora.wait_for_text(".feed-end", "Your home feed is empty")
+        .await;
+
+    // The server goes away: the page says it is reconnecting.
+    let address = stage.server.address.clone();
+    stage.server.kill_hard();
+    bora.wait_until(
+        "!document.querySelector('.connection').hidden",
+        "the reconnecting notice",
+    )
+    .await;
+    bora.snap(&shots, "01-reconnecting").await;
+
+    // It comes back on the same address and data; Alice posts; Bora's page shows the post
+    // without a reload (live, or by refetching what the new process cannot replay).
+    stage.server = Server::start(StartOptions {
+        data_dir: Some(stage._data.path()),
+        environment: vec![("VEILGRAM_LISTEN", address.as_str())],
+        ..Default::default()
+    });
+    let (status, _) = stage
+        .server
+        .request(
+            "POST",
+            "/api/v1/posts",
+            Some(&json!({ "text": "Posted while you were away" })),
+            Some(&alice_token),
+        )
+        .await;
+    assert_eq!(status, 201);
+    bora.wait_until(
+        "document.querySelector('.connection').hidden",
+        "the connection back",
+    )
+    .await;
+    bora.wait_until(
+        "document.querySelector('[data-testid=feed]').innerText.includes('Posted while you were away') \
+         || !document.querySelector('[data-testid=new-posts]').hidden",
+        "the post, or the bar announcing it",
+    )
+    .await;
+    bora.snap(&shots, "02-caught-up").await;
+
+    // While the server was down the browser could only log refused connections.
+    let unexpected: Vec<_> = bora
+        .console()
+        .await
+        .into_iter()
+        .filter(|(level, message)| {
+            (level == "SEVERE" || level == "WARNING")
+                && !message.contains("ERR_CONNECTION_REFUSED")
+                && !message.contains("WebSocket connection")
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
+    bora.quit().await;
+}
