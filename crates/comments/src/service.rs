@@ -255,6 +255,24 @@ impl CommentsService {
         Ok(self.store.delete_comment(comment_id, &event).await?)
     }
 
+    /// Deletes a comment for a moderator (the caller has checked the role).
+    pub async fn remove(
+        &self,
+        comment_id: CommentId,
+        post_id: PostId,
+        moderator: UserId,
+    ) -> Result<(), CommentError> {
+        let event = EventEnvelope::new(
+            Some(moderator),
+            Timestamp::now(),
+            DomainEvent::CommentDeleted {
+                comment_id,
+                post_id,
+            },
+        );
+        Ok(self.store.delete_comment(comment_id, &event).await?)
+    }
+
     pub async fn like(
         &self,
         comment_id: CommentId,

@@ -124,6 +124,16 @@ pub enum DomainEvent {
     /// A video attached to a post finished processing (ready or failed).
     #[serde(rename = "media.processed")]
     MediaProcessed { media_id: MediaId, post_id: PostId },
+    /// A moderator acted on reported content (`action`: `dismiss`, `hide`, `delete`,
+    /// `suspend_author`). `comment_id` is set when the content was a comment.
+    #[serde(rename = "content.moderated")]
+    ContentModerated {
+        post_id: PostId,
+        comment_id: Option<CommentId>,
+        /// None when the comment's account is gone.
+        author_id: Option<UserId>,
+        action: String,
+    },
 }
 
 impl DomainEvent {

@@ -241,7 +241,8 @@ impl EventHandler for FeedFanout {
                 self.feeds.count(*post_id, Count::Comments, -1).await?;
                 self.rerank(*post_id).await
             }
-            DomainEvent::MediaProcessed { post_id, .. } => {
+            DomainEvent::MediaProcessed { post_id, .. }
+            | DomainEvent::ContentModerated { post_id, .. } => {
                 Ok(self.feeds.forget_post(*post_id).await?)
             }
             // The event names no option (votes are private): the tallies are read again.

@@ -47,6 +47,7 @@ pub struct AppState {
     pub polls: Arc<PollsService>,
     pub feeds: Arc<FeedService>,
     pub media: Arc<veilgram_media::MediaService>,
+    pub moderation: Arc<veilgram_moderation::ModerationService>,
     pub notifications: Arc<veilgram_notifications::NotificationsService>,
     pub push_devices: Arc<veilgram_notifications::PushDevices>,
     /// This process's live connections.

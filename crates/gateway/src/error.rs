@@ -168,6 +168,18 @@ impl From<MediaError> for ApiError {
     }
 }
 
+impl From<veilgram_moderation::ModerationError> for ApiError {
+    fn from(error: veilgram_moderation::ModerationError) -> Self {
+        use veilgram_moderation::ModerationError;
+        let message = error.to_string();
+        match error {
+            ModerationError::NotModerator => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            ModerationError::NotFound => Self::not_found("report"),
+            ModerationError::Store(error) => error.into(),
+        }
+    }
+}
+
 impl From<PushError> for ApiError {
     fn from(error: PushError) -> Self {
         match error {

@@ -212,6 +212,24 @@ impl NotificationMaker {
                     });
                 }
             }
+            // The author learns what a moderator did to their content (not who moderated, and
+            // nothing when reports were dismissed). Deleted content is not linked.
+            DomainEvent::ContentModerated {
+                post_id,
+                comment_id,
+                author_id: Some(author_id),
+                action,
+            } if action != "dismiss" => {
+                let deleted = action == "delete";
+                add(NewNotification {
+                    user_id: *author_id,
+                    kind: NotificationKind::Moderation,
+                    actor_id: None,
+                    hide_actor: true,
+                    post_id: (!deleted || comment_id.is_some()).then_some(*post_id),
+                    comment_id: comment_id.filter(|_| !deleted),
+                });
+            }
             _ => {}
         }
         Ok(wanted)

@@ -311,6 +311,21 @@ impl PostsService {
         Ok(self.store.delete_post(post_id, &event).await?)
     }
 
+    /// Deletes a post for a moderator (the caller has checked the role): as its author would.
+    pub async fn remove(
+        &self,
+        post_id: PostId,
+        author_id: UserId,
+        moderator: UserId,
+    ) -> Result<(), PostError> {
+        let event = EventEnvelope::new(
+            Some(moderator),
+            Timestamp::now(),
+            DomainEvent::PostDeleted { post_id, author_id },
+        );
+        Ok(self.store.delete_post(post_id, &event).await?)
+    }
+
     pub async fn like(&self, post_id: PostId, caller: UserId) -> Result<Changed, PostError> {
         self.set_like(post_id, caller, true).await
     }

@@ -152,6 +152,25 @@ impl EventHandler for Relay {
             DomainEvent::PostCreated {
                 post_id, author_id, ..
             } => messages.extend(self.announce(*post_id, *author_id, &id).await?),
+            // The author's own content changed: their clients show it (ids and the action only).
+            DomainEvent::ContentModerated {
+                post_id,
+                comment_id,
+                author_id: Some(author_id),
+                action,
+            } if action != "dismiss" => {
+                let data = serde_json::json!({
+                    "post_id": post_id.to_string(),
+                    "comment_id": comment_id.map(|id| id.to_string()),
+                    "action": action,
+                });
+                messages.push(live_event(
+                    &user_channel(*author_id),
+                    "moderation.changed",
+                    &id,
+                    data,
+                ));
+            }
             _ => {}
         }
         if !messages.is_empty() {

@@ -217,11 +217,14 @@ impl CredentialStore for SqlStore {
     }
 
     async fn recovery_key_hash(&self, user_id: UserId) -> Result<Option<SecretHash>, StoreError> {
-        let row = sqlx::query("SELECT recovery_key_hash FROM users WHERE id = $1")
-            .bind(user_id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(translate)?;
+        // A suspended account cannot sign in: to login it looks like no account at all.
+        let row = sqlx::query(
+            "SELECT recovery_key_hash FROM users WHERE id = $1 AND suspended_at IS NULL",
+        )
+        .bind(user_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(translate)?;
         row.map(|row| hash_column(&row, "recovery_key_hash"))
             .transpose()
     }
@@ -229,12 +232,13 @@ impl CredentialStore for SqlStore {
     async fn start_session(&self, session: &NewSession) -> Result<(), StoreError> {
         let user_id = session.first_token.user_id;
         let mut transaction = self.begin_write().await?;
-        let deactivated: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT deactivated_at FROM users WHERE id = $1")
-                .bind(user_id.to_string())
-                .fetch_optional(&mut *transaction)
-                .await
-                .map_err(translate)?;
+        let deactivated: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT deactivated_at FROM users WHERE id = $1 AND suspended_at IS NULL",
+        )
+        .bind(user_id.to_string())
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(translate)?;
         match deactivated {
             None => return Err(StoreError::NotFound),
             Some(Some(_)) => {

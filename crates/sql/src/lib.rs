@@ -32,6 +32,7 @@ mod graph;
 mod idempotency;
 mod jobs;
 mod media;
+mod moderation;
 mod notifications;
 mod polls;
 mod posts;

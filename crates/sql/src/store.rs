@@ -59,6 +59,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "media_alt",
         sql: include_str!("../migrations/0008_media_alt.sql"),
     },
+    Migration {
+        version: 9,
+        name: "moderation",
+        sql: include_str!("../migrations/0009_moderation.sql"),
+    },
 ];
 
 /// The migrations' two dialect words, spelled for `engine`: byte strings and an auto-numbered

@@ -43,6 +43,19 @@ enum Command {
     /// Retire the current access-token signing key and start signing with a new one. Tokens
     /// signed by the old key stay valid until they expire; running servers pick the new key up.
     RotateSigningKey,
+    /// Grant or revoke the moderator role (moderators see the report queue and act on it).
+    Moderator {
+        #[command(subcommand)]
+        change: RoleChange,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoleChange {
+    /// Make the account a moderator.
+    Grant { user_id: String },
+    /// Make the account a member again.
+    Revoke { user_id: String },
 }
 
 fn main() -> ExitCode {
@@ -74,6 +87,14 @@ fn main() -> ExitCode {
             Command::Worker => serve::worker(loaded.config).await,
             Command::Migrate => serve::migrate(&loaded.config).await,
             Command::RotateSigningKey => serve::rotate_signing_key(&loaded.config),
+            Command::Moderator { change } => match change {
+                RoleChange::Grant { user_id } => {
+                    serve::set_moderator(&loaded.config, &user_id, true).await
+                }
+                RoleChange::Revoke { user_id } => {
+                    serve::set_moderator(&loaded.config, &user_id, false).await
+                }
+            },
         }
     });
     match outcome {

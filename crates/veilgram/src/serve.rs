@@ -11,13 +11,14 @@ use veilgram_comments::CommentsService;
 use veilgram_core::jobs::JobQueue;
 use veilgram_core::ports::{
     CommentStore, CredentialStore, EventLog, EventPublisher, FeedStore, GraphStore, HealthCheck,
-    MediaStore, MentionDirectory, NotificationStore, OutboxSource, PollStore, PostStore,
-    ProfileStore, PushDeviceStore, ServerSecrets,
+    MediaStore, MentionDirectory, ModerationStore, NotificationStore, OutboxSource, PollStore,
+    PostStore, ProfileStore, PushDeviceStore, ServerSecrets,
 };
 use veilgram_events::{EventCounter, EventHandler};
 use veilgram_feeds::{FeedFanout, FeedService};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimiter};
 use veilgram_media::{MediaService, MediaStorage, MediaWorker};
+use veilgram_moderation::ModerationService;
 use veilgram_notifications::providers::{pem_to_der, Apns, ApnsSettings, Fcm, FcmSettings};
 use veilgram_notifications::webpush::VapidKey;
 use veilgram_notifications::{
@@ -73,6 +74,22 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
         SqlStore::latest_migration()
     );
     store.close().await;
+    Ok(())
+}
+
+/// Makes an account a moderator (`grant`) or a member again (`revoke`).
+pub async fn set_moderator(config: &Config, user_id: &str, moderator: bool) -> anyhow::Result<()> {
+    let user_id: veilgram_core::UserId = user_id
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{user_id:?} is not a user id"))?;
+    let store = Arc::new(open_store(config).await?);
+    let service = ModerationService::new(Arc::clone(&store) as Arc<dyn ModerationStore>);
+    let found = service.set_moderator(user_id, moderator).await;
+    store.close().await;
+    let found = found?;
+    anyhow::ensure!(found, "no account {user_id}");
+    let role = if moderator { "a moderator" } else { "a member" };
+    println!("{user_id} is now {role}");
     Ok(())
 }
 
@@ -366,6 +383,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         polls,
         feeds,
         media: Arc::clone(&media),
+        moderation: Arc::new(ModerationService::new(
+            Arc::clone(&store) as Arc<dyn ModerationStore>
+        )),
         notifications: Arc::new(NotificationsService::new(
             Arc::clone(&store) as Arc<dyn NotificationStore>
         )),

@@ -12,6 +12,7 @@ import { composerView } from "./views/composer.js";
 import { profileView } from "./views/profile.js";
 import { notificationsView } from "./views/notifications.js";
 import { settingsView } from "./views/settings.js";
+import { moderationView } from "./views/moderation.js";
 
 i18n.apply();
 
@@ -26,6 +27,7 @@ router.route("/compose", () => composerView());
 router.route("/user/:id", ({ id }) => profileView(id));
 router.route("/notifications", () => notificationsView());
 router.route("/settings", () => settingsView());
+router.route("/moderation", () => moderationView());
 router.route("/welcome", () => welcomeView());
 router.route("/login", () => loginView());
 router.route("/saved-key", () => recoveryKeyView());

@@ -65,6 +65,7 @@ const FILES: &[(&str, &[u8])] = assets![
     "views/profile.js",
     "views/notifications.js",
     "views/settings.js",
+    "views/moderation.js",
 ];
 
 struct Asset {

@@ -1,6 +1,7 @@
 //! The routes of every service. Each handler's `#[utoipa::path]` is the single source of its
 //! method, path and documented responses: `routes!` registers the handler from it.
 
+mod admin;
 mod auth;
 mod comments;
 mod feeds;
@@ -52,6 +53,7 @@ impl Modify for BearerScheme {
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::routes())
+        .merge(admin::routes())
         .merge(users::routes())
         .merge(posts::routes())
         .merge(graph::routes())

@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use veilgram_core::ports::PostRecord;
 use veilgram_core::{PostId, UserId};
-use veilgram_posts::{NewPostRequest, PollRequest};
+use veilgram_posts::{NewPostRequest, PollRequest, PostError};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -230,8 +230,22 @@ async fn delete_post(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.posts.delete(post_id(&id)?, caller.user_id).await?;
-    state.users.forget_cached(caller.user_id);
+    let id = post_id(&id)?;
+    match state.posts.delete(id, caller.user_id).await {
+        // A moderator may delete anyone's post they can see.
+        Err(PostError::NotAuthor) if state.moderation.is_moderator(caller.user_id).await? => {
+            let post = state.posts.get(id, Some(caller.user_id)).await?;
+            state
+                .posts
+                .remove(id, post.author_id, caller.user_id)
+                .await?;
+            state.users.forget_cached(post.author_id);
+        }
+        outcome => {
+            outcome?;
+            state.users.forget_cached(caller.user_id);
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -36,6 +36,17 @@ pub struct Profile {
     followers_count: i64,
     following_count: i64,
     posts_count: i64,
+    /// `member` or `moderator`.
+    role: String,
+}
+
+impl Profile {
+    async fn with_role(mut self, state: &AppState) -> Result<Self, ApiError> {
+        if state.moderation.is_moderator(self.id).await? {
+            veilgram_moderation::MODERATOR.clone_into(&mut self.role);
+        }
+        Ok(self)
+    }
 }
 
 /// Someone's profile as anyone may see it: no sign-up time.
@@ -71,6 +82,7 @@ impl From<UserRecord> for Profile {
             followers_count: user.followers_count,
             following_count: user.following_count,
             posts_count: user.posts_count,
+            role: veilgram_moderation::MEMBER.to_owned(),
         }
     }
 }
@@ -124,7 +136,8 @@ async fn get_me(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> Result<Json<Profile>, ApiError> {
-    Ok(Json(state.users.me(caller.user_id).await?.into()))
+    let profile = Profile::from(state.users.me(caller.user_id).await?);
+    Ok(Json(profile.with_role(&state).await?))
 }
 
 /// Changes the caller's nickname, status message or avatar.
@@ -146,9 +159,8 @@ async fn update_me(
         status_message: request.status_message,
         avatar_media_id: request.avatar_media_id,
     };
-    Ok(Json(
-        state.users.update(caller.user_id, update).await?.into(),
-    ))
+    let profile = Profile::from(state.users.update(caller.user_id, update).await?);
+    Ok(Json(profile.with_role(&state).await?))
 }
 
 /// Erases the account; its tokens die at once and its nickname is freed.
@@ -190,7 +202,7 @@ async fn export_me(
 ) -> Result<Response, ApiError> {
     let export = state.users.export(caller.user_id).await?;
     let body = ExportResponse {
-        profile: export.profile.into(),
+        profile: Profile::from(export.profile).with_role(&state).await?,
         sessions: export
             .sessions
             .into_iter()

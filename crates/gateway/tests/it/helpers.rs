@@ -216,6 +216,9 @@ impl TestApp {
         let dispatch = Arc::clone(&hub).spawn_dispatch(pubsub.as_ref());
         let state = AppState {
             media: Arc::clone(&media),
+            moderation: Arc::new(veilgram_moderation::ModerationService::new(
+                Arc::clone(&store) as Arc<dyn veilgram_core::ports::ModerationStore>,
+            )),
             notifications: Arc::new(NotificationsService::new(
                 Arc::clone(&store) as Arc<dyn NotificationStore>
             )),

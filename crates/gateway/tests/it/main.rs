@@ -9,6 +9,7 @@ mod helpers;
 mod http;
 mod limits;
 mod media;
+mod moderation;
 mod polls;
 mod posts;
 mod push;

@@ -246,6 +246,67 @@ async fn notifications_are_made_grouped_listed_read_and_pushed(database: &TestDa
     assert!(!next(&mut socket).await.to_string().contains(&other.user_id));
 }
 
+async fn moderation_reaches_the_authors_sockets(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let address = listen(&app).await;
+    let author = app.signup(None).await;
+    let reader = app.signup(None).await;
+    let judge = app.signup(None).await;
+    veilgram_core::ports::ModerationStore::set_role(
+        app.store.as_ref(),
+        judge.user_id.parse().unwrap(),
+        "moderator",
+    )
+    .await
+    .unwrap();
+    let post = app
+        .post_text(&author.access_token, "reported", "public")
+        .await;
+    let reported = app
+        .post(
+            &format!("/api/v1/posts/{post}/report"),
+            json!({ "reason": "spam" }),
+            Some(&reader.access_token),
+        )
+        .await;
+    assert_eq!(reported.status, StatusCode::ACCEPTED);
+    app.drain_events().await;
+    let mut socket = signed_in(&address, &author).await;
+    let queue = app
+        .get("/api/v1/admin/reports", Some(&judge.access_token))
+        .await;
+    let report = queue.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let resolved = app
+        .post(
+            &format!("/api/v1/admin/reports/{report}/resolve"),
+            json!({ "action": "hide" }),
+            Some(&judge.access_token),
+        )
+        .await;
+    assert_eq!(resolved.status, StatusCode::NO_CONTENT);
+    app.drain_events().await;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let event = next(&mut socket).await;
+        assert_eq!(event["channel"], format!("user:{}", author.user_id));
+        assert!(event["id"].is_string());
+        seen.push(json!([
+            event["event"],
+            event["data"]["post_id"],
+            event["data"]["action"],
+            event["data"]["type"]
+        ]));
+    }
+    seen.sort_by_key(|event| event.to_string());
+    assert_eq!(
+        seen,
+        vec![
+            json!(["moderation.changed", post, "hide", null]),
+            json!(["notification", post, null, "moderation"]),
+        ]
+    );
+}
+
 async fn sockets_follow_what_their_user_may_see(database: &TestDatabase) {
     let app = TestApp::new(database).await;
     let address = listen(&app).await;
@@ -557,6 +618,7 @@ async fn closed_polls_notify_their_author_and_voters(database: &TestDatabase) {
 
 veilgram_testkit::for_each_engine!(
     closed_polls_notify_their_author_and_voters,
+    moderation_reaches_the_authors_sockets,
     notifications_are_made_grouped_listed_read_and_pushed,
     sockets_follow_what_their_user_may_see,
 );

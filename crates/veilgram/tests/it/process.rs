@@ -49,6 +49,7 @@ fn help_explains_the_subcommands() {
         "serve",
         "migrate",
         "rotate-signing-key",
+        "moderator",
         "VEILGRAM_DATABASE_URL",
         "VEILGRAM_REDIS_URL",
         "VEILGRAM_LISTEN",
@@ -447,4 +448,52 @@ async fn rate_limits_hold_across_two_processes_sharing_redis() {
             (429, Some("rate_limited"))
         );
     }
+}
+
+#[tokio::test]
+async fn operators_grant_and_revoke_the_moderator_role() {
+    let directory = tempfile::tempdir().unwrap();
+    let server = Server::start(StartOptions {
+        data_dir: Some(directory.path()),
+        ..Default::default()
+    });
+    let (_, account) = server
+        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
+        .await;
+    let user_id = account["user_id"].as_str().unwrap();
+    let token = account["access_token"].as_str().unwrap();
+    assert_eq!(role(&server, token).await, json!("member"));
+    let run = |change: &str, id: &str| {
+        binary()
+            .args(["moderator", change, id])
+            .env_clear()
+            .env("VEILGRAM_DATA_DIR", directory.path())
+            .output()
+            .unwrap()
+    };
+    let granted = run("grant", user_id);
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+    assert_eq!(role(&server, token).await, json!("moderator"));
+    let revoked = run("revoke", user_id);
+    assert!(revoked.status.success());
+    assert_eq!(role(&server, token).await, json!("member"));
+    // Nobody, or not an id: a failure that says so.
+    let nobody = run("grant", "0b6f6c1e-5d7e-4a53-9c1f-7f4b7c0e9a11");
+    assert!(!nobody.status.success());
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no account"));
+    let garbage = run("grant", "bob");
+    assert!(!garbage.status.success());
+    assert!(String::from_utf8_lossy(&garbage.stderr).contains("not a user id"));
+}
+
+async fn role(server: &Server, token: &str) -> Value {
+    server
+        .request("GET", "/api/v1/users/me", None, Some(token))
+        .await
+        .1["role"]
+        .clone()
 }

@@ -1,7 +1,7 @@
 // The frame around every screen: top bar with the hashtag box, navigation with the unread
 // badge, the main region, and the connection indicator.
 
-import { h, mount } from "../dom.js";
+import { h, mount, toast } from "../dom.js";
 import { t, formatNumber } from "../i18n.js";
 import { api } from "../api.js";
 import * as live from "../live.js";
@@ -15,6 +15,7 @@ const ICONS = {
   compose: "M12 5v14M5 12h14",
   bell: "M6 16V11a6 6 0 0 1 12 0v5l2 2H4zM10 20a2 2 0 0 0 4 0",
   user: "M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM4 21a8 8 0 0 1 16 0",
+  shield: "M12 3l8 3v6c0 5-3.5 8-8 9-4.5-1-8-4-8-9V6z",
   settings: "M12 15a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM19 12l2-1-2-4-2 1-2-2V4h-4v2L9 8 7 7l-2 4 2 1v0l-2 1 2 4 2-1 2 2v2h4v-2l2-2 2 1 2-4z",
 };
 
@@ -60,6 +61,10 @@ function build() {
     link("/notifications", "bell", t("nav_notifications"), badge),
     link(`/user/${session.userId()}`, "user", t("nav_profile")),
     link("/settings", "settings", t("nav_settings")));
+  // Moderators get their queue in the navigation.
+  api("GET", "/users/me").then((me) => {
+    if (me.role === "moderator") nav.appendChild(link("/moderation", "shield", t("nav_moderation")));
+  }).catch(() => {});
   const skip = h("button", { class: "skip", type: "button", onclick: () => main.focus() }, t("skip_to_content"));
   const header = h("header", { class: "topbar" },
     h("a", { href: "#/", class: "brand" }, t("app_name")), form);
@@ -71,6 +76,7 @@ live.on("state", ({ connected }) => {
   if (frame) frame.status.hidden = connected;
 });
 live.on("notification", () => setUnread(unread + 1));
+live.on("moderation.changed", () => toast(t("moderation_changed")));
 
 export function setUnread(count) {
   unread = Math.max(0, count);

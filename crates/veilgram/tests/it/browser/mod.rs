@@ -569,3 +569,97 @@ async fn the_page_reconnects_after_a_server_restart_and_catches_up() {
     assert!(unexpected.is_empty(), "{unexpected:#?}");
     bora.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moderator_hides_a_reported_post_and_its_author_is_told_live() {
+    let stage = Stage::new();
+    let shots = screenshots("moderation");
+    let alice = stage.browser("alice", "en-US").await;
+    let judge = stage.browser("judge", "en-US").await;
+    sign_up(&stage, &alice, "Alice").await;
+    let (judge_id, _) = sign_up(&stage, &judge, "Judge").await;
+    let granted = crate::server::binary()
+        .args(["moderator", "grant", &judge_id])
+        .env_clear()
+        .env("VEILGRAM_DATA_DIR", stage._data.path())
+        .output()
+        .unwrap();
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+
+    stage.open(&alice, "/compose").await;
+    alice
+        .find("[data-testid=post-text]")
+        .await
+        .type_text("Totally legit offer #deals")
+        .await;
+    alice.find("[data-testid=post-submit]").await.click().await;
+    let post_id = shown_post_id(&alice).await;
+    // Someone reports it, through the API.
+    let (_, reporter) = stage
+        .server
+        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
+        .await;
+    let (status, _) = stage
+        .server
+        .request(
+            "POST",
+            &format!("/api/v1/posts/{post_id}/report"),
+            Some(&json!({ "reason": "spam" })),
+            reporter["access_token"].as_str(),
+        )
+        .await;
+    assert_eq!(status, 202);
+    stage.open(&alice, "/").await;
+    alice.find("[data-testid=feed]").await;
+
+    // The moderator's navigation has the queue; the post is in it; "Hide" decides.
+    judge.reload().await;
+    judge.find("a[data-path='/moderation']").await.click().await;
+    judge
+        .wait_for_text("[data-testid=report-queue]", "Totally legit offer")
+        .await;
+    judge
+        .wait_for_text("[data-testid=report-group]", "Spam × 1")
+        .await;
+    judge.snap(&shots, "01-queue").await;
+    judge
+        .find("[data-testid=report-group] [data-action=hide]")
+        .await
+        .click()
+        .await;
+    judge
+        .wait_for_text("#toast", "The reports are closed")
+        .await;
+    judge.reload().await;
+    judge.wait_for_text(".feed-end", "No open reports.").await;
+
+    // Alice is told at once, and the notification stays in her list.
+    alice
+        .wait_for_text("#toast", "A moderator acted on something you posted")
+        .await;
+    alice
+        .find("a[data-path='/notifications']")
+        .await
+        .click()
+        .await;
+    alice
+        .wait_for_text(
+            "[data-testid=notifications]",
+            "A moderator acted on your content",
+        )
+        .await;
+    alice.snap(&shots, "02-author-notified").await;
+    // Nobody else sees the post any more.
+    stage.open(&judge, "/tag/deals").await;
+    judge.wait_for_text(".feed-end", "No posts here yet.").await;
+
+    for browser in [&alice, &judge] {
+        browser.assert_clean_console().await;
+    }
+    alice.quit().await;
+    judge.quit().await;
+}

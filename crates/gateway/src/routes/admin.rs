@@ -1,0 +1,158 @@
+//! Moderation routes (moderators only): the open-report queue and decisions on it.
+
+use crate::app::AppState;
+use crate::cursor;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{path_uuid, ApiJson, ApiQuery, Caller, PageQuery};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use veilgram_core::ports::{ModerationAction, ReportGroup};
+use veilgram_core::ReportId;
+use veilgram_moderation::ModerationService;
+
+const QUEUE: &str = "reports";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(open_reports))
+        .routes(routes!(resolve_report))
+}
+
+/// The open reports about one post or comment.
+#[derive(Serialize, ToSchema)]
+pub struct ReportGroupView {
+    /// The oldest open report's id: resolve the group with it.
+    id: String,
+    /// `post` or `comment`.
+    target_kind: String,
+    post_id: String,
+    comment_id: Option<String>,
+    author_id: Option<String>,
+    /// The reported text.
+    text: String,
+    reports: i64,
+    /// Reports per reason (`spam`, `abuse`, `nsfw`, `other`).
+    reasons: BTreeMap<String, i64>,
+    first_reported_at: String,
+}
+
+impl From<ReportGroup> for ReportGroupView {
+    fn from(group: ReportGroup) -> Self {
+        Self {
+            id: group.report_id.to_string(),
+            target_kind: if group.target.comment_id.is_some() {
+                "comment"
+            } else {
+                "post"
+            }
+            .to_owned(),
+            post_id: group.target.post_id.to_string(),
+            comment_id: group.target.comment_id.map(|id| id.to_string()),
+            author_id: group.target.author_id.map(|id| id.to_string()),
+            text: group.text,
+            reports: group.reports,
+            reasons: group.reasons.into_iter().collect(),
+            first_reported_at: group.first_reported_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportQueuePage {
+    items: Vec<ReportGroupView>,
+    next_cursor: Option<String>,
+}
+
+/// Open reports grouped by the content they are about, oldest first.
+#[utoipa::path(
+    get, path = "/api/v1/admin/reports", tag = "moderation", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = ReportQueuePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+async fn open_reports(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<ReportQueuePage>, ApiError> {
+    let limit = page.limit()?;
+    let after = match &page.cursor {
+        Some(cursor) => Some(
+            cursor::decode(QUEUE, cursor)?
+                .parse::<ReportId>()
+                .map_err(|_| ApiError::invalid_field("cursor", "this cursor is not valid"))?,
+        ),
+        None => None,
+    };
+    let groups = state
+        .moderation
+        .queue(caller.user_id, after, limit + 1)
+        .await?;
+    let more = groups.len() as i64 > limit;
+    let items: Vec<ReportGroupView> = groups
+        .into_iter()
+        .take(limit as usize)
+        .map(ReportGroupView::from)
+        .collect();
+    let next_cursor = more
+        .then(|| items.last().map(|last| cursor::encode(QUEUE, &last.id)))
+        .flatten();
+    Ok(Json(ReportQueuePage { items, next_cursor }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// `dismiss`, `hide` (a post; a comment is deleted), `delete` or `suspend_author`.
+    action: String,
+}
+
+/// Decides on the reported content: every open report about it is closed with the action, and
+/// its author is notified.
+#[utoipa::path(
+    post, path = "/api/v1/admin/reports/{id}/resolve", tag = "moderation", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)),
+    request_body = ResolveRequest,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+async fn resolve_report(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<ResolveRequest>,
+) -> Result<StatusCode, ApiError> {
+    let report_id: ReportId = path_uuid(&id, "id")?;
+    let Some(action) = ModerationAction::parse(&request.action) else {
+        return Err(ApiError::invalid_field(
+            "action",
+            "one of dismiss, hide, delete, suspend_author",
+        ));
+    };
+    let moderator = caller.user_id;
+    let target = state.moderation.target(moderator, report_id).await?;
+    if ModerationService::effective(&target, action) == ModerationAction::Delete {
+        match (target.comment_id, target.author_id) {
+            (Some(comment), _) => {
+                state
+                    .comments
+                    .remove(comment, target.post_id, moderator)
+                    .await?
+            }
+            (None, Some(author)) => {
+                state
+                    .posts
+                    .remove(target.post_id, author, moderator)
+                    .await?
+            }
+            (None, None) => return Err(ApiError::not_found("report")),
+        }
+    }
+    let revocations = state.moderation.decide(moderator, &target, action).await?;
+    state.auth.apply_revocations(&revocations).await;
+    Ok(StatusCode::NO_CONTENT)
+}

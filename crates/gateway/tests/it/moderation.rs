@@ -1,0 +1,321 @@
+//! Moderation: the report queue grouped by content, and decisions (dismiss, hide, delete,
+//! suspend the author) that close the reports, notify the author and take effect everywhere.
+
+use crate::helpers::{Account, TestApp};
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use veilgram_core::ports::ModerationStore;
+use veilgram_testkit::TestDatabase;
+
+async fn moderator(app: &TestApp) -> Account {
+    let account = app.signup(None).await;
+    let id = account.user_id.parse().unwrap();
+    assert!(app.store.set_role(id, "moderator").await.unwrap());
+    account
+}
+
+async fn report(app: &TestApp, path: &str, reason: &str, by: &Account) {
+    let answer = app
+        .post(path, json!({ "reason": reason }), Some(&by.access_token))
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+}
+
+async fn queue(app: &TestApp, query: &str, token: &str) -> Value {
+    let answer = app
+        .get(&format!("/api/v1/admin/reports{query}"), Some(token))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    answer.body
+}
+
+async fn resolve(app: &TestApp, report_id: &str, action: &str, token: &str) -> StatusCode {
+    app.post(
+        &format!("/api/v1/admin/reports/{report_id}/resolve"),
+        json!({ "action": action }),
+        Some(token),
+    )
+    .await
+    .status
+}
+
+async fn notification_types(app: &TestApp, account: &Account) -> Vec<Value> {
+    app.drain_events().await;
+    let list = app
+        .get("/api/v1/notifications", Some(&account.access_token))
+        .await;
+    list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| json!([item["type"], item["post_id"], item["actor"]]))
+        .collect()
+}
+
+async fn moderators_work_through_grouped_reports(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let author = app.signup(Some("author")).await;
+    let readers = [app.signup(None).await, app.signup(None).await];
+    let judge = moderator(&app).await;
+    let post = app
+        .post_text(&author.access_token, "buy cheap pills", "public")
+        .await;
+    let comment = app
+        .post(
+            &format!("/api/v1/posts/{post}/comments"),
+            json!({ "text": "rude words" }),
+            Some(&author.access_token),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    report(
+        &app,
+        &format!("/api/v1/posts/{post}/report"),
+        "spam",
+        &readers[0],
+    )
+    .await;
+    report(
+        &app,
+        &format!("/api/v1/posts/{post}/report"),
+        "abuse",
+        &readers[1],
+    )
+    .await;
+    report(
+        &app,
+        &format!("/api/v1/comments/{comment}/report"),
+        "abuse",
+        &readers[0],
+    )
+    .await;
+
+    // Members see no queue and decide nothing.
+    let refused = app
+        .get("/api/v1/admin/reports", Some(&readers[0].access_token))
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    assert_eq!(
+        app.get("/api/v1/admin/reports", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.me(&judge.access_token).await.body["role"], "moderator");
+    assert_eq!(app.me(&author.access_token).await.body["role"], "member");
+
+    // Two groups, oldest first, one page at a time.
+    let first = queue(&app, "?limit=1", &judge.access_token).await;
+    let group = &first["items"][0];
+    assert_eq!(group["target_kind"], "post");
+    assert_eq!(group["post_id"], post.as_str());
+    assert_eq!(group["author_id"], author.user_id.as_str());
+    assert_eq!(group["text"], "buy cheap pills");
+    assert_eq!(group["reports"], 2);
+    assert_eq!(group["reasons"], json!({ "abuse": 1, "spam": 1 }));
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = queue(
+        &app,
+        &format!("?limit=1&cursor={cursor}"),
+        &judge.access_token,
+    )
+    .await;
+    assert_eq!(second["items"][0]["target_kind"], "comment");
+    assert_eq!(second["items"][0]["comment_id"], comment.as_str());
+    assert!(second["next_cursor"].is_null());
+    let tampered = app
+        .get(
+            &format!(
+                "/api/v1/admin/reports?cursor={}x",
+                &cursor[..cursor.len() - 1]
+            ),
+            Some(&judge.access_token),
+        )
+        .await;
+    assert_eq!(tampered.status, StatusCode::BAD_REQUEST);
+
+    let post_report = group["id"].as_str().unwrap().to_owned();
+    let comment_report = second["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        resolve(&app, &post_report, "ban_forever", &judge.access_token).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        resolve(&app, &post_report, "hide", &readers[0].access_token).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        resolve(&app, &readers[0].user_id, "hide", &judge.access_token).await,
+        StatusCode::NOT_FOUND
+    );
+
+    // Hide the post: gone for everyone but its author, who is told (not by whom).
+    assert_eq!(
+        resolve(&app, &post_report, "hide", &judge.access_token).await,
+        StatusCode::NO_CONTENT
+    );
+    let post_path = format!("/api/v1/posts/{post}");
+    assert_eq!(
+        app.get(&post_path, Some(&readers[1].access_token))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let own = app.get(&post_path, Some(&author.access_token)).await;
+    assert_eq!(own.body["moderation"]["state"], "hidden");
+    assert_eq!(
+        notification_types(&app, &author).await,
+        vec![json!(["moderation", post, null])]
+    );
+    // Its reports are closed: resolving again finds nothing.
+    assert_eq!(
+        resolve(&app, &post_report, "dismiss", &judge.access_token).await,
+        StatusCode::NOT_FOUND
+    );
+
+    // "Hide" on a comment deletes it.
+    assert_eq!(
+        resolve(&app, &comment_report, "hide", &judge.access_token).await,
+        StatusCode::NO_CONTENT
+    );
+    let comments = app
+        .get(
+            &format!("/api/v1/posts/{post}/comments"),
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(
+        comments.body["items"].as_array().unwrap().len(),
+        0,
+        "{}",
+        comments.text
+    );
+    assert!(queue(&app, "", &judge.access_token).await["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+async fn dismissing_deleting_and_suspending(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let author = app.signup(Some("spammer")).await;
+    let reader = app.signup(None).await;
+    let judge = moderator(&app).await;
+    let fine = app
+        .post_text(&author.access_token, "a fine post", "public")
+        .await;
+    let bad = app
+        .post_text(&author.access_token, "a bad post", "public")
+        .await;
+    let worse = app
+        .post_text(&author.access_token, "a worse post", "public")
+        .await;
+    for post in [&fine, &bad, &worse] {
+        report(
+            &app,
+            &format!("/api/v1/posts/{post}/report"),
+            "spam",
+            &reader,
+        )
+        .await;
+    }
+    let ids: Vec<String> = queue(&app, "", &judge.access_token).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|group| group["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3);
+
+    // Dismissed: nothing changes, nobody is told.
+    assert_eq!(
+        resolve(&app, &ids[0], "dismiss", &judge.access_token).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/posts/{fine}"), Some(&reader.access_token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(notification_types(&app, &author).await.is_empty());
+
+    // Deleted as its author would delete it; the notice links nothing.
+    assert_eq!(
+        resolve(&app, &ids[1], "delete", &judge.access_token).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/posts/{bad}"), Some(&author.access_token))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        notification_types(&app, &author).await,
+        vec![json!(["moderation", null, null])]
+    );
+
+    // Suspended: signed out at once, cannot sign in again, their content hidden.
+    assert_eq!(
+        resolve(&app, &ids[2], "suspend_author", &judge.access_token).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.me(&author.access_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(&author.user_id, &author.recovery_key)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.refresh(&author.refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/posts/{fine}"), Some(&reader.access_token))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/users/{}", author.user_id), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A moderator may also delete any post they can see directly; a member may not.
+    let other = app.post_text(&reader.access_token, "mine", "public").await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/posts/{other}"), &author.access_token)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let member = app.signup(None).await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/posts/{other}"), &member.access_token)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.delete(&format!("/api/v1/posts/{other}"), &judge.access_token)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+veilgram_testkit::for_each_engine!(
+    moderators_work_through_grouped_reports,
+    dismissing_deleting_and_suspending,
+);

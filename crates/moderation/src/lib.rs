@@ -1,0 +1,124 @@
+//! Moderation: who moderates, the queue of open reports (grouped by the post or comment they
+//! are about), and a moderator's decision on a group.
+//!
+//! A decision is one transaction in the store (hiding a post or suspending its author, closing
+//! every open report about the content, and a `content.moderated` event that notifies the
+//! author and reaches their live connections). Deleting content goes through the content's own
+//! service first (the gateway calls it), so a moderator's delete is exactly an author's.
+//!
+//! Roles are granted by operators (`veilgram moderator grant <user id>`), never through the
+//! API.
+
+use std::sync::Arc;
+use veilgram_core::events::{DomainEvent, EventEnvelope};
+use veilgram_core::ports::{
+    ModerationAction, ModerationStore, ReportGroup, ReportTarget, Revocation,
+};
+use veilgram_core::{ReportId, StoreError, Timestamp, UserId};
+
+pub const MODERATOR: &str = "moderator";
+pub const MEMBER: &str = "member";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModerationError {
+    #[error("only moderators may do this")]
+    NotModerator,
+    #[error("no open report with this id")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct ModerationService {
+    store: Arc<dyn ModerationStore>,
+}
+
+impl ModerationService {
+    pub fn new(store: Arc<dyn ModerationStore>) -> Self {
+        Self { store }
+    }
+
+    pub async fn is_moderator(&self, user_id: UserId) -> Result<bool, ModerationError> {
+        Ok(self.store.role(user_id).await?.as_deref() == Some(MODERATOR))
+    }
+
+    async fn require_moderator(&self, user_id: UserId) -> Result<(), ModerationError> {
+        if self.is_moderator(user_id).await? {
+            Ok(())
+        } else {
+            Err(ModerationError::NotModerator)
+        }
+    }
+
+    /// Makes an account a moderator (or a member again); false if there is no such account.
+    pub async fn set_moderator(
+        &self,
+        user_id: UserId,
+        moderator: bool,
+    ) -> Result<bool, ModerationError> {
+        let role = if moderator { MODERATOR } else { MEMBER };
+        Ok(self.store.set_role(user_id, role).await?)
+    }
+
+    /// Open report groups, oldest first (moderators only).
+    pub async fn queue(
+        &self,
+        moderator: UserId,
+        after: Option<ReportId>,
+        limit: i64,
+    ) -> Result<Vec<ReportGroup>, ModerationError> {
+        self.require_moderator(moderator).await?;
+        Ok(self.store.open_reports(after, limit).await?)
+    }
+
+    /// What an open report is about (moderators only).
+    pub async fn target(
+        &self,
+        moderator: UserId,
+        report_id: ReportId,
+    ) -> Result<ReportTarget, ModerationError> {
+        self.require_moderator(moderator).await?;
+        self.store
+            .report_target(report_id)
+            .await?
+            .ok_or(ModerationError::NotFound)
+    }
+
+    /// The action a decision really takes: a comment cannot be hidden, only deleted.
+    pub fn effective(target: &ReportTarget, action: ModerationAction) -> ModerationAction {
+        match action {
+            ModerationAction::Hide if target.comment_id.is_some() => ModerationAction::Delete,
+            other => other,
+        }
+    }
+
+    /// Records the decision on `target` (after any deletion it needed): closes its reports,
+    /// applies a hide or a suspension, and announces it. Returns the suspension's revocations.
+    pub async fn decide(
+        &self,
+        moderator: UserId,
+        target: &ReportTarget,
+        action: ModerationAction,
+    ) -> Result<Vec<Revocation>, ModerationError> {
+        self.require_moderator(moderator).await?;
+        let action = Self::effective(target, action);
+        let now = Timestamp::now();
+        if action == ModerationAction::SuspendAuthor && target.author_id.is_none() {
+            return Err(ModerationError::NotFound);
+        }
+        let event = EventEnvelope::new(
+            Some(moderator),
+            now,
+            DomainEvent::ContentModerated {
+                post_id: target.post_id,
+                comment_id: target.comment_id,
+                author_id: target.author_id,
+                action: action.as_str().to_owned(),
+            },
+        );
+        Ok(self
+            .store
+            .resolve(target, action, moderator, now, &event)
+            .await?)
+    }
+}

@@ -1,0 +1,218 @@
+//! `ModerationStore` on the relational engines: roles, the open-report queue grouped by the
+//! content reported, and resolving a group (hiding a post or suspending its author, closing the
+//! reports and appending the event in one transaction).
+
+use crate::credentials::{revoke_families, Families};
+use crate::events::append_to_outbox;
+use crate::profiles::record_user_change;
+use crate::store::{column, id_column, numbered_placeholders, translate};
+use crate::SqlStore;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use veilgram_core::events::EventEnvelope;
+use veilgram_core::ports::{
+    ModerationAction, ModerationStore, ReportGroup, ReportTarget, Revocation,
+};
+use veilgram_core::{CommentId, ReportId, StoreError, Timestamp, UserId};
+
+/// Open reports about content that still exists (a deleted post or comment needs no verdict).
+const OPEN_ABOUT_LIVE_CONTENT: &str = "r.status = 'open' AND \
+     ((r.target_kind = 'post' AND EXISTS (SELECT 1 FROM posts p WHERE p.id = r.target_id)) \
+      OR (r.target_kind = 'comment' AND EXISTS \
+          (SELECT 1 FROM comments c WHERE c.id = r.target_id AND c.deleted_at IS NULL)))";
+
+impl SqlStore {
+    /// The post (and comment) a report names, with the author, or None if it is gone.
+    async fn target_of(
+        &self,
+        kind: &str,
+        target_id: &str,
+    ) -> Result<Option<(ReportTarget, String)>, StoreError> {
+        let sql = if kind == "post" {
+            "SELECT id AS post_id, NULL AS comment_id, author_id, text FROM posts WHERE id = $1"
+        } else {
+            "SELECT post_id, id AS comment_id, author_id, text FROM comments \
+             WHERE id = $1 AND deleted_at IS NULL"
+        };
+        let row = sqlx::query(sql)
+            .bind(target_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let comment_id: Option<String> = column(&row, "comment_id")?;
+        let author_id: Option<String> = column(&row, "author_id")?;
+        let target = ReportTarget {
+            post_id: id_column(&row, "post_id")?,
+            comment_id: comment_id.and_then(|id| id.parse::<CommentId>().ok()),
+            author_id: author_id.and_then(|id| id.parse::<UserId>().ok()),
+        };
+        Ok(Some((target, column(&row, "text")?)))
+    }
+}
+
+fn target_key(target: &ReportTarget) -> (&'static str, String) {
+    match target.comment_id {
+        Some(comment) => ("comment", comment.to_string()),
+        None => ("post", target.post_id.to_string()),
+    }
+}
+
+#[async_trait]
+impl ModerationStore for SqlStore {
+    async fn role(&self, user_id: UserId) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
+            .bind(user_id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)
+    }
+
+    async fn set_role(&self, user_id: UserId, role: &str) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+            .bind(role)
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(translate)?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    async fn open_reports(
+        &self,
+        after: Option<ReportId>,
+        limit: i64,
+    ) -> Result<Vec<ReportGroup>, StoreError> {
+        // Report ids are time-ordered: the smallest is the oldest.
+        let sql = format!(
+            "SELECT MIN(r.id) AS report_id, r.target_kind, r.target_id, \
+             CAST(COUNT(*) AS BIGINT) AS reports, MIN(r.created_at) AS first_at \
+             FROM reports r WHERE {OPEN_ABOUT_LIVE_CONTENT} \
+             GROUP BY r.target_kind, r.target_id HAVING MIN(r.id) > $1 \
+             ORDER BY MIN(r.id) LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.map(|id| id.to_string()).unwrap_or_default())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(translate)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let targets: Vec<String> = rows
+            .iter()
+            .map(|row| column::<String>(row, "target_id"))
+            .collect::<Result<_, _>>()?;
+        let reasons_sql = format!(
+            "SELECT target_id, reason, CAST(COUNT(*) AS BIGINT) AS n FROM reports \
+             WHERE status = 'open' AND target_id IN ({}) GROUP BY target_id, reason ORDER BY reason",
+            numbered_placeholders(1, targets.len())
+        );
+        let mut query = sqlx::query(&reasons_sql);
+        for target in &targets {
+            query = query.bind(target.clone());
+        }
+        let mut reasons: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+        for row in query.fetch_all(&self.pool).await.map_err(translate)? {
+            reasons
+                .entry(column(&row, "target_id")?)
+                .or_default()
+                .push((column(&row, "reason")?, column(&row, "n")?));
+        }
+        let mut groups = Vec::with_capacity(rows.len());
+        for row in rows {
+            let kind: String = column(&row, "target_kind")?;
+            let target_id: String = column(&row, "target_id")?;
+            // Gone since the query above: nothing left to judge.
+            let Some((target, text)) = self.target_of(&kind, &target_id).await? else {
+                continue;
+            };
+            groups.push(ReportGroup {
+                report_id: id_column(&row, "report_id")?,
+                target,
+                text,
+                reports: column(&row, "reports")?,
+                reasons: reasons.remove(&target_id).unwrap_or_default(),
+                first_reported_at: Timestamp::from_millis(column(&row, "first_at")?),
+            });
+        }
+        Ok(groups)
+    }
+
+    async fn report_target(&self, report_id: ReportId) -> Result<Option<ReportTarget>, StoreError> {
+        let row = sqlx::query(
+            "SELECT target_kind, target_id FROM reports WHERE id = $1 AND status = 'open'",
+        )
+        .bind(report_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(translate)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let kind: String = column(&row, "target_kind")?;
+        let target_id: String = column(&row, "target_id")?;
+        Ok(self
+            .target_of(&kind, &target_id)
+            .await?
+            .map(|(target, _)| target))
+    }
+
+    async fn resolve(
+        &self,
+        target: &ReportTarget,
+        action: ModerationAction,
+        moderator: UserId,
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let mut revocations = Vec::new();
+        match action {
+            ModerationAction::Hide if target.comment_id.is_none() => {
+                sqlx::query("UPDATE posts SET moderation_state = 'hidden' WHERE id = $1")
+                    .bind(target.post_id.to_string())
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(translate)?;
+            }
+            ModerationAction::SuspendAuthor => {
+                let Some(author) = target.author_id else {
+                    return Err(StoreError::NotFound);
+                };
+                sqlx::query(
+                    "UPDATE users SET suspended_at = $1, \
+                     deactivated_at = COALESCE(deactivated_at, $1) WHERE id = $2",
+                )
+                .bind(now.as_millis())
+                .bind(author.to_string())
+                .execute(&mut *transaction)
+                .await
+                .map_err(translate)?;
+                revocations =
+                    revoke_families(&mut transaction, &Families::AllOfUser(author), now).await?;
+                record_user_change(&mut transaction, author, now).await?;
+            }
+            _ => {}
+        }
+        let (kind, target_id) = target_key(target);
+        sqlx::query(
+            "UPDATE reports SET status = 'resolved', resolved_at = $1, resolved_by = $2, \
+             action = $3 WHERE status = 'open' AND target_kind = $4 AND target_id = $5",
+        )
+        .bind(now.as_millis())
+        .bind(moderator.to_string())
+        .bind(action.as_str())
+        .bind(kind)
+        .bind(target_id)
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        append_to_outbox(&mut transaction, event).await?;
+        transaction.commit().await?;
+        Ok(revocations)
+    }
+}

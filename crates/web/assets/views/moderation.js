@@ -1,0 +1,73 @@
+// The moderators' queue: open reports grouped by the post or comment they are about, oldest
+// first, and a decision on each.
+
+import { h, whenVisible, toast } from "../dom.js";
+import { t, relative, absolute, formatNumber } from "../i18n.js";
+import { api } from "../api.js";
+import { confirmDialog, errorText } from "./common.js";
+
+const ACTIONS = [
+  ["dismiss", "moderation_dismiss", null],
+  ["hide", "moderation_hide", null],
+  ["delete", "moderation_delete", "moderation_delete_confirm"],
+  ["suspend_author", "moderation_suspend", "moderation_suspend_confirm"],
+];
+
+function groupCard(group) {
+  const reasons = Object.entries(group.reasons)
+    .map(([reason, count]) => `${t(`report_${reason}`)} × ${formatNumber(count)}`)
+    .join(", ");
+  const card = h("article", { class: "card stack", "data-testid": "report-group" });
+  const decide = async (action, confirmKey) => {
+    if (confirmKey && !(await confirmDialog(t(confirmKey), t(`moderation_${action === "suspend_author" ? "suspend" : action}`), { danger: true }))) return;
+    try {
+      await api("POST", `/admin/reports/${group.id}/resolve`, { body: { action } });
+      card.remove();
+      toast(t("moderation_done"));
+    } catch (error) {
+      toast(errorText(error));
+    }
+  };
+  card.append(
+    h("header", { class: "row wrap" },
+      h("span", { class: "pill" }, t(group.target_kind === "post" ? "moderation_kind_post" : "moderation_kind_comment")),
+      h("strong", {}, t("moderation_reports", { count: group.reports })),
+      h("time", { datetime: group.first_reported_at, title: absolute(group.first_reported_at), class: "muted" }, relative(group.first_reported_at))),
+    h("p", { class: "text" }, group.text),
+    h("p", { class: "muted" }, reasons),
+    h("a", { href: `#/post/${group.post_id}` }, t("moderation_open")),
+    h("div", { class: "row wrap" }, ACTIONS.map(([action, label, confirmKey]) =>
+      h("button", { type: "button", class: confirmKey ? "danger" : "", "data-action": action,
+        onclick: () => decide(action, confirmKey) }, t(label)))));
+  return card;
+}
+
+export function moderationView() {
+  const list = h("div", { class: "feed", "data-testid": "report-queue" });
+  const status = h("p", { class: "feed-end", role: "status" });
+  const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
+  let cursor = null;
+  let done = false;
+  let loading = false;
+  async function load() {
+    if (done || loading) return;
+    loading = true;
+    try {
+      const page = await api("GET", "/admin/reports", { query: { limit: 20, cursor } });
+      for (const group of page.items) list.appendChild(groupCard(group));
+      cursor = page.next_cursor;
+      done = !cursor;
+      if (done && !list.childElementCount) status.textContent = t("moderation_empty");
+    } catch (error) {
+      status.textContent = errorText(error);
+      done = true;
+    } finally {
+      loading = false;
+    }
+  }
+  const stop = whenVisible(sentinel, load);
+  return {
+    node: h("section", {}, h("h1", {}, t("nav_moderation")), list, status, sentinel),
+    cleanup: stop,
+  };
+}
