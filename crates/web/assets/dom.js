@@ -64,12 +64,3 @@ export function richText(text) {
   if (last < text.length) nodes.push(text.slice(last));
   return nodes;
 }
-
-/** Runs `load` when `sentinel` scrolls into view (infinite scroll); returns a stop function. */
-export function whenVisible(sentinel, load) {
-  const observer = new IntersectionObserver((entries) => {
-    if (entries.some((entry) => entry.isIntersecting)) load();
-  }, { rootMargin: "600px" });
-  observer.observe(sentinel);
-  return () => observer.disconnect();
-}

@@ -63,3 +63,87 @@ export function authorName(author) {
   if (author.alias) return h("span", { class: "alias", "data-testid": "alias" }, author.alias === "OP" ? t("alias_op") : author.alias);
   return h("a", { href: `#/user/${author.id}`, class: "author" }, author.nickname);
 }
+
+/**
+ * A list that loads page after page while its end is in view (infinite scroll).
+ * `fetchPage(cursor)` → `{items, next_cursor}`; `render(item)` → a node or `{node, cleanup}`;
+ * `onPage(page, first)` runs after a page is shown. Returns the status line and the sentinel
+ * to place after the list, `reset()` to start again from the top, and `cleanup()`.
+ */
+export function pagedList({ list, fetchPage, render, empty, end = "", onPage = null }) {
+  const status = h("p", { class: "feed-end", role: "status" });
+  const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
+  const cleanups = [];
+  let cursor = null;
+  let done = false;
+  let visible = false;
+  let loading = null;
+  let generation = 0;
+
+  async function loadPage() {
+    const mine = generation;
+    const first = cursor === null;
+    list.setAttribute("aria-busy", "true");
+    try {
+      const page = await fetchPage(cursor);
+      if (mine !== generation) return; // started again meanwhile: this page is stale
+      for (const item of page.items) {
+        const shown = render(item);
+        if (shown instanceof Node) {
+          list.appendChild(shown);
+        } else {
+          list.appendChild(shown.node);
+          if (shown.cleanup) cleanups.push(shown.cleanup);
+        }
+      }
+      cursor = page.next_cursor;
+      done = !cursor;
+      status.textContent = done ? (list.childElementCount ? end : empty) : "";
+      onPage?.(page, first);
+    } catch (error) {
+      status.textContent = errorText(error);
+      done = true;
+    } finally {
+      list.setAttribute("aria-busy", "false");
+    }
+  }
+
+  // Pages keep coming while the end stays in view (a short page does not stall the scroll).
+  function more() {
+    if (!loading) {
+      const mine = generation;
+      loading = (async () => {
+        while (visible && !done && mine === generation) await loadPage();
+      })().finally(() => {
+        loading = null;
+      });
+    }
+    return loading;
+  }
+
+  const observer = new IntersectionObserver((entries) => {
+    visible = entries.some((entry) => entry.isIntersecting);
+    if (visible) more();
+  }, { rootMargin: "600px" });
+  observer.observe(sentinel);
+
+  return {
+    status,
+    sentinel,
+    async reset() {
+      generation += 1;
+      await loading;
+      for (const cleanup of cleanups.splice(0)) cleanup();
+      list.replaceChildren();
+      cursor = null;
+      done = false;
+      status.textContent = "";
+      await loadPage();
+      more();
+    },
+    cleanup() {
+      observer.disconnect();
+      for (const cleanup of cleanups.splice(0)) cleanup();
+    },
+  };
+}

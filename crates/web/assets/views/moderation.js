@@ -1,10 +1,10 @@
 // The moderators' queue: open reports grouped by the post or comment they are about, oldest
 // first, and a decision on each.
 
-import { h, whenVisible, toast } from "../dom.js";
+import { h, toast } from "../dom.js";
 import { t, relative, absolute, formatNumber } from "../i18n.js";
 import { api } from "../api.js";
-import { confirmDialog, errorText } from "./common.js";
+import { confirmDialog, errorText, pagedList } from "./common.js";
 
 const ACTIONS = [
   ["dismiss", "moderation_dismiss", null],
@@ -44,30 +44,14 @@ function groupCard(group) {
 
 export function moderationView() {
   const list = h("div", { class: "feed", "data-testid": "report-queue" });
-  const status = h("p", { class: "feed-end", role: "status" });
-  const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
-  let cursor = null;
-  let done = false;
-  let loading = false;
-  async function load() {
-    if (done || loading) return;
-    loading = true;
-    try {
-      const page = await api("GET", "/admin/reports", { query: { limit: 20, cursor } });
-      for (const group of page.items) list.appendChild(groupCard(group));
-      cursor = page.next_cursor;
-      done = !cursor;
-      if (done && !list.childElementCount) status.textContent = t("moderation_empty");
-    } catch (error) {
-      status.textContent = errorText(error);
-      done = true;
-    } finally {
-      loading = false;
-    }
-  }
-  const stop = whenVisible(sentinel, load);
+  const pages = pagedList({
+    list,
+    fetchPage: (cursor) => api("GET", "/admin/reports", { query: { limit: 20, cursor } }),
+    render: groupCard,
+    empty: t("moderation_empty"),
+  });
   return {
-    node: h("section", {}, h("h1", {}, t("nav_moderation")), list, status, sentinel),
-    cleanup: stop,
+    node: h("section", {}, h("h1", {}, t("nav_moderation")), list, pages.status, pages.sentinel),
+    cleanup: () => pages.cleanup(),
   };
 }

@@ -1,11 +1,11 @@
 // Notifications: the list (marked read when seen) and new ones as they arrive.
 
-import { h, whenVisible } from "../dom.js";
+import { h } from "../dom.js";
 import { t, relative, absolute } from "../i18n.js";
 import { api, profile } from "../api.js";
 import * as live from "../live.js";
 import { setUnread } from "./shell.js";
-import { errorText } from "./common.js";
+import { pagedList } from "./common.js";
 
 function describe(notification) {
   const item = h("li", { class: notification.read ? "notification" : "notification unread", "data-testid": "notification" });
@@ -26,12 +26,6 @@ function describe(notification) {
 
 export function notificationsView() {
   const list = h("ul", { class: "notifications", "data-testid": "notifications" });
-  const status = h("p", { class: "feed-end", role: "status" });
-  const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
-  const cleanups = [];
-  let cursor = null;
-  let done = false;
-  let loading = false;
   let newest = null;
 
   async function markRead() {
@@ -44,33 +38,27 @@ export function notificationsView() {
     }
   }
 
-  async function load() {
-    if (done || loading) return;
-    loading = true;
-    try {
-      const page = await api("GET", "/notifications", { query: { limit: 20, cursor } });
-      if (!cursor && page.items.length) newest = page.items[0].id;
-      for (const notification of page.items) list.appendChild(describe(notification));
-      cursor = page.next_cursor;
-      done = !cursor;
-      if (done) status.textContent = list.childElementCount ? "" : t("notifications_empty");
-      if (page.items.length && newest === page.items[0].id) markRead();
-    } catch (error) {
-      status.textContent = errorText(error);
-    } finally {
-      loading = false;
-    }
-  }
-
+  const pages = pagedList({
+    list,
+    fetchPage: (cursor) => api("GET", "/notifications", { query: { limit: 20, cursor } }),
+    render: describe,
+    empty: t("notifications_empty"),
+    onPage: (page, first) => {
+      if (first && page.items.length) {
+        newest = page.items[0].id;
+        markRead();
+      }
+    },
+  });
+  const cleanups = [() => pages.cleanup()];
   cleanups.push(live.on("notification", ({ data }) => {
-    status.textContent = "";
+    pages.status.textContent = "";
     list.prepend(describe(data));
     newest = data.id;
     markRead();
   }));
-  cleanups.push(whenVisible(sentinel, load));
   return {
-    node: h("section", {}, h("h1", {}, t("nav_notifications")), list, status, sentinel),
+    node: h("section", {}, h("h1", {}, t("nav_notifications")), list, pages.status, pages.sentinel),
     cleanup: () => cleanups.forEach((cleanup) => cleanup?.()),
   };
 }

@@ -1,12 +1,12 @@
 // Someone's profile (or one's own): counts, follow/unfollow, block, and their posts.
 
-import { h, whenVisible, toast } from "../dom.js";
+import { h, toast } from "../dom.js";
 import { t, formatNumber } from "../i18n.js";
 import { api, forgetProfile } from "../api.js";
 import * as session from "../session.js";
 import * as router from "../router.js";
 import { postCard } from "./post.js";
-import { avatar, confirmDialog, errorText } from "./common.js";
+import { avatar, confirmDialog, errorText, pagedList } from "./common.js";
 
 export async function profileView(id) {
   const me = session.userId();
@@ -51,31 +51,14 @@ export async function profileView(id) {
   } }, t("block"));
 
   const list = h("div", { class: "feed", "data-testid": "profile-posts" });
-  const status = h("p", { class: "feed-end", role: "status" });
-  const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
-  let cursor = null;
-  let done = false;
-  let loading = false;
-  async function load() {
-    if (done || loading) return;
-    loading = true;
-    try {
-      const page = await api("GET", `/users/${id}/posts`, { query: { limit: 20, cursor } });
-      for (const post of page.items) {
-        const card = postCard(post);
-        cleanups.push(card.cleanup);
-        list.appendChild(card.node);
-      }
-      cursor = page.next_cursor;
-      done = !cursor;
-      if (done) status.textContent = list.childElementCount ? t("feed_end") : t("profile_no_posts");
-    } catch (error) {
-      status.textContent = errorText(error);
-    } finally {
-      loading = false;
-    }
-  }
-  cleanups.push(whenVisible(sentinel, load));
+  const pages = pagedList({
+    list,
+    fetchPage: (cursor) => api("GET", `/users/${id}/posts`, { query: { limit: 20, cursor } }),
+    render: postCard,
+    empty: t("profile_no_posts"),
+    end: t("feed_end"),
+  });
+  cleanups.push(() => pages.cleanup());
 
   const stat = (value, label) => h("div", { class: "stat" }, value, h("span", { class: "muted" }, label));
   return {
@@ -92,7 +75,7 @@ export async function profileView(id) {
           own
             ? h("div", { class: "row" }, h("a", { href: "#/settings", class: "button-like" }, t("edit_profile")))
             : h("div", { class: "row" }, follow, block))),
-      list, status, sentinel),
+      list, pages.status, pages.sentinel),
     cleanup: () => cleanups.forEach((cleanup) => cleanup?.()),
   };
 }
