@@ -64,3 +64,13 @@ export function richText(text) {
   if (last < text.length) nodes.push(text.slice(last));
   return nodes;
 }
+
+/** Saves `blob` as a file named `name` (the browser's download). */
+export function download(name, blob) {
+  const url = URL.createObjectURL(blob);
+  const link = h("a", { href: url, download: name });
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}

@@ -1,7 +1,7 @@
 // Settings: profile (nickname, status, avatar), language, push on this device, recovery key,
 // data export, log out and account deletion.
 
-import { h, toast } from "../dom.js";
+import { h, toast, download } from "../dom.js";
 import { t, preference, setPreference } from "../i18n.js";
 import { api, upload, forgetProfile } from "../api.js";
 import * as session from "../session.js";
@@ -108,12 +108,7 @@ export async function settingsView() {
   const exportButton = h("button", { type: "button", "data-testid": "export", onclick: async () => {
     try {
       const data = await api("GET", "/users/me/export");
-      const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
-      const link = h("a", { href: url, download: "veilgram-export.json" });
-      document.body.appendChild(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 1000);
+      download("veilgram-export.json", new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
       toast(t("exported"));
     } catch (error) {
       toast(errorText(error));

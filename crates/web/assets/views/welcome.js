@@ -1,6 +1,6 @@
 // Signing up (no email, no phone), showing the recovery key once, and signing in with it.
 
-import { h } from "../dom.js";
+import { h, download } from "../dom.js";
 import { t } from "../i18n.js";
 import { api } from "../api.js";
 import * as session from "../session.js";
@@ -67,14 +67,6 @@ export function recoveryKeyView() {
   confirm.addEventListener("change", () => {
     proceed.disabled = !confirm.checked;
   });
-  const download = () => {
-    const url = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
-    const link = h("a", { href: url, download: "veilgram-recovery-key.txt" });
-    document.body.appendChild(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
-  };
   return {
     node: h("div", { class: "welcome" },
       h("h1", {}, t("key_title")),
@@ -91,7 +83,7 @@ export function recoveryKeyView() {
             copied.textContent = t("copy_failed");
           }
         } }, t("copy")),
-        h("button", { type: "button", onclick: download }, t("download")),
+        h("button", { type: "button", onclick: () => download("veilgram-recovery-key.txt", new Blob([text], { type: "text/plain" })) }, t("download")),
         copied),
       h("p", { class: "warning" }, t("key_warning")),
       h("label", { class: "check" }, confirm, t("key_saved_label")),
