@@ -48,17 +48,34 @@ pub fn to_json(notification: &NotificationRecord) -> serde_json::Value {
 
 /// A live event on a channel, as `/ws` sends it.
 pub fn live_event(channel: &str, event: &str, id: &str, data: serde_json::Value) -> Published {
-    let payload = serde_json::json!({
-        "type": "event",
-        "channel": channel,
-        "event": event,
-        "id": id,
-        "data": data,
-    });
-    Published {
+    let mut one = live_events([channel], event, id, &data);
+    one.pop().unwrap_or(Published {
         channel: channel.to_owned(),
-        payload: Arc::from(payload.to_string()),
-    }
+        payload: Arc::from(""),
+    })
+}
+
+/// One live event for many channels (a fan-out): the event is serialised once and only the
+/// channel differs, instead of a JSON document built per recipient.
+pub fn live_events<'a>(
+    channels: impl IntoIterator<Item = &'a str>,
+    event: &str,
+    id: &str,
+    data: &serde_json::Value,
+) -> Vec<Published> {
+    let rest = serde_json::json!({ "event": event, "id": id, "data": data }).to_string();
+    // `rest` is an object: `{"data":…,"event":…,"id":…}`; the channel goes in front of it.
+    let rest = rest.strip_prefix('{').unwrap_or(&rest);
+    channels
+        .into_iter()
+        .map(|channel| {
+            let quoted = serde_json::Value::from(channel).to_string();
+            Published {
+                channel: channel.to_owned(),
+                payload: Arc::from(format!(r#"{{"type":"event","channel":{quoted},{rest}"#)),
+            }
+        })
+        .collect()
 }
 
 pub struct NotificationsService {
@@ -270,5 +287,32 @@ impl EventHandler for NotificationMaker {
             tracing::warn!(%error, "notifications were stored but not delivered live");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fanned_out_events_are_whole_json_documents_per_channel() {
+        let data = serde_json::json!({ "post_id": "p\"1" });
+        let events = live_events(["user:a", "user:\"b"], "post.created", "e1", &data);
+        assert_eq!(events.len(), 2);
+        for (event, channel) in events.iter().zip(["user:a", "user:\"b"]) {
+            assert_eq!(event.channel, channel);
+            let parsed: serde_json::Value = serde_json::from_str(&event.payload).unwrap();
+            assert_eq!(
+                parsed,
+                serde_json::json!({
+                    "type": "event", "channel": channel, "event": "post.created",
+                    "id": "e1", "data": { "post_id": "p\"1" },
+                })
+            );
+        }
+        assert_eq!(
+            live_event("post:1", "comment.created", "e2", data).channel,
+            "post:1"
+        );
     }
 }

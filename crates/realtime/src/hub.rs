@@ -31,9 +31,19 @@ struct State {
     listeners: HashMap<String, HashSet<ConnectionId>>,
     /// The last messages of recently used channels, listened to or not (a client away is
     /// what replay is for): `(id, payload)`.
-    recent: HashMap<String, VecDeque<(String, Arc<str>)>>,
-    /// Channels in `recent`, least recently written first.
-    recent_order: VecDeque<String>,
+    recent: HashMap<String, Recent>,
+    /// `(channel, stamp)` in the order channels were written, least recent first; an entry
+    /// whose stamp is no longer its channel's is stale and skipped (touching a channel costs
+    /// O(1), not a scan: fan-outs write thousands of channels at once).
+    recent_order: VecDeque<(String, u64)>,
+    next_stamp: u64,
+}
+
+#[derive(Default)]
+struct Recent {
+    /// When the channel was last written (`State::next_stamp`).
+    stamp: u64,
+    events: VecDeque<(String, Arc<str>)>,
 }
 
 pub struct Hub {
@@ -145,9 +155,10 @@ impl Hub {
         let Some(recent) = state.recent.get(channel) else {
             return Replay::Refetch;
         };
-        match recent.iter().position(|(id, _)| id == since) {
+        match recent.events.iter().position(|(id, _)| id == since) {
             Some(found) => Replay::Missed(
                 recent
+                    .events
                     .iter()
                     .skip(found + 1)
                     .map(|(_, payload)| Arc::clone(payload))
@@ -210,19 +221,33 @@ fn forget_listener(state: &mut State, id: ConnectionId, channel: &str) {
 /// Keeps a channel's message for replay, forgetting the least recently written channel when
 /// too many are kept.
 fn remember(state: &mut State, channel: &str, id: String, payload: &Arc<str>) {
-    if let Some(position) = state.recent_order.iter().position(|kept| kept == channel) {
-        state.recent_order.remove(position);
+    state.next_stamp += 1;
+    let stamp = state.next_stamp;
+    let recent = state.recent.entry(channel.to_owned()).or_default();
+    recent.stamp = stamp;
+    recent.events.push_back((id, Arc::clone(payload)));
+    if recent.events.len() > KEPT {
+        recent.events.pop_front();
     }
-    state.recent_order.push_back(channel.to_owned());
-    if state.recent_order.len() > CHANNELS_KEPT {
-        if let Some(oldest) = state.recent_order.pop_front() {
+    state.recent_order.push_back((channel.to_owned(), stamp));
+    while state.recent.len() > CHANNELS_KEPT {
+        let Some((oldest, stamp)) = state.recent_order.pop_front() else {
+            break;
+        };
+        if state
+            .recent
+            .get(&oldest)
+            .is_some_and(|recent| recent.stamp == stamp)
+        {
             state.recent.remove(&oldest);
         }
     }
-    let recent = state.recent.entry(channel.to_owned()).or_default();
-    recent.push_back((id, Arc::clone(payload)));
-    if recent.len() > KEPT {
-        recent.pop_front();
+    // Stale entries are dropped in one pass now and then (amortised O(1) per write).
+    if state.recent_order.len() > 4 * CHANNELS_KEPT {
+        let recent = &state.recent;
+        state.recent_order.retain(|(channel, stamp)| {
+            recent.get(channel).is_some_and(|kept| kept.stamp == *stamp)
+        });
     }
 }
 
@@ -265,6 +290,37 @@ mod tests {
             hub.replay("post:2", "nobody listens yet"),
             Replay::Missed(Vec::new())
         );
+    }
+
+    #[test]
+    fn the_least_recently_written_channels_are_forgotten_first() {
+        let hub = Hub::default();
+        hub.deliver(&event("user:kept", "k1"));
+        for round in 0..CHANNELS_KEPT - 1 {
+            hub.deliver(&event(&format!("user:{round}"), "x"));
+        }
+        // Written again, it is the most recent: the next channels push out the others.
+        hub.deliver(&event("user:kept", "k2"));
+        for round in CHANNELS_KEPT..2 * CHANNELS_KEPT - 1 {
+            hub.deliver(&event(&format!("user:{round}"), "x"));
+        }
+        let Replay::Missed(missed) = hub.replay("user:kept", "k1") else {
+            panic!("kept: written recently");
+        };
+        assert_eq!(missed.len(), 1);
+        assert_eq!(hub.replay("user:0", "x"), Replay::Refetch, "forgotten");
+        assert_eq!(
+            hub.replay(&format!("user:{}", 2 * CHANNELS_KEPT - 2), "x"),
+            Replay::Missed(Vec::new())
+        );
+        // Many more writes: the bookkeeping stays bounded.
+        for round in 0..4 * CHANNELS_KEPT {
+            hub.deliver(&event(&format!("post:{}", round % 64), "y"));
+            hub.deliver(&event(&format!("user:more{round}"), "z"));
+        }
+        let state = hub.state();
+        assert_eq!(state.recent.len(), CHANNELS_KEPT);
+        assert!(state.recent_order.len() <= 4 * CHANNELS_KEPT);
     }
 
     #[test]

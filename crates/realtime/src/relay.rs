@@ -10,7 +10,7 @@ use veilgram_core::ports::{FeedStore, PollStore};
 use veilgram_core::pubsub::{PubSub, Published};
 use veilgram_core::{PostId, UserId};
 use veilgram_events::EventHandler;
-use veilgram_notifications::{live_event, user_channel};
+use veilgram_notifications::{live_event, live_events, user_channel};
 
 /// Followers read per page when announcing a new post.
 const FOLLOWER_PAGE: i64 = 5000;
@@ -70,34 +70,27 @@ impl Relay {
     ) -> anyhow::Result<Vec<Published>> {
         let data =
             serde_json::json!({ "post_id": post_id.to_string(), "author_id": author.to_string() });
-        let mut messages = vec![live_event(
-            &user_channel(author),
+        let mut channels = vec![user_channel(author)];
+        if self.feeds.followers_count(author).await? <= self.fan_out_limit {
+            let mut after = None;
+            loop {
+                let followers = self
+                    .feeds
+                    .follower_ids(author, after, FOLLOWER_PAGE)
+                    .await?;
+                channels.extend(followers.iter().map(|follower| user_channel(*follower)));
+                if (followers.len() as i64) < FOLLOWER_PAGE {
+                    break;
+                }
+                after = followers.last().copied();
+            }
+        }
+        Ok(live_events(
+            channels.iter().map(String::as_str),
             "post.created",
             id,
-            data.clone(),
-        )];
-        if self.feeds.followers_count(author).await? > self.fan_out_limit {
-            return Ok(messages);
-        }
-        let mut after = None;
-        loop {
-            let followers = self
-                .feeds
-                .follower_ids(author, after, FOLLOWER_PAGE)
-                .await?;
-            for follower in &followers {
-                messages.push(live_event(
-                    &user_channel(*follower),
-                    "post.created",
-                    id,
-                    data.clone(),
-                ));
-            }
-            if (followers.len() as i64) < FOLLOWER_PAGE {
-                return Ok(messages);
-            }
-            after = followers.last().copied();
-        }
+            &data,
+        ))
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -27,7 +28,10 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
+        // Its own process group: the browsers it starts are killed with it, even when a
+        // failing scenario never quits its sessions.
         let mut child = Command::new("chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -96,7 +100,8 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
 }
