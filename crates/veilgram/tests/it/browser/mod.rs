@@ -75,6 +75,41 @@ async fn sign_up(stage: &Stage, browser: &Browser, nickname: &str) -> (String, S
     (user_id, key)
 }
 
+/// Opens the composer and writes `text` in it.
+async fn start_post(stage: &Stage, browser: &Browser, text: &str) {
+    stage.open(browser, "/compose").await;
+    browser
+        .find("[data-testid=post-text]")
+        .await
+        .type_text(text)
+        .await;
+}
+
+/// Publishes what the composer holds; the id of the post page it lands on.
+async fn publish(browser: &Browser) -> String {
+    browser
+        .find("[data-testid=post-submit]")
+        .await
+        .click()
+        .await;
+    shown_post_id(browser).await
+}
+
+/// Writes a comment on the post page shown, and waits until the thread shows it.
+async fn comment(browser: &Browser, text: &str) {
+    browser
+        .find("[data-testid=comment-text]")
+        .await
+        .type_text(text)
+        .await;
+    browser
+        .find("[data-testid=comment-submit]")
+        .await
+        .click()
+        .await;
+    browser.wait_for_text("[data-testid=thread]", text).await;
+}
+
 /// The id of the post the browser shows (`#/post/<id>`).
 async fn shown_post_id(browser: &Browser) -> String {
     browser
@@ -98,12 +133,7 @@ async fn two_people_post_follow_comment_and_vote_live() {
     sign_up(&stage, &bora, "Bora").await;
 
     // Alice posts a photo with a description, a hashtag and a poll.
-    stage.open(&alice, "/compose").await;
-    alice
-        .find("[data-testid=post-text]")
-        .await
-        .type_text("Sunset over the river #sunset")
-        .await;
+    start_post(&stage, &alice, "Sunset over the river #sunset").await;
     let photo = stage.profiles.path().join("sunset.jpg");
     std::fs::write(
         &photo,
@@ -133,8 +163,7 @@ async fn two_people_post_follow_comment_and_vote_live() {
         .type_text("No")
         .await;
     alice.snap(&shots, "01-composer").await;
-    alice.find("[data-testid=post-submit]").await.click().await;
-    let post_id = shown_post_id(&alice).await;
+    let post_id = publish(&alice).await;
     alice.find("[data-testid=poll]").await;
     let alt = alice
         .script(
@@ -158,14 +187,8 @@ async fn two_people_post_follow_comment_and_vote_live() {
     // Bora on her home feed sees Alice's next post arrive live.
     stage.open(&bora, "/").await;
     bora.find("[data-testid=feed]").await;
-    stage.open(&alice, "/compose").await;
-    alice
-        .find("[data-testid=post-text]")
-        .await
-        .type_text("Second post of the day")
-        .await;
-    alice.find("[data-testid=post-submit]").await.click().await;
-    shown_post_id(&alice).await;
+    start_post(&stage, &alice, "Second post of the day").await;
+    publish(&alice).await;
     bora.wait_for_text("[data-testid=new-posts]", "1 new post")
         .await;
     bora.snap(&shots, "03-new-posts-bar").await;
@@ -182,16 +205,7 @@ async fn two_people_post_follow_comment_and_vote_live() {
     bora.find("[data-testid=vote]").await.click().await;
     bora.wait_for_text("[data-testid=poll-total]", "1 vote")
         .await;
-    bora.find("[data-testid=comment-text]")
-        .await
-        .type_text("Beautiful colours!")
-        .await;
-    bora.find("[data-testid=comment-submit]")
-        .await
-        .click()
-        .await;
-    bora.wait_for_text("[data-testid=thread]", "Beautiful colours!")
-        .await;
+    comment(&bora, "Beautiful colours!").await;
 
     // Alice sees the comment, the tally and the notification arrive without reloading.
     alice
@@ -271,47 +285,20 @@ async fn anonymous_threads_show_aliases_and_a_block_hides_both_sides() {
     sign_up(&stage, &alice, "Alice").await;
     sign_up(&stage, &bora, "Bora").await;
 
-    stage.open(&alice, "/compose").await;
-    alice
-        .find("[data-testid=post-text]")
-        .await
-        .type_text("Ask me anything #ama")
-        .await;
+    start_post(&stage, &alice, "Ask me anything #ama").await;
     alice
         .find("[data-testid=anonymous-thread]")
         .await
         .click()
         .await;
-    alice.find("[data-testid=post-submit]").await.click().await;
-    let post_id = shown_post_id(&alice).await;
+    let post_id = publish(&alice).await;
 
     stage.open(&bora, &format!("/post/{post_id}")).await;
-    bora.find("[data-testid=comment-text]")
-        .await
-        .type_text("Who are you?")
-        .await;
-    bora.find("[data-testid=comment-submit]")
-        .await
-        .click()
-        .await;
-    bora.wait_for_text("[data-testid=thread]", "Who are you?")
-        .await;
+    comment(&bora, "Who are you?").await;
     alice
         .wait_for_text("[data-testid=thread]", "Who are you?")
         .await;
-    alice
-        .find("[data-testid=comment-text]")
-        .await
-        .type_text("Nobody you know")
-        .await;
-    alice
-        .find("[data-testid=comment-submit]")
-        .await
-        .click()
-        .await;
-    alice
-        .wait_for_text("[data-testid=thread]", "Nobody you know")
-        .await;
+    comment(&alice, "Nobody you know").await;
     let aliases = alice
         .script(
             "return [...document.querySelectorAll('[data-testid=alias]')].map((e) => e.textContent);",
@@ -590,14 +577,8 @@ async fn a_moderator_hides_a_reported_post_and_its_author_is_told_live() {
         String::from_utf8_lossy(&granted.stderr)
     );
 
-    stage.open(&alice, "/compose").await;
-    alice
-        .find("[data-testid=post-text]")
-        .await
-        .type_text("Totally legit offer #deals")
-        .await;
-    alice.find("[data-testid=post-submit]").await.click().await;
-    let post_id = shown_post_id(&alice).await;
+    start_post(&stage, &alice, "Totally legit offer #deals").await;
+    let post_id = publish(&alice).await;
     // Someone reports it, through the API.
     let (_, reporter) = stage
         .server
