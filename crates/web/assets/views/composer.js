@@ -147,7 +147,7 @@ export function composerView() {
   } },
   h("label", { for: "post-text" }, t("compose_label")),
   text.node, text.counter,
-  h("div", { class: "field" }, h("label", { for: "media-picker", class: "button-like" }, t("add_media", { count: MAX_MEDIA })), picker),
+  h("div", { class: "file-picker" }, picker, h("label", { for: "media-picker", class: "button-like" }, t("add_media", { count: MAX_MEDIA }))),
   list,
   h("label", { class: "check" }, pollOn, t("add_poll")),
   pollBox,

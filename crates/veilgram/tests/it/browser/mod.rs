@@ -408,6 +408,23 @@ async fn korean_keyboard_sign_up_then_log_out_log_in_and_delete() {
     nickname.type_text("Sky").await;
     phone.find("[data-testid=save-profile]").await.click().await;
     phone.wait_for_text("#toast", "Saved.").await;
+    let picture = stage.profiles.path().join("me.jpg");
+    std::fs::write(
+        &picture,
+        veilgram_testkit::samples::jpeg_with_metadata(400, 400, 1),
+    )
+    .unwrap();
+    phone
+        .find("[data-testid=avatar-input]")
+        .await
+        .type_text(picture.to_str().unwrap())
+        .await;
+    phone
+        .wait_until(
+            "document.querySelector('.settings img.avatar')?.src.includes('/media/')",
+            "the new profile picture",
+        )
+        .await;
     phone.find("[data-testid=export]").await.click().await;
     phone
         .wait_for_text("#toast", "Your data was downloaded.")
