@@ -720,6 +720,8 @@ pub struct GraphCursor {
 pub enum GraphList {
     Followers,
     Following,
+    /// Whom the user blocked (a list only its owner sees).
+    Blocked,
 }
 
 #[async_trait]

@@ -206,9 +206,13 @@ impl GraphStore for SqlStore {
         after: Option<GraphCursor>,
         limit: i64,
     ) -> Result<Vec<GraphEntry>, StoreError> {
-        let (anchor, listed) = match which {
-            GraphList::Followers => ("followee_id", "follower_id"),
-            GraphList::Following => ("follower_id", "followee_id"),
+        // Follow lists leave out people blocked either way; the block list is only blocks.
+        let not_blocked = "AND NOT EXISTS (SELECT 1 FROM blocks b WHERE \
+             (b.blocker_id = u.id AND b.blocked_id = $2) OR (b.blocker_id = $2 AND b.blocked_id = u.id))";
+        let (table, anchor, listed, condition) = match which {
+            GraphList::Followers => ("follows", "followee_id", "follower_id", not_blocked),
+            GraphList::Following => ("follows", "follower_id", "followee_id", not_blocked),
+            GraphList::Blocked => ("blocks", "blocker_id", "blocked_id", "AND $2 = $2"),
         };
         let sql = format!(
             "SELECT f.created_at AS since, u.id AS u_id, u.nickname AS u_nickname, \
@@ -216,10 +220,8 @@ impl GraphStore for SqlStore {
              u.created_at AS u_created_at, u.deactivated_at AS u_deactivated_at, \
              u.followers_count AS u_followers_count, u.following_count AS u_following_count, \
              u.posts_count AS u_posts_count \
-             FROM follows f JOIN users u ON u.id = f.{listed} \
-             WHERE f.{anchor} = $1 AND u.deactivated_at IS NULL \
-             AND NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = u.id AND b.blocked_id = $2) \
-                                                  OR (b.blocker_id = $2 AND b.blocked_id = u.id)) \
+             FROM {table} f JOIN users u ON u.id = f.{listed} \
+             WHERE f.{anchor} = $1 AND u.deactivated_at IS NULL {condition} \
              AND (f.created_at < $3 OR (f.created_at = $3 AND u.id < $4)) \
              ORDER BY f.created_at DESC, u.id DESC LIMIT $5"
         );

@@ -290,6 +290,9 @@ impl UsersService {
         after: Option<GraphCursor>,
         limit: i64,
     ) -> Result<Vec<GraphEntry>, UserError> {
+        if which == GraphList::Blocked && viewer != Some(user_id) {
+            return Err(UserError::NotFound);
+        }
         self.public_profile(user_id, viewer).await?;
         Ok(self
             .graph

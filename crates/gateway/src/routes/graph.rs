@@ -21,6 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(block, unblock))
         .routes(routes!(followers))
         .routes(routes!(following))
+        .routes(routes!(blocked))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -97,6 +98,7 @@ async fn list(
     let list_name = match which {
         GraphList::Followers => "followers",
         GraphList::Following => "following",
+        GraphList::Blocked => "blocks",
     };
     let after = match &page.cursor {
         None => None,
@@ -177,5 +179,20 @@ async fn following(
             &page,
         )
         .await?,
+    ))
+}
+
+/// Whom the caller blocked, newest first (to unblock them: `DELETE /users/{id}/block`).
+#[utoipa::path(get, path = "/api/v1/users/me/blocks", tag = "graph", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = ProfilePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn blocked(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<ProfilePage>, ApiError> {
+    let me = caller.user_id;
+    Ok(Json(
+        list(&state, &me.to_string(), GraphList::Blocked, Some(me), &page).await?,
     ))
 }

@@ -294,7 +294,85 @@ async fn deleting_an_account_removes_its_content_and_fixes_counts(database: &Tes
     assert!(ids(&followers).is_empty());
 }
 
+async fn the_block_list_is_its_owners_and_pages(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let me = app.signup(None).await;
+    let others = [
+        app.signup(None).await,
+        app.signup(None).await,
+        app.signup(None).await,
+    ];
+    for other in &others {
+        let blocked = app
+            .post(
+                &format!("/api/v1/users/{}/block", other.user_id),
+                json!({}),
+                Some(&me.access_token),
+            )
+            .await;
+        assert_eq!(blocked.status, StatusCode::NO_CONTENT);
+    }
+    // Someone who blocked me is not on my list.
+    let stranger = app.signup(None).await;
+    app.post(
+        &format!("/api/v1/users/{}/block", me.user_id),
+        json!({}),
+        Some(&stranger.access_token),
+    )
+    .await;
+    let first = app
+        .get("/api/v1/users/me/blocks?limit=2", Some(&me.access_token))
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    // Newest first (blocks made within one millisecond may come in either order): every one
+    // exactly once across the pages.
+    assert_eq!(ids(&first).len(), 2);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get(
+            &format!("/api/v1/users/me/blocks?limit=2&cursor={cursor}"),
+            Some(&me.access_token),
+        )
+        .await;
+    let mut all = ids(&first);
+    all.extend(ids(&rest));
+    all.sort();
+    let mut expected: Vec<String> = others.iter().map(|other| other.user_id.clone()).collect();
+    expected.sort();
+    assert_eq!(all, expected);
+    assert!(rest.body["next_cursor"].is_null());
+    // A followers cursor is not a blocks cursor.
+    let followers = app
+        .get(
+            &format!("/api/v1/users/{}/followers?limit=1", me.user_id),
+            None,
+        )
+        .await;
+    assert_eq!(followers.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/users/me/blocks", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Unblocked, gone from the list.
+    let unblocked = app
+        .delete(
+            &format!("/api/v1/users/{}/block", others[1].user_id),
+            &me.access_token,
+        )
+        .await;
+    assert_eq!(unblocked.status, StatusCode::NO_CONTENT);
+    let after = app
+        .get("/api/v1/users/me/blocks", Some(&me.access_token))
+        .await;
+    let mut left = ids(&after);
+    left.sort();
+    let mut expected = vec![others[2].user_id.clone(), others[0].user_id.clone()];
+    expected.sort();
+    assert_eq!(left, expected);
+}
+
 veilgram_testkit::for_each_engine!(
+    the_block_list_is_its_owners_and_pages,
     following_is_idempotent_and_counted,
     follower_lists_page_through_everyone_once,
     a_block_hides_both_sides_and_removes_follows,

@@ -6,7 +6,7 @@ import { t, preference, setPreference } from "../i18n.js";
 import { api, upload, forgetProfile } from "../api.js";
 import * as session from "../session.js";
 import * as router from "../router.js";
-import { avatar, confirmDialog, errorText, field } from "./common.js";
+import { avatar, confirmDialog, errorText, field, pagedList } from "./common.js";
 import { showRecoveryKey } from "./welcome.js";
 
 function section(title, ...children) {
@@ -135,7 +135,29 @@ export async function settingsView() {
     }
   } }, t("delete_account"));
 
+  // Blocked accounts, to unblock.
+  const blockedList = h("ul", { class: "people", "data-testid": "blocked" });
+  const blocked = pagedList({
+    list: blockedList,
+    fetchPage: (cursor) => api("GET", "/users/me/blocks", { query: { limit: 20, cursor } }),
+    render: (person) => {
+      const row = h("li", { class: "row" }, avatar(person), h("span", { class: "grow" }, person.nickname));
+      row.appendChild(h("button", { type: "button", "data-testid": "unblock", onclick: async () => {
+        try {
+          await api("DELETE", `/users/${person.id}/block`);
+          row.remove();
+          toast(t("unblocked", { name: person.nickname }));
+        } catch (error) {
+          toast(errorText(error));
+        }
+      } }, t("unblock")));
+      return row;
+    },
+    empty: t("blocked_empty"),
+  });
+
   return {
+    cleanup: () => blocked.cleanup(),
     node: h("div", { class: "settings stack" },
       h("h1", {}, t("nav_settings")),
       section(t("profile_section"), profileForm),
@@ -144,6 +166,7 @@ export async function settingsView() {
         avatarState),
       section(t("language"), field(t("language"), language)),
       section(t("push_section"), h("p", { class: "hint" }, t("push_hint")), pushButton, pushState),
+      section(t("blocked_section"), blockedList, blocked.status, blocked.sentinel),
       section(t("account_section"),
         h("p", { class: "hint" }, t("user_id_is", { id: me.id })),
         h("div", { class: "row wrap" }, rotate, exportButton, logout)),

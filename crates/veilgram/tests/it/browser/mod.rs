@@ -334,6 +334,16 @@ async fn anonymous_threads_show_aliases_and_a_block_hides_both_sides() {
     let thread = alice.text("[data-testid=thread]").await;
     assert!(!thread.contains("Who are you?"), "{thread}");
 
+    // Bora finds Alice among her blocked accounts and unblocks her: the post is back.
+    stage.open(&bora, "/settings").await;
+    bora.wait_for_text("[data-testid=blocked]", "Alice").await;
+    bora.snap(&shots, "03-blocked-accounts").await;
+    bora.find("[data-testid=unblock]").await.click().await;
+    bora.wait_for_text("#toast", "Alice is unblocked.").await;
+    stage.open(&bora, "/tag/ama").await;
+    bora.wait_for_text("[data-testid=feed]", "Ask me anything")
+        .await;
+
     for browser in [&alice, &bora] {
         browser.assert_clean_console().await;
     }
