@@ -239,15 +239,21 @@ impl Browser {
         self.find(css).await.text().await
     }
 
-    /// Emulates the system's light or dark preference (the app follows it).
-    pub async fn color_scheme(&self, scheme: &str) {
+    /// A Chrome DevTools Protocol command, through chromedriver.
+    pub async fn cdp(&self, command: &str, params: Value) -> Value {
         self.command(
             "POST",
             "/goog/cdp/execute",
-            Some(json!({
-                "cmd": "Emulation.setEmulatedMedia",
-                "params": { "features": [{ "name": "prefers-color-scheme", "value": scheme }] },
-            })),
+            Some(json!({ "cmd": command, "params": params })),
+        )
+        .await
+    }
+
+    /// Emulates the system's light or dark preference (the app follows it).
+    pub async fn color_scheme(&self, scheme: &str) {
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
         )
         .await;
         self.wait_until(
