@@ -75,6 +75,26 @@ async fn sign_up(stage: &Stage, browser: &Browser, nickname: &str) -> (String, S
     (user_id, key)
 }
 
+impl Stage {
+    /// Chooses a generated photo (`width`×`height`, with camera metadata) in a file input.
+    async fn choose_photo(&self, browser: &Browser, input: &str, width: u32, height: u32) {
+        let path = self
+            .profiles
+            .path()
+            .join(format!("photo-{width}x{height}.jpg"));
+        std::fs::write(
+            &path,
+            veilgram_testkit::samples::jpeg_with_metadata(width, height, 1),
+        )
+        .unwrap();
+        browser
+            .find(input)
+            .await
+            .type_text(path.to_str().unwrap())
+            .await;
+    }
+}
+
 /// Opens the composer and writes `text` in it.
 async fn start_post(stage: &Stage, browser: &Browser, text: &str) {
     stage.open(browser, "/compose").await;
@@ -134,16 +154,8 @@ async fn two_people_post_follow_comment_and_vote_live() {
 
     // Alice posts a photo with a description, a hashtag and a poll.
     start_post(&stage, &alice, "Sunset over the river #sunset").await;
-    let photo = stage.profiles.path().join("sunset.jpg");
-    std::fs::write(
-        &photo,
-        veilgram_testkit::samples::jpeg_with_metadata(640, 480, 1),
-    )
-    .unwrap();
-    alice
-        .find("[data-testid=media-picker]")
-        .await
-        .type_text(photo.to_str().unwrap())
+    stage
+        .choose_photo(&alice, "[data-testid=media-picker]", 640, 480)
         .await;
     alice
         .find("[data-testid=alt-text]")
@@ -432,16 +444,8 @@ async fn korean_keyboard_sign_up_then_log_out_log_in_and_delete() {
     nickname.type_text("Sky").await;
     phone.find("[data-testid=save-profile]").await.click().await;
     phone.wait_for_text("#toast", "Saved.").await;
-    let picture = stage.profiles.path().join("me.jpg");
-    std::fs::write(
-        &picture,
-        veilgram_testkit::samples::jpeg_with_metadata(400, 400, 1),
-    )
-    .unwrap();
-    phone
-        .find("[data-testid=avatar-input]")
-        .await
-        .type_text(picture.to_str().unwrap())
+    stage
+        .choose_photo(&phone, "[data-testid=avatar-input]", 400, 400)
         .await;
     phone
         .wait_until(
