@@ -48,11 +48,7 @@ pub fn to_json(notification: &NotificationRecord) -> serde_json::Value {
 
 /// A live event on a channel, as `/ws` sends it.
 pub fn live_event(channel: &str, event: &str, id: &str, data: serde_json::Value) -> Published {
-    let mut one = live_events([channel], event, id, &data);
-    one.pop().unwrap_or(Published {
-        channel: channel.to_owned(),
-        payload: Arc::from(""),
-    })
+    on_channel(channel, &event_fields(event, id, &data))
 }
 
 /// One live event for many channels (a fan-out): the event is serialised once and only the
@@ -63,19 +59,27 @@ pub fn live_events<'a>(
     id: &str,
     data: &serde_json::Value,
 ) -> Vec<Published> {
-    let rest = serde_json::json!({ "event": event, "id": id, "data": data }).to_string();
-    // `rest` is an object: `{"data":…,"event":…,"id":…}`; the channel goes in front of it.
-    let rest = rest.strip_prefix('{').unwrap_or(&rest);
+    let fields = event_fields(event, id, data);
     channels
         .into_iter()
-        .map(|channel| {
-            let quoted = serde_json::Value::from(channel).to_string();
-            Published {
-                channel: channel.to_owned(),
-                payload: Arc::from(format!(r#"{{"type":"event","channel":{quoted},{rest}"#)),
-            }
-        })
+        .map(|channel| on_channel(channel, &fields))
         .collect()
+}
+
+/// `"data":…,"event":…,"id":…}`: the end of an event's JSON object, after its channel.
+fn event_fields(event: &str, id: &str, data: &serde_json::Value) -> String {
+    let object = serde_json::json!({ "event": event, "id": id, "data": data }).to_string();
+    object
+        .strip_prefix('{')
+        .map_or_else(|| object.clone(), str::to_owned)
+}
+
+fn on_channel(channel: &str, fields: &str) -> Published {
+    let quoted = serde_json::Value::from(channel).to_string();
+    Published {
+        channel: channel.to_owned(),
+        payload: Arc::from(format!(r#"{{"type":"event","channel":{quoted},{fields}"#)),
+    }
 }
 
 pub struct NotificationsService {

@@ -22,34 +22,44 @@ const OPEN_ABOUT_LIVE_CONTENT: &str = "r.status = 'open' AND \
           (SELECT 1 FROM comments c WHERE c.id = r.target_id AND c.deleted_at IS NULL)))";
 
 impl SqlStore {
-    /// The post (and comment) a report names, with the author, or None if it is gone.
-    async fn target_of(
+    /// The posts (or comments) of `kind` with these ids that still exist, with their authors
+    /// and text, by id: one query for a page of reports.
+    async fn targets_of(
         &self,
         kind: &str,
-        target_id: &str,
-    ) -> Result<Option<(ReportTarget, String)>, StoreError> {
+        ids: &[String],
+    ) -> Result<HashMap<String, (ReportTarget, String)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let placeholders = numbered_placeholders(1, ids.len());
         let sql = if kind == "post" {
-            "SELECT id AS post_id, NULL AS comment_id, author_id, text FROM posts WHERE id = $1"
+            format!(
+                "SELECT id, id AS post_id, NULL AS comment_id, author_id, text FROM posts \
+                 WHERE id IN ({placeholders})"
+            )
         } else {
-            "SELECT post_id, id AS comment_id, author_id, text FROM comments \
-             WHERE id = $1 AND deleted_at IS NULL"
+            format!(
+                "SELECT id, post_id, id AS comment_id, author_id, text FROM comments \
+                 WHERE id IN ({placeholders}) AND deleted_at IS NULL"
+            )
         };
-        let row = sqlx::query(sql)
-            .bind(target_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(translate)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let comment_id: Option<String> = column(&row, "comment_id")?;
-        let author_id: Option<String> = column(&row, "author_id")?;
-        let target = ReportTarget {
-            post_id: id_column(&row, "post_id")?,
-            comment_id: comment_id.and_then(|id| id.parse::<CommentId>().ok()),
-            author_id: author_id.and_then(|id| id.parse::<UserId>().ok()),
-        };
-        Ok(Some((target, column(&row, "text")?)))
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id.clone());
+        }
+        let mut found = HashMap::with_capacity(ids.len());
+        for row in query.fetch_all(&self.pool).await.map_err(translate)? {
+            let comment_id: Option<String> = column(&row, "comment_id")?;
+            let author_id: Option<String> = column(&row, "author_id")?;
+            let target = ReportTarget {
+                post_id: id_column(&row, "post_id")?,
+                comment_id: comment_id.and_then(|id| id.parse::<CommentId>().ok()),
+                author_id: author_id.and_then(|id| id.parse::<UserId>().ok()),
+            };
+            found.insert(column(&row, "id")?, (target, column(&row, "text")?));
+        }
+        Ok(found)
     }
 }
 
@@ -122,12 +132,22 @@ impl ModerationStore for SqlStore {
                 .or_default()
                 .push((column(&row, "reason")?, column(&row, "n")?));
         }
+        let mut by_kind: HashMap<String, Vec<String>> = HashMap::new();
+        for row in &rows {
+            by_kind
+                .entry(column(row, "target_kind")?)
+                .or_default()
+                .push(column(row, "target_id")?);
+        }
+        let mut contents = HashMap::new();
+        for (kind, ids) in &by_kind {
+            contents.extend(self.targets_of(kind, ids).await?);
+        }
         let mut groups = Vec::with_capacity(rows.len());
         for row in rows {
-            let kind: String = column(&row, "target_kind")?;
             let target_id: String = column(&row, "target_id")?;
             // Gone since the query above: nothing left to judge.
-            let Some((target, text)) = self.target_of(&kind, &target_id).await? else {
+            let Some((target, text)) = contents.remove(&target_id) else {
                 continue;
             };
             groups.push(ReportGroup {
@@ -156,8 +176,9 @@ impl ModerationStore for SqlStore {
         let kind: String = column(&row, "target_kind")?;
         let target_id: String = column(&row, "target_id")?;
         Ok(self
-            .target_of(&kind, &target_id)
+            .targets_of(&kind, std::slice::from_ref(&target_id))
             .await?
+            .remove(&target_id)
             .map(|(target, _)| target))
     }
 

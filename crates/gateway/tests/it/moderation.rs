@@ -7,21 +7,21 @@ use serde_json::{json, Value};
 use veilgram_core::ports::ModerationStore;
 use veilgram_testkit::TestDatabase;
 
-async fn moderator(app: &TestApp) -> Account {
+pub(crate) async fn moderator(app: &TestApp) -> Account {
     let account = app.signup(None).await;
     let id = account.user_id.parse().unwrap();
     assert!(app.store.set_role(id, "moderator").await.unwrap());
     account
 }
 
-async fn report(app: &TestApp, path: &str, reason: &str, by: &Account) {
+pub(crate) async fn report(app: &TestApp, path: &str, reason: &str, by: &Account) {
     let answer = app
         .post(path, json!({ "reason": reason }), Some(&by.access_token))
         .await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
 }
 
-async fn queue(app: &TestApp, query: &str, token: &str) -> Value {
+pub(crate) async fn queue(app: &TestApp, query: &str, token: &str) -> Value {
     let answer = app
         .get(&format!("/api/v1/admin/reports{query}"), Some(token))
         .await;
@@ -29,7 +29,12 @@ async fn queue(app: &TestApp, query: &str, token: &str) -> Value {
     answer.body
 }
 
-async fn resolve(app: &TestApp, report_id: &str, action: &str, token: &str) -> StatusCode {
+pub(crate) async fn resolve(
+    app: &TestApp,
+    report_id: &str,
+    action: &str,
+    token: &str,
+) -> StatusCode {
     app.post(
         &format!("/api/v1/admin/reports/{report_id}/resolve"),
         json!({ "action": action }),

@@ -4,6 +4,7 @@
 //! processes delivering each other's events through Redis.
 
 use crate::helpers::{Account, Options, TestApp};
+use crate::moderation::{moderator, queue, report, resolve};
 use axum::http::{Method, StatusCode};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -251,39 +252,25 @@ async fn moderation_reaches_the_authors_sockets(database: &TestDatabase) {
     let address = listen(&app).await;
     let author = app.signup(None).await;
     let reader = app.signup(None).await;
-    let judge = app.signup(None).await;
-    veilgram_core::ports::ModerationStore::set_role(
-        app.store.as_ref(),
-        judge.user_id.parse().unwrap(),
-        "moderator",
-    )
-    .await
-    .unwrap();
+    let judge = moderator(&app).await;
     let post = app
         .post_text(&author.access_token, "reported", "public")
         .await;
-    let reported = app
-        .post(
-            &format!("/api/v1/posts/{post}/report"),
-            json!({ "reason": "spam" }),
-            Some(&reader.access_token),
-        )
-        .await;
-    assert_eq!(reported.status, StatusCode::ACCEPTED);
+    report(
+        &app,
+        &format!("/api/v1/posts/{post}/report"),
+        "spam",
+        &reader,
+    )
+    .await;
     app.drain_events().await;
     let mut socket = signed_in(&address, &author).await;
-    let queue = app
-        .get("/api/v1/admin/reports", Some(&judge.access_token))
-        .await;
-    let report = queue.body["items"][0]["id"].as_str().unwrap().to_owned();
-    let resolved = app
-        .post(
-            &format!("/api/v1/admin/reports/{report}/resolve"),
-            json!({ "action": "hide" }),
-            Some(&judge.access_token),
-        )
-        .await;
-    assert_eq!(resolved.status, StatusCode::NO_CONTENT);
+    let groups = queue(&app, "", &judge.access_token).await;
+    let report_id = groups["items"][0]["id"].as_str().unwrap();
+    assert_eq!(
+        resolve(&app, report_id, "hide", &judge.access_token).await,
+        StatusCode::NO_CONTENT
+    );
     app.drain_events().await;
     let mut seen = Vec::new();
     for _ in 0..2 {

@@ -76,6 +76,17 @@ async fn sign_up(stage: &Stage, browser: &Browser, nickname: &str) -> (String, S
 }
 
 impl Stage {
+    /// Someone who only uses the API: (user id, access token).
+    async fn api_account(&self, signup: Value) -> (String, String) {
+        let (status, account) = self
+            .server
+            .request("POST", "/api/v1/auth/signup", Some(&signup), None)
+            .await;
+        assert_eq!(status, 201, "{account}");
+        let field = |name: &str| account[name].as_str().unwrap().to_owned();
+        (field("user_id"), field("access_token"))
+    }
+
     /// Chooses a generated photo (`width`×`height`, with camera metadata) in a file input.
     async fn choose_photo(&self, browser: &Browser, input: &str, width: u32, height: u32) {
         let path = self
@@ -529,17 +540,7 @@ async fn the_page_reconnects_after_a_server_restart_and_catches_up() {
     let bora = stage.browser("bora", "en-US").await;
     sign_up(&stage, &bora, "Bora").await;
     // Alice only uses the API.
-    let (_, alice) = stage
-        .server
-        .request(
-            "POST",
-            "/api/v1/auth/signup",
-            Some(&json!({ "nickname": "Alice" })),
-            None,
-        )
-        .await;
-    let alice_token = alice["access_token"].as_str().unwrap().to_owned();
-    let alice_id = alice["user_id"].as_str().unwrap().to_owned();
+    let (alice_id, alice_token) = stage.api_account(json!({ "nickname": "Alice" })).await;
     stage.open(&bora, &format!("/user/{alice_id}")).await;
     bora.find("[data-testid=follow]").await.click().await;
     bora.wait_for_text("[data-testid=follow]", "Unfollow").await;
@@ -625,17 +626,14 @@ async fn a_moderator_hides_a_reported_post_and_its_author_is_told_live() {
     start_post(&stage, &alice, "Totally legit offer #deals").await;
     let post_id = publish(&alice).await;
     // Someone reports it, through the API.
-    let (_, reporter) = stage
-        .server
-        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
-        .await;
+    let (_, reporter) = stage.api_account(json!({})).await;
     let (status, _) = stage
         .server
         .request(
             "POST",
             &format!("/api/v1/posts/{post_id}/report"),
             Some(&json!({ "reason": "spam" })),
-            reporter["access_token"].as_str(),
+            Some(&reporter),
         )
         .await;
     assert_eq!(status, 202);
