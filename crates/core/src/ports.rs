@@ -828,7 +828,7 @@ pub struct Engagement {
 }
 
 /// An author as shown on a post.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorByline {
     pub nickname: String,
     pub avatar_media_id: Option<String>,
@@ -847,6 +847,27 @@ pub struct ViewerFacts {
     pub blocked: HashSet<UserId>,
     /// The viewer's option in each poll they voted in.
     pub votes: HashMap<PollId, i64>,
+}
+
+/// A viewer's own relations, as the feed service caches them to decide visibility without a
+/// store query per page (see `FeedStore::viewer_relations`). Each list says whether it is
+/// complete; what it cannot answer is asked of the store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewerRelations {
+    /// Accounts the viewer follows, sorted.
+    pub following: Vec<UserId>,
+    /// False when the viewer follows more accounts than were read.
+    pub following_complete: bool,
+    /// Accounts the viewer blocked or was blocked by, sorted.
+    pub blocked: Vec<UserId>,
+    pub blocked_complete: bool,
+    /// Posts the viewer liked among those created at or after `since`, sorted.
+    pub liked: Vec<PostId>,
+    /// The viewer's option in each poll they voted in, among polls on posts created at or after
+    /// `since`, sorted by poll.
+    pub votes: Vec<(PollId, i64)>,
+    /// Likes and votes on posts created at or after this are all listed; older ones are not.
+    pub since: Timestamp,
 }
 
 /// What the feed service reads from the relational store: the truth it rebuilds caches from.
@@ -904,6 +925,22 @@ pub trait FeedStore: Send + Sync {
         authors: &[UserId],
         polls: &[PollId],
     ) -> Result<ViewerFacts, StoreError>;
+
+    /// The bylines of the active accounts among `authors` (the others are left out).
+    async fn bylines(
+        &self,
+        authors: &[UserId],
+    ) -> Result<HashMap<UserId, AuthorByline>, StoreError>;
+
+    /// `viewer`'s follows and blocks (up to `limit` each), and likes and votes on posts
+    /// created at or after `since` (up to `limit` each: past it, `since` moves up so that
+    /// what is listed stays complete), in one round trip.
+    async fn viewer_relations(
+        &self,
+        viewer: UserId,
+        since: Timestamp,
+        limit: i64,
+    ) -> Result<ViewerRelations, StoreError>;
 
     async fn engagement(&self, post_id: PostId) -> Result<Option<Engagement>, StoreError>;
 }

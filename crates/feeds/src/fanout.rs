@@ -159,14 +159,15 @@ impl FeedFanout {
         Ok(())
     }
 
-    /// Drops timelines (and the followed accounts above the fan-out limit); the next read
-    /// rebuilds them from the store.
+    /// Drops timelines (and the followed accounts above the fan-out limit) and the cached
+    /// relations and bylines of `users`; the next read rebuilds them from the store.
     async fn forget(&self, users: &[UserId]) -> anyhow::Result<()> {
         let keys: Vec<CacheKey> = users
             .iter()
             .flat_map(|user| [home_key(*user), above_key(*user)])
             .collect();
         self.feeds.cache.delete(&keys).await?;
+        self.feeds.forget_accounts(users).await?;
         Ok(())
     }
 }
@@ -225,11 +226,17 @@ impl EventHandler for FeedFanout {
                 self.feeds.forget_post(*post_id).await?;
                 Ok(())
             }
-            DomainEvent::PostLiked { post_id, .. } => {
+            DomainEvent::PostLiked {
+                post_id, user_id, ..
+            } => {
+                self.feeds.forget_accounts(&[*user_id]).await?;
                 self.feeds.count(*post_id, Count::Likes, 1).await?;
                 self.rerank(*post_id).await
             }
-            DomainEvent::PostUnliked { post_id, .. } => {
+            DomainEvent::PostUnliked {
+                post_id, user_id, ..
+            } => {
+                self.feeds.forget_accounts(&[*user_id]).await?;
                 self.feeds.count(*post_id, Count::Likes, -1).await?;
                 self.rerank(*post_id).await
             }
@@ -240,6 +247,15 @@ impl EventHandler for FeedFanout {
             DomainEvent::CommentDeleted { post_id, .. } => {
                 self.feeds.count(*post_id, Count::Comments, -1).await?;
                 self.rerank(*post_id).await
+            }
+            DomainEvent::ContentModerated {
+                post_id,
+                author_id: Some(author_id),
+                action,
+                ..
+            } if action == "suspend_author" => {
+                self.feeds.forget_accounts(&[*author_id]).await?;
+                Ok(self.feeds.forget_post(*post_id).await?)
             }
             DomainEvent::MediaProcessed { post_id, .. }
             | DomainEvent::ContentModerated { post_id, .. } => {
@@ -253,6 +269,7 @@ impl EventHandler for FeedFanout {
             } => {
                 let feeds = &self.feeds;
                 feeds.cache.delete(&[above_key(*follower_id)]).await?;
+                feeds.forget_accounts(&[*follower_id]).await?;
                 if feeds.store.followers_count(*followee_id).await? > feeds.settings.fan_out_limit {
                     return Ok(()); // merged in by readers
                 }
@@ -272,6 +289,13 @@ impl EventHandler for FeedFanout {
                 blocker_id,
                 blocked_id,
             } => self.forget(&[*blocker_id, *blocked_id]).await,
+            DomainEvent::UserUnblocked {
+                blocker_id,
+                blocked_id,
+            } => Ok(self
+                .feeds
+                .forget_accounts(&[*blocker_id, *blocked_id])
+                .await?),
             DomainEvent::UserDeleted { user_id } => {
                 self.forget(&[*user_id]).await?;
                 self.feeds.cache.delete(&[author_key(*user_id)]).await?;

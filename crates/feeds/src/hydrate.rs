@@ -1,28 +1,39 @@
 //! Hydration: a page of post ids becomes the posts a viewer may see, in a constant number of
-//! round trips whatever the page size: the posts from the post cache (one batched read, and
-//! one store query plus one batched write for those missing), their counts from cache counters
-//! (one batched read), and the viewer's relations to them from one store query.
+//! round trips whatever the page size, and on a warm cache without the relational store: the
+//! posts from the post cache (one batched read), then their counts, their authors' bylines and
+//! the viewer's relations (one batched read each, at once). What is missing is loaded from the
+//! store in one query per kind and cached.
 //!
 //! # What is cached, and who keeps it right
-//! - `{p:<id>}:post`: a post's content as nobody in particular sees it (text, visibility,
-//!   hashtags, poll options, media), for a day. Dropped by the event consumer when the post is
-//!   edited or deleted, or a video of it finished processing.
+//! - `{p:<id>}:post`: a post's content and moderation state as nobody in particular sees it
+//!   (text, visibility, hashtags, poll options, media), for a day. A deleted post has none.
 //! - `{p:<id>}:likes`, `{p:<id>}:comments`, `{p:<id>}:votes:<option>`: counters, for an hour.
 //!   Adjusted by the event consumer only while they exist (a missing one is loaded from the
 //!   store by its next reader), and set from the store again by reconciliation for every post
 //!   an event touched (see [`FeedService::reconcile_counters`]): a redelivered event, a crash
 //!   between the store's commit and the adjustment, or a lost cache all end in the truth.
-//! - Nothing that decides visibility: whether the post still exists and its moderation state,
-//!   who is active, who follows or blocks whom, and what the viewer liked or voted come from
-//!   the store on every read (index lookups in one query), so what a reader may see is decided
-//!   by the truth, whatever the cache still holds.
+//! - `{u:<id>}:byline`: an author's nickname and avatar, or that the account is not active.
+//! - `{u:<id>}:viewer`: the viewer's [`ViewerRelations`]: whom they follow and block (either
+//!   way), and their likes and votes on the posts of the last week.
+//!
+//! Everything that decides visibility (a post's existence and moderation state, active
+//! authors, follows, blocks) is dropped twice when it changes: by the API handler that made
+//! the change, right after the store committed it (so the person who acted sees it on their
+//! next read, on any process sharing the cache), and by the event consumer (the guarantee,
+//! retried until it holds; it also covers a reader that cached the old state in between).
+//! Bylines and relations also expire after ten minutes, which bounds the one case neither
+//! covers: a vote (its event names no voter) whose handler could not reach the cache. What a
+//! cached relation cannot answer (a post older than its likes window, more follows or blocks
+//! than it lists) is asked of the store for the page, as before the cache existed.
 
 use crate::{FeedError, FeedService};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
 use veilgram_core::cache::{CacheKey, Scored};
-use veilgram_core::ports::{MediaRecord, PollRecord, PostRecord, ViewerFacts, Visibility};
+use veilgram_core::ports::{
+    AuthorByline, MediaRecord, PollRecord, PostRecord, ViewerFacts, ViewerRelations, Visibility,
+};
 use veilgram_core::{PollId, PostId, Timestamp, UserId};
 
 /// How long a post stays in the post cache unless an event drops it first.
@@ -34,9 +45,23 @@ const COUNTER_TTL: Duration = Duration::from_secs(3600);
 const TOUCHED_KEEP: usize = 100_000;
 /// Posts reconciled per store query.
 const RECONCILE_BATCH: usize = 500;
+/// How long a viewer's relations and an author's byline stay cached unless a change drops them.
+const FACTS_TTL: Duration = Duration::from_secs(600);
+/// A viewer's cached likes and votes cover the posts of this long.
+const LIKES_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Entries per list of a viewer's cached relations (follows, blocks, likes, votes).
+const RELATIONS_LIMIT: i64 = 2000;
 
 pub(crate) fn post_key(post_id: PostId) -> CacheKey {
     CacheKey::of_post(post_id, "post")
+}
+
+pub(crate) fn byline_key(user_id: UserId) -> CacheKey {
+    CacheKey::of_user(user_id, "byline")
+}
+
+pub(crate) fn viewer_key(user_id: UserId) -> CacheKey {
+    CacheKey::of_user(user_id, "viewer")
 }
 
 fn touched_key() -> CacheKey {
@@ -75,6 +100,7 @@ struct CachedPost {
     edited_at: Option<i64>,
     poll: Option<CachedPoll>,
     media: Vec<MediaRecord>,
+    moderation_state: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -95,6 +121,7 @@ impl CachedPost {
             created_at: post.created_at.as_millis(),
             edited_at: post.edited_at.map(Timestamp::as_millis),
             media: post.media.clone(),
+            moderation_state: post.moderation_state.clone(),
             poll: post.poll.as_ref().map(|poll| CachedPoll {
                 id: poll.id,
                 options: poll.options.iter().map(|(text, _)| text.clone()).collect(),
@@ -191,7 +218,7 @@ impl FeedService {
             .filter(|id| !counts.contains_key(id))
             .collect();
         let (facts, cached_counts) = tokio::join!(
-            self.store.viewer_facts(viewer, &shown, &authors, &polls),
+            self.viewer_facts(viewer, &shown, &authors, &polls, &posts),
             self.cached_counts(&uncounted, &posts)
         );
         let facts = facts?;
@@ -215,6 +242,141 @@ impl FeedService {
             visible.push(assemble(post_id, post, post_counts, &facts));
         }
         Ok(visible)
+    }
+
+    /// What showing `shown` by `authors` to `viewer` takes beyond the posts' content (see
+    /// `FeedStore::viewer_facts`), from the cache, loading what it lacks; from the store alone
+    /// when the viewer's cached relations cannot answer for this page.
+    async fn viewer_facts(
+        &self,
+        viewer: Option<UserId>,
+        shown: &[PostId],
+        authors: &[UserId],
+        polls: &[PollId],
+        posts: &HashMap<PostId, CachedPost>,
+    ) -> Result<ViewerFacts, FeedError> {
+        let mut keys: Vec<CacheKey> = authors.iter().copied().map(byline_key).collect();
+        keys.extend(viewer.map(viewer_key));
+        let mut cached = self.cache.get_many(&keys).await?;
+        let cached_relations: Option<ViewerRelations> = match viewer {
+            Some(_) => cached
+                .pop()
+                .flatten()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok()),
+            None => None,
+        };
+        let mut bylines = HashMap::with_capacity(authors.len());
+        let mut unknown = Vec::new();
+        for (author, bytes) in authors.iter().zip(cached) {
+            // `null`: the account is not active.
+            match bytes
+                .and_then(|bytes| serde_json::from_slice::<Option<AuthorByline>>(&bytes).ok())
+            {
+                Some(Some(byline)) => {
+                    bylines.insert(*author, byline);
+                }
+                Some(None) => {}
+                None => unknown.push(*author),
+            }
+        }
+        let (loaded, relations) = tokio::join!(self.load_bylines(&unknown), async {
+            match (viewer, cached_relations) {
+                (Some(_), Some(relations)) => Ok(Some(relations)),
+                (Some(viewer), None) => self.load_relations(viewer).await.map(Some),
+                (None, _) => Ok(None),
+            }
+        });
+        bylines.extend(loaded?);
+        let relations = relations?;
+        if let (Some(viewer), Some(relations)) = (viewer, &relations) {
+            if !answers_for(relations, viewer, shown, posts) {
+                return Ok(self
+                    .store
+                    .viewer_facts(Some(viewer), shown, authors, polls)
+                    .await?);
+            }
+        }
+        let mut facts = ViewerFacts {
+            bylines,
+            ..ViewerFacts::default()
+        };
+        for post_id in shown {
+            if let Some(post) = posts.get(post_id) {
+                facts
+                    .moderation
+                    .insert(*post_id, post.moderation_state.clone());
+            }
+        }
+        if let Some(relations) = relations {
+            let listed = |list: &[UserId], id: &UserId| list.binary_search(id).is_ok();
+            facts.following = authors
+                .iter()
+                .filter(|author| listed(&relations.following, author))
+                .copied()
+                .collect();
+            facts.blocked = authors
+                .iter()
+                .filter(|author| listed(&relations.blocked, author))
+                .copied()
+                .collect();
+            facts.liked = shown
+                .iter()
+                .filter(|post| relations.liked.binary_search(post).is_ok())
+                .copied()
+                .collect();
+            facts.votes = relations
+                .votes
+                .iter()
+                .filter(|(poll, _)| polls.contains(poll))
+                .copied()
+                .collect();
+        }
+        Ok(facts)
+    }
+
+    /// Bylines from the store for `authors`, cached (inactive accounts as `null`).
+    async fn load_bylines(
+        &self,
+        authors: &[UserId],
+    ) -> Result<HashMap<UserId, AuthorByline>, FeedError> {
+        if authors.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let bylines = self.store.bylines(authors).await?;
+        let entries: Vec<(CacheKey, Vec<u8>)> = authors
+            .iter()
+            .map(|author| {
+                let encoded = serde_json::to_vec(&bylines.get(author)).unwrap_or_default();
+                (byline_key(*author), encoded)
+            })
+            .collect();
+        self.cache.set_many(&entries, Some(FACTS_TTL)).await?;
+        Ok(bylines)
+    }
+
+    /// A viewer's relations from the store, cached.
+    async fn load_relations(&self, viewer: UserId) -> Result<ViewerRelations, FeedError> {
+        let since = Timestamp::now().minus(LIKES_WINDOW);
+        let relations = self
+            .store
+            .viewer_relations(viewer, since, RELATIONS_LIMIT)
+            .await?;
+        let encoded = serde_json::to_vec(&relations).unwrap_or_default();
+        self.cache
+            .set(&viewer_key(viewer), &encoded, Some(FACTS_TTL))
+            .await?;
+        Ok(relations)
+    }
+
+    /// Drops what the cache holds about these accounts as viewers and as authors (relations
+    /// and bylines): called by whoever changed them, once the store committed the change.
+    pub async fn forget_accounts(&self, users: &[UserId]) -> Result<(), FeedError> {
+        let keys: Vec<CacheKey> = users
+            .iter()
+            .flat_map(|user| [viewer_key(*user), byline_key(*user)])
+            .collect();
+        self.cache.delete(&keys).await?;
+        Ok(())
     }
 
     /// Counts from the cache for `ids`, and the ids with a counter missing.
@@ -307,8 +469,9 @@ impl FeedService {
         Ok(())
     }
 
-    /// Event consumer: a post changed or went away; its next reader loads it again.
-    pub(crate) async fn forget_post(&self, post_id: PostId) -> Result<(), FeedError> {
+    /// A post changed or went away; its next reader loads it again. Called by whoever changed
+    /// it, once the store committed the change, and by the event consumer.
+    pub async fn forget_post(&self, post_id: PostId) -> Result<(), FeedError> {
         self.cache.delete(&[post_key(post_id)]).await?;
         Ok(())
     }
@@ -338,6 +501,24 @@ impl FeedService {
             }
         }
     }
+}
+
+/// Whether `relations` (cached) say all `viewer` needs to see `shown`: every list complete
+/// where the page needs it, and every post recent enough for the likes and votes listed.
+fn answers_for(
+    relations: &ViewerRelations,
+    viewer: UserId,
+    shown: &[PostId],
+    posts: &HashMap<PostId, CachedPost>,
+) -> bool {
+    let since = relations.since.as_millis();
+    relations.blocked_complete
+        && shown.iter().filter_map(|id| posts.get(id)).all(|post| {
+            post.created_at >= since
+                && (relations.following_complete
+                    || post.author_id == viewer
+                    || post.visibility == Visibility::Public.as_str())
+        })
 }
 
 /// A post as `facts`' viewer sees it.

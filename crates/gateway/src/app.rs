@@ -63,6 +63,29 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
+impl AppState {
+    /// After a change to these accounts' relations, likes, votes or profiles committed: the
+    /// feed cache forgets what it held about them, so their next read (on any process sharing
+    /// the cache) sees the change. A cache out of reach is logged, not answered: the change
+    /// stands, and the event consumer drops the same entries once it can (the profile cache of
+    /// this process is dropped either way).
+    pub(crate) async fn accounts_changed(&self, users: &[veilgram_core::UserId]) {
+        for user in users {
+            self.users.forget_cached(*user);
+        }
+        if let Err(error) = self.feeds.forget_accounts(users).await {
+            tracing::warn!(%error, "feed cache not told of an account change; its events will");
+        }
+    }
+
+    /// After a post was edited, deleted or moderated: as `accounts_changed`, for the post.
+    pub(crate) async fn post_changed(&self, post_id: veilgram_core::PostId) {
+        if let Err(error) = self.feeds.forget_post(post_id).await {
+            tracing::warn!(%error, "feed cache not told of a post change; its events will");
+        }
+    }
+}
+
 /// The whole HTTP surface, plus the OpenAPI document generated from the same routes.
 pub fn router(state: AppState, config: &GatewayConfig) -> Router {
     let (routes, openapi) = routes::api_router().split_for_parts();

@@ -5,8 +5,9 @@ use crate::store::{column, id_column, numbered_placeholders, translate};
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
 use veilgram_core::ports::{
-    AuthorByline, Engagement, FeedEntry, FeedStore, PostRecord, ViewerFacts,
+    AuthorByline, Engagement, FeedEntry, FeedStore, PostRecord, ViewerFacts, ViewerRelations,
 };
 use veilgram_core::{PollId, PostId, StoreError, Timestamp, UserId};
 
@@ -246,6 +247,138 @@ impl FeedStore for SqlStore {
             }
         }
         Ok(facts)
+    }
+
+    async fn bylines(
+        &self,
+        authors: &[UserId],
+    ) -> Result<HashMap<UserId, AuthorByline>, StoreError> {
+        if authors.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT id, nickname, avatar_media_id FROM users \
+             WHERE id IN ({}) AND deactivated_at IS NULL",
+            numbered_placeholders(1, authors.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for author in authors {
+            query = query.bind(author.to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(translate)?;
+        rows.iter()
+            .map(|row| {
+                let byline = AuthorByline {
+                    nickname: column::<Option<String>>(row, "nickname")?.unwrap_or_default(),
+                    avatar_media_id: column(row, "avatar_media_id")?,
+                };
+                Ok((id_column(row, "id")?, byline))
+            })
+            .collect()
+    }
+
+    async fn viewer_relations(
+        &self,
+        viewer: UserId,
+        since: Timestamp,
+        limit: i64,
+    ) -> Result<ViewerRelations, StoreError> {
+        // $1 the viewer, $2 `since`, $3 one past the limit (to tell a full list from a longer
+        // one). Each part is an index range scan, limited inside its own subquery.
+        let none = "CAST(NULL AS TEXT)";
+        let sql = [
+            format!(
+                "SELECT 'f' AS kind, f.followee_id AS id, {none} AS extra, \
+                 CAST(0 AS BIGINT) AS at FROM follows f WHERE f.follower_id = $1 LIMIT $3"
+            ),
+            format!(
+                "SELECT 'b', b.blocked_id, {none}, CAST(0 AS BIGINT) FROM blocks b \
+                 WHERE b.blocker_id = $1 LIMIT $3"
+            ),
+            format!(
+                "SELECT 'B', b.blocker_id, {none}, CAST(0 AS BIGINT) FROM blocks b \
+                 WHERE b.blocked_id = $1 LIMIT $3"
+            ),
+            format!(
+                "SELECT 'l', l.post_id, {none}, p.created_at FROM post_likes l \
+                 JOIN posts p ON p.id = l.post_id WHERE l.user_id = $1 AND p.created_at >= $2 \
+                 ORDER BY p.created_at DESC LIMIT $3"
+            ),
+            "SELECT 'v', v.poll_id, CAST(v.option_index AS TEXT), p.created_at \
+             FROM poll_votes v JOIN polls o ON o.id = v.poll_id JOIN posts p ON p.id = o.post_id \
+             WHERE v.user_id = $1 AND p.created_at >= $2 ORDER BY p.created_at DESC LIMIT $3"
+                .to_owned(),
+        ]
+        .map(|part| format!("SELECT * FROM ({part}) AS part"))
+        .join(" UNION ALL ");
+        let rows = sqlx::query(&sql)
+            .bind(viewer.to_string())
+            .bind(since.as_millis())
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(translate)?;
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let (mut follows, mut blocks, mut blockers) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut likes, mut votes) = (Vec::new(), Vec::new());
+        for row in &rows {
+            let kind: String = column(row, "kind")?;
+            let at: i64 = column(row, "at")?;
+            match kind.as_str() {
+                "f" => follows.push(id_column::<UserId>(row, "id")?),
+                "b" => blocks.push(id_column::<UserId>(row, "id")?),
+                "B" => blockers.push(id_column::<UserId>(row, "id")?),
+                "l" => likes.push((at, id_column::<PostId>(row, "id")?)),
+                _ => {
+                    let option: Option<String> = column(row, "extra")?;
+                    let option = option.and_then(|option| option.parse().ok()).unwrap_or(0);
+                    votes.push((at, (id_column::<PollId>(row, "id")?, option)));
+                }
+            }
+        }
+        // A list that reached the limit is cut at its oldest post's time (exclusive), so what
+        // is kept holds every like (vote) on posts created since. (Newest first: a union does
+        // not promise its parts' order.)
+        likes.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        votes.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        let mut since = since.as_millis();
+        for list_at in [
+            likes.get(limit).map(|(at, _)| *at),
+            votes.get(limit).map(|(at, _)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            since = since.max(list_at + 1);
+        }
+        let mut liked: Vec<PostId> = likes
+            .into_iter()
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, id)| id)
+            .collect();
+        let mut voted: Vec<(PollId, i64)> = votes
+            .into_iter()
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, vote)| vote)
+            .collect();
+        liked.sort_unstable();
+        voted.sort_unstable();
+        let blocked_complete = blocks.len() <= limit && blockers.len() <= limit;
+        let following_complete = follows.len() <= limit;
+        follows.truncate(limit);
+        blocks.extend(blockers);
+        blocks.sort_unstable();
+        blocks.dedup();
+        follows.sort_unstable();
+        Ok(ViewerRelations {
+            following: follows,
+            following_complete,
+            blocked: blocks,
+            blocked_complete,
+            liked,
+            votes: voted,
+            since: Timestamp::from_millis(since),
+        })
     }
 
     async fn engagement(&self, post_id: PostId) -> Result<Option<Engagement>, StoreError> {

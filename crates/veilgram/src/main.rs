@@ -8,6 +8,12 @@
 mod config;
 mod serve;
 
+/// glibc's allocator spent about a third of a warm feed read's CPU time in `malloc`, `free`
+/// and `malloc_consolidate` across the runtime's threads (measured with `perf`); mimalloc's
+/// thread-local pages do not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use config::Config;
 use std::path::PathBuf;

@@ -154,5 +154,9 @@ async fn resolve_report(
     }
     let revocations = state.moderation.decide(moderator, &target, action).await?;
     state.auth.apply_revocations(&revocations).await;
+    state.post_changed(target.post_id).await;
+    if let (ModerationAction::SuspendAuthor, Some(author)) = (action, target.author_id) {
+        state.accounts_changed(&[author]).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -156,7 +156,7 @@ async fn login(
     }
     let tokens = state.auth.login(user_id, &request.recovery_key).await?;
     // Logging in reactivates a deactivated account: drop any cached copy that says otherwise.
-    state.users.forget_cached(user_id);
+    state.accounts_changed(&[user_id]).await;
     Ok(no_store(StatusCode::OK, TokenResponse::from(tokens)))
 }
 

@@ -44,6 +44,7 @@ async fn follow(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.users.follow(caller.user_id, target(&id)?).await?;
+    state.accounts_changed(&[caller.user_id]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -57,6 +58,7 @@ async fn unfollow(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.users.unfollow(caller.user_id, target(&id)?).await?;
+    state.accounts_changed(&[caller.user_id]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -69,7 +71,9 @@ async fn block(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.users.block(caller.user_id, target(&id)?).await?;
+    let target = target(&id)?;
+    state.users.block(caller.user_id, target).await?;
+    state.accounts_changed(&[caller.user_id, target]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -82,7 +86,9 @@ async fn unblock(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.users.unblock(caller.user_id, target(&id)?).await?;
+    let target = target(&id)?;
+    state.users.unblock(caller.user_id, target).await?;
+    state.accounts_changed(&[caller.user_id, target]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

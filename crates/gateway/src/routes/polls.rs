@@ -91,5 +91,7 @@ async fn vote(
         .polls
         .vote(path_uuid(&id, "id")?, caller.user_id, request.option_index)
         .await?;
+    // The only notice the cache gets of whom a vote was by: its event names no voter.
+    state.accounts_changed(&[caller.user_id]).await;
     Ok(Json(poll.into()))
 }

@@ -216,6 +216,7 @@ async fn edit_post(
         .posts
         .edit(post_id(&id)?, caller.user_id, &request.text)
         .await?;
+    state.post_changed(post.id).await;
     Ok(Json(post.into()))
 }
 
@@ -246,6 +247,7 @@ async fn delete_post(
             state.users.forget_cached(caller.user_id);
         }
     }
+    state.post_changed(id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -311,6 +313,7 @@ async fn like_post(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.posts.like(post_id(&id)?, caller.user_id).await?;
+    state.accounts_changed(&[caller.user_id]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -326,6 +329,7 @@ async fn unlike_post(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.posts.unlike(post_id(&id)?, caller.user_id).await?;
+    state.accounts_changed(&[caller.user_id]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

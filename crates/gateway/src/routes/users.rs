@@ -160,6 +160,7 @@ async fn update_me(
         avatar_media_id: request.avatar_media_id,
     };
     let profile = Profile::from(state.users.update(caller.user_id, update).await?);
+    state.accounts_changed(&[caller.user_id]).await;
     Ok(Json(profile.with_role(&state).await?))
 }
 
@@ -174,6 +175,7 @@ async fn delete_me(
 ) -> Result<StatusCode, ApiError> {
     let revocation = state.users.delete(caller.user_id).await?;
     state.auth.apply_revocations(&[revocation]).await;
+    state.accounts_changed(&[caller.user_id]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -188,6 +190,7 @@ async fn deactivate_me(
 ) -> Result<StatusCode, ApiError> {
     let revocations = state.users.deactivate(caller.user_id).await?;
     state.auth.apply_revocations(&revocations).await;
+    state.accounts_changed(&[caller.user_id]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -484,6 +484,9 @@ async fn feed_posts_stay_true_through_likes_comments_votes_edits_renames_and_blo
         )
         .await;
     assert_eq!(commented.status, StatusCode::CREATED, "{}", commented.text);
+    // Read between the like and the vote, so the vote alone must refresh what the cache holds
+    // about the voter (its event names no voter).
+    home(&app, &fan.access_token).await;
     let voted = app
         .post(
             &format!("/api/v1/polls/{poll_id}/votes"),
@@ -530,7 +533,7 @@ async fn feed_posts_stay_true_through_likes_comments_votes_edits_renames_and_blo
     app.drain_events().await;
     feed_matches_direct_reads(&app, &fan, "after an edit and an unlike").await;
 
-    // Bylines and relations are read on every page: no event needed.
+    // Bylines and relations are dropped by the handler that changed them: no event needed.
     let renamed = app
         .call(
             axum::http::Method::PATCH,
@@ -541,6 +544,28 @@ async fn feed_posts_stay_true_through_likes_comments_votes_edits_renames_and_blo
         .await;
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
     feed_matches_direct_reads(&app, &fan, "after a rename").await;
+    // A deactivated author's posts leave feeds at once, and come back when they log in.
+    let deactivated = app
+        .post(
+            "/api/v1/users/me/deactivate",
+            json!({}),
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(
+        deactivated.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        deactivated.text
+    );
+    assert!(home(&app, &fan.access_token).await.is_empty());
+    let back = app.login(&author.user_id, &author.recovery_key).await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.text);
+    let author = Account {
+        access_token: back.body["access_token"].as_str().unwrap().to_owned(),
+        ..author
+    };
+    assert_eq!(home(&app, &fan.access_token).await, both);
     let blocked = app
         .post(
             &format!("/api/v1/users/{}/block", fan.user_id),
