@@ -48,6 +48,9 @@ pub(crate) struct Arguments {
     /// Engines to measure: sqlite, postgres, or both (comma-separated).
     #[arg(long, default_value = "sqlite,postgres")]
     engines: String,
+    /// Caches the feeds suite measures: memory, redis, or both (comma-separated).
+    #[arg(long, default_value = "memory,redis")]
+    caches: String,
     /// The veilgram binary; by default the one next to this executable.
     #[arg(long)]
     veilgram: Option<PathBuf>,

@@ -160,6 +160,11 @@ pub trait Cache: Send + Sync {
     /// Fan-out: adds `member` to each sorted set in `keys`, keeping the `keep` highest of each.
     /// A set with no expiry (one this creates, say) gets `ttl_if_none`; one with an expiry keeps
     /// it. Each set is updated on its own, not all at once.
+    ///
+    /// An adapter may trim and set the expiry lazily, on some adds only (Redis does on about one
+    /// in eight per set, to send one command per set instead of three): a set then holds a few
+    /// more than `keep` for a while, and one this created may go a few adds without an expiry.
+    /// Readers read the highest members only, so neither shows.
     async fn sorted_add_each(
         &self,
         keys: &[CacheKey],

@@ -20,7 +20,7 @@ use veilgram_core::{PostId, Timestamp, UserId};
 use veilgram_events::EventHandler;
 
 /// Followers read from the store per page while fanning out.
-const FOLLOWER_PAGE: i64 = 5000;
+const FOLLOWER_PAGE: i64 = 1000;
 /// Posts of a newly followed account copied into the follower's timeline.
 const ON_FOLLOW: i64 = 50;
 
@@ -113,21 +113,33 @@ impl FeedFanout {
             return Ok(()); // merged in by readers
         }
         let started = Instant::now();
-        let mut after = None;
+        // Each page of followers is read from the store while the previous one is written to
+        // the cache.
+        let mut followers = feeds
+            .store
+            .follower_ids(author, None, FOLLOWER_PAGE)
+            .await?;
         loop {
-            let followers = feeds
-                .store
-                .follower_ids(author, after, FOLLOWER_PAGE)
-                .await?;
+            let next = async {
+                match followers.last() {
+                    Some(last) if followers.len() as i64 == FOLLOWER_PAGE => feeds
+                        .store
+                        .follower_ids(author, Some(*last), FOLLOWER_PAGE)
+                        .await
+                        .map(Some),
+                    _ => Ok(None),
+                }
+            };
             let timelines: Vec<CacheKey> = followers.iter().copied().map(home_key).collect();
-            feeds.offer(&timelines, &entry).await?;
+            let (next, offered) = tokio::join!(next, feeds.offer(&timelines, &entry));
+            offered?;
             self.stats
                 .timelines
                 .fetch_add(timelines.len() as u64, Ordering::Relaxed);
-            if (followers.len() as i64) < FOLLOWER_PAGE {
-                break;
+            match next? {
+                Some(more) => followers = more,
+                None => break,
             }
-            after = followers.last().copied();
         }
         let took = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
         self.stats.last_micros.store(took, Ordering::Relaxed);

@@ -169,11 +169,13 @@ fn may_see(
 }
 
 impl FeedService {
-    /// The posts among `ids` that `viewer` may see, in the order of `ids`.
-    pub async fn hydrate(
+    /// The posts among `ids` that `viewer` (whose cached `relations` are given) may see, in
+    /// the order of `ids`.
+    pub(crate) async fn hydrate(
         &self,
         ids: &[PostId],
         viewer: Option<UserId>,
+        relations: Option<&ViewerRelations>,
     ) -> Result<Vec<PostRecord>, FeedError> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -218,7 +220,7 @@ impl FeedService {
             .filter(|id| !counts.contains_key(id))
             .collect();
         let (facts, cached_counts) = tokio::join!(
-            self.viewer_facts(viewer, &shown, &authors, &polls, &posts),
+            self.viewer_facts(viewer, relations, &shown, &authors, &polls, &posts),
             self.cached_counts(&uncounted, &posts)
         );
         let facts = facts?;
@@ -250,21 +252,14 @@ impl FeedService {
     async fn viewer_facts(
         &self,
         viewer: Option<UserId>,
+        relations: Option<&ViewerRelations>,
         shown: &[PostId],
         authors: &[UserId],
         polls: &[PollId],
         posts: &HashMap<PostId, CachedPost>,
     ) -> Result<ViewerFacts, FeedError> {
-        let mut keys: Vec<CacheKey> = authors.iter().copied().map(byline_key).collect();
-        keys.extend(viewer.map(viewer_key));
-        let mut cached = self.cache.get_many(&keys).await?;
-        let cached_relations: Option<ViewerRelations> = match viewer {
-            Some(_) => cached
-                .pop()
-                .flatten()
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok()),
-            None => None,
-        };
+        let keys: Vec<CacheKey> = authors.iter().copied().map(byline_key).collect();
+        let cached = self.cache.get_many(&keys).await?;
         let mut bylines = HashMap::with_capacity(authors.len());
         let mut unknown = Vec::new();
         for (author, bytes) in authors.iter().zip(cached) {
@@ -279,16 +274,8 @@ impl FeedService {
                 None => unknown.push(*author),
             }
         }
-        let (loaded, relations) = tokio::join!(self.load_bylines(&unknown), async {
-            match (viewer, cached_relations) {
-                (Some(_), Some(relations)) => Ok(Some(relations)),
-                (Some(viewer), None) => self.load_relations(viewer).await.map(Some),
-                (None, _) => Ok(None),
-            }
-        });
-        bylines.extend(loaded?);
-        let relations = relations?;
-        if let (Some(viewer), Some(relations)) = (viewer, &relations) {
+        bylines.extend(self.load_bylines(&unknown).await?);
+        if let (Some(viewer), Some(relations)) = (viewer, relations) {
             if !answers_for(relations, viewer, shown, posts) {
                 return Ok(self
                     .store
@@ -354,8 +341,16 @@ impl FeedService {
         Ok(bylines)
     }
 
-    /// A viewer's relations from the store, cached.
-    async fn load_relations(&self, viewer: UserId) -> Result<ViewerRelations, FeedError> {
+    /// A viewer's relations: `cached` (as read from the cache) if readable, else from the
+    /// store, cached.
+    pub(crate) async fn relations(
+        &self,
+        viewer: UserId,
+        cached: Option<Vec<u8>>,
+    ) -> Result<ViewerRelations, FeedError> {
+        if let Some(relations) = cached.and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
+            return Ok(relations);
+        }
         let since = Timestamp::now().minus(LIKES_WINDOW);
         let relations = self
             .store

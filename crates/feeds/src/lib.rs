@@ -29,7 +29,7 @@ pub use fanout::{FanoutStats, FeedFanout};
 
 use std::sync::Arc;
 use veilgram_core::cache::{Cache, CacheError, CacheKey, Scored, MAX_SCORE};
-use veilgram_core::ports::{FeedEntry, FeedStore, PostRecord};
+use veilgram_core::ports::{FeedEntry, FeedStore, PostRecord, ViewerRelations};
 use veilgram_core::{PostId, StoreError, Timestamp, UserId};
 
 /// The member that marks a timeline as complete (rebuilt from the store, then kept up by
@@ -175,15 +175,16 @@ impl FeedService {
         cursor: Option<FeedCursor>,
         limit: usize,
     ) -> Result<FeedPage, FeedError> {
+        let (above, relations) = self.reader(feed, viewer).await?;
         let mut posts = Vec::with_capacity(limit);
         let mut position = cursor;
         for _ in 0..MAX_ROUNDS {
             // Only as many as the page still needs are hydrated; rounds after the first make
             // up for posts the reader may not see.
             let needed = limit - posts.len();
-            let (entries, exhausted) = self.entries(feed, position, needed).await?;
+            let (entries, exhausted) = self.entries(feed, &above, position, needed).await?;
             let ids: Vec<PostId> = entries.iter().map(|entry| entry.1).collect();
-            let mut visible = self.hydrate(&ids, viewer).await?;
+            let mut visible = self.hydrate(&ids, viewer, relations.as_ref()).await?;
             if let Feed::Hashtag(tag) = feed {
                 // An edit may have taken the tag away since the post entered the tag's feed.
                 visible.retain(|post| post.hashtags.iter().any(|own| own == tag));
@@ -218,6 +219,7 @@ impl FeedService {
     async fn entries(
         &self,
         feed: Feed<'_>,
+        above: &[UserId],
         cursor: Option<FeedCursor>,
         want: usize,
     ) -> Result<(Vec<(i64, PostId)>, bool), FeedError> {
@@ -226,7 +228,7 @@ impl FeedService {
                 let own = self.timeline(home_key(user_id), Rebuild::Home(user_id), cursor, want);
                 let (mut entries, mut exhausted) = own.await?;
                 // Accounts too followed to fan out are merged in from their own timelines.
-                for author in self.followed_above_limit(user_id).await? {
+                for author in above.iter().copied() {
                     let theirs =
                         self.timeline(author_key(author), Rebuild::Author(author), cursor, want);
                     let (more, done) = theirs.await?;
@@ -274,11 +276,50 @@ impl FeedService {
         }
     }
 
-    /// The accounts `user_id` follows that are above the fan-out limit, cached for a minute
-    /// (dropped at once when the user follows, unfollows or blocks someone).
-    async fn followed_above_limit(&self, user_id: UserId) -> Result<Vec<UserId>, FeedError> {
+    /// What reading `feed` takes to know about `viewer`, in one read of the cache: for a home
+    /// feed the followed accounts above the fan-out limit, and the viewer's relations.
+    async fn reader(
+        &self,
+        feed: Feed<'_>,
+        viewer: Option<UserId>,
+    ) -> Result<(Vec<UserId>, Option<ViewerRelations>), FeedError> {
+        let home = match feed {
+            Feed::Home(user_id) => Some(user_id),
+            Feed::Popular | Feed::Hashtag(_) => None,
+        };
+        let keys: Vec<CacheKey> = viewer
+            .map(hydrate::viewer_key)
+            .into_iter()
+            .chain(home.map(above_key))
+            .collect();
+        if keys.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        let mut cached = self.cache.get_many(&keys).await?.into_iter();
+        let relations = match viewer {
+            Some(viewer) => Some(self.relations(viewer, cached.next().flatten()).await?),
+            None => None,
+        };
+        let above = match home {
+            Some(user_id) => {
+                self.followed_above_limit(user_id, cached.next().flatten())
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        Ok((above, relations))
+    }
+
+    /// The accounts `user_id` follows that are above the fan-out limit (`cached`: as read from
+    /// the cache), cached for a minute (dropped at once when the user follows, unfollows or
+    /// blocks someone).
+    async fn followed_above_limit(
+        &self,
+        user_id: UserId,
+        cached: Option<Vec<u8>>,
+    ) -> Result<Vec<UserId>, FeedError> {
         let key = above_key(user_id);
-        if let Some(cached) = self.cache.get(&key).await? {
+        if let Some(cached) = cached {
             let listed = String::from_utf8_lossy(&cached)
                 .split_whitespace()
                 .map(str::parse)
@@ -324,20 +365,30 @@ impl FeedService {
         cursor: Option<FeedCursor>,
         want: usize,
     ) -> Result<(Vec<(i64, PostId)>, bool), FeedError> {
-        if !self.is_complete(&key).await? {
-            let length = self.settings.timeline_length as i64;
-            let entries = match rebuild {
-                Rebuild::Home(user_id) => self.store.home_entries(user_id, length).await?,
-                Rebuild::Author(author) => self.store.author_entries(author, length).await?,
-                Rebuild::Hashtag(tag) => self.store.hashtag_entries(tag, None, length).await?,
-            };
-            let mut members: Vec<Scored> = entries.iter().map(scored).collect();
-            members.push(Scored::new(MAX_SCORE, COMPLETE_MARK));
-            self.cache
-                .sorted_add(&key, &members, self.settings.timeline_length + 1)
-                .await?;
-            self.cache.expire(&key, TIMELINE_TTL).await?;
+        // A first page reads the complete mark with the posts below it.
+        if cursor.is_none() {
+            let (members, read) = self.read_members(&key, None, want).await?;
+            if members
+                .first()
+                .is_some_and(|top| top.member == COMPLETE_MARK)
+            {
+                return Ok(entries_after(members, read, None, want));
+            }
+        } else if self.is_complete(&key).await? {
+            return self.read_set(&key, cursor, want).await;
         }
+        let length = self.settings.timeline_length as i64;
+        let entries = match rebuild {
+            Rebuild::Home(user_id) => self.store.home_entries(user_id, length).await?,
+            Rebuild::Author(author) => self.store.author_entries(author, length).await?,
+            Rebuild::Hashtag(tag) => self.store.hashtag_entries(tag, None, length).await?,
+        };
+        let mut members: Vec<Scored> = entries.iter().map(scored).collect();
+        members.push(Scored::new(MAX_SCORE, COMPLETE_MARK));
+        self.cache
+            .sorted_add(&key, &members, self.settings.timeline_length + 1)
+            .await?;
+        self.cache.expire(&key, TIMELINE_TTL).await?;
         self.read_set(&key, cursor, want).await
     }
 
@@ -348,25 +399,46 @@ impl FeedService {
         cursor: Option<FeedCursor>,
         want: usize,
     ) -> Result<(Vec<(i64, PostId)>, bool), FeedError> {
+        let (members, read) = self.read_members(key, cursor, want).await?;
+        Ok(entries_after(members, read, cursor, want))
+    }
+
+    /// The members `read_set` reads for `want` entries after `cursor`, and how many it asked for.
+    async fn read_members(
+        &self,
+        key: &CacheKey,
+        cursor: Option<FeedCursor>,
+        want: usize,
+    ) -> Result<(Vec<Scored>, usize), FeedError> {
         // Entries sharing the cursor's score are read again and stepped over by id.
         let below = cursor.map(|cursor| cursor.score.saturating_add(1));
         let read = want + READ_AHEAD;
-        let members = self.cache.sorted_range_desc(key, below, read).await?;
-        let exhausted = members.len() < read;
-        let mut entries = Vec::with_capacity(want);
-        for Scored { score, member } in members {
-            let Ok(post_id) = member.parse::<PostId>() else {
-                continue; // the complete mark
-            };
-            if cursor.is_some_and(|cursor| (score, post_id) >= (cursor.score, cursor.post_id)) {
-                continue;
-            }
-            entries.push((score, post_id));
-        }
-        let exhausted = exhausted && entries.len() <= want;
-        entries.truncate(want);
-        Ok((entries, exhausted))
+        Ok((self.cache.sorted_range_desc(key, below, read).await?, read))
     }
+}
+
+/// Up to `want` entries among `members` (`read` were asked for) strictly after `cursor`, and
+/// whether the set has nothing beyond them.
+fn entries_after(
+    members: Vec<Scored>,
+    read: usize,
+    cursor: Option<FeedCursor>,
+    want: usize,
+) -> (Vec<(i64, PostId)>, bool) {
+    let exhausted = members.len() < read;
+    let mut entries = Vec::with_capacity(want);
+    for Scored { score, member } in members {
+        let Ok(post_id) = member.parse::<PostId>() else {
+            continue; // the complete mark
+        };
+        if cursor.is_some_and(|cursor| (score, post_id) >= (cursor.score, cursor.post_id)) {
+            continue;
+        }
+        entries.push((score, post_id));
+    }
+    let exhausted = exhausted && entries.len() <= want;
+    entries.truncate(want);
+    (entries, exhausted)
 }
 
 /// Where a missing timeline is rebuilt from.

@@ -339,8 +339,8 @@ impl FeedStore for SqlStore {
         // A list that reached the limit is cut at its oldest post's time (exclusive), so what
         // is kept holds every like (vote) on posts created since. (Newest first: a union does
         // not promise its parts' order.)
-        likes.sort_unstable_by(|a, b| b.0.cmp(&a.0));
-        votes.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        likes.sort_unstable_by_key(|(at, _)| std::cmp::Reverse(*at));
+        votes.sort_unstable_by_key(|(at, _)| std::cmp::Reverse(*at));
         let mut since = since.as_millis();
         for list_at in [
             likes.get(limit).map(|(at, _)| *at),
