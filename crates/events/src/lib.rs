@@ -36,11 +36,18 @@ pub async fn relay_once(
     Ok(pending.len())
 }
 
-/// Runs `step` every `interval`, and again at once while it reports a full batch, until the
-/// task is aborted. A failing step is logged and retried at the next tick.
+/// What wakes a relay or consumer before its next poll: a value that changes when events were
+/// written in this process (`SqlStore::event_wakeups`). Polling remains for the events other
+/// processes write.
+pub type Wakeups = Option<tokio::sync::watch::Receiver<u64>>;
+
+/// Runs `step` every `interval` or as soon as `wakeups` changes, and again at once while it
+/// reports a full batch, until the task is aborted. A failing step is logged and retried at the
+/// next tick.
 fn spawn_batches<F, Fut>(
     what: &'static str,
     interval: Duration,
+    mut wakeups: Wakeups,
     batch: usize,
     mut step: F,
 ) -> tokio::task::JoinHandle<()>
@@ -52,7 +59,21 @@ where
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            match wakeups.as_mut() {
+                Some(changes) => {
+                    tokio::select! {
+                        _ = ticker.tick() => {}
+                        changed = changes.changed() => {
+                            if changed.is_err() {
+                                wakeups = None; // the store is gone: polling only
+                            }
+                        }
+                    }
+                }
+                None => {
+                    ticker.tick().await;
+                }
+            }
             loop {
                 match step().await {
                     Ok(done) if done == batch => continue,
@@ -96,11 +117,18 @@ pub fn spawn_relay(
     outbox: Arc<dyn OutboxSource>,
     publisher: Arc<dyn EventPublisher>,
     interval: Duration,
+    wakeups: Wakeups,
 ) -> tokio::task::JoinHandle<()> {
-    spawn_batches("outbox relay", interval, RELAY_BATCH as usize, move || {
-        let (outbox, publisher) = (Arc::clone(&outbox), Arc::clone(&publisher));
-        async move { relay_once(outbox.as_ref(), publisher.as_ref()).await }
-    })
+    spawn_batches(
+        "outbox relay",
+        interval,
+        wakeups,
+        RELAY_BATCH as usize,
+        move || {
+            let (outbox, publisher) = (Arc::clone(&outbox), Arc::clone(&publisher));
+            async move { relay_once(outbox.as_ref(), publisher.as_ref()).await }
+        },
+    )
 }
 
 /// A consumer of the event log. Delivery is at least once: `handle` may see an event again
@@ -128,10 +156,12 @@ pub fn spawn_consumer(
     log: Arc<dyn EventLog>,
     handler: Arc<dyn EventHandler>,
     interval: Duration,
+    wakeups: Wakeups,
 ) -> tokio::task::JoinHandle<()> {
     spawn_batches(
         handler.name(),
         interval,
+        wakeups,
         CONSUMER_BATCH as usize,
         move || {
             let (log, handler) = (Arc::clone(&log), Arc::clone(&handler));

@@ -29,6 +29,7 @@ pub(crate) async fn append_to_outbox(
     .execute(&mut **transaction)
     .await
     .map_err(translate)?;
+    transaction.wrote_events = true;
     Ok(())
 }
 
@@ -102,6 +103,7 @@ impl EventPublisher for SqlStore {
             .await
             .map_err(translate)?;
         }
+        transaction.wrote_events = !events.is_empty();
         transaction.commit().await
     }
 }

@@ -106,17 +106,27 @@ pub struct SqlStore {
     /// SQLite only: group commit of the hot writes (see `batch`); absent in the committer's own
     /// handle.
     pub(crate) committer: Option<crate::batch::Committer>,
+    /// Bumped after every commit of this process that wrote to the outbox or the event log, so
+    /// the relay and consumers of this process start at once instead of at their next poll.
+    events_written: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// A write transaction; on SQLite it also holds this process's write gate until it ends.
 pub(crate) struct WriteTransaction {
     transaction: Transaction<'static, Any>,
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Whether it wrote events (see `SqlStore::event_wakeups`).
+    pub(crate) wrote_events: bool,
+    events_written: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl WriteTransaction {
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
-        self.transaction.commit().await.map_err(translate)
+        self.transaction.commit().await.map_err(translate)?;
+        if self.wrote_events {
+            self.events_written.send_modify(|written| *written += 1);
+        }
+        Ok(())
     }
 }
 
@@ -168,6 +178,7 @@ impl SqlStore {
             engine,
             write_gate,
             committer: None,
+            events_written: Arc::new(tokio::sync::watch::channel(0).0),
         };
         if engine == Engine::Sqlite {
             store.committer = Some(crate::batch::Committer::start(store.clone()));
@@ -249,7 +260,15 @@ impl SqlStore {
         Ok(WriteTransaction {
             transaction: transaction.map_err(translate)?,
             _gate: gate,
+            wrote_events: false,
+            events_written: Arc::clone(&self.events_written),
         })
+    }
+
+    /// Changes each time this process commits events (to the outbox or the log): what the
+    /// relay and consumers of this process wait on between polls.
+    pub fn event_wakeups(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.events_written.subscribe()
     }
 
     /// Closes the pool, waiting for connections to be returned.

@@ -219,6 +219,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Arc::clone(&store) as Arc<dyn OutboxSource>,
             Arc::clone(&store) as Arc<dyn EventPublisher>,
             Duration::from_millis(config.events.relay_interval_ms),
+            Some(store.event_wakeups()),
         ));
     }
     let cursor_key = store
@@ -248,12 +249,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::clone(&store) as Arc<dyn EventLog>,
         fanout as Arc<dyn EventHandler>,
         Duration::from_millis(config.events.consumer_interval_ms.max(10)),
+        Some(store.event_wakeups()),
     ));
     let event_counter = Arc::new(EventCounter::default());
     background.push(veilgram_events::spawn_consumer(
         Arc::clone(&store) as Arc<dyn EventLog>,
         Arc::clone(&event_counter) as Arc<dyn EventHandler>,
         Duration::from_millis(config.events.consumer_interval_ms.max(10)),
+        Some(store.event_wakeups()),
     ));
     users
         .sync_profile_cache()
@@ -296,6 +299,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Arc::clone(&store) as Arc<dyn EventLog>,
             handler,
             Duration::from_millis(config.events.consumer_interval_ms.max(10)),
+            Some(store.event_wakeups()),
         ));
     }
     let (media, media_worker) = open_media(&config, &store)?;

@@ -128,7 +128,68 @@ async fn consumers_resume_from_their_committed_offset(database: &TestDatabase) {
     assert_eq!(store.committed_offset("someone-new").await.unwrap(), 0);
 }
 
+/// Hands every event it is given to a channel.
+struct Forward(tokio::sync::mpsc::UnboundedSender<veilgram_core::events::LoggedEvent>);
+
+#[async_trait::async_trait]
+impl veilgram_events::EventHandler for Forward {
+    fn name(&self) -> &'static str {
+        "forward"
+    }
+
+    async fn handle(&self, event: &veilgram_core::events::LoggedEvent) -> anyhow::Result<()> {
+        self.0.send(event.clone())?;
+        Ok(())
+    }
+}
+
+/// A relay and a consumer that poll once an hour still carry each change at once: a commit
+/// that wrote events wakes them.
+async fn committed_events_wake_the_relay_and_consumers(database: &TestDatabase) {
+    let store = std::sync::Arc::new(database.store().await);
+    let hour = std::time::Duration::from_secs(3600);
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let tasks = [
+        veilgram_events::spawn_relay(
+            store.clone(),
+            store.clone(),
+            hour,
+            Some(store.event_wakeups()),
+        ),
+        veilgram_events::spawn_consumer(
+            store.clone(),
+            std::sync::Arc::new(Forward(sender)),
+            hour,
+            Some(store.event_wakeups()),
+        ),
+    ];
+    let (first, second) = (account("wake_a"), account("wake_b"));
+    for (user, name) in [(&first, "w-a"), (&second, "w-b")] {
+        store
+            .create_account(user, &session(user.user_id, name))
+            .await
+            .unwrap();
+    }
+    // Two changes, the second after the first arrived (when both tasks wait again).
+    for (follower, followee) in [(&first, &second), (&second, &first)] {
+        let event = followed(follower.user_id, followee.user_id);
+        store
+            .follow(follower.user_id, followee.user_id, Timestamp::now(), &event)
+            .await
+            .unwrap();
+        let arrived = tokio::time::timeout(std::time::Duration::from_secs(30), received.recv())
+            .await
+            .expect("an hour's poll interval, yet the event should come at once")
+            .unwrap();
+        assert_eq!(arrived.envelope, event);
+    }
+    for task in tasks {
+        task.abort();
+    }
+}
+
 veilgram_testkit::for_each_engine!(
+    committed_events_wake_the_relay_and_consumers,
     a_change_and_its_event_are_written_together,
     the_relay_moves_events_to_the_log_exactly_once,
     consumers_resume_from_their_committed_offset,
