@@ -1,8 +1,9 @@
 //! Hydration: a page of post ids becomes the posts a viewer may see, in a constant number of
 //! round trips whatever the page size, and on a warm cache without the relational store: the
-//! posts from the post cache (one batched read), then their counts, their authors' bylines and
-//! the viewer's relations (one batched read each, at once). What is missing is loaded from the
-//! store in one query per kind and cached.
+//! posts from the post cache (one batched read), then their counts and their authors' bylines
+//! (one batched read each, at once); the viewer's relations come with the page's first cache
+//! read (`FeedService::page`). What is missing is loaded from the store in one query per kind
+//! and cached.
 //!
 //! # What is cached, and who keeps it right
 //! - `{p:<id>}:post`: a post's content and moderation state as nobody in particular sees it

@@ -9,11 +9,11 @@
 //! - `hydrate`: ids to posts through the post cache and cache counters (see there).
 //!
 //! # Invariants
-//! - Timelines and the post cache hold ids, scores, content and counts; what a reader may see
-//!   is decided on hydration from what the relational store says on every page (the post
-//!   still exists, its moderation state, active authors, follows, blocks), so a deleted,
-//!   hidden, blocked or followers-only post never shows to someone who may not see it,
-//!   whatever the cache still holds.
+//! - Timelines hold ids and scores, never what a reader may see; that is decided on hydration
+//!   from cached facts (the post's existence and moderation state, active authors, the
+//!   reader's follows and blocks) that the handler making a change drops right after the store
+//!   commits it and its event drops again, so a deleted, hidden, blocked or followers-only post
+//!   stops showing on the next read, whatever the timeline still holds (see `hydrate`).
 //! - A timeline is read only once complete (rebuilt from the store, marked, then kept up by
 //!   fan-out); one fan-out started for a reader who had none is completed on its first read,
 //!   and expires if never read.
