@@ -131,8 +131,9 @@ export function pagedList({ list, fetchPage, render, empty, end = "", onPage = n
     status,
     sentinel,
     async reset() {
-      generation += 1;
+      const mine = ++generation;
       await loading;
+      if (mine !== generation) return; // a newer reset (two live events at once) does it
       for (const cleanup of cleanups.splice(0)) cleanup();
       list.replaceChildren();
       cursor = null;

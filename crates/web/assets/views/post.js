@@ -212,14 +212,17 @@ export async function postView(id) {
   const more = h("button", { type: "button", class: "quiet", hidden: true }, t("more_comments"));
   let cursor = null;
   let parent = null;
+  // Reloads can overlap (a live event and one's own comment arrive together): only the
+  // newest one's answer is shown, and a "more" page that a reload overtook is dropped.
+  let generation = 0;
 
   async function loadComments(reset) {
-    if (reset) {
-      cursor = null;
-      thread.replaceChildren();
-    }
-    const page = await api("GET", `/posts/${id}/comments`, { query: { limit: 50, cursor } });
-    for (const comment of page.items) thread.appendChild(commentNode(comment, post, setParent));
+    const mine = reset ? ++generation : generation;
+    const page = await api("GET", `/posts/${id}/comments`, { query: { limit: 50, cursor: reset ? null : cursor } });
+    if (mine !== generation) return;
+    const nodes = page.items.map((comment) => commentNode(comment, post, setParent));
+    if (reset) thread.replaceChildren(...nodes);
+    else thread.append(...nodes);
     cursor = page.next_cursor;
     more.hidden = !cursor;
   }
