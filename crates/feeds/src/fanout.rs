@@ -3,7 +3,7 @@
 //! (adding a member twice, dropping a timeline twice, re-ranking a post), because the log
 //! delivers at least once.
 
-use crate::hydrate::Count;
+use crate::hydrate::{account_keys, Count};
 use crate::{
     above_key, author_key, hashtag_key, home_key, popular_key, scored, FeedService, POPULAR_KEEP,
     POPULAR_WINDOW_DAYS,
@@ -176,10 +176,13 @@ impl FeedFanout {
     async fn forget(&self, users: &[UserId]) -> anyhow::Result<()> {
         let keys: Vec<CacheKey> = users
             .iter()
-            .flat_map(|user| [home_key(*user), above_key(*user)])
+            .flat_map(|user| {
+                [home_key(*user), above_key(*user)]
+                    .into_iter()
+                    .chain(account_keys(*user))
+            })
             .collect();
         self.feeds.cache.delete(&keys).await?;
-        self.feeds.forget_accounts(users).await?;
         Ok(())
     }
 }
@@ -280,8 +283,9 @@ impl EventHandler for FeedFanout {
                 followee_id,
             } => {
                 let feeds = &self.feeds;
-                feeds.cache.delete(&[above_key(*follower_id)]).await?;
-                feeds.forget_accounts(&[*follower_id]).await?;
+                let mut forgotten = vec![above_key(*follower_id)];
+                forgotten.extend(account_keys(*follower_id));
+                feeds.cache.delete(&forgotten).await?;
                 if feeds.store.followers_count(*followee_id).await? > feeds.settings.fan_out_limit {
                     return Ok(()); // merged in by readers
                 }

@@ -65,6 +65,11 @@ pub(crate) fn viewer_key(user_id: UserId) -> CacheKey {
     CacheKey::of_user(user_id, "viewer")
 }
 
+/// What the cache holds about an account as a viewer and as an author (`forget_accounts`).
+pub(crate) fn account_keys(user_id: UserId) -> [CacheKey; 2] {
+    [viewer_key(user_id), byline_key(user_id)]
+}
+
 fn touched_key() -> CacheKey {
     CacheKey::named("counters:touched")
 }
@@ -259,6 +264,14 @@ impl FeedService {
         polls: &[PollId],
         posts: &HashMap<PostId, CachedPost>,
     ) -> Result<ViewerFacts, FeedError> {
+        if let (Some(viewer), Some(relations)) = (viewer, relations) {
+            if !answers_for(relations, viewer, shown, posts) {
+                return Ok(self
+                    .store
+                    .viewer_facts(Some(viewer), shown, authors, polls)
+                    .await?);
+            }
+        }
         let keys: Vec<CacheKey> = authors.iter().copied().map(byline_key).collect();
         let cached = self.cache.get_many(&keys).await?;
         let mut bylines = HashMap::with_capacity(authors.len());
@@ -276,14 +289,6 @@ impl FeedService {
             }
         }
         bylines.extend(self.load_bylines(&unknown).await?);
-        if let (Some(viewer), Some(relations)) = (viewer, relations) {
-            if !answers_for(relations, viewer, shown, posts) {
-                return Ok(self
-                    .store
-                    .viewer_facts(Some(viewer), shown, authors, polls)
-                    .await?);
-            }
-        }
         let mut facts = ViewerFacts {
             bylines,
             ..ViewerFacts::default()
@@ -367,10 +372,7 @@ impl FeedService {
     /// Drops what the cache holds about these accounts as viewers and as authors (relations
     /// and bylines): called by whoever changed them, once the store committed the change.
     pub async fn forget_accounts(&self, users: &[UserId]) -> Result<(), FeedError> {
-        let keys: Vec<CacheKey> = users
-            .iter()
-            .flat_map(|user| [viewer_key(*user), byline_key(*user)])
-            .collect();
+        let keys: Vec<CacheKey> = users.iter().copied().flat_map(account_keys).collect();
         self.cache.delete(&keys).await?;
         Ok(())
     }

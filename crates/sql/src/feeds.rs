@@ -18,6 +18,14 @@ fn entry_from_row(row: &AnyRow) -> Result<FeedEntry, StoreError> {
     })
 }
 
+/// An author's byline from a row with `name` (the nickname) and `extra` (the avatar id).
+fn byline_from_row(row: &AnyRow) -> Result<AuthorByline, StoreError> {
+    Ok(AuthorByline {
+        nickname: column::<Option<String>>(row, "name")?.unwrap_or_default(),
+        avatar_media_id: column(row, "extra")?,
+    })
+}
+
 /// Every v7 id sorts below this.
 const ABOVE_EVERY_ID: &str = "g";
 
@@ -217,11 +225,9 @@ impl FeedStore for SqlStore {
             let kind: String = column(row, "kind")?;
             match kind.as_str() {
                 "a" => {
-                    let byline = AuthorByline {
-                        nickname: column::<Option<String>>(row, "name")?.unwrap_or_default(),
-                        avatar_media_id: column(row, "extra")?,
-                    };
-                    facts.bylines.insert(id_column(row, "id")?, byline);
+                    facts
+                        .bylines
+                        .insert(id_column(row, "id")?, byline_from_row(row)?);
                 }
                 "p" => {
                     let state: Option<String> = column(row, "name")?;
@@ -257,7 +263,7 @@ impl FeedStore for SqlStore {
             return Ok(HashMap::new());
         }
         let sql = format!(
-            "SELECT id, nickname, avatar_media_id FROM users \
+            "SELECT id, nickname AS name, avatar_media_id AS extra FROM users \
              WHERE id IN ({}) AND deactivated_at IS NULL",
             numbered_placeholders(1, authors.len())
         );
@@ -267,13 +273,7 @@ impl FeedStore for SqlStore {
         }
         let rows = query.fetch_all(&self.pool).await.map_err(translate)?;
         rows.iter()
-            .map(|row| {
-                let byline = AuthorByline {
-                    nickname: column::<Option<String>>(row, "nickname")?.unwrap_or_default(),
-                    avatar_media_id: column(row, "avatar_media_id")?,
-                };
-                Ok((id_column(row, "id")?, byline))
-            })
+            .map(|row| Ok((id_column(row, "id")?, byline_from_row(row)?)))
             .collect()
     }
 
