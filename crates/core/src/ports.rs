@@ -883,6 +883,14 @@ pub trait FeedStore: Send + Sync {
 
     async fn followers_count(&self, user_id: UserId) -> Result<i64, StoreError>;
 
+    /// Those of `candidates` who follow `author` (the live audience of a new post among the
+    /// users one process serves), in no particular order.
+    async fn followers_among(
+        &self,
+        author: UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError>;
+
     /// The newest posts of the viewer and of the accounts the viewer follows, that the viewer
     /// may see.
     async fn home_entries(&self, viewer: UserId, limit: i64) -> Result<Vec<FeedEntry>, StoreError>;

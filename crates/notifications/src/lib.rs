@@ -51,19 +51,19 @@ pub fn live_event(channel: &str, event: &str, id: &str, data: serde_json::Value)
     on_channel(channel, &event_fields(event, id, &data))
 }
 
-/// One live event for many channels (a fan-out): the event is serialised once and only the
-/// channel differs, instead of a JSON document built per recipient.
-pub fn live_events<'a>(
-    channels: impl IntoIterator<Item = &'a str>,
-    event: &str,
-    id: &str,
-    data: &serde_json::Value,
-) -> Vec<Published> {
-    let fields = event_fields(event, id, data);
-    channels
-        .into_iter()
-        .map(|channel| on_channel(channel, &fields))
-        .collect()
+/// A live event for a group of users that each process resolves to its own connections
+/// (the realtime hub's `followers:<id>`): one bus message instead of one per recipient. Its
+/// payload is the event without a channel, which [`addressed`] completes per recipient.
+pub fn unaddressed(group: &str, event: &str, id: &str, data: &serde_json::Value) -> Published {
+    Published {
+        channel: group.to_owned(),
+        payload: Arc::from(event_fields(event, id, data)),
+    }
+}
+
+/// An [`unaddressed`] event's payload as the live event `/ws` sends on `channel`.
+pub fn addressed(channel: &str, unaddressed: &str) -> Published {
+    on_channel(channel, unaddressed)
 }
 
 /// `"data":…,"event":…,"id":…}`: the end of an event's JSON object, after its channel.
@@ -299,11 +299,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fanned_out_events_are_whole_json_documents_per_channel() {
+    fn readdressed_events_are_whole_json_documents_per_channel() {
         let data = serde_json::json!({ "post_id": "p\"1" });
-        let events = live_events(["user:a", "user:\"b"], "post.created", "e1", &data);
-        assert_eq!(events.len(), 2);
-        for (event, channel) in events.iter().zip(["user:a", "user:\"b"]) {
+        let group = unaddressed("followers:a", "post.created", "e1", &data);
+        assert_eq!(group.channel, "followers:a");
+        for channel in ["user:a", "user:\"b"] {
+            let event = addressed(channel, &group.payload);
             assert_eq!(event.channel, channel);
             let parsed: serde_json::Value = serde_json::from_str(&event.payload).unwrap();
             assert_eq!(

@@ -4,7 +4,15 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, mpsc, Notify};
+use veilgram_core::ports::FeedStore;
 use veilgram_core::pubsub::{PubSub, Published};
+use veilgram_core::UserId;
+use veilgram_notifications::{addressed, user_channel};
+
+use crate::relay::FOLLOWERS_PREFIX;
+
+/// The prefix of a user's own channel (`veilgram_notifications::user_channel`).
+const USER_PREFIX: &str = "user:";
 
 /// Messages a connection may have waiting before it counts as too slow.
 pub const QUEUE_LENGTH: usize = 256;
@@ -191,13 +199,63 @@ impl Hub {
         }
     }
 
-    /// Delivers everything `pubsub` brings until the process ends.
-    pub fn spawn_dispatch(self: Arc<Self>, pubsub: &dyn PubSub) -> tokio::task::JoinHandle<()> {
+    /// The users whose `user:<id>` channel this process serves: those connected here, and
+    /// those whose channel is kept for replay (a client that reconnects asks for what it
+    /// missed, so a kept channel must not miss anything).
+    fn served_users(&self) -> Vec<UserId> {
+        let state = self.state();
+        let mut users: Vec<UserId> = state
+            .listeners
+            .keys()
+            .chain(state.recent.keys())
+            .filter_map(|channel| channel.strip_prefix(USER_PREFIX)?.parse().ok())
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+
+    /// Delivers a message sent to an author's followers (`followers:<id>`) on the
+    /// `user:<id>` channel of each follower this process serves.
+    async fn deliver_to_followers(&self, feeds: &dyn FeedStore, author: UserId, event: &str) {
+        let served = self.served_users();
+        if served.is_empty() {
+            return;
+        }
+        match feeds.followers_among(author, &served).await {
+            Ok(followers) => {
+                for follower in followers {
+                    self.deliver(&addressed(&user_channel(follower), event));
+                }
+            }
+            // Live events are best effort: the post is in the followers' feeds regardless.
+            Err(error) => tracing::warn!(%error, "a new post was not announced live"),
+        }
+    }
+
+    /// Delivers everything `pubsub` brings until the process ends, resolving messages to an
+    /// author's followers with `feeds`. Messages are handled one at a time, in bus order.
+    pub fn spawn_dispatch(
+        self: Arc<Self>,
+        pubsub: &dyn PubSub,
+        feeds: Arc<dyn FeedStore>,
+    ) -> tokio::task::JoinHandle<()> {
         let mut messages = pubsub.subscribe();
         tokio::spawn(async move {
             loop {
                 match messages.recv().await {
-                    Ok(message) => self.deliver(&message),
+                    Ok(message) => match message
+                        .channel
+                        .strip_prefix(FOLLOWERS_PREFIX)
+                        .map(str::parse::<UserId>)
+                    {
+                        Some(Ok(author)) => {
+                            self.deliver_to_followers(feeds.as_ref(), author, &message.payload)
+                                .await;
+                        }
+                        Some(Err(_)) => tracing::warn!("a followers message without an author"),
+                        None => self.deliver(&message),
+                    },
                     Err(broadcast::error::RecvError::Lagged(lost)) => {
                         tracing::warn!(lost, "the realtime hub fell behind the bus");
                     }

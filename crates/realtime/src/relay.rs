@@ -1,7 +1,8 @@
 //! The relay: domain events in, live events out. New comments and counts go to `post:<id>`,
-//! tallies (aggregates only) to `poll:<id>`, a new post to its author's and followers'
-//! `user:<id>`. Payloads carry ids and counts, never text or who did what, so a channel a
-//! client may listen to reveals nothing the REST API would not.
+//! tallies (aggregates only) to `poll:<id>`, a new post to its author's `user:<id>` and, as
+//! one `followers:<id>` message, to the `user:<id>` of the followers each process serves.
+//! Payloads carry ids and counts, never text or who did what, so a channel a client may
+//! listen to reveals nothing the REST API would not.
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -10,10 +11,7 @@ use veilgram_core::ports::{FeedStore, PollStore};
 use veilgram_core::pubsub::{PubSub, Published};
 use veilgram_core::{PostId, UserId};
 use veilgram_events::EventHandler;
-use veilgram_notifications::{live_event, live_events, user_channel};
-
-/// Followers read per page when announcing a new post.
-const FOLLOWER_PAGE: i64 = 5000;
+use veilgram_notifications::{live_event, unaddressed, user_channel};
 
 pub struct Relay {
     pubsub: Arc<dyn PubSub>,
@@ -27,6 +25,13 @@ pub struct Relay {
 pub fn post_channel(post_id: PostId) -> String {
     format!("post:{post_id}")
 }
+
+/// The bus-only group channel of an author's followers (clients cannot subscribe to it).
+pub fn followers_channel(author: UserId) -> String {
+    format!("{FOLLOWERS_PREFIX}{author}")
+}
+
+pub(crate) const FOLLOWERS_PREFIX: &str = "followers:";
 
 impl Relay {
     pub fn new(
@@ -62,6 +67,10 @@ impl Relay {
         )))
     }
 
+    /// A new post goes to its author's channel and, as one bus message, to the author's
+    /// followers: each process's hub delivers it to the followers it serves (see
+    /// [`Hub::spawn_dispatch`](crate::Hub::spawn_dispatch)), so announcing costs the same
+    /// whatever the number of followers, and nothing is done for followers nobody serves.
     async fn announce(
         &self,
         post_id: PostId,
@@ -70,27 +79,21 @@ impl Relay {
     ) -> anyhow::Result<Vec<Published>> {
         let data =
             serde_json::json!({ "post_id": post_id.to_string(), "author_id": author.to_string() });
-        let mut channels = vec![user_channel(author)];
-        if self.feeds.followers_count(author).await? <= self.fan_out_limit {
-            let mut after = None;
-            loop {
-                let followers = self
-                    .feeds
-                    .follower_ids(author, after, FOLLOWER_PAGE)
-                    .await?;
-                channels.extend(followers.iter().map(|follower| user_channel(*follower)));
-                if (followers.len() as i64) < FOLLOWER_PAGE {
-                    break;
-                }
-                after = followers.last().copied();
-            }
-        }
-        Ok(live_events(
-            channels.iter().map(String::as_str),
+        let mut messages = vec![live_event(
+            &user_channel(author),
             "post.created",
             id,
-            &data,
-        ))
+            data.clone(),
+        )];
+        if self.feeds.followers_count(author).await? <= self.fan_out_limit {
+            messages.push(unaddressed(
+                &followers_channel(author),
+                "post.created",
+                id,
+                &data,
+            ));
+        }
+        Ok(messages)
     }
 }
 

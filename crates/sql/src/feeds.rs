@@ -29,6 +29,10 @@ fn byline_from_row(row: &AnyRow) -> Result<AuthorByline, StoreError> {
 /// Every v7 id sorts below this.
 const ABOVE_EVERY_ID: &str = "g";
 
+/// Candidates checked per statement by `followers_among` (well under every engine's limit on
+/// bound parameters).
+const CANDIDATES_PER_QUERY: usize = 500;
+
 #[async_trait]
 impl FeedStore for SqlStore {
     async fn follower_ids(
@@ -62,6 +66,30 @@ impl FeedStore for SqlStore {
                 .await
                 .map_err(translate)?;
         Ok(count.unwrap_or(0))
+    }
+
+    async fn followers_among(
+        &self,
+        author: UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        let mut followers = Vec::new();
+        // Point lookups in `follows_followee`, a bounded number per statement.
+        for chunk in candidates.chunks(CANDIDATES_PER_QUERY) {
+            let sql = format!(
+                "SELECT follower_id FROM follows WHERE followee_id = $1 AND follower_id IN ({})",
+                numbered_placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(author.to_string());
+            for candidate in chunk {
+                query = query.bind(candidate.to_string());
+            }
+            let rows = query.fetch_all(&self.pool).await.map_err(translate)?;
+            for row in &rows {
+                followers.push(id_column(row, "follower_id")?);
+            }
+        }
+        Ok(followers)
     }
 
     async fn home_entries(&self, viewer: UserId, limit: i64) -> Result<Vec<FeedEntry>, StoreError> {

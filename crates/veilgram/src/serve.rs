@@ -275,7 +275,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             )
         })?;
     let hub = Arc::new(Hub::default());
-    background.push(Arc::clone(&hub).spawn_dispatch(pubsub.as_ref()));
+    background.push(
+        Arc::clone(&hub).spawn_dispatch(pubsub.as_ref(), Arc::clone(&store) as Arc<dyn FeedStore>),
+    );
     for handler in [
         Arc::new(
             NotificationMaker::new(

@@ -213,7 +213,8 @@ impl TestApp {
             .clone()
             .unwrap_or_else(|| Arc::new(veilgram_cache::LocalPubSub::default()));
         let hub = Arc::new(Hub::default());
-        let dispatch = Arc::clone(&hub).spawn_dispatch(pubsub.as_ref());
+        let dispatch = Arc::clone(&hub)
+            .spawn_dispatch(pubsub.as_ref(), Arc::clone(&store) as Arc<dyn FeedStore>);
         let state = AppState {
             media: Arc::clone(&media),
             moderation: Arc::new(veilgram_moderation::ModerationService::new(

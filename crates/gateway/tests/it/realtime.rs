@@ -480,8 +480,69 @@ async fn sockets_follow_what_their_user_may_see(database: &TestDatabase) {
     assert_eq!(closed(&mut authors).await, Some(CloseCode::Policy));
 }
 
+/// A new post is announced to its author and to the followers this process serves: those
+/// connected, and those away whose channel is kept (they get it when they reconnect); to
+/// nobody else.
+async fn new_posts_reach_the_followers_each_process_serves(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let address = listen(&app).await;
+    let [author, fan, away, stranger] = [(); 4].map(|()| app.signup(None));
+    let (author, fan, away, stranger) = (author.await, fan.await, away.await, stranger.await);
+    let follow = |who: &Account, whom: &Account| {
+        let path = format!("/api/v1/users/{}/follow", whom.user_id);
+        let token = who.access_token.clone();
+        let app = &app;
+        async move {
+            let followed = app.post(&path, json!({}), Some(&token)).await;
+            assert!(followed.status.is_success(), "{}", followed.text);
+            app.drain_events().await;
+        }
+    };
+    follow(&fan, &author).await;
+    follow(&away, &author).await;
+    // Away has never connected, but a notification of theirs keeps their channel.
+    follow(&author, &away).await;
+    let notifications = app
+        .get("/api/v1/notifications", Some(&away.access_token))
+        .await;
+    let last_seen = notifications.body["items"][0]["id"].clone();
+    assert!(last_seen.is_string(), "{}", notifications.text);
+    let mut authors = signed_in(&address, &author).await;
+    let mut fans = signed_in(&address, &fan).await;
+    let mut strangers = signed_in(&address, &stranger).await;
+
+    let post = app
+        .post_text(&author.access_token, "hello", "followers")
+        .await;
+    app.drain_events().await;
+    for (socket, account) in [(&mut authors, &author), (&mut fans, &fan)] {
+        let event = next(socket).await;
+        assert_eq!(event["event"], "post.created", "{event}");
+        assert_eq!(event["channel"], format!("user:{}", account.user_id));
+        assert_eq!(event["data"]["post_id"], post.as_str());
+        assert_eq!(event["data"]["author_id"], author.user_id.as_str());
+    }
+    // The stranger's next event is the one meant for them: the post was not (and the bus
+    // delivers in order, so the post's announcement is behind us).
+    follow(&author, &stranger).await;
+    let event = next(&mut strangers).await;
+    assert_eq!(event["event"], "notification", "{event}");
+
+    // Connecting, the follower who was away is told of the post.
+    let mut back = open(&address, None).await.unwrap();
+    send(
+        &mut back,
+        json!({ "type": "auth", "token": away.access_token, "since": last_seen }),
+    )
+    .await;
+    assert_eq!(next(&mut back).await["type"], "ready");
+    let missed = next(&mut back).await;
+    assert_eq!(missed["event"], "post.created", "{missed}");
+    assert_eq!(missed["data"]["post_id"], post.as_str());
+}
+
 /// Two processes share PostgreSQL and Redis: a user connected to A sees, within a second, a
-/// comment posted through B.
+/// comment posted through B; a follower connected to A hears of a post B's relay announced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_deliver_each_others_events_through_redis() {
     let database = TestDatabase::postgres().await;
@@ -511,6 +572,17 @@ async fn two_processes_deliver_each_others_events_through_redis() {
     let address = listen(&first).await;
     let author = first.signup(None).await;
     let commenter = second.signup(None).await;
+    let fan = second.signup(None).await;
+    let followed = second
+        .post(
+            &format!("/api/v1/users/{}/follow", author.user_id),
+            json!({}),
+            Some(&fan.access_token),
+        )
+        .await;
+    assert!(followed.status.is_success(), "{}", followed.text);
+    second.drain_events().await;
+    let mut fans = signed_in(&address, &fan).await;
     let post = first
         .post_text(&author.access_token, "across processes", "public")
         .await;
@@ -552,6 +624,10 @@ async fn two_processes_deliver_each_others_events_through_redis() {
             "post.updated"
         ]
     );
+    // B's relay announced the post to A's connected follower with one bus message.
+    let announced = next(&mut fans).await;
+    assert_eq!(announced["event"], "post.created", "{announced}");
+    assert_eq!(announced["data"]["post_id"], post.as_str());
 }
 
 /// A poll's author and voters hear that it closed, once.
@@ -607,6 +683,7 @@ veilgram_testkit::for_each_engine!(
     closed_polls_notify_their_author_and_voters,
     moderation_reaches_the_authors_sockets,
     notifications_are_made_grouped_listed_read_and_pushed,
+    new_posts_reach_the_followers_each_process_serves,
     sockets_follow_what_their_user_may_see,
 );
 
