@@ -3,9 +3,8 @@
 //! so that concurrent requests rarely wait on one another.
 
 use async_trait::async_trait;
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use veilgram_core::cache::{check_scores, Cache, CacheError, CacheKey, Scored};
@@ -64,26 +63,28 @@ impl Entry {
     }
 }
 
-type Shard = HashMap<CacheKey, Entry>;
+/// Keys are hashed with foldhash (randomly seeded per map: keys carry user input such as
+/// hashtags), several times faster than SipHash on keys this short.
+type Shard = HashMap<CacheKey, Entry, foldhash::fast::RandomState>;
 
 pub struct MemoryCache {
     shards: Vec<Mutex<Shard>>,
+    /// Picks a key's shard (its own seed, so a shard's keys spread over its map).
+    sharding: foldhash::fast::RandomState,
 }
 
 impl Default for MemoryCache {
     fn default() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            sharding: foldhash::fast::RandomState::default(),
         }
     }
 }
 
-/// The entry of `key` unless it has expired (an expired one is dropped).
-fn live_entry<'s>(shard: &'s mut Shard, key: &CacheKey) -> Option<&'s mut Entry> {
-    if shard
-        .get(key)
-        .is_some_and(|entry| !entry.live(Instant::now()))
-    {
+/// The entry of `key` unless it has expired at `now` (an expired one is dropped).
+fn live_entry<'s>(shard: &'s mut Shard, key: &CacheKey, now: Instant) -> Option<&'s mut Entry> {
+    if shard.get(key).is_some_and(|entry| !entry.live(now)) {
         shard.remove(key);
     }
     shard.get_mut(key)
@@ -107,24 +108,36 @@ fn wrong_type(key: &CacheKey) -> CacheError {
 
 impl MemoryCache {
     fn shard(&self, key: &CacheKey) -> MutexGuard<'_, Shard> {
-        let mut hasher = DefaultHasher::new();
-        key.hash(&mut hasher);
-        let shard = &self.shards[(hasher.finish() % SHARDS as u64) as usize];
+        let hash = self.sharding.hash_one(key);
+        let shard = &self.shards[(hash % SHARDS as u64) as usize];
         // A panic while holding a shard leaves plain data behind; keep serving it.
         shard
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Runs `f` on the live entry of `key` (expired entries are dropped first).
-    fn with_entry<T>(&self, key: &CacheKey, f: impl FnOnce(Option<&mut Entry>) -> T) -> T {
-        let mut shard = self.shard(key);
-        f(live_entry(&mut shard, key))
+    /// Runs `f` on the value of `key` if it is live at `now`: one lookup, as reads leave an
+    /// expired entry to the next write of its key.
+    fn read<T>(&self, key: &CacheKey, now: Instant, f: impl FnOnce(Option<&Value>) -> T) -> T {
+        let shard = self.shard(key);
+        f(shard
+            .get(key)
+            .filter(|entry| entry.live(now))
+            .map(|entry| &entry.value))
     }
 
-    fn counter(&self, key: &CacheKey) -> Result<Option<i64>, CacheError> {
-        self.with_entry(key, |entry| {
-            entry.map(|entry| as_counter(key, &entry.value)).transpose()
+    fn bytes(&self, key: &CacheKey, now: Instant) -> Result<Option<Vec<u8>>, CacheError> {
+        self.read(key, now, |value| match value {
+            None => Ok(None),
+            Some(Value::Bytes(bytes)) => Ok(Some(bytes.clone())),
+            Some(Value::Counter(value)) => Ok(Some(value.to_string().into_bytes())),
+            Some(Value::Sorted(_)) => Err(wrong_type(key)),
+        })
+    }
+
+    fn counter(&self, key: &CacheKey, now: Instant) -> Result<Option<i64>, CacheError> {
+        self.read(key, now, |value| {
+            value.map(|value| as_counter(key, value)).transpose()
         })
     }
 }
@@ -136,20 +149,12 @@ impl Cache for MemoryCache {
     }
 
     async fn get(&self, key: &CacheKey) -> Result<Option<Vec<u8>>, CacheError> {
-        self.with_entry(key, |entry| match entry.map(|entry| &entry.value) {
-            None => Ok(None),
-            Some(Value::Bytes(bytes)) => Ok(Some(bytes.clone())),
-            Some(Value::Counter(value)) => Ok(Some(value.to_string().into_bytes())),
-            Some(Value::Sorted(_)) => Err(wrong_type(key)),
-        })
+        self.bytes(key, Instant::now())
     }
 
     async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
-        let mut values = Vec::with_capacity(keys.len());
-        for key in keys {
-            values.push(self.get(key).await?);
-        }
-        Ok(values)
+        let now = Instant::now();
+        keys.iter().map(|key| self.bytes(key, now)).collect()
     }
 
     async fn set(
@@ -185,7 +190,7 @@ impl Cache for MemoryCache {
     }
 
     async fn exists(&self, key: &CacheKey) -> Result<bool, CacheError> {
-        Ok(self.with_entry(key, |entry| entry.is_some()))
+        Ok(self.read(key, Instant::now(), |value| value.is_some()))
     }
 
     async fn increment(
@@ -195,7 +200,7 @@ impl Cache for MemoryCache {
         ttl: Option<Duration>,
     ) -> Result<i64, CacheError> {
         let mut shard = self.shard(key);
-        if let Some(entry) = live_entry(&mut shard, key) {
+        if let Some(entry) = live_entry(&mut shard, key, Instant::now()) {
             let value = as_counter(key, &entry.value)?.saturating_add(delta);
             entry.value = Value::Counter(value);
             return Ok(value);
@@ -209,12 +214,13 @@ impl Cache for MemoryCache {
     }
 
     async fn counters(&self, keys: &[CacheKey]) -> Result<Vec<Option<i64>>, CacheError> {
-        keys.iter().map(|key| self.counter(key)).collect()
+        let now = Instant::now();
+        keys.iter().map(|key| self.counter(key, now)).collect()
     }
 
     async fn adjust_existing(&self, key: &CacheKey, delta: i64) -> Result<Option<i64>, CacheError> {
         let mut shard = self.shard(key);
-        let Some(entry) = live_entry(&mut shard, key) else {
+        let Some(entry) = live_entry(&mut shard, key, Instant::now()) else {
             return Ok(None);
         };
         let value = as_counter(key, &entry.value)?.saturating_add(delta);
@@ -224,11 +230,12 @@ impl Cache for MemoryCache {
 
     async fn time_to_live(&self, key: &CacheKey) -> Result<Option<Duration>, CacheError> {
         let now = Instant::now();
-        Ok(self.with_entry(key, |entry| {
-            entry
-                .and_then(|entry| entry.expires_at)
-                .map(|at| at.saturating_duration_since(now))
-        }))
+        let shard = self.shard(key);
+        Ok(shard
+            .get(key)
+            .filter(|entry| entry.live(now))
+            .and_then(|entry| entry.expires_at)
+            .map(|at| at.saturating_duration_since(now)))
     }
 
     async fn sorted_add(
@@ -239,7 +246,7 @@ impl Cache for MemoryCache {
     ) -> Result<(), CacheError> {
         check_scores(members)?;
         let mut shard = self.shard(key);
-        live_entry(&mut shard, key);
+        live_entry(&mut shard, key, Instant::now());
         let entry = shard.entry(key.clone()).or_insert_with(|| Entry {
             value: Value::Sorted(SortedSet::default()),
             expires_at: None,
@@ -263,16 +270,20 @@ impl Cache for MemoryCache {
         below: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Scored>, CacheError> {
-        self.with_entry(key, |entry| match entry.map(|entry| &entry.value) {
+        self.read(key, Instant::now(), |value| match value {
             None => Ok(Vec::new()),
-            Some(Value::Sorted(set)) => Ok(set
-                .ordered
-                .iter()
-                .rev()
-                .filter(|(score, _)| below.is_none_or(|below| *score < below))
-                .take(limit)
-                .map(|(score, member)| Scored::new(*score, member.clone()))
-                .collect()),
+            Some(Value::Sorted(set)) => {
+                // `(below, "")` sorts before every member scored `below`.
+                let range = match below {
+                    Some(below) => set.ordered.range(..(below, String::new())),
+                    None => set.ordered.range::<(i64, String), _>(..),
+                };
+                Ok(range
+                    .rev()
+                    .take(limit)
+                    .map(|(score, member)| Scored::new(*score, member.clone()))
+                    .collect())
+            }
             Some(_) => Err(wrong_type(key)),
         })
     }
@@ -285,36 +296,46 @@ impl Cache for MemoryCache {
         ttl_if_none: Duration,
     ) -> Result<(), CacheError> {
         check_scores(std::slice::from_ref(member))?;
+        let now = Instant::now();
         for key in keys {
             let mut shard = self.shard(key);
-            live_entry(&mut shard, key);
-            let entry = shard.entry(key.clone()).or_insert_with(|| Entry {
-                value: Value::Sorted(SortedSet::default()),
-                expires_at: None,
-            });
-            entry
-                .expires_at
-                .get_or_insert_with(|| Instant::now() + ttl_if_none);
-            let Value::Sorted(set) = &mut entry.value else {
-                return Err(wrong_type(key));
-            };
-            set.insert(member.score, &member.member);
-            set.trim(keep);
+            // One lookup for a live set (the usual case); a new set otherwise.
+            match shard.get_mut(key) {
+                Some(entry) if entry.live(now) => {
+                    let Value::Sorted(set) = &mut entry.value else {
+                        return Err(wrong_type(key));
+                    };
+                    set.insert(member.score, &member.member);
+                    set.trim(keep);
+                    entry.expires_at.get_or_insert(now + ttl_if_none);
+                }
+                _ => {
+                    let mut set = SortedSet::default();
+                    set.insert(member.score, &member.member);
+                    set.trim(keep);
+                    let entry = Entry {
+                        value: Value::Sorted(set),
+                        expires_at: Some(now + ttl_if_none),
+                    };
+                    shard.insert(key.clone(), entry);
+                }
+            }
         }
         Ok(())
     }
 
     async fn expire(&self, key: &CacheKey, ttl: Duration) -> Result<(), CacheError> {
         let mut shard = self.shard(key);
-        if let Some(entry) = live_entry(&mut shard, key) {
-            entry.expires_at = Some(Instant::now() + ttl);
+        let now = Instant::now();
+        if let Some(entry) = live_entry(&mut shard, key, now) {
+            entry.expires_at = Some(now + ttl);
         }
         Ok(())
     }
 
     async fn sorted_remove(&self, key: &CacheKey, members: &[String]) -> Result<(), CacheError> {
         let mut shard = self.shard(key);
-        let Some(entry) = live_entry(&mut shard, key) else {
+        let Some(entry) = live_entry(&mut shard, key, Instant::now()) else {
             return Ok(());
         };
         let Value::Sorted(set) = &mut entry.value else {
@@ -330,7 +351,7 @@ impl Cache for MemoryCache {
     }
 
     async fn sorted_len(&self, key: &CacheKey) -> Result<usize, CacheError> {
-        self.with_entry(key, |entry| match entry.map(|entry| &entry.value) {
+        self.read(key, Instant::now(), |value| match value {
             None => Ok(0),
             Some(Value::Sorted(set)) => Ok(set.len()),
             Some(_) => Err(wrong_type(key)),
