@@ -45,6 +45,25 @@ static SORTED_ADD: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// Fan-out on one server: `ZADD` to each of `KEYS`; from `KEYS[ARGV[3]]` on, also give a set
+/// without an expiry one (`PEXPIRE … NX`) and trim it to the `-ARGV[5] - 1` highest. One command
+/// per window of sets: Redis runs the loop, instead of the client encoding and parsing a
+/// command per set (on a cluster, where one script cannot touch keys of several slots, a
+/// pipeline per set does the same).
+static ADD_EACH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local first = tonumber(ARGV[3]) \
+         for i = 1, #KEYS do \
+           redis.call('ZADD', KEYS[i], ARGV[1], ARGV[2]) \
+           if i >= first then \
+             redis.call('PEXPIRE', KEYS[i], ARGV[4], 'NX') \
+             redis.call('ZREMRANGEBYRANK', KEYS[i], 0, ARGV[5]) \
+           end \
+         end \
+         return #KEYS",
+    )
+});
+
 /// Fan-out writes this many sets per round trip (the round trips go out together).
 const FAN_OUT_WINDOW: usize = 1024;
 /// Fan-out trims a set and gives one it created its expiry on about one add in this many.
@@ -349,6 +368,32 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         check_scores(std::slice::from_ref(member))?;
         let ttl = ttl_if_none.as_millis().max(1) as u64;
         let last_kept = -(keep.max(1) as i64) - 1;
+        if self.name == "redis" {
+            // One script per window, the windows sent at once; each lists the sets it only
+            // adds to first, then those it also maintains.
+            let windows = keys.chunks(FAN_OUT_WINDOW).map(|window| {
+                let keys: Vec<String> = window.iter().map(|key| self.key(key)).collect();
+                let (maintained, plain): (Vec<String>, Vec<String>) = keys
+                    .into_iter()
+                    .partition(|key| maintains(key, &member.member));
+                let mut invocation = ADD_EACH.prepare_invoke();
+                for key in plain.iter().chain(&maintained) {
+                    invocation.key(key);
+                }
+                invocation
+                    .arg(member.score)
+                    .arg(&member.member)
+                    .arg(plain.len() + 1)
+                    .arg(ttl)
+                    .arg(last_kept);
+                let mut connection = self.connection.clone();
+                async move { invocation.invoke_async::<i64>(&mut connection).await }
+            });
+            for written in futures_util::future::join_all(windows).await {
+                written.map_err(|error| unavailable(&error))?;
+            }
+            return Ok(());
+        }
         // ZADD; on about one add in eight per set also PEXPIRE … NX (only if it has no expiry)
         // and ZREMRANGEBYRANK: one command per set instead of three (see `Cache`).
         let add = |pipeline: &mut redis::Pipeline, key: String| {
