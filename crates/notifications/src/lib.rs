@@ -29,8 +29,15 @@ use veilgram_events::EventHandler;
 
 /// The channel a user's live events (notifications, feed additions) go to.
 pub fn user_channel(user_id: UserId) -> String {
-    format!("user:{user_id}")
+    format!("{USER_CHANNEL_PREFIX}{user_id}")
 }
+
+/// The user whose channel `channel` is, if it is a user's channel.
+pub fn user_of_channel(channel: &str) -> Option<UserId> {
+    channel.strip_prefix(USER_CHANNEL_PREFIX)?.parse().ok()
+}
+
+const USER_CHANNEL_PREFIX: &str = "user:";
 
 /// A notification as clients see it (API.md), for the list and for live delivery.
 pub fn to_json(notification: &NotificationRecord) -> serde_json::Value {

@@ -7,12 +7,9 @@ use tokio::sync::{broadcast, mpsc, Notify};
 use veilgram_core::ports::FeedStore;
 use veilgram_core::pubsub::{PubSub, Published};
 use veilgram_core::UserId;
-use veilgram_notifications::{addressed, user_channel};
+use veilgram_notifications::{addressed, user_channel, user_of_channel};
 
 use crate::relay::FOLLOWERS_PREFIX;
-
-/// The prefix of a user's own channel (`veilgram_notifications::user_channel`).
-const USER_PREFIX: &str = "user:";
 
 /// Messages a connection may have waiting before it counts as too slow.
 pub const QUEUE_LENGTH: usize = 256;
@@ -208,7 +205,7 @@ impl Hub {
             .listeners
             .keys()
             .chain(state.recent.keys())
-            .filter_map(|channel| channel.strip_prefix(USER_PREFIX)?.parse().ok())
+            .filter_map(|channel| user_of_channel(channel))
             .collect();
         users.sort_unstable();
         users.dedup();
