@@ -46,17 +46,6 @@ async fn home(app: &TestApp, token: &str) -> Vec<String> {
     ids(&page.body)
 }
 
-async fn follow(app: &TestApp, token: &str, user_id: &str) {
-    let response = app
-        .post(
-            &format!("/api/v1/users/{user_id}/follow"),
-            json!({}),
-            Some(token),
-        )
-        .await;
-    assert!(response.status.is_success(), "{}", response.text);
-}
-
 async fn home_follows_fan_out_follows_unfollows_blocks_and_deletions(
     database: &TestDatabase,
     cache: &TestCache,
@@ -65,7 +54,7 @@ async fn home_follows_fan_out_follows_unfollows_blocks_and_deletions(
     let author = app.signup(None).await;
     let fan = app.signup(None).await;
     let stranger = app.signup(None).await;
-    follow(&app, &fan.access_token, &author.user_id).await;
+    app.follow(&fan.access_token, &author.user_id).await;
     // Read first, so the timelines exist and later posts arrive by fan-out, not by rebuild.
     assert!(home(&app, &fan.access_token).await.is_empty());
     assert!(home(&app, &stranger.access_token).await.is_empty());
@@ -87,7 +76,7 @@ async fn home_follows_fan_out_follows_unfollows_blocks_and_deletions(
     );
 
     // Following brings the followee's recent posts, followers-only included.
-    follow(&app, &stranger.access_token, &author.user_id).await;
+    app.follow(&stranger.access_token, &author.user_id).await;
     app.drain_events().await;
     assert_eq!(
         home(&app, &stranger.access_token).await,
@@ -121,7 +110,7 @@ async fn home_follows_fan_out_follows_unfollows_blocks_and_deletions(
     assert!(home(&app, &stranger.access_token).await.is_empty());
 
     // A deleted post disappears, before any event is consumed.
-    follow(&app, &fan.access_token, &author.user_id).await;
+    app.follow(&fan.access_token, &author.user_id).await;
     app.drain_events().await;
     assert!(home(&app, &fan.access_token).await.contains(&public));
     let response = app
@@ -141,7 +130,7 @@ async fn a_lost_timeline_is_rebuilt_from_the_store(database: &TestDatabase, cach
     let app = app_with(database, Arc::clone(&cache.cache), 10_000).await;
     let author = app.signup(None).await;
     let fan = app.signup(None).await;
-    follow(&app, &fan.access_token, &author.user_id).await;
+    app.follow(&fan.access_token, &author.user_id).await;
     let mut posted = Vec::new();
     for n in 0..5 {
         posted.push(
@@ -175,7 +164,7 @@ async fn pages_are_stable_while_posts_arrive(database: &TestDatabase, cache: &Te
     let app = app_with(database, Arc::clone(&cache.cache), 10_000).await;
     let author = app.signup(None).await;
     let fan = app.signup(None).await;
-    follow(&app, &fan.access_token, &author.user_id).await;
+    app.follow(&fan.access_token, &author.user_id).await;
     let mut posted = Vec::new();
     for n in 0..25 {
         posted.push(
@@ -215,7 +204,7 @@ async fn followed_celebrities_are_merged_at_read_time(database: &TestDatabase, c
     let star = app.signup(None).await;
     let fans = [app.signup(None).await, app.signup(None).await];
     for fan in &fans {
-        follow(&app, &fan.access_token, &star.user_id).await;
+        app.follow(&fan.access_token, &star.user_id).await;
         assert!(home(&app, &fan.access_token).await.is_empty());
     }
     let own = app.post_text(&fans[0].access_token, "mine", "public").await;
@@ -369,7 +358,7 @@ async fn a_redis_outage_answers_503_and_loses_nothing() {
     let app = app_with(&database, cache, 10_000).await;
     let author = app.signup(None).await;
     let fan = app.signup(None).await;
-    follow(&app, &fan.access_token, &author.user_id).await;
+    app.follow(&fan.access_token, &author.user_id).await;
     app.drain_events().await;
     let before = app
         .post_text(&author.access_token, "before", "public")
@@ -447,7 +436,7 @@ async fn feed_posts_stay_true_through_likes_comments_votes_edits_renames_and_blo
     let app = app_with(database, Arc::clone(&cache.cache), 10_000).await;
     let author = app.signup(None).await;
     let fan = app.signup(None).await;
-    follow(&app, &fan.access_token, &author.user_id).await;
+    app.follow(&fan.access_token, &author.user_id).await;
     let created = app
         .post(
             "/api/v1/posts",

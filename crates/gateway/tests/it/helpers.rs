@@ -389,6 +389,18 @@ impl TestApp {
         self.call(Method::DELETE, path, None, Some(token)).await
     }
 
+    /// `token`'s account follows `user_id`.
+    pub async fn follow(&self, token: &str, user_id: &str) {
+        let response = self
+            .post(
+                &format!("/api/v1/users/{user_id}/follow"),
+                serde_json::json!({}),
+                Some(token),
+            )
+            .await;
+        assert!(response.status.is_success(), "{}", response.text);
+    }
+
     /// Creates a post and returns its id.
     pub async fn post_text(&self, token: &str, text: &str, visibility: &str) -> String {
         let response = self

@@ -489,12 +489,10 @@ async fn new_posts_reach_the_followers_each_process_serves(database: &TestDataba
     let [author, fan, away, stranger] = [(); 4].map(|()| app.signup(None));
     let (author, fan, away, stranger) = (author.await, fan.await, away.await, stranger.await);
     let follow = |who: &Account, whom: &Account| {
-        let path = format!("/api/v1/users/{}/follow", whom.user_id);
-        let token = who.access_token.clone();
+        let (token, user_id) = (who.access_token.clone(), whom.user_id.clone());
         let app = &app;
         async move {
-            let followed = app.post(&path, json!({}), Some(&token)).await;
-            assert!(followed.status.is_success(), "{}", followed.text);
+            app.follow(&token, &user_id).await;
             app.drain_events().await;
         }
     };
@@ -573,14 +571,7 @@ async fn two_processes_deliver_each_others_events_through_redis() {
     let author = first.signup(None).await;
     let commenter = second.signup(None).await;
     let fan = second.signup(None).await;
-    let followed = second
-        .post(
-            &format!("/api/v1/users/{}/follow", author.user_id),
-            json!({}),
-            Some(&fan.access_token),
-        )
-        .await;
-    assert!(followed.status.is_success(), "{}", followed.text);
+    second.follow(&fan.access_token, &author.user_id).await;
     second.drain_events().await;
     let mut fans = signed_in(&address, &fan).await;
     let post = first
