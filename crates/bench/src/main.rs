@@ -239,9 +239,16 @@ impl Outcome {
     }
 }
 
+/// An open-loop phase spreads its rate over this many times the closed loop's connections.
+/// Each connection sends its next request only once the last one is answered, so with few
+/// connections one slow answer holds up that connection's schedule and every request behind it
+/// counts as late (rightly: latency counts from the scheduled time); many independent clients
+/// do not queue behind each other like that.
+const OPEN_LOOP_SPREAD: usize = 8;
+
 /// Runs `call` on `connections` connections for `duration`. With `rate`, requests are scheduled
-/// (open loop) and latency counts from the scheduled time; without, each connection sends as
-/// fast as answers come back.
+/// (open loop, over `OPEN_LOOP_SPREAD` times as many connections) and latency counts from the
+/// scheduled time; without, each connection sends as fast as answers come back.
 pub(crate) async fn run(
     address: &str,
     call: Call,
@@ -250,6 +257,11 @@ pub(crate) async fn run(
     rate: Option<f64>,
     keep_tokens: usize,
 ) -> anyhow::Result<Outcome> {
+    let connections = if rate.is_some() {
+        connections * OPEN_LOOP_SPREAD
+    } else {
+        connections
+    };
     let start = Instant::now();
     let deadline = start + duration;
     let mut workers = Vec::with_capacity(connections);

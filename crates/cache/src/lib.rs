@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`memory`]: [`MemoryCache`], the embedded default, in this process.
 //! - [`redis`]: [`RedisCache`], one implementation for a Redis server and a Redis Cluster.
+//! - `near`: on one Redis server, copies of near keys in this process, kept fresh by Redis's
+//!   client-side-caching invalidations (see there).
 //! - [`pubsub`]: the pub/sub adapters, in-process and Redis Pub/Sub, chosen by the same URL.
 //!
 //! [`connect`] picks the adapter from `VEILGRAM_REDIS_URL`:
@@ -11,10 +13,12 @@
 //! - `redis-cluster://host:port,host:port,...`: a Redis Cluster, from any of its nodes (seeds).
 
 pub mod memory;
+mod near;
 pub mod pubsub;
 pub mod redis;
 
 pub use memory::MemoryCache;
+pub use near::NearStatistics;
 pub use pubsub::{LocalPubSub, RedisPubSub};
 pub use redis::RedisCache;
 
@@ -87,7 +91,6 @@ impl HealthCheck for CacheHealth {
     }
 }
 
-/// Connects the adapter `url` names. `prefix` goes before every Redis key (empty in production).
 /// The pub/sub adapter for the same URL: in-process, or Redis Pub/Sub (on a cluster, through its
 /// first seed node: Redis Cluster forwards `PUBLISH` to every node).
 pub async fn connect_pubsub(url: &CacheUrl) -> Result<Arc<dyn PubSub>, PubSubError> {
@@ -103,10 +106,19 @@ pub async fn connect_pubsub(url: &CacheUrl) -> Result<Arc<dyn PubSub>, PubSubErr
     })
 }
 
-pub async fn connect(url: &CacheUrl, prefix: &str) -> Result<Arc<dyn Cache>, CacheError> {
+/// What the near cache holds at most unless configured (`VEILGRAM_REDIS_NEAR_CACHE_MB`).
+pub const DEFAULT_NEAR_CACHE_BYTES: usize = 64 << 20;
+
+/// Connects the adapter `url` names. `prefix` goes before every Redis key (empty in production);
+/// `near_bytes` bounds the near cache on one Redis server (0: none).
+pub async fn connect(
+    url: &CacheUrl,
+    prefix: &str,
+    near_bytes: usize,
+) -> Result<Arc<dyn Cache>, CacheError> {
     Ok(match url {
         CacheUrl::Memory => Arc::new(MemoryCache::default()),
-        CacheUrl::Redis(url) => Arc::new(RedisCache::connect(url, prefix).await?),
+        CacheUrl::Redis(url) => Arc::new(RedisCache::connect(url, prefix, near_bytes).await?),
         CacheUrl::Cluster(nodes) => Arc::new(RedisCache::connect_cluster(nodes, prefix).await?),
     })
 }

@@ -3,13 +3,14 @@
 //! be atomic (a counter with its expiry, a capped sorted set) are Lua scripts on one key, which
 //! Redis Cluster routes by that key's slot.
 
+use crate::near::{Lookup, NearCache, NearStatistics};
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Script};
-use std::sync::LazyLock;
-use std::time::Duration;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 use veilgram_core::cache::{check_scores, Cache, CacheError, CacheKey, Scored};
 
 /// How long one command may take before the cache counts as unavailable.
@@ -90,11 +91,14 @@ pub struct RedisCache<C> {
     name: &'static str,
     /// Put before every key (outside the hash tag): lets tests share one server.
     prefix: String,
+    /// Copies of near keys in this process (one server only; see `near`).
+    near: Option<Arc<NearCache>>,
 }
 
 impl RedisCache<ConnectionManager> {
-    /// One Redis server, from a `redis://host:port[/db]` URL. Reconnects by itself.
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, CacheError> {
+    /// One Redis server, from a `redis://host:port[/db]` URL, with a near cache of at most
+    /// `near_bytes` (0: none). Reconnects by itself.
+    pub async fn connect(url: &str, prefix: &str, near_bytes: usize) -> Result<Self, CacheError> {
         let client = redis::Client::open(url).map_err(|error| unavailable(&error))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
@@ -103,11 +107,34 @@ impl RedisCache<ConnectionManager> {
         let connection = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|error| unavailable(&error))?;
+        let near = (near_bytes > 0)
+            .then(|| {
+                // Named for operators (and tests) in `CLIENT LIST`.
+                let name = match prefix.trim_end_matches(':') {
+                    "" => "veilgram-near".to_owned(),
+                    prefix => format!("veilgram-near-{prefix}"),
+                };
+                NearCache::new(url, name, near_bytes, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
+            })
+            .transpose()
+            .map_err(|error| unavailable(&error))?;
         Ok(Self {
             connection,
             name: "redis",
             prefix: prefix.to_owned(),
+            near,
         })
+    }
+
+    /// How the near cache has done; `None` without one.
+    pub fn near_statistics(&self) -> Option<NearStatistics> {
+        self.near.as_ref().map(|near| near.statistics())
+    }
+
+    /// Ticks each time Redis tells the near cache that a key changed or that its connection
+    /// was lost (for tests that must wait for that); `None` without a near cache.
+    pub fn near_told(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.near.as_ref().map(|near| near.told())
     }
 }
 
@@ -128,6 +155,7 @@ impl RedisCache<ClusterConnection> {
             connection,
             name: "redis-cluster",
             prefix: prefix.to_owned(),
+            near: None,
         })
     }
 }
@@ -143,6 +171,78 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
             .query_async(&mut connection)
             .await
             .map_err(|error| unavailable(&error))
+    }
+
+    /// MGET of `keys` (Redis names); Redis Cluster splits it by slot and answers in order.
+    async fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(redis::cmd("MGET").arg(keys)).await
+    }
+
+    /// `keys` were written (or a write of them failed halfway): this process's copies of them
+    /// go at once, not when Redis's invalidation arrives (whether or not the writer marked
+    /// them near: the mark is the reader's).
+    fn wrote<'k>(&self, keys: impl IntoIterator<Item = &'k CacheKey>) {
+        if let Some(near) = &self.near {
+            for key in keys {
+                near.copies.forget(&self.key(key));
+            }
+        }
+    }
+
+    /// `get_many` with near keys: copies where there are, the rest read over the tracking
+    /// connection (near keys, copies kept) and the shared one (the others) at once.
+    async fn get_many_near(
+        &self,
+        near: &Arc<NearCache>,
+        keys: &[CacheKey],
+    ) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        let names: Vec<String> = keys.iter().map(|key| self.key(key)).collect();
+        let now = Instant::now();
+        let mut values = vec![None; keys.len()];
+        let (mut tracked, mut tickets, mut plain) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, key) in keys.iter().enumerate() {
+            if !key.is_near() {
+                plain.push(index);
+                continue;
+            }
+            match near.copies.lookup(&names[index], now) {
+                Lookup::Hit(value) => values[index] = value,
+                Lookup::Miss(ticket) => {
+                    tracked.push(index);
+                    tickets.push(ticket);
+                }
+            }
+        }
+        let tracked_names: Vec<&str> = tracked.iter().map(|&index| names[index].as_str()).collect();
+        let plain_names: Vec<String> = plain.iter().map(|&index| names[index].clone()).collect();
+        let read_tracked = async {
+            if tracked.is_empty() {
+                return Some(Vec::new());
+            }
+            near.read(&tracked_names, &tickets).await
+        };
+        let (from_tracking, from_plain) = tokio::join!(read_tracked, self.mget(&plain_names));
+        let (mut read, mut read_from) = (from_plain?, plain);
+        match from_tracking {
+            Some(from_tracking) => {
+                read.extend(from_tracking);
+                read_from.extend(tracked);
+            }
+            // No tracking connection: the near keys are read like the others, without copies.
+            None => {
+                let names: Vec<String> =
+                    tracked_names.iter().map(|&name| name.to_owned()).collect();
+                read.extend(self.mget(&names).await?);
+                read_from.extend(tracked);
+            }
+        }
+        for (index, value) in read_from.into_iter().zip(read) {
+            values[index] = value;
+        }
+        Ok(values)
     }
 
     async fn script<T: FromRedisValue>(
@@ -221,19 +321,23 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
     }
 
     async fn get(&self, key: &CacheKey) -> Result<Option<Vec<u8>>, CacheError> {
+        if key.is_near() && self.near.is_some() {
+            let mut values = self.get_many(std::slice::from_ref(key)).await?;
+            return Ok(values.pop().flatten());
+        }
         self.run(redis::cmd("GET").arg(self.key(key))).await
     }
 
-    /// MGET: Redis Cluster splits it by slot and answers in the order asked.
+    /// MGET: Redis Cluster splits it by slot and answers in the order asked. Near keys are
+    /// answered from this process's copies where it has them.
     async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
+        if let Some(near) = &self.near {
+            if keys.iter().any(CacheKey::is_near) {
+                return self.get_many_near(near, keys).await;
+            }
         }
-        let mut command = redis::cmd("MGET");
-        for key in keys {
-            command.arg(self.key(key));
-        }
-        self.run(&command).await
+        let names: Vec<String> = keys.iter().map(|key| self.key(key)).collect();
+        self.mget(&names).await
     }
 
     async fn set(
@@ -247,7 +351,9 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         if let Some(ttl) = ttl {
             command.arg("PX").arg(ttl.as_millis().max(1) as u64);
         }
-        self.run(&command).await
+        let written = self.run(&command).await;
+        self.wrote([key]);
+        written
     }
 
     async fn set_many(
@@ -256,14 +362,17 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         ttl: Option<Duration>,
     ) -> Result<(), CacheError> {
         let ttl = ttl.map(|ttl| ttl.as_millis().max(1) as u64);
-        self.pipelined(values, |pipeline, (key, value)| {
-            pipeline.cmd("SET").arg(self.key(key)).arg(value);
-            if let Some(ttl) = ttl {
-                pipeline.arg("PX").arg(ttl);
-            }
-            pipeline.ignore();
-        })
-        .await
+        let written = self
+            .pipelined(values, |pipeline, (key, value)| {
+                pipeline.cmd("SET").arg(self.key(key)).arg(value);
+                if let Some(ttl) = ttl {
+                    pipeline.arg("PX").arg(ttl);
+                }
+                pipeline.ignore();
+            })
+            .await;
+        self.wrote(values.iter().map(|(key, _)| key));
+        written
     }
 
     async fn delete(&self, keys: &[CacheKey]) -> Result<(), CacheError> {
@@ -274,7 +383,9 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         for key in keys {
             command.arg(self.key(key));
         }
-        self.run::<i64>(&command).await.map(|_| ())
+        let written = self.run::<i64>(&command).await.map(|_| ());
+        self.wrote(keys);
+        written
     }
 
     async fn exists(&self, key: &CacheKey) -> Result<bool, CacheError> {
@@ -288,8 +399,11 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         ttl: Option<Duration>,
     ) -> Result<i64, CacheError> {
         let ttl = ttl.map_or(0, |ttl| ttl.as_millis().max(1) as u64);
-        self.script(&INCREMENT, key, &[delta.to_string(), ttl.to_string()])
-            .await
+        let written = self
+            .script(&INCREMENT, key, &[delta.to_string(), ttl.to_string()])
+            .await;
+        self.wrote([key]);
+        written
     }
 
     async fn counters(&self, keys: &[CacheKey]) -> Result<Vec<Option<i64>>, CacheError> {
@@ -301,8 +415,11 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
     }
 
     async fn adjust_existing(&self, key: &CacheKey, delta: i64) -> Result<Option<i64>, CacheError> {
-        self.script(&ADJUST_EXISTING, key, &[delta.to_string()])
-            .await
+        let written = self
+            .script(&ADJUST_EXISTING, key, &[delta.to_string()])
+            .await;
+        self.wrote([key]);
+        written
     }
 
     async fn time_to_live(&self, key: &CacheKey) -> Result<Option<Duration>, CacheError> {

@@ -16,37 +16,88 @@ use std::time::Duration;
 pub struct CacheError(pub String);
 
 /// A cache key: `vg:{<tag>}:<name>`, where `<tag>` keeps related keys on one cluster slot.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CacheKey(String);
+///
+/// A key may be marked [`near`](Self::near): its reads may then be answered from a copy in
+/// this process that the server drops when the key changes (the Redis adapter's near cache).
+/// The mark is not part of the key: a key is equal to, and hashes like, its unmarked self.
+#[derive(Clone, Debug)]
+pub struct CacheKey {
+    key: String,
+    near: bool,
+}
 
 impl CacheKey {
+    fn new(key: String) -> Self {
+        Self { key, near: false }
+    }
+
     /// A key of one user's data (timeline, rate-limit buckets): tagged by the user.
     pub fn of_user(user_id: UserId, name: &str) -> Self {
-        Self(format!("vg:{{u:{user_id}}}:{name}"))
+        Self::new(format!("vg:{{u:{user_id}}}:{name}"))
     }
 
     /// A key of one post's data (counters): tagged by the post.
     pub fn of_post(post_id: PostId, name: &str) -> Self {
-        Self(format!("vg:{{p:{post_id}}}:{name}"))
+        Self::new(format!("vg:{{p:{post_id}}}:{name}"))
     }
 
     /// A key that stands alone (a hashtag feed, a global ranking, a client-address bucket):
     /// tagged by its own name.
     pub fn named(name: &str) -> Self {
-        Self(format!("vg:{{{name}}}"))
+        Self::new(format!("vg:{{{name}}}"))
+    }
+
+    /// Marks the key as read often and changed seldom, and as one whose change may show on
+    /// other processes a moment late (while the server's notice of it travels): its reads
+    /// may be answered from a copy in this process. Never for what security decides on
+    /// (revocations, rate limits), nor for sets that fan-out writes to by the thousand.
+    #[must_use]
+    pub fn near(mut self) -> Self {
+        self.near = true;
+        self
+    }
+
+    pub fn is_near(&self) -> bool {
+        self.near
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.key
     }
 
     /// The Redis Cluster hash tag: the text between the first `{` and the next `}`.
     pub fn hash_tag(&self) -> &str {
-        let open = self.0.find('{').map_or(0, |index| index + 1);
-        let close = self.0[open..]
+        let open = self.key.find('{').map_or(0, |index| index + 1);
+        let close = self.key[open..]
             .find('}')
-            .map_or(self.0.len(), |index| open + index);
-        &self.0[open..close]
+            .map_or(self.key.len(), |index| open + index);
+        &self.key[open..close]
+    }
+}
+
+impl PartialEq for CacheKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for CacheKey {}
+
+impl std::hash::Hash for CacheKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+
+impl PartialOrd for CacheKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for CacheKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
     }
 }
 

@@ -53,16 +53,19 @@ const LIKES_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Entries per list of a viewer's cached relations (follows, blocks, likes, votes).
 const RELATIONS_LIMIT: i64 = 2000;
 
+// Everything hydration reads is near (see `CacheKey::near`): read on every page, changed
+// seldom, and each change dropped by whoever made it.
+
 pub(crate) fn post_key(post_id: PostId) -> CacheKey {
-    CacheKey::of_post(post_id, "post")
+    CacheKey::of_post(post_id, "post").near()
 }
 
 pub(crate) fn byline_key(user_id: UserId) -> CacheKey {
-    CacheKey::of_user(user_id, "byline")
+    CacheKey::of_user(user_id, "byline").near()
 }
 
 pub(crate) fn viewer_key(user_id: UserId) -> CacheKey {
-    CacheKey::of_user(user_id, "viewer")
+    CacheKey::of_user(user_id, "viewer").near()
 }
 
 /// What the cache holds about an account as a viewer and as an author (`forget_accounts`).
@@ -84,14 +87,14 @@ pub(crate) enum Count {
 impl Count {
     pub(crate) fn key(self, post_id: PostId) -> CacheKey {
         match self {
-            Self::Likes => CacheKey::of_post(post_id, "likes"),
-            Self::Comments => CacheKey::of_post(post_id, "comments"),
+            Self::Likes => CacheKey::of_post(post_id, "likes").near(),
+            Self::Comments => CacheKey::of_post(post_id, "comments").near(),
         }
     }
 }
 
 fn votes_key(post_id: PostId, option: usize) -> CacheKey {
-    CacheKey::of_post(post_id, &format!("votes:{option}"))
+    CacheKey::of_post(post_id, &format!("votes:{option}")).near()
 }
 
 /// A post as the post cache holds it: nothing about any viewer, no counts.

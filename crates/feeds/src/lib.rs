@@ -119,7 +119,7 @@ pub(crate) fn home_key(user_id: UserId) -> CacheKey {
 }
 
 pub(crate) fn above_key(user_id: UserId) -> CacheKey {
-    CacheKey::of_user(user_id, "above")
+    CacheKey::of_user(user_id, "above").near()
 }
 
 pub(crate) fn author_key(user_id: UserId) -> CacheKey {

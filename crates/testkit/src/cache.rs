@@ -72,9 +72,12 @@ impl TestCache {
             }
         };
         let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
-        let cache = veilgram_cache::connect(&url, &prefix)
-            .await
-            .unwrap_or_else(|error| panic!("this test needs {url:?} and cannot reach it: {error}"));
+        let cache =
+            veilgram_cache::connect(&url, &prefix, veilgram_cache::DEFAULT_NEAR_CACHE_BYTES)
+                .await
+                .unwrap_or_else(|error| {
+                    panic!("this test needs {url:?} and cannot reach it: {error}")
+                });
         Self {
             cache,
             kind,

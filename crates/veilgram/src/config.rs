@@ -23,6 +23,10 @@ pub struct Config {
     /// `VEILGRAM_REDIS_URL`: empty for the in-process cache; `redis://host:port[/db]` for one
     /// Redis server; `redis-cluster://host:port,host:port,…` for a Redis Cluster (seed nodes).
     pub redis_url: String,
+    /// `VEILGRAM_REDIS_NEAR_CACHE_MB`: on one Redis server, what this process may hold of
+    /// copies of what feeds read most (posts, bylines, counts, readers' relations), kept fresh
+    /// by Redis's invalidations; 0 reads everything from Redis.
+    pub redis_near_cache_mb: usize,
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub auth: AuthConfig,
@@ -281,6 +285,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./veilgram-data"),
             database_url: String::new(),
             redis_url: String::new(),
+            redis_near_cache_mb: veilgram_cache::DEFAULT_NEAR_CACHE_BYTES >> 20,
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
@@ -482,6 +487,11 @@ impl Config {
     pub fn cache_url(&self) -> anyhow::Result<CacheUrl> {
         CacheUrl::parse(Some(&self.redis_url))
             .map_err(|error| anyhow::anyhow!("VEILGRAM_REDIS_URL: {}", error.0))
+    }
+
+    /// The near cache's bound in bytes (`redis_near_cache_mb`).
+    pub fn near_cache_bytes(&self) -> usize {
+        self.redis_near_cache_mb.saturating_mul(1 << 20)
     }
 
     pub fn rate_limit_settings(&self) -> anyhow::Result<RateLimitSettings> {

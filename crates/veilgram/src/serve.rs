@@ -175,7 +175,7 @@ pub async fn worker(config: Config) -> anyhow::Result<()> {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(open_store(&config).await?);
     let cache_url = config.cache_url()?;
-    let cache = veilgram_cache::connect(&cache_url, "")
+    let cache = veilgram_cache::connect(&cache_url, "", config.near_cache_bytes())
         .await
         .map_err(|error| {
             anyhow::anyhow!(

@@ -347,6 +347,65 @@ async fn fan_out_adds_to_every_set_and_new_ones_expire(test: &TestCache) {
     assert!(left <= ttl && left > Duration::from_secs(500), "{left:?}");
 }
 
+/// Near keys (which the Redis adapter may answer from copies in this process) read what was
+/// last written, by this process, at once.
+async fn near_keys_read_what_was_last_written(test: &TestCache) {
+    let cache = &test.cache;
+    let post = PostId::generate();
+    let (body, likes) = (
+        CacheKey::of_post(post, "post").near(),
+        CacheKey::of_post(post, "likes").near(),
+    );
+    let plain = CacheKey::of_post(post, "plain");
+    assert_eq!(cache.get(&body).await.unwrap(), None);
+    cache.set(&body, b"one", None).await.unwrap();
+    cache.set(&plain, b"plain", None).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            cache
+                .get_many(&[plain.clone(), body.clone()])
+                .await
+                .unwrap(),
+            vec![Some(b"plain".to_vec()), Some(b"one".to_vec())]
+        );
+    }
+    cache.set(&body, b"two", None).await.unwrap();
+    assert_eq!(cache.get(&body).await.unwrap(), Some(b"two".to_vec()));
+    cache
+        .set_many(&[(body.clone(), b"three".to_vec())], None)
+        .await
+        .unwrap();
+    assert_eq!(cache.get(&body).await.unwrap(), Some(b"three".to_vec()));
+    // Written unmarked, read marked: the same key.
+    cache
+        .set(&CacheKey::of_post(post, "post"), b"four", None)
+        .await
+        .unwrap();
+    assert_eq!(cache.get(&body).await.unwrap(), Some(b"four".to_vec()));
+    cache.delete(std::slice::from_ref(&body)).await.unwrap();
+    assert_eq!(cache.get(&body).await.unwrap(), None);
+
+    assert_eq!(
+        cache.counters(std::slice::from_ref(&likes)).await.unwrap(),
+        vec![None]
+    );
+    cache.increment(&likes, 2, None).await.unwrap();
+    assert_eq!(
+        cache.counters(std::slice::from_ref(&likes)).await.unwrap(),
+        vec![Some(2)]
+    );
+    cache.adjust_existing(&likes, 3).await.unwrap();
+    assert_eq!(
+        cache.counters(std::slice::from_ref(&likes)).await.unwrap(),
+        vec![Some(5)]
+    );
+    cache
+        .set_counters(&[(likes.clone(), 9)], None)
+        .await
+        .unwrap();
+    assert_eq!(cache.counters(&[likes]).await.unwrap(), vec![Some(9)]);
+}
+
 #[test]
 fn cache_urls_name_their_adapter_or_are_refused() {
     assert_eq!(CacheUrl::parse(None).unwrap(), CacheUrl::Memory);
@@ -376,7 +435,135 @@ veilgram_testkit::for_each_cache!(
     sorted_sets_are_capped_ranked_and_paged,
     keys_are_tagged_and_reads_cross_slots,
     fan_out_adds_to_every_set_and_new_ones_expire,
+    near_keys_read_what_was_last_written,
 );
+
+/// The near cache on one Redis server, seen from two processes (two adapters).
+mod near {
+    use std::time::Duration;
+    use veilgram_cache::RedisCache;
+    use veilgram_core::cache::{Cache, CacheKey};
+    use veilgram_core::PostId;
+
+    struct Processes {
+        /// With a near cache.
+        reader: RedisCache<redis::aio::ConnectionManager>,
+        /// Without one: changes the keys behind the reader's back.
+        writer: RedisCache<redis::aio::ConnectionManager>,
+        prefix: String,
+    }
+
+    async fn processes() -> Processes {
+        let url = veilgram_testkit::cache::redis_url();
+        let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
+        Processes {
+            reader: RedisCache::connect(&url, &prefix, 1 << 20).await.unwrap(),
+            writer: RedisCache::connect(&url, &prefix, 0).await.unwrap(),
+            prefix,
+        }
+    }
+
+    impl Processes {
+        /// Does `change`, then waits (at most 5 s) until Redis told the reader something.
+        async fn and_wait<F: std::future::Future<Output = ()>>(&self, change: F) {
+            let mut told = self.reader.near_told().expect("a near cache");
+            let before = *told.borrow_and_update();
+            change.await;
+            tokio::time::timeout(Duration::from_secs(5), told.wait_for(|now| *now > before))
+                .await
+                .expect("Redis tells the near cache within 5 s")
+                .unwrap();
+        }
+
+        fn hits(&self) -> u64 {
+            self.reader.near_statistics().unwrap().hits
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn changes_made_by_another_process_reach_the_copies() {
+        let processes = processes().await;
+        let (reader, writer) = (&processes.reader, &processes.writer);
+        let key = CacheKey::of_post(PostId::generate(), "post").near();
+        writer.set(&key, b"one", None).await.unwrap();
+        assert_eq!(reader.get(&key).await.unwrap(), Some(b"one".to_vec()));
+        let hits = processes.hits();
+        assert_eq!(reader.get(&key).await.unwrap(), Some(b"one".to_vec()));
+        assert_eq!(
+            processes.hits(),
+            hits + 1,
+            "the second read is answered here"
+        );
+
+        processes
+            .and_wait(async { writer.set(&key, b"two", None).await.unwrap() })
+            .await;
+        assert_eq!(reader.get(&key).await.unwrap(), Some(b"two".to_vec()));
+        processes
+            .and_wait(async { writer.delete(std::slice::from_ref(&key)).await.unwrap() })
+            .await;
+        assert_eq!(reader.get(&key).await.unwrap(), None);
+        // A missing key is kept as missing, and its creation is told too.
+        assert_eq!(reader.get(&key).await.unwrap(), None);
+        processes
+            .and_wait(async { writer.increment(&key, 4, None).await.map(|_| ()).unwrap() })
+            .await;
+        assert_eq!(reader.counters(&[key]).await.unwrap(), vec![Some(4)]);
+        assert!(processes.reader.near_statistics().unwrap().invalidations >= 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_tracking_connection_drops_every_copy() {
+        let processes = processes().await;
+        let (reader, writer) = (&processes.reader, &processes.writer);
+        let key = CacheKey::of_post(PostId::generate(), "post").near();
+        writer.set(&key, b"before", None).await.unwrap();
+        reader.get(&key).await.unwrap();
+        assert_eq!(reader.get(&key).await.unwrap(), Some(b"before".to_vec()));
+
+        let url = veilgram_testkit::cache::redis_url();
+        let mut admin = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let name = format!("veilgram-near-{}", processes.prefix.trim_end_matches(':'));
+        let clients: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        let id = clients
+            .lines()
+            .find(|line| line.contains(&format!(" name={name} ")))
+            .and_then(|line| line.strip_prefix("id="))
+            .and_then(|rest| rest.split(' ').next())
+            .expect("the tracking connection is listed under its name")
+            .to_owned();
+        processes
+            .and_wait(async {
+                let _: () = redis::cmd("CLIENT")
+                    .arg("KILL")
+                    .arg("ID")
+                    .arg(&id)
+                    .query_async(&mut admin)
+                    .await
+                    .map(|_: i64| ())
+                    .unwrap();
+            })
+            .await;
+        assert_eq!(reader.near_statistics().unwrap().resets, 1);
+        // Changed while nobody told the reader: its copy went with the connection.
+        writer.set(&key, b"after", None).await.unwrap();
+        assert_eq!(reader.get(&key).await.unwrap(), Some(b"after".to_vec()));
+        // A new tracking connection keeps copies again, and is told again.
+        assert_eq!(reader.get(&key).await.unwrap(), Some(b"after".to_vec()));
+        processes
+            .and_wait(async { writer.set(&key, b"again", None).await.unwrap() })
+            .await;
+        assert_eq!(reader.get(&key).await.unwrap(), Some(b"again".to_vec()));
+    }
+}
 
 mod pubsub {
     use std::sync::Arc;

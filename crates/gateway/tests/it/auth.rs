@@ -343,7 +343,11 @@ async fn revocations_are_shared_through_the_cache_and_fail_closed(database: &Tes
     let url = veilgram_cache::CacheUrl::Redis(format!("redis://127.0.0.1:{}", redis.port));
     let own = || async {
         crate::helpers::Options {
-            cache: Some(veilgram_cache::connect(&url, "").await.unwrap()),
+            cache: Some(
+                veilgram_cache::connect(&url, "", veilgram_cache::DEFAULT_NEAR_CACHE_BYTES)
+                    .await
+                    .unwrap(),
+            ),
             ..crate::helpers::Options::default()
         }
     };

@@ -353,7 +353,9 @@ async fn a_redis_outage_answers_503_and_loses_nothing() {
     let mut redis = OwnRedis::start_anywhere();
     let port = redis.port;
     let url = veilgram_cache::CacheUrl::Redis(format!("redis://127.0.0.1:{}", redis.port));
-    let cache = veilgram_cache::connect(&url, "").await.unwrap();
+    let cache = veilgram_cache::connect(&url, "", veilgram_cache::DEFAULT_NEAR_CACHE_BYTES)
+        .await
+        .unwrap();
     let database = TestDatabase::sqlite();
     let app = app_with(&database, cache, 10_000).await;
     let author = app.signup(None).await;
