@@ -30,6 +30,7 @@
 use crate::{FeedError, FeedService};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use veilgram_core::cache::{CacheKey, Scored};
 use veilgram_core::ports::{
@@ -99,7 +100,7 @@ fn votes_key(post_id: PostId, option: usize) -> CacheKey {
 
 /// A post as the post cache holds it: nothing about any viewer, no counts.
 #[derive(Serialize, Deserialize)]
-struct CachedPost {
+pub(crate) struct CachedPost {
     author_id: UserId,
     text: String,
     visibility: String,
@@ -190,10 +191,10 @@ impl FeedService {
             return Ok(Vec::new());
         }
         let keys: Vec<CacheKey> = ids.iter().copied().map(post_key).collect();
-        let mut posts: HashMap<PostId, CachedPost> = HashMap::with_capacity(ids.len());
+        let mut posts: HashMap<PostId, Arc<CachedPost>> = HashMap::with_capacity(ids.len());
         for (post_id, cached) in ids.iter().zip(self.cache.get_many(&keys).await?) {
             // Something unreadable (an older layout) counts as missing and is replaced.
-            if let Some(post) = cached.and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
+            if let Some(post) = cached.and_then(|bytes| self.posts.decode(post_id, &bytes)) {
                 posts.insert(*post_id, post);
             }
         }
@@ -207,7 +208,7 @@ impl FeedService {
         if !missing.is_empty() {
             for (post_id, post, post_counts) in self.load_posts(&missing).await? {
                 counts.insert(post_id, post_counts);
-                posts.insert(post_id, post);
+                posts.insert(post_id, Arc::new(post));
             }
         }
 
@@ -250,7 +251,7 @@ impl FeedService {
             if !may_see(post_id, &post, viewer, &facts) {
                 continue;
             }
-            visible.push(assemble(post_id, post, post_counts, &facts));
+            visible.push(assemble(post_id, &post, post_counts, &facts));
         }
         Ok(visible)
     }
@@ -265,7 +266,7 @@ impl FeedService {
         shown: &[PostId],
         authors: &[UserId],
         polls: &[PollId],
-        posts: &HashMap<PostId, CachedPost>,
+        posts: &HashMap<PostId, Arc<CachedPost>>,
     ) -> Result<ViewerFacts, FeedError> {
         if let (Some(viewer), Some(relations)) = (viewer, relations) {
             if !answers_for(relations, viewer, shown, posts) {
@@ -356,8 +357,8 @@ impl FeedService {
         &self,
         viewer: UserId,
         cached: Option<Vec<u8>>,
-    ) -> Result<ViewerRelations, FeedError> {
-        if let Some(relations) = cached.and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
+    ) -> Result<Arc<ViewerRelations>, FeedError> {
+        if let Some(relations) = cached.and_then(|bytes| self.relations.decode(&viewer, &bytes)) {
             return Ok(relations);
         }
         let since = Timestamp::now().minus(LIKES_WINDOW);
@@ -369,7 +370,7 @@ impl FeedService {
         self.cache
             .set(&viewer_key(viewer), &encoded, Some(FACTS_TTL))
             .await?;
-        Ok(relations)
+        Ok(Arc::new(relations))
     }
 
     /// Drops what the cache holds about these accounts as viewers and as authors (relations
@@ -384,7 +385,7 @@ impl FeedService {
     async fn cached_counts(
         &self,
         ids: &[PostId],
-        posts: &HashMap<PostId, CachedPost>,
+        posts: &HashMap<PostId, Arc<CachedPost>>,
     ) -> Result<(HashMap<PostId, Vec<i64>>, Vec<PostId>), FeedError> {
         let per_post: Vec<Vec<CacheKey>> = ids
             .iter()
@@ -510,7 +511,7 @@ fn answers_for(
     relations: &ViewerRelations,
     viewer: UserId,
     shown: &[PostId],
-    posts: &HashMap<PostId, CachedPost>,
+    posts: &HashMap<PostId, Arc<CachedPost>>,
 ) -> bool {
     let since = relations.since.as_millis();
     relations.blocked_complete
@@ -523,9 +524,9 @@ fn answers_for(
 }
 
 /// A post as `facts`' viewer sees it.
-fn assemble(post_id: PostId, post: CachedPost, counts: &[i64], facts: &ViewerFacts) -> PostRecord {
+fn assemble(post_id: PostId, post: &CachedPost, counts: &[i64], facts: &ViewerFacts) -> PostRecord {
     let byline = facts.bylines.get(&post.author_id);
-    let poll = post.poll.map(|poll| {
+    let poll = post.poll.as_ref().map(|poll| {
         let tallies = counts.get(2..).unwrap_or_default();
         PollRecord {
             id: poll.id,
@@ -533,7 +534,8 @@ fn assemble(post_id: PostId, post: CachedPost, counts: &[i64], facts: &ViewerFac
             total_votes: tallies.iter().sum(),
             options: poll
                 .options
-                .into_iter()
+                .iter()
+                .cloned()
                 .zip(tallies.iter().copied())
                 .collect(),
             closes_at: Timestamp::from_millis(poll.closes_at),
@@ -543,16 +545,16 @@ fn assemble(post_id: PostId, post: CachedPost, counts: &[i64], facts: &ViewerFac
     PostRecord {
         id: post_id,
         poll,
-        media: post.media,
+        media: post.media.clone(),
         author_id: post.author_id,
         author_nickname: byline
             .map(|byline| byline.nickname.clone())
             .unwrap_or_default(),
         author_avatar_media_id: byline.and_then(|byline| byline.avatar_media_id.clone()),
-        text: post.text,
+        text: post.text.clone(),
         visibility: Visibility::parse(&post.visibility).unwrap_or(Visibility::Followers),
         anonymous_thread: post.anonymous_thread,
-        hashtags: post.hashtags,
+        hashtags: post.hashtags.clone(),
         like_count: counts.first().copied().unwrap_or_default(),
         comment_count: counts.get(1).copied().unwrap_or_default(),
         liked_by_me: facts.liked.contains(&post_id),

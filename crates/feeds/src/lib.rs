@@ -7,6 +7,7 @@
 //! - [`FeedFanout`]: the event-log consumer that keeps the caches right.
 //! - [`FeedCursor`]: the position in a feed, signed and time-limited when handed to clients.
 //! - `hydrate`: ids to posts through the post cache and cache counters (see there).
+//! - `decoded`: decodings of cached posts and relations, remembered by their bytes.
 //!
 //! # Invariants
 //! - Timelines hold ids and scores, never what a reader may see; that is decided on hydration
@@ -21,6 +22,7 @@
 //!   new posts arrive above them.
 
 mod cursor;
+mod decoded;
 mod fanout;
 mod hydrate;
 
@@ -112,7 +114,12 @@ pub struct FeedService {
     settings: FeedSettings,
     /// Signs cursors; a server secret shared by every process.
     cursor_key: Vec<u8>,
+    posts: decoded::Decoded<PostId, hydrate::CachedPost>,
+    relations: decoded::Decoded<UserId, ViewerRelations>,
 }
+
+/// What each of `FeedService`'s remembered decodings may hold of encoded values.
+const DECODED_BYTES: usize = 16 << 20;
 
 pub(crate) fn home_key(user_id: UserId) -> CacheKey {
     CacheKey::of_user(user_id, "home")
@@ -150,6 +157,8 @@ impl FeedService {
             store,
             settings,
             cursor_key,
+            posts: decoded::Decoded::new(DECODED_BYTES),
+            relations: decoded::Decoded::new(DECODED_BYTES),
         }
     }
 
@@ -184,7 +193,7 @@ impl FeedService {
             let needed = limit - posts.len();
             let (entries, exhausted) = self.entries(feed, &above, position, needed).await?;
             let ids: Vec<PostId> = entries.iter().map(|entry| entry.1).collect();
-            let mut visible = self.hydrate(&ids, viewer, relations.as_ref()).await?;
+            let mut visible = self.hydrate(&ids, viewer, relations.as_deref()).await?;
             if let Feed::Hashtag(tag) = feed {
                 // An edit may have taken the tag away since the post entered the tag's feed.
                 visible.retain(|post| post.hashtags.iter().any(|own| own == tag));
@@ -282,7 +291,7 @@ impl FeedService {
         &self,
         feed: Feed<'_>,
         viewer: Option<UserId>,
-    ) -> Result<(Vec<UserId>, Option<ViewerRelations>), FeedError> {
+    ) -> Result<(Vec<UserId>, Option<Arc<ViewerRelations>>), FeedError> {
         let home = match feed {
             Feed::Home(user_id) => Some(user_id),
             Feed::Popular | Feed::Hashtag(_) => None,

@@ -37,6 +37,9 @@ impl Default for GatewayConfig {
     }
 }
 
+/// Renders Prometheus text for `/metrics`.
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// Everything a handler can reach. Services are behind `Arc`s; cloning is cheap.
 #[derive(Clone)]
 pub struct AppState {
@@ -58,8 +61,9 @@ pub struct AppState {
     pub vapid_public_key: Arc<str>,
     pub rate_limits: Arc<crate::limits::RateLimiter>,
     /// Extra Prometheus text appended to `/metrics` (e.g. event consumers' progress).
-    pub metrics_sources: Vec<Arc<dyn Fn() -> String + Send + Sync>>,
-    pub health_checks: Vec<Arc<dyn HealthCheck>>,
+    /// (Shared slices, like every field: the state is cloned for every request.)
+    pub metrics_sources: Arc<[MetricsSource]>,
+    pub health_checks: Arc<[Arc<dyn HealthCheck>]>,
     pub metrics: Arc<Metrics>,
 }
 

@@ -16,7 +16,7 @@ use veilgram_core::ports::{
 };
 use veilgram_events::{EventCounter, EventHandler};
 use veilgram_feeds::{FeedFanout, FeedService};
-use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimiter};
+use veilgram_gateway::{AppState, GatewayConfig, Metrics, MetricsSource, RateLimiter};
 use veilgram_media::{MediaService, MediaStorage, MediaWorker};
 use veilgram_moderation::ModerationService;
 use veilgram_notifications::providers::{pem_to_der, Apns, ApnsSettings, Fcm, FcmSettings};
@@ -407,17 +407,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Arc::clone(&store) as Arc<dyn ServerSecrets>,
             config.rate_limit_settings()?,
         )),
-        metrics_sources: vec![
-            Arc::new(move || counter_for_metrics.render()),
+        metrics_sources: Arc::new([
+            Arc::new(move || counter_for_metrics.render()) as MetricsSource,
             Arc::new(move || commit_stats.render()),
             Arc::new(move || fanout_stats.render()),
             Arc::new(move || job_stats.render()),
-        ],
-        health_checks: vec![
+        ]),
+        health_checks: Arc::new([
             Arc::clone(&store) as Arc<dyn HealthCheck>,
             Arc::new(veilgram_cache::CacheHealth(Arc::clone(&cache))),
             Arc::new(media.storage().clone()),
-        ],
+        ]),
         metrics: Arc::new(Metrics::default()),
     };
     let gateway = GatewayConfig {

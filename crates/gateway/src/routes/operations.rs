@@ -32,7 +32,7 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<AppState>) -> Response {
     let mut checks = serde_json::Map::new();
     let mut ready = true;
-    for check in &state.health_checks {
+    for check in state.health_checks.iter() {
         let outcome = tokio::time::timeout(Duration::from_secs(2), check.check()).await;
         let status = match outcome {
             Ok(Ok(())) => "ok",

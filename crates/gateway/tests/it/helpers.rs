@@ -241,8 +241,8 @@ impl TestApp {
             posts,
             comments,
             polls: Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>)),
-            metrics_sources: Vec::new(),
-            health_checks: vec![Arc::clone(&store) as Arc<dyn HealthCheck>],
+            metrics_sources: Arc::new([]),
+            health_checks: Arc::new([Arc::clone(&store) as Arc<dyn HealthCheck>]),
             metrics: Arc::new(Metrics::default()),
         };
         let config = GatewayConfig {

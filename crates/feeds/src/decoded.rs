@@ -1,0 +1,112 @@
+//! Decoded cache values, remembered by their bytes: every page reads the same cached posts and
+//! the reader's relations again, and decoding their JSON was the biggest part of a warm page's
+//! work. The same bytes always decode to the same value, so reusing a decoding whose bytes
+//! equal what the cache just answered can never show anything the cache did not say: no
+//! invalidation is needed, and a changed value simply decodes anew.
+
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::sync::{Arc, Mutex};
+
+const SHARDS: usize = 16;
+/// Values larger than this are decoded every time (a reader following thousands).
+const MAX_VALUE_BYTES: usize = 16 * 1024;
+
+struct Remembered<T> {
+    bytes: Box<[u8]>,
+    value: Arc<T>,
+}
+
+struct Shard<K, T> {
+    entries: HashMap<K, Remembered<T>, foldhash::fast::RandomState>,
+    bytes: usize,
+}
+
+pub(crate) struct Decoded<K, T> {
+    shards: Box<[Mutex<Shard<K, T>>]>,
+    sharding: foldhash::fast::RandomState,
+    /// Bytes remembered per shard before it starts over.
+    budget_per_shard: usize,
+}
+
+impl<K: Hash + Eq + Clone, T: DeserializeOwned> Decoded<K, T> {
+    /// Remembers at most about `budget` bytes of encoded values (and their decodings).
+    pub(crate) fn new(budget: usize) -> Self {
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        entries: HashMap::default(),
+                        bytes: 0,
+                    })
+                })
+                .collect(),
+            sharding: foldhash::fast::RandomState::default(),
+            budget_per_shard: budget / SHARDS,
+        }
+    }
+
+    /// `bytes` (the value of `key` just read from the cache) decoded; `None` if they do not
+    /// decode (an older layout counts as missing).
+    pub(crate) fn decode(&self, key: &K, bytes: &[u8]) -> Option<Arc<T>> {
+        let shard = &self.shards[(self.sharding.hash_one(key) % SHARDS as u64) as usize];
+        if let Ok(shard) = shard.lock() {
+            if let Some(remembered) = shard.entries.get(key) {
+                if *remembered.bytes == *bytes {
+                    return Some(Arc::clone(&remembered.value));
+                }
+            }
+        }
+        let value = Arc::new(serde_json::from_slice::<T>(bytes).ok()?);
+        if bytes.len() <= MAX_VALUE_BYTES {
+            if let Ok(mut shard) = shard.lock() {
+                if shard.bytes + bytes.len() > self.budget_per_shard {
+                    shard.entries.clear();
+                    shard.bytes = 0;
+                }
+                shard.bytes += bytes.len();
+                let remembered = Remembered {
+                    bytes: bytes.into(),
+                    value: Arc::clone(&value),
+                };
+                if let Some(replaced) = shard.entries.insert(key.clone(), remembered) {
+                    shard.bytes -= replaced.bytes.len();
+                }
+            }
+        }
+        Some(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_bytes_reuse_their_decoding_and_changed_ones_decode_anew() {
+        let decoded: Decoded<u32, Vec<String>> = Decoded::new(1 << 20);
+        let first = decoded.decode(&1, br#"["a"]"#).unwrap();
+        let again = decoded.decode(&1, br#"["a"]"#).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        let changed = decoded.decode(&1, br#"["b"]"#).unwrap();
+        assert_eq!(*changed, vec!["b".to_owned()]);
+        assert!(decoded.decode(&2, b"not json").is_none());
+        // Another key with the same bytes has its own decoding.
+        assert!(!Arc::ptr_eq(
+            &decoded.decode(&3, br#"["b"]"#).unwrap(),
+            &changed
+        ));
+    }
+
+    #[test]
+    fn what_is_remembered_stays_within_its_budget() {
+        let decoded: Decoded<u32, String> = Decoded::new(SHARDS * 100);
+        for key in 0..1000 {
+            decoded.decode(&key, br#""twenty bytes long!""#).unwrap();
+        }
+        for shard in decoded.shards.iter() {
+            assert!(shard.lock().unwrap().bytes <= 100);
+        }
+    }
+}
