@@ -225,21 +225,17 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
             near.read(&tracked_names, &tickets).await
         };
         let (from_tracking, from_plain) = tokio::join!(read_tracked, self.mget(&plain_names));
-        let (mut read, mut read_from) = (from_plain?, plain);
-        match from_tracking {
-            Some(from_tracking) => {
-                read.extend(from_tracking);
-                read_from.extend(tracked);
-            }
+        let from_tracking = match from_tracking {
+            Some(values) => values,
             // No tracking connection: the near keys are read like the others, without copies.
             None => {
-                let names: Vec<String> =
-                    tracked_names.iter().map(|&name| name.to_owned()).collect();
-                read.extend(self.mget(&names).await?);
-                read_from.extend(tracked);
+                let names: Vec<String> = tracked_names.iter().map(|&name| name.into()).collect();
+                self.mget(&names).await?
             }
-        }
-        for (index, value) in read_from.into_iter().zip(read) {
+        };
+        let read = from_plain?.into_iter().chain(from_tracking);
+        let read_from = plain.into_iter().chain(tracked);
+        for (index, value) in read_from.zip(read) {
             values[index] = value;
         }
         Ok(values)
