@@ -316,6 +316,39 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         self.name
     }
 
+    fn metrics(&self) -> String {
+        let Some(near) = &self.near else {
+            return String::new();
+        };
+        let figures = near.statistics();
+        veilgram_core::render_metrics(&[
+            (
+                "veilgram_cache_near_hits_total",
+                "counter",
+                "Reads of near keys answered from this process's copies.",
+                figures.hits,
+            ),
+            (
+                "veilgram_cache_near_misses_total",
+                "counter",
+                "Reads of near keys that went to Redis.",
+                figures.misses,
+            ),
+            (
+                "veilgram_cache_near_invalidations_total",
+                "counter",
+                "Keys Redis said changed while this process held or read them.",
+                figures.invalidations,
+            ),
+            (
+                "veilgram_cache_near_resets_total",
+                "counter",
+                "Times every copy was dropped (tracking connection lost, Redis flushed).",
+                figures.resets,
+            ),
+        ])
+    }
+
     async fn get(&self, key: &CacheKey) -> Result<Option<Vec<u8>>, CacheError> {
         if key.is_near() && self.near.is_some() {
             let mut values = self.get_many(std::slice::from_ref(key)).await?;

@@ -149,6 +149,11 @@ pub trait Cache: Send + Sync {
     /// Which adapter this is (`memory`, `redis`, `redis-cluster`), for logs and metrics.
     fn name(&self) -> &'static str;
 
+    /// The adapter's own figures in Prometheus text format, for `/metrics` (none by default).
+    fn metrics(&self) -> String {
+        String::new()
+    }
+
     async fn get(&self, key: &CacheKey) -> Result<Option<Vec<u8>>, CacheError>;
 
     /// Several values in one round trip per slot, in the order asked.

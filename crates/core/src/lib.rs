@@ -29,6 +29,21 @@ pub mod time;
 
 pub use error::StoreError;
 
+/// One Prometheus metric without labels: name, kind (`counter` or `gauge`), help, value.
+pub type Metric<'a> = (&'a str, &'a str, &'a str, u64);
+
+/// `metrics` in Prometheus text format (for `/metrics`).
+pub fn render_metrics(metrics: &[Metric<'_>]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for (name, kind, help, value) in metrics {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name} {value}");
+    }
+    out
+}
+
 /// Bytes as lower-case hexadecimal (digests in keys, ETags, random names).
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;

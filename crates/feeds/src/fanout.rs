@@ -9,7 +9,6 @@ use crate::{
     POPULAR_WINDOW_DAYS,
 };
 use async_trait::async_trait;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -52,8 +51,7 @@ pub struct FanoutStats {
 
 impl FanoutStats {
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        for (name, kind, help, value) in [
+        veilgram_core::render_metrics(&[
             (
                 "veilgram_feed_fanout_posts_total",
                 "counter",
@@ -72,12 +70,7 @@ impl FanoutStats {
                 "How long the latest fan-out took.",
                 self.last_micros.load(Ordering::Relaxed),
             ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            let _ = writeln!(out, "{name} {value}");
-        }
-        out
+        ])
     }
 }
 

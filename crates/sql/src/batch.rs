@@ -23,7 +23,6 @@ use crate::store::WriteTransaction;
 use crate::SqlStore;
 use async_trait::async_trait;
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -102,29 +101,26 @@ pub struct CommitStats {
 impl CommitStats {
     /// The figures in Prometheus text format.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        for (name, help, value) in [
+        veilgram_core::render_metrics(&[
             (
                 "veilgram_db_shared_commits_total",
+                "counter",
                 "Transactions that group-committed more than one write.",
-                &self.shared_commits,
+                self.shared_commits.load(Ordering::Relaxed),
             ),
             (
                 "veilgram_db_shared_writes_total",
+                "counter",
                 "Writes committed in shared transactions.",
-                &self.shared_writes,
+                self.shared_writes.load(Ordering::Relaxed),
             ),
             (
                 "veilgram_db_redone_writes_total",
+                "counter",
                 "Writes applied again after their shared transaction was rolled back.",
-                &self.redone_writes,
+                self.redone_writes.load(Ordering::Relaxed),
             ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
-            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
-        }
-        out
+        ])
     }
 }
 

@@ -380,6 +380,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         },
     ));
     let counter_for_metrics = Arc::clone(&event_counter);
+    let cache_for_metrics = Arc::clone(&cache);
     let commit_stats = store.commit_stats();
     let state = AppState {
         auth,
@@ -412,6 +413,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Arc::new(move || commit_stats.render()),
             Arc::new(move || fanout_stats.render()),
             Arc::new(move || job_stats.render()),
+            Arc::new(move || cache_for_metrics.metrics()),
         ]),
         health_checks: Arc::new([
             Arc::clone(&store) as Arc<dyn HealthCheck>,

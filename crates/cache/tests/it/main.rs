@@ -509,7 +509,19 @@ mod near {
             .and_wait(async { writer.increment(&key, 4, None).await.map(|_| ()).unwrap() })
             .await;
         assert_eq!(reader.counters(&[key]).await.unwrap(), vec![Some(4)]);
-        assert!(processes.reader.near_statistics().unwrap().invalidations >= 3);
+        let figures = processes.reader.near_statistics().unwrap();
+        assert!(figures.invalidations >= 3);
+        // What `/metrics` shows of it.
+        let metrics = processes.reader.metrics();
+        for (name, value) in [
+            ("hits", figures.hits),
+            ("misses", figures.misses),
+            ("invalidations", figures.invalidations),
+        ] {
+            let line = format!("veilgram_cache_near_{name}_total {value}\n");
+            assert!(metrics.contains(&line), "{line:?} in {metrics}");
+        }
+        assert_eq!(processes.writer.metrics(), "", "no near cache, no figures");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
