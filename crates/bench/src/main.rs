@@ -244,8 +244,8 @@ impl Outcome {
 /// connections one slow answer holds up that connection's schedule and every request behind it
 /// counts as late (rightly: latency counts from the scheduled time); many independent clients
 /// do not queue behind each other like that. More connections are not free either: requests
-/// arriving one by one cost the server a wakeup each, and on two shared cores at 8 times (2
-/// too) the 80% phase sometimes fell behind its schedule for good, where 4 kept up.
+/// arriving one by one cost the server a wakeup each. On two shared cores the 80% phase
+/// sometimes fell behind its schedule for good at 2 and at 8 times; at 4 it kept up.
 const OPEN_LOOP_SPREAD: usize = 4;
 
 /// Runs `call` on `connections` connections for `duration`. With `rate`, requests are scheduled

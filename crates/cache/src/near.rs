@@ -132,6 +132,7 @@ pub(crate) enum Lookup {
 /// The copies themselves, apart from any connection.
 pub(crate) struct Copies {
     shards: Box<[Mutex<Shard>]>,
+    sharding: foldhash::fast::RandomState,
     budget_per_shard: usize,
     tickets: AtomicU64,
     hits: AtomicU64,
@@ -142,6 +143,7 @@ impl Copies {
     pub(crate) fn new(budget: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            sharding: foldhash::fast::RandomState::default(),
             budget_per_shard: budget / SHARDS,
             tickets: AtomicU64::new(1),
             hits: AtomicU64::new(0),
@@ -150,7 +152,7 @@ impl Copies {
     }
 
     fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
-        let index = foldhash::quality::FixedState::with_seed(0).hash_one(key) as usize % SHARDS;
+        let index = (self.sharding.hash_one(key) % SHARDS as u64) as usize;
         self.shards[index]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -344,7 +346,7 @@ impl NearCache {
             .ignore()
             .exec_async(&mut connection)
             .await?;
-        // Copies read over an earlier connection were dropped with it.
+        // Invalidations of this connection drop copies; its end drops them all (`lost`).
         let near = Arc::downgrade(self);
         tokio::spawn(async move {
             while let Some(push) = received.recv().await {
@@ -389,7 +391,7 @@ impl NearCache {
     }
 
     /// The tracking connection `id` is gone: so are its copies.
-    pub(crate) fn lost(&self, id: u64) {
+    fn lost(&self, id: u64) {
         {
             let mut state = self.state();
             match &*state {

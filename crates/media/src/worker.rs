@@ -86,24 +86,21 @@ impl JobStats {
                 value.load(Ordering::Relaxed)
             );
         }
-        for (name, help, value) in [
+        let count = |value: &AtomicI64| u64::try_from(value.load(Ordering::Relaxed)).unwrap_or(0);
+        out.push_str(&veilgram_core::render_metrics(&[
             (
                 "veilgram_jobs_run_total",
+                "counter",
                 "Jobs this process ran.",
-                &self.ran,
+                count(&self.ran),
             ),
             (
                 "veilgram_jobs_retried_total",
+                "counter",
                 "Job attempts that failed and were retried or dead-lettered.",
-                &self.retried,
+                count(&self.retried),
             ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                value.load(Ordering::Relaxed)
-            );
-        }
+        ]));
         out
     }
 

@@ -453,14 +453,22 @@ mod near {
         prefix: String,
     }
 
-    async fn processes() -> Processes {
+    /// Two processes and a near key the writer set to `value` and the reader read once.
+    async fn processes_sharing(value: &[u8]) -> (Processes, CacheKey) {
         let url = veilgram_testkit::cache::redis_url();
         let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
-        Processes {
+        let processes = Processes {
             reader: RedisCache::connect(&url, &prefix, 1 << 20).await.unwrap(),
             writer: RedisCache::connect(&url, &prefix, 0).await.unwrap(),
             prefix,
-        }
+        };
+        let key = CacheKey::of_post(PostId::generate(), "post").near();
+        processes.writer.set(&key, value, None).await.unwrap();
+        assert_eq!(
+            processes.reader.get(&key).await.unwrap(),
+            Some(value.to_vec())
+        );
+        (processes, key)
     }
 
     impl Processes {
@@ -482,11 +490,8 @@ mod near {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn changes_made_by_another_process_reach_the_copies() {
-        let processes = processes().await;
+        let (processes, key) = processes_sharing(b"one").await;
         let (reader, writer) = (&processes.reader, &processes.writer);
-        let key = CacheKey::of_post(PostId::generate(), "post").near();
-        writer.set(&key, b"one", None).await.unwrap();
-        assert_eq!(reader.get(&key).await.unwrap(), Some(b"one".to_vec()));
         let hits = processes.hits();
         assert_eq!(reader.get(&key).await.unwrap(), Some(b"one".to_vec()));
         assert_eq!(
@@ -526,11 +531,8 @@ mod near {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lost_tracking_connection_drops_every_copy() {
-        let processes = processes().await;
+        let (processes, key) = processes_sharing(b"before").await;
         let (reader, writer) = (&processes.reader, &processes.writer);
-        let key = CacheKey::of_post(PostId::generate(), "post").near();
-        writer.set(&key, b"before", None).await.unwrap();
-        reader.get(&key).await.unwrap();
         assert_eq!(reader.get(&key).await.unwrap(), Some(b"before".to_vec()));
 
         let url = veilgram_testkit::cache::redis_url();
