@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use veilgram_core::cache::{check_scores, Cache, CacheError, CacheKey, Scored};
+use veilgram_core::cache::{check_members, Cache, CacheError, CacheKey, Scored};
 
 const SHARDS: usize = 32;
 
@@ -244,7 +244,7 @@ impl Cache for MemoryCache {
         members: &[Scored],
         keep: usize,
     ) -> Result<(), CacheError> {
-        check_scores(members)?;
+        check_members(members)?;
         let mut shard = self.shard(key);
         live_entry(&mut shard, key, Instant::now());
         let entry = shard.entry(key.clone()).or_insert_with(|| Entry {
@@ -295,7 +295,7 @@ impl Cache for MemoryCache {
         keep: usize,
         ttl_if_none: Duration,
     ) -> Result<(), CacheError> {
-        check_scores(std::slice::from_ref(member))?;
+        check_members(std::slice::from_ref(member))?;
         let now = Instant::now();
         for key in keys {
             let mut shard = self.shard(key);

@@ -11,7 +11,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Script};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
-use veilgram_core::cache::{check_scores, Cache, CacheError, CacheKey, Scored};
+use veilgram_core::cache::{check_members, Cache, CacheError, CacheKey, Scored};
 
 /// How long one command may take before the cache counts as unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -35,22 +35,20 @@ static ADJUST_EXISTING: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// ZADD the members, then keep only the `ARGV[1]` highest.
+/// ZADD the members (stored form), then keep only the first `ARGV[1]` (the highest).
 static SORTED_ADD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end \
-         local keep = tonumber(ARGV[1]) \
-         if keep == 0 then redis.call('DEL', KEYS[1]) \
-         else redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -keep - 1) end \
+         redis.call('ZREMRANGEBYRANK', KEYS[1], ARGV[1], -1) \
          return 1",
     )
 });
 
 /// Fan-out on one server: `ZADD` to each of `KEYS`; from `KEYS[ARGV[3]]` on, also give a set
-/// without an expiry one (`PEXPIRE … NX`) and trim it to the `-ARGV[5] - 1` highest. One command
-/// per window of sets: Redis runs the loop, instead of the client encoding and parsing a
-/// command per set (on a cluster, where one script cannot touch keys of several slots, a
-/// pipeline per set does the same).
+/// without an expiry one (`PEXPIRE … NX`) and keep only its first `ARGV[5]`. One command per
+/// window of sets: Redis runs the loop, instead of the client encoding and parsing a command
+/// per set (on a cluster, where one script cannot touch keys of several slots, a pipeline per
+/// set does the same).
 static ADD_EACH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "local first = tonumber(ARGV[3]) \
@@ -58,12 +56,42 @@ static ADD_EACH: LazyLock<Script> = LazyLock::new(|| {
            redis.call('ZADD', KEYS[i], ARGV[1], ARGV[2]) \
            if i >= first then \
              redis.call('PEXPIRE', KEYS[i], ARGV[4], 'NX') \
-             redis.call('ZREMRANGEBYRANK', KEYS[i], 0, ARGV[5]) \
+             redis.call('ZREMRANGEBYRANK', KEYS[i], ARGV[5], -1) \
            end \
          end \
          return #KEYS",
     )
 });
+
+/// How sorted sets are stored: highest first. Redis keeps a set in ascending order of score,
+/// then member bytes; a member is stored with its score negated and its bytes order-inverted,
+/// so Redis's ascending order is the port's descending one and reads and trims work from the
+/// head.
+///
+/// Why: a small set (up to 128 members, most timelines) is a listpack, which `ZADD` walks from
+/// its head to find the place of a new member. A new post, the highest score, now lands at the
+/// head at once instead of after a walk over the whole set: Redis's own time per fan-out add
+/// about halves (measured on 10,000 sets of 100 members: 29–40 ms against 17–22 ms a fan-out).
+mod stored {
+    /// Marks the end of a stored member: above every inverted byte but that of a NUL, which
+    /// members may not hold (`check_members`), so a member sorts after every longer one it
+    /// begins (as inverted order wants).
+    const END: u8 = 0xff;
+
+    pub(super) fn score(score: i64) -> i64 {
+        -score
+    }
+
+    pub(super) fn member(member: &str) -> Vec<u8> {
+        member.bytes().map(|byte| !byte).chain([END]).collect()
+    }
+
+    /// The member stored as `bytes`; `None` for what this module did not write.
+    pub(super) fn read(bytes: &[u8]) -> Option<String> {
+        let inverted = bytes.strip_suffix(&[END])?;
+        String::from_utf8(inverted.iter().map(|byte| !byte).collect()).ok()
+    }
+}
 
 /// Fan-out writes this many sets per round trip (the round trips go out together).
 const FAN_OUT_WINDOW: usize = 1024;
@@ -245,7 +273,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
         &self,
         script: &Script,
         key: &CacheKey,
-        arguments: &[String],
+        arguments: &[impl redis::ToRedisArgs],
     ) -> Result<T, CacheError> {
         let mut connection = self.connection.clone();
         let mut invocation = script.key(self.key(key));
@@ -462,12 +490,12 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         members: &[Scored],
         keep: usize,
     ) -> Result<(), CacheError> {
-        check_scores(members)?;
+        check_members(members)?;
         let mut arguments = Vec::with_capacity(1 + members.len() * 2);
-        arguments.push(keep.to_string());
+        arguments.push(keep.to_string().into_bytes());
         for Scored { score, member } in members {
-            arguments.push(score.to_string());
-            arguments.push(member.clone());
+            arguments.push(stored::score(*score).to_string().into_bytes());
+            arguments.push(stored::member(member));
         }
         self.script::<i64>(&SORTED_ADD, key, &arguments)
             .await
@@ -483,15 +511,17 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let upper = below.map_or_else(|| "+inf".to_owned(), |below| format!("({below}"));
-        let pairs: Vec<(String, f64)> = self
+        let lower = below.map_or_else(
+            || "-inf".to_owned(),
+            |below| format!("({}", stored::score(below)),
+        );
+        let pairs: Vec<(Vec<u8>, f64)> = self
             .run(
                 redis::cmd("ZRANGE")
                     .arg(self.key(key))
-                    .arg(upper)
-                    .arg("-inf")
+                    .arg(lower)
+                    .arg("+inf")
                     .arg("BYSCORE")
-                    .arg("REV")
                     .arg("LIMIT")
                     .arg(0)
                     .arg(limit)
@@ -500,7 +530,12 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
             .await?;
         Ok(pairs
             .into_iter()
-            .map(|(member, score)| Scored::new(score as i64, member))
+            .filter_map(|(member, score)| {
+                Some(Scored::new(
+                    stored::score(score as i64),
+                    stored::read(&member)?,
+                ))
+            })
             .collect())
     }
 
@@ -511,9 +546,11 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         keep: usize,
         ttl_if_none: Duration,
     ) -> Result<(), CacheError> {
-        check_scores(std::slice::from_ref(member))?;
+        check_members(std::slice::from_ref(member))?;
         let ttl = ttl_if_none.as_millis().max(1) as u64;
-        let last_kept = -(keep.max(1) as i64) - 1;
+        // The member just added is always kept.
+        let keep = keep.max(1);
+        let (score, stored_member) = (stored::score(member.score), stored::member(&member.member));
         if self.name == "redis" {
             // One script per window, the windows sent at once; each lists the sets it only
             // adds to first, then those it also maintains.
@@ -527,11 +564,11 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
                     invocation.key(key);
                 }
                 invocation
-                    .arg(member.score)
-                    .arg(&member.member)
+                    .arg(score)
+                    .arg(&stored_member)
                     .arg(plain.len() + 1)
                     .arg(ttl)
-                    .arg(last_kept);
+                    .arg(keep);
                 let mut connection = self.connection.clone();
                 async move { invocation.invoke_async::<i64>(&mut connection).await }
             });
@@ -546,8 +583,8 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
             pipeline
                 .cmd("ZADD")
                 .arg(&key)
-                .arg(member.score)
-                .arg(&member.member)
+                .arg(score)
+                .arg(&stored_member)
                 .ignore();
             if maintains(&key, &member.member) {
                 pipeline
@@ -558,8 +595,8 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
                     .ignore()
                     .cmd("ZREMRANGEBYRANK")
                     .arg(&key)
-                    .arg(0)
-                    .arg(last_kept)
+                    .arg(keep)
+                    .arg(-1)
                     .ignore();
             }
         };
@@ -578,6 +615,10 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         if members.is_empty() {
             return Ok(());
         }
+        let members: Vec<Vec<u8>> = members
+            .iter()
+            .map(|member| stored::member(member))
+            .collect();
         self.run::<i64>(redis::cmd("ZREM").arg(self.key(key)).arg(members))
             .await
             .map(|_| ())

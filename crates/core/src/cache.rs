@@ -136,12 +136,19 @@ impl Scored {
 /// Scores are exact up to 2^53 (Redis keeps them as doubles); larger ones are refused.
 pub const MAX_SCORE: i64 = 1 << 53;
 
-/// Refuses scores a double cannot hold exactly; every adapter checks with this.
-pub fn check_scores(members: &[Scored]) -> Result<(), CacheError> {
-    match members.iter().find(|member| member.score.abs() > MAX_SCORE) {
-        Some(member) => Err(CacheError(format!("score {} is beyond 2^53", member.score))),
-        None => Ok(()),
+/// Refuses scores a double cannot hold exactly, and members holding a NUL (the Redis adapter
+/// ends each member it stores with a byte that only a NUL could be confused with: see its
+/// `stored` module); every adapter checks with this.
+pub fn check_members(members: &[Scored]) -> Result<(), CacheError> {
+    for Scored { score, member } in members {
+        if score.abs() > MAX_SCORE {
+            return Err(CacheError(format!("score {score} is beyond 2^53")));
+        }
+        if member.contains('\0') {
+            return Err(CacheError("a sorted-set member holds a NUL".to_owned()));
+        }
     }
+    Ok(())
 }
 
 #[async_trait]

@@ -18,8 +18,8 @@ use veilgram_core::ports::{Engagement, FeedEntry};
 use veilgram_core::{PostId, Timestamp, UserId};
 use veilgram_events::EventHandler;
 
-/// Followers read from the store per page while fanning out.
-const FOLLOWER_PAGE: i64 = 1000;
+/// Pages of followers being written to the cache at once while fanning out.
+const PAGES_IN_FLIGHT: usize = 3;
 /// Posts of a newly followed account copied into the follower's timeline.
 const ON_FOLLOW: i64 = 50;
 
@@ -106,32 +106,32 @@ impl FeedFanout {
             return Ok(()); // merged in by readers
         }
         let started = Instant::now();
-        // Each page of followers is read from the store while the previous one is written to
-        // the cache.
-        let mut followers = feeds
-            .store
-            .follower_ids(author, None, FOLLOWER_PAGE)
-            .await?;
+        // Pages of followers are read from the store one after another, each written to the
+        // cache by a task of its own as soon as it is read, up to `PAGES_IN_FLIGHT` at once:
+        // the cache is never left waiting on the store, nor on the building of a page's keys.
+        let mut writes = tokio::task::JoinSet::new();
+        let mut after = None;
         loop {
-            let next = async {
-                match followers.last() {
-                    Some(last) if followers.len() as i64 == FOLLOWER_PAGE => feeds
-                        .store
-                        .follower_ids(author, Some(*last), FOLLOWER_PAGE)
-                        .await
-                        .map(Some),
-                    _ => Ok(None),
-                }
-            };
-            let timelines: Vec<CacheKey> = followers.iter().copied().map(home_key).collect();
-            let (next, offered) = tokio::join!(next, feeds.offer(&timelines, &entry));
-            offered?;
-            self.stats
-                .timelines
-                .fetch_add(timelines.len() as u64, Ordering::Relaxed);
-            match next? {
-                Some(more) => followers = more,
-                None => break,
+            let page = feeds.settings.fan_out_page.max(1);
+            let followers = feeds.store.follower_ids(author, after, page).await?;
+            let last = (followers.len() as i64) < page;
+            after = followers.last().copied();
+            if !followers.is_empty() {
+                let feeds = Arc::clone(feeds);
+                writes.spawn(async move {
+                    let timelines: Vec<CacheKey> = followers.into_iter().map(home_key).collect();
+                    feeds.offer(&timelines, &entry).await?;
+                    anyhow::Ok(timelines.len() as u64)
+                });
+            }
+            while writes.len() >= PAGES_IN_FLIGHT || last {
+                let Some(written) = writes.join_next().await else {
+                    break;
+                };
+                self.stats.timelines.fetch_add(written??, Ordering::Relaxed);
+            }
+            if last {
+                break;
             }
         }
         let took = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;

@@ -75,7 +75,7 @@ pub(crate) fn account_keys(user_id: UserId) -> [CacheKey; 2] {
 }
 
 fn touched_key() -> CacheKey {
-    CacheKey::named("counters:touched")
+    CacheKey::named("counters:touched.2")
 }
 
 /// The counts of a post that events change one at a time.

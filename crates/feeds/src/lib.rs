@@ -60,6 +60,8 @@ pub struct FeedSettings {
     pub timeline_length: usize,
     /// Authors with more followers than this are not fanned out; readers merge them in.
     pub fan_out_limit: i64,
+    /// Followers fan-out reads from the store, and writes to the cache, at a time.
+    pub fan_out_page: i64,
     /// How often cached counters an event changed are set from the store again.
     pub reconcile_interval: std::time::Duration,
 }
@@ -69,6 +71,7 @@ impl Default for FeedSettings {
         Self {
             timeline_length: 800,
             fan_out_limit: 10_000,
+            fan_out_page: 1000,
             reconcile_interval: std::time::Duration::from_secs(30),
         }
     }
@@ -121,8 +124,13 @@ pub struct FeedService {
 /// What each of `FeedService`'s remembered decodings may hold of encoded values.
 const DECODED_BYTES: usize = 16 << 20;
 
-pub(crate) fn home_key(user_id: UserId) -> CacheKey {
-    CacheKey::of_user(user_id, "home")
+// Sorted sets' names end in the version of their layout (2: kept highest first on Redis, see
+// the cache crate's `stored`), so that no build reads a set another layout wrote: it expires
+// unread.
+
+/// A reader's home timeline.
+pub fn home_key(user_id: UserId) -> CacheKey {
+    CacheKey::of_user(user_id, "home.2")
 }
 
 pub(crate) fn above_key(user_id: UserId) -> CacheKey {
@@ -130,15 +138,15 @@ pub(crate) fn above_key(user_id: UserId) -> CacheKey {
 }
 
 pub(crate) fn author_key(user_id: UserId) -> CacheKey {
-    CacheKey::of_user(user_id, "posts")
+    CacheKey::of_user(user_id, "posts.2")
 }
 
 pub(crate) fn hashtag_key(tag: &str) -> CacheKey {
-    CacheKey::named(&format!("tag:{tag}"))
+    CacheKey::named(&format!("tag.2:{tag}"))
 }
 
 pub(crate) fn popular_key() -> CacheKey {
-    CacheKey::named("popular")
+    CacheKey::named("popular.2")
 }
 
 pub(crate) fn scored(entry: &FeedEntry) -> Scored {

@@ -551,6 +551,7 @@ impl Config {
             timeline_length: self.feeds.timeline_length,
             fan_out_limit: self.feeds.fan_out_limit,
             reconcile_interval: Duration::from_secs(self.feeds.reconcile_interval_seconds.max(1)),
+            ..veilgram_feeds::FeedSettings::default()
         }
     }
 

@@ -261,6 +261,71 @@ async fn sorted_sets_are_capped_ranked_and_paged(test: &TestCache) {
     assert!(!cache.exists(&nothing).await.unwrap());
 }
 
+/// Members of one score are ordered by their bytes, highest first, whatever their lengths and
+/// alphabets: a page cut inside a run of equal scores holds its highest members, so a reader
+/// paging by `(score, member)` misses none. Fan-out keeps that order too.
+async fn equal_scores_are_ordered_by_member_highest_first(test: &TestCache) {
+    let cache = &test.cache;
+    let timeline = CacheKey::of_user(UserId::random(), "home");
+    let members = ["a", "ab", "abc", "b", "B", "é", "0190-x", "~"];
+    let scored: Vec<Scored> = members
+        .iter()
+        .map(|member| Scored::new(7, *member))
+        .collect();
+    cache.sorted_add(&timeline, &scored, 100).await.unwrap();
+    cache
+        .sorted_add_each(
+            std::slice::from_ref(&timeline),
+            &Scored::new(7, "aa"),
+            100,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    cache
+        .sorted_add(&timeline, &[Scored::new(6, "zz"), Scored::new(8, "")], 100)
+        .await
+        .unwrap();
+    let mut expected: Vec<&str> = members.iter().copied().chain(["aa"]).collect();
+    expected.sort_unstable_by(|a, b| b.as_bytes().cmp(a.as_bytes()));
+    let expected: Vec<Scored> = std::iter::once(Scored::new(8, ""))
+        .chain(expected.into_iter().map(|member| Scored::new(7, member)))
+        .chain([Scored::new(6, "zz")])
+        .collect();
+    let all = cache.sorted_range_desc(&timeline, None, 100).await.unwrap();
+    assert_eq!(all, expected);
+    // A limit inside the run of 7s, and a page below 8.
+    let top = cache.sorted_range_desc(&timeline, None, 4).await.unwrap();
+    assert_eq!(top, expected[..4]);
+    let below = cache
+        .sorted_range_desc(&timeline, Some(8), 3)
+        .await
+        .unwrap();
+    assert_eq!(below, expected[1..4]);
+    // The cap drops the lowest: the 6, then the lowest member of the 7s.
+    cache.sorted_add(&timeline, &[], 9).await.unwrap();
+    let kept = cache.sorted_range_desc(&timeline, None, 100).await.unwrap();
+    assert_eq!(kept, expected[..9]);
+    cache
+        .sorted_remove(&timeline, &["ab".into(), "é".into()])
+        .await
+        .unwrap();
+    let left: Vec<Scored> = expected[..9]
+        .iter()
+        .filter(|scored| scored.member != "ab" && scored.member != "é")
+        .cloned()
+        .collect();
+    assert_eq!(
+        cache.sorted_range_desc(&timeline, None, 100).await.unwrap(),
+        left
+    );
+    // A NUL is refused, by every adapter alike.
+    assert!(cache
+        .sorted_add(&timeline, &[Scored::new(1, "a\0b")], 100)
+        .await
+        .is_err());
+}
+
 /// Keys of one user share a hash tag (one cluster slot); reads across many users' keys, which
 /// land on different slots and nodes, still answer in order.
 async fn keys_are_tagged_and_reads_cross_slots(test: &TestCache) {
@@ -433,6 +498,7 @@ veilgram_testkit::for_each_cache!(
     many_values_are_set_at_once_with_their_expiry,
     concurrent_increments_are_all_counted,
     sorted_sets_are_capped_ranked_and_paged,
+    equal_scores_are_ordered_by_member_highest_first,
     keys_are_tagged_and_reads_cross_slots,
     fan_out_adds_to_every_set_and_new_ones_expire,
     near_keys_read_what_was_last_written,

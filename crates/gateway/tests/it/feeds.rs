@@ -125,6 +125,54 @@ async fn home_follows_fan_out_follows_unfollows_blocks_and_deletions(
     assert!(!home(&app, &fan.access_token).await.contains(&public));
 }
 
+/// Fan-out reads followers a page at a time and writes several pages at once: every follower
+/// gets the post, whatever page they are on, the last page full or not.
+async fn fan_out_reaches_followers_on_every_page(database: &TestDatabase, cache: &TestCache) {
+    let app = TestApp::with_options(
+        database,
+        Options {
+            cache: Some(Arc::clone(&cache.cache)),
+            feed_settings: FeedSettings {
+                fan_out_page: 2,
+                ..FeedSettings::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let author = app.signup(None).await;
+    let mut fans = Vec::new();
+    // Seven followers: three full pages and one short (and, after one more, four full).
+    for _ in 0..7 {
+        let fan = app.signup(None).await;
+        app.follow(&fan.access_token, &author.user_id).await;
+        assert!(home(&app, &fan.access_token).await.is_empty());
+        fans.push(fan);
+    }
+    let first = app
+        .post_text(&author.access_token, "to seven", "public")
+        .await;
+    app.drain_events().await;
+    for fan in &fans {
+        assert_eq!(home(&app, &fan.access_token).await, [first.clone()]);
+    }
+    let eighth = app.signup(None).await;
+    app.follow(&eighth.access_token, &author.user_id).await;
+    app.drain_events().await;
+    assert_eq!(home(&app, &eighth.access_token).await, [first.clone()]);
+    fans.push(eighth);
+    let second = app
+        .post_text(&author.access_token, "to eight", "public")
+        .await;
+    app.drain_events().await;
+    for fan in &fans {
+        assert_eq!(
+            home(&app, &fan.access_token).await,
+            [second.clone(), first.clone()]
+        );
+    }
+}
+
 /// A timeline lost from the cache (eviction, a new cache) is rebuilt from the store.
 async fn a_lost_timeline_is_rebuilt_from_the_store(database: &TestDatabase, cache: &TestCache) {
     let app = app_with(database, Arc::clone(&cache.cache), 10_000).await;
@@ -210,8 +258,7 @@ async fn followed_celebrities_are_merged_at_read_time(database: &TestDatabase, c
     let own = app.post_text(&fans[0].access_token, "mine", "public").await;
     let post = app.post_text(&star.access_token, "to many", "public").await;
     app.drain_events().await;
-    let timeline =
-        veilgram_core::cache::CacheKey::of_user(fans[0].user_id.parse().unwrap(), "home");
+    let timeline = veilgram_feeds::home_key(fans[0].user_id.parse().unwrap());
     let stored: Vec<String> = app
         .cache
         .sorted_range_desc(&timeline, None, 10)
@@ -689,6 +736,7 @@ macro_rules! feed_tests {
 
 feed_tests!(
     home_follows_fan_out_follows_unfollows_blocks_and_deletions,
+    fan_out_reaches_followers_on_every_page,
     a_lost_timeline_is_rebuilt_from_the_store,
     pages_are_stable_while_posts_arrive,
     followed_celebrities_are_merged_at_read_time,
