@@ -154,12 +154,18 @@ async fn fan_out_reaches_followers_on_every_page(database: &TestDatabase, cache:
         .await;
     app.drain_events().await;
     for fan in &fans {
-        assert_eq!(home(&app, &fan.access_token).await, [first.clone()]);
+        assert_eq!(
+            home(&app, &fan.access_token).await,
+            std::slice::from_ref(&first)
+        );
     }
     let eighth = app.signup(None).await;
     app.follow(&eighth.access_token, &author.user_id).await;
     app.drain_events().await;
-    assert_eq!(home(&app, &eighth.access_token).await, [first.clone()]);
+    assert_eq!(
+        home(&app, &eighth.access_token).await,
+        std::slice::from_ref(&first)
+    );
     fans.push(eighth);
     let second = app
         .post_text(&author.access_token, "to eight", "public")
