@@ -470,7 +470,7 @@ impl AuthService {
             revoked_token_key(&token.token_hash),
             revoked_subject_key(token.user_id),
         ];
-        let [by_token, by_subject]: [Option<Vec<u8>>; 2] = cache
+        let [by_token, by_subject]: [Option<veilgram_core::cache::Bytes>; 2] = cache
             .get_many(&keys)
             .await?
             .try_into()
@@ -478,9 +478,8 @@ impl AuthService {
         if by_token.is_some() {
             return Ok(true);
         }
-        let Some(revoked_at) = by_subject
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .and_then(|text| text.parse::<i64>().ok())
+        let Some(revoked_at) =
+            by_subject.and_then(|bytes| std::str::from_utf8(&bytes).ok()?.parse::<i64>().ok())
         else {
             return Ok(false);
         };

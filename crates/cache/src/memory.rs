@@ -7,12 +7,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use veilgram_core::cache::{check_members, Cache, CacheError, CacheKey, Scored};
+use veilgram_core::cache::{check_members, Bytes, Cache, CacheError, CacheKey, Scored};
 
 const SHARDS: usize = 32;
 
 enum Value {
-    Bytes(Vec<u8>),
+    Bytes(Bytes),
     Counter(i64),
     Sorted(SortedSet),
 }
@@ -126,11 +126,11 @@ impl MemoryCache {
             .map(|entry| &entry.value))
     }
 
-    fn bytes(&self, key: &CacheKey, now: Instant) -> Result<Option<Vec<u8>>, CacheError> {
+    fn bytes(&self, key: &CacheKey, now: Instant) -> Result<Option<Bytes>, CacheError> {
         self.read(key, now, |value| match value {
             None => Ok(None),
             Some(Value::Bytes(bytes)) => Ok(Some(bytes.clone())),
-            Some(Value::Counter(value)) => Ok(Some(value.to_string().into_bytes())),
+            Some(Value::Counter(value)) => Ok(Some(value.to_string().into())),
             Some(Value::Sorted(_)) => Err(wrong_type(key)),
         })
     }
@@ -148,11 +148,11 @@ impl Cache for MemoryCache {
         "memory"
     }
 
-    async fn get(&self, key: &CacheKey) -> Result<Option<Vec<u8>>, CacheError> {
+    async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, CacheError> {
         self.bytes(key, Instant::now())
     }
 
-    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<Bytes>>, CacheError> {
         let now = Instant::now();
         keys.iter().map(|key| self.bytes(key, now)).collect()
     }
@@ -164,7 +164,7 @@ impl Cache for MemoryCache {
         ttl: Option<Duration>,
     ) -> Result<(), CacheError> {
         let entry = Entry {
-            value: Value::Bytes(value.to_vec()),
+            value: Value::Bytes(Bytes::copy_from_slice(value)),
             expires_at: ttl.map(|ttl| Instant::now() + ttl),
         };
         self.shard(key).insert(key.clone(), entry);

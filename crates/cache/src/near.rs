@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use veilgram_core::cache::Bytes;
 
 /// A copy is dropped this long after it was read, whatever Redis says.
 const MAX_AGE: Duration = Duration::from_secs(60);
@@ -62,14 +63,14 @@ struct Slot {
 }
 
 struct Held {
-    value: Option<Vec<u8>>,
+    value: Option<Bytes>,
     read_at: Instant,
 }
 
 impl Slot {
     fn cost(&self, key: &str) -> usize {
         let value = self.copy.as_ref().and_then(|copy| copy.value.as_ref());
-        key.len() + value.map_or(0, Vec::len) + OVERHEAD
+        key.len() + value.map_or(0, Bytes::len) + OVERHEAD
     }
 }
 
@@ -125,7 +126,7 @@ impl Shard {
 
 /// A read of one key: a copy, or the ticket to fill it with what Redis answers.
 pub(crate) enum Lookup {
-    Hit(Option<Vec<u8>>),
+    Hit(Option<Bytes>),
     Miss(u64),
 }
 
@@ -182,7 +183,7 @@ impl Copies {
 
     /// Keeps `value`, read for `ticket`, as the copy of `key`, unless the key changed (or
     /// another read took over) since the ticket was handed out.
-    pub(crate) fn fill(&self, key: &str, ticket: u64, value: Option<&[u8]>, now: Instant) {
+    pub(crate) fn fill(&self, key: &str, ticket: u64, value: Option<&Bytes>, now: Instant) {
         let mut shard = self.shard(key);
         if !matches!(shard.slots.get(key), Some(Slot { order, copy: None }) if *order == ticket) {
             return;
@@ -190,7 +191,7 @@ impl Copies {
         let copy = Slot {
             order: self.tickets.fetch_add(1, Ordering::Relaxed),
             copy: Some(Held {
-                value: value.map(<[u8]>::to_vec),
+                value: value.cloned(),
                 read_at: now,
             }),
         };
@@ -418,7 +419,7 @@ impl NearCache {
         self: &Arc<Self>,
         keys: &[&str],
         tickets: &[u64],
-    ) -> Option<Vec<Option<Vec<u8>>>> {
+    ) -> Option<Vec<Option<Bytes>>> {
         let Some((id, mut connection)) = self.connection().await else {
             for key in keys {
                 self.copies.forget(key);
@@ -434,9 +435,10 @@ impl NearCache {
             .await
         {
             Ok(values) => {
+                let values = crate::redis::into_shared(values);
                 let now = Instant::now();
                 for ((key, ticket), value) in keys.iter().zip(tickets).zip(&values) {
-                    self.copies.fill(key, *ticket, value.as_deref(), now);
+                    self.copies.fill(key, *ticket, value.as_ref(), now);
                 }
                 Some(values)
             }
@@ -460,7 +462,7 @@ mod tests {
         }
     }
 
-    fn hit(lookup: Lookup) -> Option<Vec<u8>> {
+    fn hit(lookup: Lookup) -> Option<Bytes> {
         match lookup {
             Lookup::Hit(value) => value,
             Lookup::Miss(_) => panic!("expected a hit"),
@@ -472,8 +474,8 @@ mod tests {
         let copies = Copies::new(1 << 20);
         let now = Instant::now();
         let first = ticket(copies.lookup("k", now));
-        copies.fill("k", first, Some(b"v"), now);
-        assert_eq!(hit(copies.lookup("k", now)), Some(b"v".to_vec()));
+        copies.fill("k", first, Some(&Bytes::from_static(b"v")), now);
+        assert_eq!(hit(copies.lookup("k", now)), Some(Bytes::from_static(b"v")));
         // A missing key is a copy too (Redis tracks keys read while missing).
         let absent = ticket(copies.lookup("absent", now));
         copies.fill("absent", absent, None, now);
@@ -487,13 +489,16 @@ mod tests {
         let read = ticket(copies.lookup("k", now));
         // Redis's invalidation is taken before the reply it follows is.
         copies.forget("k");
-        copies.fill("k", read, Some(b"old"), now);
+        copies.fill("k", read, Some(&Bytes::from_static(b"old")), now);
         let next = ticket(copies.lookup("k", now));
         // A read that another one took over cannot fill either.
         let newer = ticket(copies.lookup("k", now));
-        copies.fill("k", next, Some(b"older"), now);
-        copies.fill("k", newer, Some(b"new"), now);
-        assert_eq!(hit(copies.lookup("k", now)), Some(b"new".to_vec()));
+        copies.fill("k", next, Some(&Bytes::from_static(b"older")), now);
+        copies.fill("k", newer, Some(&Bytes::from_static(b"new")), now);
+        assert_eq!(
+            hit(copies.lookup("k", now)),
+            Some(Bytes::from_static(b"new"))
+        );
     }
 
     #[test]
@@ -501,11 +506,11 @@ mod tests {
         let copies = Copies::new(SHARDS * (OVERHEAD + 100));
         let now = Instant::now();
         let read = ticket(copies.lookup("k", now));
-        copies.fill("k", read, Some(b"v"), now);
+        copies.fill("k", read, Some(&Bytes::from_static(b"v")), now);
         ticket(copies.lookup("k", now + MAX_AGE));
 
         let read = ticket(copies.lookup("k", now));
-        copies.fill("k", read, Some(b"v"), now);
+        copies.fill("k", read, Some(&Bytes::from_static(b"v")), now);
         copies.clear();
         ticket(copies.lookup("k", now));
 
@@ -513,7 +518,7 @@ mod tests {
         let keys: Vec<String> = (0..200).map(|index| format!("key-{index}")).collect();
         for key in &keys {
             let read = ticket(copies.lookup(key, now));
-            copies.fill(key, read, Some(&[7; 90]), now);
+            copies.fill(key, read, Some(&Bytes::from_static(&[7; 90])), now);
         }
         let held: usize = copies
             .shards

@@ -11,7 +11,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Script};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
-use veilgram_core::cache::{check_members, Cache, CacheError, CacheKey, Scored};
+use veilgram_core::cache::{check_members, Bytes, Cache, CacheError, CacheKey, Scored};
 
 /// How long one command may take before the cache counts as unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -202,11 +202,12 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
     }
 
     /// MGET of `keys` (Redis names); Redis Cluster splits it by slot and answers in order.
-    async fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+    async fn mget(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, CacheError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        self.run(redis::cmd("MGET").arg(keys)).await
+        let values: Vec<Option<Vec<u8>>> = self.run(redis::cmd("MGET").arg(keys)).await?;
+        Ok(into_shared(values))
     }
 
     /// `keys` were written (or a write of them failed halfway): this process's copies of them
@@ -226,7 +227,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
         &self,
         near: &Arc<NearCache>,
         keys: &[CacheKey],
-    ) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+    ) -> Result<Vec<Option<Bytes>>, CacheError> {
         let names: Vec<String> = keys.iter().map(|key| self.key(key)).collect();
         let now = Instant::now();
         let mut values = vec![None; keys.len()];
@@ -327,7 +328,15 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
     }
 }
 
-fn parse_counter(value: Option<Vec<u8>>) -> Result<Option<i64>, CacheError> {
+/// Values as read, shared from here on (no copy is made).
+pub(crate) fn into_shared(values: Vec<Option<Vec<u8>>>) -> Vec<Option<Bytes>> {
+    values
+        .into_iter()
+        .map(|value| value.map(Bytes::from))
+        .collect()
+}
+
+fn parse_counter(value: Option<Bytes>) -> Result<Option<i64>, CacheError> {
     value
         .map(|bytes| {
             std::str::from_utf8(&bytes)
@@ -377,17 +386,18 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         ])
     }
 
-    async fn get(&self, key: &CacheKey) -> Result<Option<Vec<u8>>, CacheError> {
+    async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, CacheError> {
         if key.is_near() && self.near.is_some() {
             let mut values = self.get_many(std::slice::from_ref(key)).await?;
             return Ok(values.pop().flatten());
         }
-        self.run(redis::cmd("GET").arg(self.key(key))).await
+        let value: Option<Vec<u8>> = self.run(redis::cmd("GET").arg(self.key(key))).await?;
+        Ok(value.map(Bytes::from))
     }
 
     /// MGET: Redis Cluster splits it by slot and answers in the order asked. Near keys are
     /// answered from this process's copies where it has them.
-    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<Bytes>>, CacheError> {
         if let Some(near) = &self.near {
             if keys.iter().any(CacheKey::is_near) {
                 return self.get_many_near(near, keys).await;

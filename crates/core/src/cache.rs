@@ -7,6 +7,8 @@
 
 use crate::{PostId, UserId};
 use async_trait::async_trait;
+/// Values are shared, not copied: an in-process cache answers with its own bytes.
+pub use bytes::Bytes;
 use std::time::Duration;
 
 /// The cache could not answer (down, timed out, refused). Callers decide whether to fail open
@@ -161,10 +163,10 @@ pub trait Cache: Send + Sync {
         String::new()
     }
 
-    async fn get(&self, key: &CacheKey) -> Result<Option<Vec<u8>>, CacheError>;
+    async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, CacheError>;
 
     /// Several values in one round trip per slot, in the order asked.
-    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<Vec<u8>>>, CacheError>;
+    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<Bytes>>, CacheError>;
 
     /// Stores a value, expiring after `ttl` if given.
     async fn set(

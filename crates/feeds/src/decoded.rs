@@ -2,19 +2,24 @@
 //! the reader's relations again, and decoding their JSON was the biggest part of a warm page's
 //! work. The same bytes always decode to the same value, so reusing a decoding whose bytes
 //! equal what the cache just answered can never show anything the cache did not say: no
-//! invalidation is needed, and a changed value simply decodes anew.
+//! invalidation is needed, and a changed value simply decodes anew. An in-process cache
+//! answers with the very bytes it holds, so those are recognised by address before any are
+//! compared.
 
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, Mutex};
+use veilgram_core::cache::Bytes;
 
 const SHARDS: usize = 16;
 /// Values larger than this are decoded every time (a reader following thousands).
 const MAX_VALUE_BYTES: usize = 16 * 1024;
 
 struct Remembered<T> {
-    bytes: Box<[u8]>,
+    /// Shared with the cache's answer (no copy), and so never freed and reused for other bytes
+    /// while remembered here.
+    bytes: Bytes,
     value: Arc<T>,
 }
 
@@ -49,11 +54,14 @@ impl<K: Hash + Eq + Clone, T: DeserializeOwned> Decoded<K, T> {
 
     /// `bytes` (the value of `key` just read from the cache) decoded; `None` if they do not
     /// decode (an older layout counts as missing).
-    pub(crate) fn decode(&self, key: &K, bytes: &[u8]) -> Option<Arc<T>> {
+    pub(crate) fn decode(&self, key: &K, bytes: &Bytes) -> Option<Arc<T>> {
         let shard = &self.shards[(self.sharding.hash_one(key) % SHARDS as u64) as usize];
         if let Ok(shard) = shard.lock() {
             if let Some(remembered) = shard.entries.get(key) {
-                if *remembered.bytes == *bytes {
+                let same = (remembered.bytes.as_ptr(), remembered.bytes.len())
+                    == (bytes.as_ptr(), bytes.len())
+                    || remembered.bytes == *bytes;
+                if same {
                     return Some(Arc::clone(&remembered.value));
                 }
             }
@@ -67,7 +75,7 @@ impl<K: Hash + Eq + Clone, T: DeserializeOwned> Decoded<K, T> {
                 }
                 shard.bytes += bytes.len();
                 let remembered = Remembered {
-                    bytes: bytes.into(),
+                    bytes: bytes.clone(),
                     value: Arc::clone(&value),
                 };
                 if let Some(replaced) = shard.entries.insert(key.clone(), remembered) {
@@ -86,15 +94,25 @@ mod tests {
     #[test]
     fn the_same_bytes_reuse_their_decoding_and_changed_ones_decode_anew() {
         let decoded: Decoded<u32, Vec<String>> = Decoded::new(1 << 20);
-        let first = decoded.decode(&1, br#"["a"]"#).unwrap();
-        let again = decoded.decode(&1, br#"["a"]"#).unwrap();
+        let first = decoded
+            .decode(&1, &Bytes::from_static(br#"["a"]"#))
+            .unwrap();
+        let again = decoded
+            .decode(&1, &Bytes::from_static(br#"["a"]"#))
+            .unwrap();
         assert!(Arc::ptr_eq(&first, &again));
-        let changed = decoded.decode(&1, br#"["b"]"#).unwrap();
+        let changed = decoded
+            .decode(&1, &Bytes::from_static(br#"["b"]"#))
+            .unwrap();
         assert_eq!(*changed, vec!["b".to_owned()]);
-        assert!(decoded.decode(&2, b"not json").is_none());
+        assert!(decoded
+            .decode(&2, &Bytes::from_static(b"not json"))
+            .is_none());
         // Another key with the same bytes has its own decoding.
         assert!(!Arc::ptr_eq(
-            &decoded.decode(&3, br#"["b"]"#).unwrap(),
+            &decoded
+                .decode(&3, &Bytes::from_static(br#"["b"]"#))
+                .unwrap(),
             &changed
         ));
     }
@@ -103,7 +121,9 @@ mod tests {
     fn what_is_remembered_stays_within_its_budget() {
         let decoded: Decoded<u32, String> = Decoded::new(SHARDS * 100);
         for key in 0..1000 {
-            decoded.decode(&key, br#""twenty bytes long!""#).unwrap();
+            decoded
+                .decode(&key, &Bytes::from_static(br#""twenty bytes long!""#))
+                .unwrap();
         }
         for shard in decoded.shards.iter() {
             assert!(shard.lock().unwrap().bytes <= 100);

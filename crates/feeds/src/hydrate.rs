@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use veilgram_core::cache::{CacheKey, Scored};
+use veilgram_core::cache::{Bytes, CacheKey, Scored};
 use veilgram_core::ports::{
     AuthorByline, MediaRecord, PollRecord, PostRecord, ViewerFacts, ViewerRelations, Visibility,
 };
@@ -356,7 +356,7 @@ impl FeedService {
     pub(crate) async fn relations(
         &self,
         viewer: UserId,
-        cached: Option<Vec<u8>>,
+        cached: Option<Bytes>,
     ) -> Result<Arc<ViewerRelations>, FeedError> {
         if let Some(relations) = cached.and_then(|bytes| self.relations.decode(&viewer, &bytes)) {
             return Ok(relations);

@@ -30,7 +30,7 @@ pub use cursor::{CursorError, FeedCursor};
 pub use fanout::{FanoutStats, FeedFanout};
 
 use std::sync::Arc;
-use veilgram_core::cache::{Cache, CacheError, CacheKey, Scored, MAX_SCORE};
+use veilgram_core::cache::{Bytes, Cache, CacheError, CacheKey, Scored, MAX_SCORE};
 use veilgram_core::ports::{FeedEntry, FeedStore, PostRecord, ViewerRelations};
 use veilgram_core::{PostId, StoreError, Timestamp, UserId};
 
@@ -333,7 +333,7 @@ impl FeedService {
     async fn followed_above_limit(
         &self,
         user_id: UserId,
-        cached: Option<Vec<u8>>,
+        cached: Option<Bytes>,
     ) -> Result<Vec<UserId>, FeedError> {
         let key = above_key(user_id);
         if let Some(cached) = cached {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use veilgram_cache::CacheUrl;
-use veilgram_core::cache::{CacheKey, Scored, MAX_SCORE};
+use veilgram_core::cache::{Bytes, CacheKey, Scored, MAX_SCORE};
 use veilgram_core::{PostId, UserId};
 use veilgram_testkit::cache::TestCache;
 
@@ -31,17 +31,27 @@ async fn values_are_stored_read_in_order_and_deleted(test: &TestCache) {
     );
     cache.set(&a, b"first", None).await.unwrap();
     cache.set(&b, &[0, 159, 255], None).await.unwrap();
-    assert_eq!(cache.get(&a).await.unwrap(), Some(b"first".to_vec()));
+    assert_eq!(
+        cache.get(&a).await.unwrap(),
+        Some(Bytes::from_static(b"first"))
+    );
     assert_eq!(
         cache
             .get_many(&[b.clone(), missing.clone(), a.clone()])
             .await
             .unwrap(),
-        vec![Some(vec![0, 159, 255]), None, Some(b"first".to_vec())],
+        vec![
+            Some(Bytes::from_static(&[0, 159, 255])),
+            None,
+            Some(Bytes::from_static(b"first"))
+        ],
         "binary-safe, in the order asked, None where missing"
     );
     cache.set(&a, b"second", None).await.unwrap();
-    assert_eq!(cache.get(&a).await.unwrap(), Some(b"second".to_vec()));
+    assert_eq!(
+        cache.get(&a).await.unwrap(),
+        Some(Bytes::from_static(b"second"))
+    );
     assert!(cache.exists(&a).await.unwrap());
     cache.delete(&[a.clone(), missing.clone()]).await.unwrap();
     assert!(!cache.exists(&a).await.unwrap());
@@ -157,9 +167,9 @@ async fn many_values_are_set_at_once_with_their_expiry(test: &TestCache) {
         .unwrap();
     let keys: Vec<CacheKey> = values.iter().map(|(key, _)| key.clone()).collect();
     let read = cache.get_many(&keys).await.unwrap();
-    let expected: Vec<Option<Vec<u8>>> = values
+    let expected: Vec<Option<Bytes>> = values
         .iter()
-        .map(|(_, value)| Some(value.clone()))
+        .map(|(_, value)| Some(Bytes::from(value.clone())))
         .collect();
     assert_eq!(read, expected);
     let ttl = cache.time_to_live(&keys[1499]).await.unwrap().unwrap();
@@ -431,22 +441,34 @@ async fn near_keys_read_what_was_last_written(test: &TestCache) {
                 .get_many(&[plain.clone(), body.clone()])
                 .await
                 .unwrap(),
-            vec![Some(b"plain".to_vec()), Some(b"one".to_vec())]
+            vec![
+                Some(Bytes::from_static(b"plain")),
+                Some(Bytes::from_static(b"one"))
+            ]
         );
     }
     cache.set(&body, b"two", None).await.unwrap();
-    assert_eq!(cache.get(&body).await.unwrap(), Some(b"two".to_vec()));
+    assert_eq!(
+        cache.get(&body).await.unwrap(),
+        Some(Bytes::from_static(b"two"))
+    );
     cache
         .set_many(&[(body.clone(), b"three".to_vec())], None)
         .await
         .unwrap();
-    assert_eq!(cache.get(&body).await.unwrap(), Some(b"three".to_vec()));
+    assert_eq!(
+        cache.get(&body).await.unwrap(),
+        Some(Bytes::from_static(b"three"))
+    );
     // Written unmarked, read marked: the same key.
     cache
         .set(&CacheKey::of_post(post, "post"), b"four", None)
         .await
         .unwrap();
-    assert_eq!(cache.get(&body).await.unwrap(), Some(b"four".to_vec()));
+    assert_eq!(
+        cache.get(&body).await.unwrap(),
+        Some(Bytes::from_static(b"four"))
+    );
     cache.delete(std::slice::from_ref(&body)).await.unwrap();
     assert_eq!(cache.get(&body).await.unwrap(), None);
 
@@ -508,7 +530,7 @@ veilgram_testkit::for_each_cache!(
 mod near {
     use std::time::Duration;
     use veilgram_cache::RedisCache;
-    use veilgram_core::cache::{Cache, CacheKey};
+    use veilgram_core::cache::{Bytes, Cache, CacheKey};
     use veilgram_core::PostId;
 
     struct Processes {
@@ -532,7 +554,7 @@ mod near {
         processes.writer.set(&key, value, None).await.unwrap();
         assert_eq!(
             processes.reader.get(&key).await.unwrap(),
-            Some(value.to_vec())
+            Some(Bytes::copy_from_slice(value))
         );
         (processes, key)
     }
@@ -559,7 +581,10 @@ mod near {
         let (processes, key) = processes_sharing(b"one").await;
         let (reader, writer) = (&processes.reader, &processes.writer);
         let hits = processes.hits();
-        assert_eq!(reader.get(&key).await.unwrap(), Some(b"one".to_vec()));
+        assert_eq!(
+            reader.get(&key).await.unwrap(),
+            Some(Bytes::from_static(b"one"))
+        );
         assert_eq!(
             processes.hits(),
             hits + 1,
@@ -569,7 +594,10 @@ mod near {
         processes
             .and_wait(async { writer.set(&key, b"two", None).await.unwrap() })
             .await;
-        assert_eq!(reader.get(&key).await.unwrap(), Some(b"two".to_vec()));
+        assert_eq!(
+            reader.get(&key).await.unwrap(),
+            Some(Bytes::from_static(b"two"))
+        );
         processes
             .and_wait(async { writer.delete(std::slice::from_ref(&key)).await.unwrap() })
             .await;
@@ -599,7 +627,10 @@ mod near {
     async fn a_lost_tracking_connection_drops_every_copy() {
         let (processes, key) = processes_sharing(b"before").await;
         let (reader, writer) = (&processes.reader, &processes.writer);
-        assert_eq!(reader.get(&key).await.unwrap(), Some(b"before".to_vec()));
+        assert_eq!(
+            reader.get(&key).await.unwrap(),
+            Some(Bytes::from_static(b"before"))
+        );
 
         let url = veilgram_testkit::cache::redis_url();
         let mut admin = redis::Client::open(url.as_str())
@@ -635,13 +666,22 @@ mod near {
         assert_eq!(reader.near_statistics().unwrap().resets, 1);
         // Changed while nobody told the reader: its copy went with the connection.
         writer.set(&key, b"after", None).await.unwrap();
-        assert_eq!(reader.get(&key).await.unwrap(), Some(b"after".to_vec()));
+        assert_eq!(
+            reader.get(&key).await.unwrap(),
+            Some(Bytes::from_static(b"after"))
+        );
         // A new tracking connection keeps copies again, and is told again.
-        assert_eq!(reader.get(&key).await.unwrap(), Some(b"after".to_vec()));
+        assert_eq!(
+            reader.get(&key).await.unwrap(),
+            Some(Bytes::from_static(b"after"))
+        );
         processes
             .and_wait(async { writer.set(&key, b"again", None).await.unwrap() })
             .await;
-        assert_eq!(reader.get(&key).await.unwrap(), Some(b"again".to_vec()));
+        assert_eq!(
+            reader.get(&key).await.unwrap(),
+            Some(Bytes::from_static(b"again"))
+        );
     }
 }
 
