@@ -142,40 +142,25 @@ async fn fan_out_reaches_followers_on_every_page(database: &TestDatabase, cache:
     .await;
     let author = app.signup(None).await;
     let mut fans = Vec::new();
-    // Seven followers: three full pages and one short (and, after one more, four full).
-    for _ in 0..7 {
-        let fan = app.signup(None).await;
-        app.follow(&fan.access_token, &author.user_id).await;
-        assert!(home(&app, &fan.access_token).await.is_empty());
-        fans.push(fan);
-    }
-    let first = app
-        .post_text(&author.access_token, "to seven", "public")
-        .await;
-    app.drain_events().await;
-    for fan in &fans {
-        assert_eq!(
-            home(&app, &fan.access_token).await,
-            std::slice::from_ref(&first)
+    let mut posted: Vec<String> = Vec::new();
+    // Seven followers: three full pages and one short; then eight: four full.
+    for followers in [7, 8] {
+        while fans.len() < followers {
+            let fan = app.signup(None).await;
+            app.follow(&fan.access_token, &author.user_id).await;
+            app.drain_events().await;
+            assert_eq!(home(&app, &fan.access_token).await, posted);
+            fans.push(fan);
+        }
+        let text = format!("to {followers}");
+        posted.insert(
+            0,
+            app.post_text(&author.access_token, &text, "public").await,
         );
-    }
-    let eighth = app.signup(None).await;
-    app.follow(&eighth.access_token, &author.user_id).await;
-    app.drain_events().await;
-    assert_eq!(
-        home(&app, &eighth.access_token).await,
-        std::slice::from_ref(&first)
-    );
-    fans.push(eighth);
-    let second = app
-        .post_text(&author.access_token, "to eight", "public")
-        .await;
-    app.drain_events().await;
-    for fan in &fans {
-        assert_eq!(
-            home(&app, &fan.access_token).await,
-            [second.clone(), first.clone()]
-        );
+        app.drain_events().await;
+        for fan in &fans {
+            assert_eq!(home(&app, &fan.access_token).await, posted);
+        }
     }
 }
 
