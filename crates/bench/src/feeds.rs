@@ -226,11 +226,26 @@ pub struct FeedRun {
     /// With Redis: how long Redis itself was busy per fan-out (the commands it ran meanwhile,
     /// from `INFO commandstats`), a floor under the fan-out's own time.
     pub fan_out_redis_busy: Option<Duration>,
+    /// With Redis: how long Redis itself was busy per warm home page (at the maximum rate).
+    pub home_redis_busy: Option<Duration>,
 }
 
 /// The microseconds Redis has spent running commands since its statistics were last reset:
 /// the sum of `INFO commandstats`' `usec`, scripts left out (the commands a script runs are
 /// counted on their own).
+/// How long Redis was busy since `before` (`redis_busy_micros` then), per one of `count`.
+fn redis_busy_since(
+    url: Option<&str>,
+    before: Option<f64>,
+    count: f64,
+) -> anyhow::Result<Option<Duration>> {
+    let (Some(url), Some(before)) = (url, before) else {
+        return Ok(None);
+    };
+    let micros = (redis_busy_micros(url)? - before) / count.max(1.0);
+    Ok(Some(Duration::from_secs_f64(micros / 1e6)))
+}
+
 fn redis_busy_micros(url: &str) -> anyhow::Result<f64> {
     let output = std::process::Command::new("redis-cli")
         .args(["-u", url, "info", "commandstats"])
@@ -306,6 +321,7 @@ pub async fn measure(
     warm_every_timeline(&address, &tokens, connections).await?;
 
     let healthz = run(&address, Call::Healthz, connections, duration, None, 0).await?;
+    let home_busy_before = redis_url.map(redis_busy_micros).transpose()?;
     let home = run(
         &address,
         Call::Home(Arc::clone(&tokens)),
@@ -315,6 +331,7 @@ pub async fn measure(
         0,
     )
     .await?;
+    let home_redis_busy = redis_busy_since(redis_url, home_busy_before, home.completed as f64)?;
     let home_target = home.rate() * 0.8;
     let home_at_80 = run(
         &address,
@@ -349,12 +366,7 @@ pub async fn measure(
         let micros = metric(&address, "veilgram_feed_fanout_last_microseconds").await?;
         servers.push(Duration::from_micros(micros as u64));
     }
-    let fan_out_redis_busy = match (redis_url, busy_before) {
-        (Some(url), Some(before)) => Some(Duration::from_micros(
-            ((redis_busy_micros(url)? - before) / FAN_OUTS as f64) as u64,
-        )),
-        _ => None,
-    };
+    let fan_out_redis_busy = redis_busy_since(redis_url, busy_before, FAN_OUTS as f64)?;
     walls.sort_unstable();
     servers.sort_unstable();
     let (fan_out_wall, fan_out_server) = (walls[FAN_OUTS / 2], servers[FAN_OUTS / 2]);
@@ -369,6 +381,7 @@ pub async fn measure(
         fan_out_server,
         fan_out_timelines: followers,
         fan_out_redis_busy,
+        home_redis_busy,
     })
 }
 
@@ -417,6 +430,16 @@ pub async fn print(arguments: &Arguments, binary: &PathBuf) -> anyhow::Result<()
             );
             println!("| {label:<44} | {rate:>10.0} | {p50:>8.2} | {p99:>8.2} | {p999:>8.2} |");
         }
+        if let Some(busy) = run.home_redis_busy {
+            println!(
+                "| {:<44} | {:>10.0} | {:>8.3} | {:>8} | {:>8} |",
+                format!("  Redis itself busy per warm page [{cache}]"),
+                1.0 / busy.as_secs_f64(),
+                busy.as_secs_f64() * 1000.0,
+                "",
+                "",
+            );
+        }
         let inserts = run.fan_out_timelines / run.fan_out_server.as_secs_f64();
         println!(
             "| {:<44} | {:>10.0} | {:>8} | {:>8} | {:>8} |",
@@ -459,7 +482,7 @@ pub async fn print(arguments: &Arguments, binary: &PathBuf) -> anyhow::Result<()
         "| {:<44} | {zadd:>10.0} | {:>8} | {:>8} | {:>8} |",
         "redis-benchmark ZADD -P 16", "", "", ""
     );
-    println!("(fan-out rows: inserts per second; P50 column = the fan-out's own time in ms, P99 column = post to last timeline, wall clock; medians of {FAN_OUTS} posts; \"Redis itself busy\": the time Redis spent running commands during the fan-outs, per post, from INFO commandstats — redis-benchmark's ZADD adds one member to one small set again and again, while fan-out inserts into 10,000 distinct timelines of about 100 posts each)");
+    println!("(fan-out rows: inserts per second; P50 column = the fan-out's own time in ms, P99 column = post to last timeline, wall clock; medians of {FAN_OUTS} posts; \"Redis itself busy\": the time Redis spent running commands during the fan-outs, per post, or during the warm maximum phase, per page (per s column: the rate Redis alone could sustain), from INFO commandstats — redis-benchmark's ZADD adds one member to one small set again and again, while fan-out inserts into 10,000 distinct timelines of about 100 posts each)");
     for summary in summaries {
         println!("{summary}");
     }
