@@ -305,10 +305,13 @@ impl NearCache {
             return Some(current);
         }
         let _connecting = self.connecting.lock().await;
-        match &*self.state() {
-            LinkState::Up(link) => return Some((link.id, link.connection.clone())),
-            LinkState::Down { since: Some(since) } if since.elapsed() < RETRY_AFTER => return None,
-            LinkState::Down { .. } => {}
+        // Another read may have opened it, or failed to, while this one waited.
+        if let Some(current) = self.current() {
+            return Some(current);
+        }
+        if matches!(&*self.state(), LinkState::Down { since: Some(since) } if since.elapsed() < RETRY_AFTER)
+        {
+            return None;
         }
         let id = self.links.fetch_add(1, Ordering::Relaxed);
         match self.open(id).await {

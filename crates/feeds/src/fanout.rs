@@ -110,9 +110,9 @@ impl FeedFanout {
         // cache by a task of its own as soon as it is read, up to `PAGES_IN_FLIGHT` at once:
         // the cache is never left waiting on the store, nor on the building of a page's keys.
         let mut writes = tokio::task::JoinSet::new();
+        let page = feeds.settings.fan_out_page.max(1);
         let mut after = None;
         loop {
-            let page = feeds.settings.fan_out_page.max(1);
             let followers = feeds.store.follower_ids(author, after, page).await?;
             let last = (followers.len() as i64) < page;
             after = followers.last().copied();

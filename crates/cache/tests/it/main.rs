@@ -571,6 +571,16 @@ mod near {
                 .unwrap();
         }
 
+        /// The writer sets `key` to `value`; once Redis told the reader, the reader reads it.
+        async fn set_then_read(&self, key: &CacheKey, value: &'static [u8]) {
+            self.and_wait(async { self.writer.set(key, value, None).await.unwrap() })
+                .await;
+            assert_eq!(
+                self.reader.get(key).await.unwrap(),
+                Some(Bytes::from_static(value))
+            );
+        }
+
         fn hits(&self) -> u64 {
             self.reader.near_statistics().unwrap().hits
         }
@@ -591,13 +601,7 @@ mod near {
             "the second read is answered here"
         );
 
-        processes
-            .and_wait(async { writer.set(&key, b"two", None).await.unwrap() })
-            .await;
-        assert_eq!(
-            reader.get(&key).await.unwrap(),
-            Some(Bytes::from_static(b"two"))
-        );
+        processes.set_then_read(&key, b"two").await;
         processes
             .and_wait(async { writer.delete(std::slice::from_ref(&key)).await.unwrap() })
             .await;
@@ -675,13 +679,7 @@ mod near {
             reader.get(&key).await.unwrap(),
             Some(Bytes::from_static(b"after"))
         );
-        processes
-            .and_wait(async { writer.set(&key, b"again", None).await.unwrap() })
-            .await;
-        assert_eq!(
-            reader.get(&key).await.unwrap(),
-            Some(Bytes::from_static(b"again"))
-        );
+        processes.set_then_read(&key, b"again").await;
     }
 }
 
