@@ -43,19 +43,35 @@ impl FeedStore for SqlStore {
     ) -> Result<Vec<UserId>, StoreError> {
         // An index-only scan of `follows_followee`. Deactivated followers are included: their
         // timelines are not read until they return, when these posts belong in them.
-        let rows = sqlx::query(
-            "SELECT follower_id FROM follows WHERE followee_id = $1 AND follower_id > $2 \
-             ORDER BY follower_id LIMIT $3",
+        //
+        // The page comes back as one row, the ids joined by commas: what a page costs is
+        // the driver's work per row (about 3 µs a row through sqlx's `Any` driver on SQLite,
+        // ten times the engine's own scan), and a fan-out reads thousands. `string_agg` is
+        // PostgreSQL's and SQLite's (3.44 on) alike; the page is sorted here, as the
+        // aggregate's order is not promised.
+        let joined: Option<String> = sqlx::query_scalar(
+            "SELECT string_agg(follower_id, ',') FROM (SELECT follower_id FROM follows \
+             WHERE followee_id = $1 AND follower_id > $2 ORDER BY follower_id LIMIT $3) AS page",
         )
         .bind(author.to_string())
         .bind(after.map(|after| after.to_string()).unwrap_or_default())
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await
         .map_err(translate)?;
-        rows.iter()
-            .map(|row| id_column(row, "follower_id"))
-            .collect()
+        let mut followers = joined
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|id| !id.is_empty())
+            .map(|id| {
+                id.parse().map_err(|_| {
+                    StoreError::Unavailable("column follower_id holds an invalid id".into())
+                })
+            })
+            .collect::<Result<Vec<UserId>, StoreError>>()?;
+        followers.sort_unstable();
+        Ok(followers)
     }
 
     async fn followers_count(&self, user_id: UserId) -> Result<i64, StoreError> {
