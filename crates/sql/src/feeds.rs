@@ -1,7 +1,7 @@
 //! `FeedStore` on the relational engines: the truth that feed caches are rebuilt from.
 
 use crate::posts::{post_select, viewer_text, visible_to};
-use crate::store::{column, id_column, numbered_placeholders, translate};
+use crate::store::{column, id_column, numbered_placeholders, parse_id, translate};
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -64,11 +64,7 @@ impl FeedStore for SqlStore {
             .unwrap_or_default()
             .split(',')
             .filter(|id| !id.is_empty())
-            .map(|id| {
-                id.parse().map_err(|_| {
-                    StoreError::Unavailable("column follower_id holds an invalid id".into())
-                })
-            })
+            .map(|id| parse_id(id, "follower_id"))
             .collect::<Result<Vec<UserId>, StoreError>>()?;
         followers.sort_unstable();
         Ok(followers)

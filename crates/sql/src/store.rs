@@ -357,8 +357,7 @@ pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
 /// Parses a UUID column into one of core's id newtypes.
 pub(crate) fn id_column<I: std::str::FromStr>(row: &AnyRow, name: &str) -> Result<I, StoreError> {
     let text: String = column(row, name)?;
-    text.parse()
-        .map_err(|_| StoreError::Unavailable(format!("column {name} holds an invalid id")))
+    parse_id(&text, name)
 }
 
 /// A nullable UUID column as one of core's id newtypes.
@@ -367,11 +366,13 @@ pub(crate) fn optional_id_column<I: std::str::FromStr>(
     name: &str,
 ) -> Result<Option<I>, StoreError> {
     let text: Option<String> = column(row, name)?;
-    text.map(|text| {
-        text.parse()
-            .map_err(|_| StoreError::Unavailable(format!("column {name} holds an invalid id")))
-    })
-    .transpose()
+    text.map(|text| parse_id(&text, name)).transpose()
+}
+
+/// An id read from column `name` (alone, or among others joined in one value).
+pub(crate) fn parse_id<I: std::str::FromStr>(text: &str, name: &str) -> Result<I, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Unavailable(format!("column {name} holds an invalid id")))
 }
 
 /// Reads a 32-byte hash column.
