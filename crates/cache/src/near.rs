@@ -81,6 +81,10 @@ struct Shard {
     /// longer matches its slot's is stale.
     queue: VecDeque<(String, u64)>,
     bytes: usize,
+    /// Lookups this shard answered from a copy, and those it did not. Counted under the
+    /// shard's lock (already held), not in atomics every lookup of every thread would share.
+    hits: u64,
+    misses: u64,
 }
 
 impl Shard {
@@ -136,8 +140,6 @@ pub(crate) struct Copies {
     sharding: foldhash::fast::RandomState,
     budget_per_shard: usize,
     tickets: AtomicU64,
-    hits: AtomicU64,
-    misses: AtomicU64,
 }
 
 impl Copies {
@@ -147,8 +149,6 @@ impl Copies {
             sharding: foldhash::fast::RandomState::default(),
             budget_per_shard: budget / SHARDS,
             tickets: AtomicU64::new(1),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
         }
     }
 
@@ -167,11 +167,12 @@ impl Copies {
         }) = shard.slots.get(key)
         {
             if now.duration_since(copy.read_at) < MAX_AGE {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                return Lookup::Hit(copy.value.clone());
+                let value = copy.value.clone();
+                shard.hits += 1;
+                return Lookup::Hit(value);
             }
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
+        shard.misses += 1;
         let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
         let mark = Slot {
             order: ticket,
@@ -203,13 +204,26 @@ impl Copies {
         self.shard(key).remove(key);
     }
 
+    /// Drops every copy (the counts stay).
     pub(crate) fn clear(&self) {
         for shard in &self.shards {
             let mut shard = shard
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            *shard = Shard::default();
+            shard.slots = HashMap::default();
+            shard.queue = VecDeque::new();
+            shard.bytes = 0;
         }
+    }
+
+    /// Lookups answered from a copy, and lookups that were not, since this cache started.
+    fn counts(&self) -> (u64, u64) {
+        self.shards.iter().fold((0, 0), |(hits, misses), shard| {
+            let shard = shard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (hits + shard.hits, misses + shard.misses)
+        })
     }
 }
 
@@ -272,9 +286,10 @@ impl NearCache {
     }
 
     pub(crate) fn statistics(&self) -> NearStatistics {
+        let (hits, misses) = self.copies.counts();
         NearStatistics {
-            hits: self.copies.hits.load(Ordering::Relaxed),
-            misses: self.copies.misses.load(Ordering::Relaxed),
+            hits,
+            misses,
             invalidations: self.invalidations.load(Ordering::Relaxed),
             resets: self.resets.load(Ordering::Relaxed),
         }

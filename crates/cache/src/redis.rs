@@ -9,6 +9,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Script};
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 use veilgram_core::cache::{check_members, Bytes, Cache, CacheError, CacheKey, Scored};
@@ -193,6 +194,16 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
         format!("{}{}", self.prefix, key.as_str())
     }
 
+    /// `key`'s name in Redis, borrowed when there is no prefix (as in production): the hot
+    /// paths (`get_many`, a write's dropping of copies) then make no string per key.
+    fn name<'k>(&self, key: &'k CacheKey) -> Cow<'k, str> {
+        if self.prefix.is_empty() {
+            Cow::Borrowed(key.as_str())
+        } else {
+            Cow::Owned(self.key(key))
+        }
+    }
+
     async fn run<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, CacheError> {
         let mut connection = self.connection.clone();
         command
@@ -219,7 +230,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
     fn wrote<'k>(&self, keys: impl IntoIterator<Item = &'k CacheKey>) {
         if let Some(near) = &self.near {
             for key in keys {
-                near.copies.forget(&self.key(key));
+                near.copies.forget(&self.name(key));
             }
         }
     }
@@ -231,7 +242,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
         near: &Arc<NearCache>,
         keys: &[CacheKey],
     ) -> Result<Vec<Option<Bytes>>, CacheError> {
-        let names: Vec<String> = keys.iter().map(|key| self.key(key)).collect();
+        let names: Vec<Cow<'_, str>> = keys.iter().map(|key| self.name(key)).collect();
         let now = Instant::now();
         let mut values = vec![None; keys.len()];
         let (mut tracked, mut tickets, mut plain) = (Vec::new(), Vec::new(), Vec::new());
@@ -248,8 +259,8 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
                 }
             }
         }
-        let tracked_names: Vec<&str> = tracked.iter().map(|&index| names[index].as_str()).collect();
-        let plain_names: Vec<&str> = plain.iter().map(|&index| names[index].as_str()).collect();
+        let tracked_names: Vec<&str> = tracked.iter().map(|&index| &*names[index]).collect();
+        let plain_names: Vec<&str> = plain.iter().map(|&index| &*names[index]).collect();
         let read_tracked = async {
             if tracked.is_empty() {
                 return Some(Vec::new());
@@ -403,7 +414,8 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
                 return self.get_many_near(near, keys).await;
             }
         }
-        let names: Vec<String> = keys.iter().map(|key| self.key(key)).collect();
+        let names: Vec<Cow<'_, str>> = keys.iter().map(|key| self.name(key)).collect();
+        let names: Vec<&str> = names.iter().map(|name| &**name).collect();
         self.mget(&names).await
     }
 
