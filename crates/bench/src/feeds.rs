@@ -129,6 +129,52 @@ async fn metric(address: &str, name: &str) -> anyhow::Result<f64> {
         .with_context(|| format!("{name} not in /metrics"))
 }
 
+/// The server's own latency histogram for `GET route` (answered 200), from `/metrics`: each
+/// bucket's upper bound in seconds and how many requests it holds, cumulative.
+async fn server_histogram(address: &str, route: &str) -> anyhow::Result<Vec<(f64, f64)>> {
+    let request = hyper::Request::builder()
+        .uri("/metrics")
+        .header("host", address)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))?;
+    let (_, body) = send_once(address, request).await?;
+    let prefix = format!(
+        "veilgram_http_request_duration_seconds_bucket{{route=\"{route}\",method=\"GET\",status=\"200\",le=\""
+    );
+    Ok(String::from_utf8_lossy(&body)
+        .lines()
+        .filter_map(|line| {
+            let (bound, count) = line.strip_prefix(&prefix)?.split_once("\"} ")?;
+            let bound = if bound == "+Inf" {
+                f64::INFINITY
+            } else {
+                bound.parse().ok()?
+            };
+            Some((bound, count.parse().ok()?))
+        })
+        .collect())
+}
+
+/// The bucket bound (ms) under which `quantile` of the requests between two readings of a
+/// histogram fell: the server's own time, from the middleware's timer, without the network
+/// or the load generator.
+fn server_percentile(before: &[(f64, f64)], after: &[(f64, f64)], quantile: f64) -> f64 {
+    let counted = |bound: f64| {
+        let at = |histogram: &[(f64, f64)]| {
+            histogram
+                .iter()
+                .find(|(le, _)| *le == bound)
+                .map_or(0.0, |(_, count)| *count)
+        };
+        at(after) - at(before)
+    };
+    let total = counted(f64::INFINITY);
+    after
+        .iter()
+        .map(|(bound, _)| *bound)
+        .find(|bound| counted(*bound) >= quantile * total)
+        .map_or(f64::NAN, |bound| bound * 1000.0)
+}
+
 /// `redis-benchmark`'s rate for one test, pipelined 16 deep.
 fn redis_benchmark(test: &str) -> anyhow::Result<f64> {
     let output = std::process::Command::new("redis-benchmark")
@@ -220,6 +266,8 @@ pub struct FeedRun {
     pub home: Outcome,
     pub home_target: f64,
     pub home_at_80: Outcome,
+    /// The server's own P50, P99 and P99.9 (ms, bucket bounds) during the 80% phase.
+    pub home_at_80_server: [f64; 3],
     pub fan_out_wall: Duration,
     pub fan_out_server: Duration,
     pub fan_out_timelines: f64,
@@ -333,6 +381,7 @@ pub async fn measure(
     .await?;
     let home_redis_busy = redis_busy_since(redis_url, home_busy_before, home.completed as f64)?;
     let home_target = home.rate() * 0.8;
+    let histogram_before = server_histogram(&address, "/api/v1/feed/home").await?;
     let home_at_80 = run(
         &address,
         Call::Home(Arc::clone(&tokens)),
@@ -342,6 +391,9 @@ pub async fn measure(
         0,
     )
     .await?;
+    let histogram_after = server_histogram(&address, "/api/v1/feed/home").await?;
+    let home_at_80_server =
+        [0.5, 0.99, 0.999].map(|q| server_percentile(&histogram_before, &histogram_after, q));
 
     // Posts by the account everyone follows, to its 9,999 followers, each alone in the log;
     // the median of FAN_OUTS.
@@ -377,6 +429,7 @@ pub async fn measure(
         home,
         home_target,
         home_at_80,
+        home_at_80_server,
         fan_out_wall,
         fan_out_server,
         fan_out_timelines: followers,
@@ -430,6 +483,15 @@ pub async fn print(arguments: &Arguments, binary: &PathBuf) -> anyhow::Result<()
             );
             println!("| {label:<44} | {rate:>10.0} | {p50:>8.2} | {p99:>8.2} | {p999:>8.2} |");
         }
+        let [p50, p99, p999] = run.home_at_80_server;
+        println!(
+            "| {:<44} | {:>10} | {:>7}≤ | {:>7}≤ | {:>7}≤ |",
+            format!("  of which the server's own time [{cache}]"),
+            "",
+            p50,
+            p99,
+            p999
+        );
         if let Some(busy) = run.home_redis_busy {
             println!(
                 "| {:<44} | {:>10.0} | {:>8.3} | {:>8} | {:>8} |",
@@ -482,7 +544,7 @@ pub async fn print(arguments: &Arguments, binary: &PathBuf) -> anyhow::Result<()
         "| {:<44} | {zadd:>10.0} | {:>8} | {:>8} | {:>8} |",
         "redis-benchmark ZADD -P 16", "", "", ""
     );
-    println!("(fan-out rows: inserts per second; P50 column = the fan-out's own time in ms, P99 column = post to last timeline, wall clock; medians of {FAN_OUTS} posts; \"Redis itself busy\": the time Redis spent running commands during the fan-outs, per post, or during the warm maximum phase, per page (per s column: the rate Redis alone could sustain), from INFO commandstats — redis-benchmark's ZADD adds one member to one small set again and again, while fan-out inserts into 10,000 distinct timelines of about 100 posts each)");
+    println!("(fan-out rows: inserts per second; P50 column = the fan-out's own time in ms, P99 column = post to last timeline, wall clock; medians of {FAN_OUTS} posts; \"Redis itself busy\": the time Redis spent running commands during the fan-outs, per post, or during the warm maximum phase, per page (per s column: the rate Redis alone could sustain), from INFO commandstats; \"the server's own time\": the 80% phase as the server's middleware timed it (its /metrics histogram, so bucket bounds), without the network or the load generator — redis-benchmark's ZADD adds one member to one small set again and again, while fan-out inserts into 10,000 distinct timelines of about 100 posts each)");
     for summary in summaries {
         println!("{summary}");
     }
