@@ -40,9 +40,29 @@ impl Default for GatewayConfig {
 /// Renders Prometheus text for `/metrics`.
 pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 
-/// Everything a handler can reach. Services are behind `Arc`s; cloning is cheap.
+/// Everything a handler can reach, behind one `Arc`. axum clones the state for the handler and
+/// for each middleware and extractor that asks for it, on every request: one shared count to
+/// raise and lower is cheaper than one per service (nineteen atomic increments and decrements
+/// per clone, on counters both cores touch, were 4% of a warm feed read's time in `perf`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds: the services (each shareable on its own) and their settings.
+pub struct Services {
     pub auth: Arc<AuthService>,
     pub users: Arc<UsersService>,
     pub posts: Arc<PostsService>,
@@ -61,7 +81,6 @@ pub struct AppState {
     pub vapid_public_key: Arc<str>,
     pub rate_limits: Arc<crate::limits::RateLimiter>,
     /// Extra Prometheus text appended to `/metrics` (e.g. event consumers' progress).
-    /// (Shared slices, like every field: the state is cloned for every request.)
     pub metrics_sources: Arc<[MetricsSource]>,
     pub health_checks: Arc<[Arc<dyn HealthCheck>]>,
     pub metrics: Arc<Metrics>,

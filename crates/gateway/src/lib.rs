@@ -25,7 +25,7 @@ pub mod limits;
 pub mod observe;
 mod routes;
 
-pub use app::{router, AppState, GatewayConfig, MetricsSource};
+pub use app::{router, AppState, GatewayConfig, MetricsSource, Services};
 pub use error::ApiError;
 pub use limits::{Budget, Limit, Network, RateLimitSettings, RateLimiter};
 pub use observe::Metrics;

@@ -16,7 +16,7 @@ use veilgram_core::ports::{
 };
 use veilgram_events::{EventCounter, EventHandler};
 use veilgram_feeds::{FeedFanout, FeedService};
-use veilgram_gateway::{AppState, GatewayConfig, Metrics, MetricsSource, RateLimiter};
+use veilgram_gateway::{AppState, GatewayConfig, Metrics, MetricsSource, RateLimiter, Services};
 use veilgram_media::{MediaService, MediaStorage, MediaWorker};
 use veilgram_moderation::ModerationService;
 use veilgram_notifications::providers::{pem_to_der, Apns, ApnsSettings, Fcm, FcmSettings};
@@ -382,7 +382,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let counter_for_metrics = Arc::clone(&event_counter);
     let cache_for_metrics = Arc::clone(&cache);
     let commit_stats = store.commit_stats();
-    let state = AppState {
+    let state = AppState::new(Services {
         auth,
         users,
         posts,
@@ -421,7 +421,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Arc::new(media.storage().clone()),
         ]),
         metrics: Arc::new(Metrics::default()),
-    };
+    });
     let gateway = GatewayConfig {
         cors_allowed_origins: config.http.cors_allowed_origins.clone(),
         max_body_bytes: config.http.max_body_bytes,

@@ -22,7 +22,9 @@ use veilgram_core::ports::{
 };
 use veilgram_core::pubsub::PubSub;
 use veilgram_feeds::{FeedFanout, FeedService, FeedSettings};
-use veilgram_gateway::{AppState, GatewayConfig, Metrics, RateLimitSettings, RateLimiter};
+use veilgram_gateway::{
+    AppState, GatewayConfig, Metrics, RateLimitSettings, RateLimiter, Services,
+};
 use veilgram_media::{MediaService, MediaSettings, MediaStorage, MediaWorker, StorageConfig};
 use veilgram_notifications::{NotificationMaker, NotificationsService, PushDevices, PushQueue};
 use veilgram_polls::PollsService;
@@ -215,7 +217,7 @@ impl TestApp {
         let hub = Arc::new(Hub::default());
         let dispatch = Arc::clone(&hub)
             .spawn_dispatch(pubsub.as_ref(), Arc::clone(&store) as Arc<dyn FeedStore>);
-        let state = AppState {
+        let state = AppState::new(Services {
             media: Arc::clone(&media),
             moderation: Arc::new(veilgram_moderation::ModerationService::new(
                 Arc::clone(&store) as Arc<dyn veilgram_core::ports::ModerationStore>,
@@ -244,7 +246,7 @@ impl TestApp {
             metrics_sources: Arc::new([]),
             health_checks: Arc::new([Arc::clone(&store) as Arc<dyn HealthCheck>]),
             metrics: Arc::new(Metrics::default()),
-        };
+        });
         let config = GatewayConfig {
             cors_allowed_origins: options.cors_allowed_origins,
             max_body_bytes: options.max_body_bytes,
