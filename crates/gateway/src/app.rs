@@ -84,6 +84,8 @@ pub struct Services {
     pub metrics_sources: Arc<[MetricsSource]>,
     pub health_checks: Arc<[Arc<dyn HealthCheck>]>,
     pub metrics: Arc<Metrics>,
+    /// Posts' JSON as feed pages last showed them (`Default` is empty).
+    pub rendered_posts: crate::routes::rendered::RenderedPosts,
 }
 
 impl AppState {

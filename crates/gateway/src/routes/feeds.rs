@@ -3,9 +3,10 @@
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, Caller, MaybeCaller, PageQuery};
-use crate::routes::posts::{PostPage, PostView};
+use crate::routes::posts::PostPage;
 use axum::extract::{Path, State};
-use axum::Json;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use veilgram_core::text::{hashtags, is_tag_char, MAX_HASHTAG_CHARS};
@@ -19,12 +20,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(hashtag_feed))
 }
 
+/// A page of `feed` as a `PostPage` body (rendered through `rendered_posts`, see there).
 async fn page(
     state: &AppState,
     feed: Feed<'_>,
     viewer: Option<UserId>,
     query: &PageQuery,
-) -> Result<Json<PostPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = query.limit()?;
     let cursor = match &query.cursor {
         Some(raw) => Some(state.feeds.decode_cursor(feed, raw)?),
@@ -34,10 +36,9 @@ async fn page(
         .feeds
         .page(feed, viewer, cursor, limit as usize)
         .await?;
-    Ok(Json(PostPage {
-        items: page.posts.into_iter().map(PostView::from).collect(),
-        next_cursor: page.next.map(|next| state.feeds.encode_cursor(feed, next)),
-    }))
+    let next_cursor = page.next.map(|next| state.feeds.encode_cursor(feed, next));
+    let body = state.rendered_posts.page(page.posts, next_cursor);
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// Posts by the accounts the caller follows, and the caller's own, newest first.
@@ -51,7 +52,7 @@ async fn home_feed(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<PostPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let viewer = caller.user_id;
     page(&state, Feed::Home(viewer), Some(viewer), &query).await
 }
@@ -67,7 +68,7 @@ async fn popular_feed(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<PostPage>, ApiError> {
+) -> Result<Response, ApiError> {
     page(&state, Feed::Popular, caller.map(|c| c.user_id), &query).await
 }
 
@@ -84,7 +85,7 @@ async fn hashtag_feed(
     MaybeCaller(caller): MaybeCaller,
     Path(tag): Path<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<PostPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let raw = tag.strip_prefix('#').unwrap_or(&tag);
     let length = raw.chars().count();
     if length == 0 || length > MAX_HASHTAG_CHARS || !raw.chars().all(is_tag_char) {

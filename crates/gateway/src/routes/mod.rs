@@ -13,6 +13,7 @@ mod polls;
 mod posts;
 mod push;
 pub(crate) mod realtime;
+pub(crate) mod rendered;
 mod users;
 
 use crate::app::AppState;
