@@ -11,6 +11,7 @@
 //! - [`ports`]: the traits a storage engine implements; services hold them as `Arc<dyn …>`.
 //! - [`cache`]: the cache port (values, counters, sorted sets, expiry) and its hash-tagged keys.
 //! - [`text`]: nickname keys and look-alike folding, shared by nicknames and mentions.
+//! - [`memo`]: [`memo::Memo`], values remembered while they still check out, within a budget.
 //! - [`sequence`]: [`sequence::SequenceCursor`], for tailing append-only tables from many processes.
 //!
 //! This crate depends on no engine, no web framework and no service: it is the root of the crate
@@ -21,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod jobs;
+pub mod memo;
 pub mod ports;
 pub mod pubsub;
 pub mod sequence;

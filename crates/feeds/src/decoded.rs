@@ -7,12 +7,11 @@
 //! compared.
 
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash};
-use std::sync::{Arc, Mutex};
+use std::hash::Hash;
+use std::sync::Arc;
 use veilgram_core::cache::Bytes;
+use veilgram_core::memo::Memo;
 
-const SHARDS: usize = 16;
 /// Values larger than this are decoded every time (a reader following thousands).
 const MAX_VALUE_BYTES: usize = 16 * 1024;
 
@@ -23,65 +22,37 @@ struct Remembered<T> {
     value: Arc<T>,
 }
 
-struct Shard<K, T> {
-    entries: HashMap<K, Remembered<T>, foldhash::fast::RandomState>,
-    bytes: usize,
-}
-
 pub(crate) struct Decoded<K, T> {
-    shards: Box<[Mutex<Shard<K, T>>]>,
-    sharding: foldhash::fast::RandomState,
-    /// Bytes remembered per shard before it starts over.
-    budget_per_shard: usize,
+    memo: Memo<K, Remembered<T>>,
 }
 
 impl<K: Hash + Eq + Clone, T: DeserializeOwned> Decoded<K, T> {
     /// Remembers at most about `budget` bytes of encoded values (and their decodings).
     pub(crate) fn new(budget: usize) -> Self {
         Self {
-            shards: (0..SHARDS)
-                .map(|_| {
-                    Mutex::new(Shard {
-                        entries: HashMap::default(),
-                        bytes: 0,
-                    })
-                })
-                .collect(),
-            sharding: foldhash::fast::RandomState::default(),
-            budget_per_shard: budget / SHARDS,
+            memo: Memo::new(budget),
         }
     }
 
     /// `bytes` (the value of `key` just read from the cache) decoded; `None` if they do not
     /// decode (an older layout counts as missing).
     pub(crate) fn decode(&self, key: &K, bytes: &Bytes) -> Option<Arc<T>> {
-        let shard = &self.shards[(self.sharding.hash_one(key) % SHARDS as u64) as usize];
-        if let Ok(shard) = shard.lock() {
-            if let Some(remembered) = shard.entries.get(key) {
-                let same = (remembered.bytes.as_ptr(), remembered.bytes.len())
-                    == (bytes.as_ptr(), bytes.len())
-                    || remembered.bytes == *bytes;
-                if same {
-                    return Some(Arc::clone(&remembered.value));
-                }
-            }
+        let reused = self.memo.find(key, |remembered| {
+            let same = (remembered.bytes.as_ptr(), remembered.bytes.len())
+                == (bytes.as_ptr(), bytes.len())
+                || remembered.bytes == *bytes;
+            same.then(|| Arc::clone(&remembered.value))
+        });
+        if reused.is_some() {
+            return reused;
         }
         let value = Arc::new(serde_json::from_slice::<T>(bytes).ok()?);
         if bytes.len() <= MAX_VALUE_BYTES {
-            if let Ok(mut shard) = shard.lock() {
-                if shard.bytes + bytes.len() > self.budget_per_shard {
-                    shard.entries.clear();
-                    shard.bytes = 0;
-                }
-                shard.bytes += bytes.len();
-                let remembered = Remembered {
-                    bytes: bytes.clone(),
-                    value: Arc::clone(&value),
-                };
-                if let Some(replaced) = shard.entries.insert(key.clone(), remembered) {
-                    shard.bytes -= replaced.bytes.len();
-                }
-            }
+            let remembered = Remembered {
+                bytes: bytes.clone(),
+                value: Arc::clone(&value),
+            };
+            self.memo.remember(key.clone(), remembered, bytes.len());
         }
         Some(value)
     }
@@ -119,14 +90,12 @@ mod tests {
 
     #[test]
     fn what_is_remembered_stays_within_its_budget() {
-        let decoded: Decoded<u32, String> = Decoded::new(SHARDS * 100);
+        let decoded: Decoded<u32, String> = Decoded::new(veilgram_core::memo::SHARDS * 100);
         for key in 0..1000 {
             decoded
                 .decode(&key, &Bytes::from_static(br#""twenty bytes long!""#))
                 .unwrap();
         }
-        for shard in decoded.shards.iter() {
-            assert!(shard.lock().unwrap().bytes <= 100);
-        }
+        assert!(decoded.memo.largest_shard_bytes() <= 100);
     }
 }

@@ -45,11 +45,24 @@ pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 /// raise and lower is cheaper than one per service (nineteen atomic increments and decrements
 /// per clone, on counters both cores touch, were 4% of a warm feed read's time in `perf`).
 #[derive(Clone)]
-pub struct AppState(Arc<Services>);
+pub struct AppState(Arc<Shared>);
+
+struct Shared {
+    services: Services,
+    /// Posts' JSON as feed pages last showed them.
+    rendered_posts: crate::routes::rendered::RenderedPosts,
+}
 
 impl AppState {
     pub fn new(services: Services) -> Self {
-        Self(Arc::new(services))
+        Self(Arc::new(Shared {
+            services,
+            rendered_posts: Default::default(),
+        }))
+    }
+
+    pub(crate) fn rendered_posts(&self) -> &crate::routes::rendered::RenderedPosts {
+        &self.0.rendered_posts
     }
 }
 
@@ -57,7 +70,7 @@ impl std::ops::Deref for AppState {
     type Target = Services;
 
     fn deref(&self) -> &Services {
-        &self.0
+        &self.0.services
     }
 }
 
@@ -84,8 +97,6 @@ pub struct Services {
     pub metrics_sources: Arc<[MetricsSource]>,
     pub health_checks: Arc<[Arc<dyn HealthCheck>]>,
     pub metrics: Arc<Metrics>,
-    /// Posts' JSON as feed pages last showed them (`Default` is empty).
-    pub rendered_posts: crate::routes::rendered::RenderedPosts,
 }
 
 impl AppState {

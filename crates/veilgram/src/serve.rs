@@ -421,7 +421,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Arc::new(media.storage().clone()),
         ]),
         metrics: Arc::new(Metrics::default()),
-        rendered_posts: Default::default(),
     });
     let gateway = GatewayConfig {
         cors_allowed_origins: config.http.cors_allowed_origins.clone(),

@@ -20,7 +20,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(hashtag_feed))
 }
 
-/// A page of `feed` as a `PostPage` body (rendered through `rendered_posts`, see there).
+/// A page of `feed` as a `PostPage` body (written by `rendered`, see there).
 async fn page(
     state: &AppState,
     feed: Feed<'_>,
@@ -37,7 +37,7 @@ async fn page(
         .page(feed, viewer, cursor, limit as usize)
         .await?;
     let next_cursor = page.next.map(|next| state.feeds.encode_cursor(feed, next));
-    let body = state.rendered_posts.page(page.posts, next_cursor);
+    let body = state.rendered_posts().page(page.posts, next_cursor);
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 

@@ -9,12 +9,10 @@
 //! depends on the clock, not only on the post.
 
 use crate::routes::posts::PostView;
-use std::collections::HashMap;
-use std::sync::Mutex;
+use veilgram_core::memo::Memo;
 use veilgram_core::ports::PostRecord;
 use veilgram_core::PostId;
 
-const SHARDS: usize = 16;
 /// What the renderings of one process may hold, posts and JSON together, about.
 const BUDGET: usize = 16 << 20;
 
@@ -23,25 +21,19 @@ struct Rendering {
     json: Box<[u8]>,
 }
 
-#[derive(Default)]
-struct Shard {
-    entries: HashMap<PostId, Rendering>,
-    bytes: usize,
-}
-
-pub struct RenderedPosts {
-    shards: Box<[Mutex<Shard>]>,
+pub(crate) struct RenderedPosts {
+    memo: Memo<PostId, Rendering>,
 }
 
 impl Default for RenderedPosts {
     fn default() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            memo: Memo::new(BUDGET),
         }
     }
 }
 
-/// What remembering `rendering` costs, roughly: its JSON, and the post it is checked against
+/// What remembering a rendering costs, roughly: its JSON, and the post it is checked against
 /// (about as large).
 fn cost(json: &[u8]) -> usize {
     2 * json.len() + 128
@@ -49,7 +41,7 @@ fn cost(json: &[u8]) -> usize {
 
 impl RenderedPosts {
     /// A page's body: byte for byte what serializing `PostPage { items, next_cursor }` gives.
-    pub fn page(&self, posts: Vec<PostRecord>, next_cursor: Option<String>) -> Vec<u8> {
+    pub(crate) fn page(&self, posts: Vec<PostRecord>, next_cursor: Option<String>) -> Vec<u8> {
         let mut out = Vec::with_capacity(posts.len() * 512 + 64);
         out.extend_from_slice(b"{\"items\":[");
         for (index, post) in posts.into_iter().enumerate() {
@@ -71,30 +63,17 @@ impl RenderedPosts {
             let _ = serde_json::to_writer(&mut *out, &PostView::from(post));
             return;
         }
-        let index = (post.id.as_uuid().as_u128() % SHARDS as u128) as usize;
-        let shard = &self.shards[index];
-        if let Ok(shard) = shard.lock() {
-            if let Some(rendering) = shard.entries.get(&post.id) {
-                if rendering.post == post {
-                    out.extend_from_slice(&rendering.json);
-                    return;
-                }
-            }
+        let reused = self.memo.find(&post.id, |rendering| {
+            (rendering.post == post).then(|| out.extend_from_slice(&rendering.json))
+        });
+        if reused.is_some() {
+            return;
         }
         let start = out.len();
         let _ = serde_json::to_writer(&mut *out, &PostView::from(post.clone()));
         let json: Box<[u8]> = out[start..].into();
-        if let Ok(mut shard) = shard.lock() {
-            let added = cost(&json);
-            if shard.bytes + added > BUDGET / SHARDS {
-                shard.entries.clear();
-                shard.bytes = 0;
-            }
-            shard.bytes += added;
-            if let Some(replaced) = shard.entries.insert(post.id, Rendering { post, json }) {
-                shard.bytes -= cost(&replaced.json);
-            }
-        }
+        let cost = cost(&json);
+        self.memo.remember(post.id, Rendering { post, json }, cost);
     }
 }
 
@@ -187,8 +166,6 @@ mod tests {
         for _ in 0..20_000 {
             rendered.page(vec![post(&long)], None);
         }
-        for shard in rendered.shards.iter() {
-            assert!(shard.lock().unwrap().bytes <= BUDGET / SHARDS);
-        }
+        assert!(rendered.memo.largest_shard_bytes() <= BUDGET / veilgram_core::memo::SHARDS);
     }
 }

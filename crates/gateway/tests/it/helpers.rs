@@ -246,7 +246,6 @@ impl TestApp {
             metrics_sources: Arc::new([]),
             health_checks: Arc::new([Arc::clone(&store) as Arc<dyn HealthCheck>]),
             metrics: Arc::new(Metrics::default()),
-            rendered_posts: Default::default(),
         });
         let config = GatewayConfig {
             cors_allowed_origins: options.cors_allowed_origins,
