@@ -21,4 +21,4 @@ pub mod secrets;
 pub mod service;
 pub mod tokens;
 
-pub use service::{AuthError, AuthService, AuthSettings, IssuedTokens, Principal};
+pub use service::{AuthError, AuthService, AuthSettings, IssuedTokens, Principal, Unconfirmed};

@@ -57,6 +57,22 @@ pub struct Principal {
     pub expires_at: Timestamp,
 }
 
+/// A token whose signature and expiry hold and which this process's revocation mirror does not
+/// list, not yet checked against the list shared through the cache (another process may have
+/// revoked it a moment ago): [`AuthService::confirm`] finishes the check. Split from
+/// [`AuthService::authenticate`] so that a caller can send that check together with its other
+/// cache reads, and use the signed user id (to key a rate-limit budget, say) meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unconfirmed(Principal);
+
+impl Unconfirmed {
+    /// The account the token was issued to (its signature proves that much; not that the
+    /// session still holds).
+    pub fn user_id(&self) -> UserId {
+        self.0.user_id
+    }
+}
+
 /// With the cache down, the store-synced mirror is trusted while its last sync is younger than
 /// this many sync intervals.
 const FALLBACK_SYNCS: u32 = 5;
@@ -335,13 +351,34 @@ impl AuthService {
     /// from the relational store) decides while it is fresh; once it is not, authentication
     /// fails closed (503) rather than let a revoked token through.
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
+        self.confirm(self.verify(bearer)?).await
+    }
+
+    /// The first half of [`authenticate`](Self::authenticate), without a round trip: the
+    /// token's signature and expiry, and this process's revocation mirror.
+    pub fn verify(&self, bearer: &str) -> Result<Unconfirmed, AuthError> {
         let verified = self.tokens.verify(bearer, Timestamp::now())?;
-        self.not_revoked(&verified).await?;
-        Ok(Principal {
+        if self.revocations.is_revoked(&verified) {
+            return Err(TokenError::Revoked.into());
+        }
+        Ok(Unconfirmed(Principal {
             user_id: verified.user_id,
             token_hash: verified.token_hash,
             expires_at: verified.expires_at,
+        }))
+    }
+
+    /// The second half: the revocation list shared through the cache (see
+    /// [`authenticate`](Self::authenticate) for when the cache is down).
+    pub async fn confirm(&self, token: Unconfirmed) -> Result<Principal, AuthError> {
+        let Unconfirmed(principal) = token;
+        self.not_revoked(&crate::tokens::VerifiedToken {
+            user_id: principal.user_id,
+            expires_at: principal.expires_at,
+            token_hash: principal.token_hash,
         })
+        .await?;
+        Ok(principal)
     }
 
     /// Whether a principal authenticated earlier (a long-lived socket's) still holds: not

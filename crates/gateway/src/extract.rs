@@ -9,7 +9,9 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use veilgram_auth::Principal;
+use std::future::Future;
+use veilgram_auth::{Principal, Unconfirmed};
+use veilgram_core::UserId;
 
 /// A JSON request body. An empty body reads as `{}`, so endpoints whose fields are all optional
 /// accept a bare POST.
@@ -171,7 +173,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     let value = headers
         .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing_token", "an access token is required"))?;
+        .ok_or_else(missing_token)?;
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("invalid_token", "the token is malformed"))?;
@@ -185,6 +187,10 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
         ));
     }
     Ok(token.trim())
+}
+
+fn missing_token() -> ApiError {
+    ApiError::unauthorized("missing_token", "an access token is required")
 }
 
 /// Parses a UUID path segment, answering 400 naming the parameter.
@@ -263,6 +269,71 @@ impl FromRequestParts<AppState> for MaybeCaller {
             return Ok(Self(None));
         }
         Ok(Self(Some(authenticate(parts, state).await?)))
+    }
+}
+
+/// The caller, if a bearer token is present (and then it must be valid), of a route that only
+/// reads: its token is verified, but its check against the revocation list shared through the
+/// cache may still be to come. [`read`](Self::read) sends that check together with the read's
+/// own cache round trips and answers the read only if the token holds, so a revoked token gets
+/// its 401 as before, one round trip sooner for everyone else. Only for reads that change
+/// nothing but caches (whose answer may be thrown away).
+pub struct Reader {
+    user_id: Option<UserId>,
+    unconfirmed: Option<Unconfirmed>,
+}
+
+impl Reader {
+    /// The caller, who must have presented a token (401 otherwise).
+    pub fn caller(&self) -> Result<UserId, ApiError> {
+        self.user_id.ok_or_else(missing_token)
+    }
+
+    /// The caller, if a token was presented.
+    pub fn viewer(&self) -> Option<UserId> {
+        self.user_id
+    }
+
+    /// Runs `read` while the token's check is finished; its answer if the token holds, the
+    /// check's error if not.
+    pub async fn read<T>(
+        self,
+        state: &AppState,
+        read: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let Some(token) = self.unconfirmed else {
+            return read.await;
+        };
+        let (confirmed, answer) = tokio::join!(state.auth.confirm(token), read);
+        confirmed?;
+        answer
+    }
+}
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(Authenticated(principal)) = parts.extensions.get::<Authenticated>() {
+            return Ok(Self {
+                user_id: Some(principal.user_id),
+                unconfirmed: None,
+            });
+        }
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(Self {
+                user_id: None,
+                unconfirmed: None,
+            });
+        }
+        let token = state.auth.verify(bearer_token(&parts.headers)?)?;
+        Ok(Self {
+            user_id: Some(token.user_id()),
+            unconfirmed: Some(token),
+        })
     }
 }
 

@@ -410,17 +410,14 @@ pub async fn rate_limit(
         return next.run(request).await;
     };
     let now = Timestamp::now();
-    let bearer = bearer_token(request.headers()).ok();
-    let user = match bearer.filter(|_| !budget.per_address()) {
-        Some(token) => state.auth.authenticate(token).await.ok(),
-        None => None,
-    };
-    if let Some(principal) = user {
-        // The handler's extractor takes it from here instead of verifying the token again.
-        request.extensions_mut().insert(Authenticated(principal));
-    }
-    let who = match user {
-        Some(principal) => Who::User(principal.user_id),
+    // A signed, unexpired token names whose budget to spend from at once; its check against
+    // the revocation list shared through the cache goes out together with the spending.
+    let token = bearer_token(request.headers())
+        .ok()
+        .filter(|_| !budget.per_address())
+        .and_then(|token| state.auth.verify(token).ok());
+    let who = match token {
+        Some(token) => Who::User(token.user_id()),
         None => {
             let peer = request
                 .extensions()
@@ -440,7 +437,18 @@ pub async fn rate_limit(
             }
         }
     };
-    let spent = match limiter.spend(budget, &who, now).await {
+    let confirm = async {
+        match token {
+            Some(token) => state.auth.confirm(token).await.ok(),
+            None => None,
+        }
+    };
+    let (principal, spent) = tokio::join!(confirm, limiter.spend(budget, &who, now));
+    if let Some(principal) = principal {
+        // The handler's extractor takes it from here instead of checking the token again.
+        request.extensions_mut().insert(Authenticated(principal));
+    }
+    let spent = match spent {
         Ok(spent) => spent,
         Err(error) => return error.into_response(),
     };

@@ -2,7 +2,7 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiQuery, Caller, MaybeCaller, PageQuery};
+use crate::extract::{ApiQuery, PageQuery, Reader};
 use crate::routes::posts::PostPage;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -20,8 +20,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(hashtag_feed))
 }
 
-/// A page of `feed` as a `PostPage` body (written by `rendered`, see there).
+/// A page of `feed` as `reader` may see it, as a `PostPage` body (written by `rendered`, see
+/// there).
 async fn page(
+    state: &AppState,
+    feed: Feed<'_>,
+    reader: Reader,
+    query: &PageQuery,
+) -> Result<Response, ApiError> {
+    let viewer = reader.viewer();
+    reader.read(state, render(state, feed, viewer, query)).await
+}
+
+async fn render(
     state: &AppState,
     feed: Feed<'_>,
     viewer: Option<UserId>,
@@ -50,11 +61,11 @@ async fn page(
 )]
 async fn home_feed(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    reader: Reader,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Response, ApiError> {
-    let viewer = caller.user_id;
-    page(&state, Feed::Home(viewer), Some(viewer), &query).await
+    let caller = reader.caller()?;
+    page(&state, Feed::Home(caller), reader, &query).await
 }
 
 /// Public posts of the last week ranked by engagement with time decay.
@@ -66,10 +77,10 @@ async fn home_feed(
 )]
 async fn popular_feed(
     State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
+    reader: Reader,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Response, ApiError> {
-    page(&state, Feed::Popular, caller.map(|c| c.user_id), &query).await
+    page(&state, Feed::Popular, reader, &query).await
 }
 
 /// Public posts carrying a hashtag, newest first. The tag is matched as stored: NFKC, lower
@@ -82,7 +93,7 @@ async fn popular_feed(
 )]
 async fn hashtag_feed(
     State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
+    reader: Reader,
     Path(tag): Path<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Response, ApiError> {
@@ -98,11 +109,5 @@ async fn hashtag_feed(
     let Some(tag) = parsed.first() else {
         return Err(ApiError::invalid_field("tag", "not a hashtag"));
     };
-    page(
-        &state,
-        Feed::Hashtag(tag),
-        caller.map(|c| c.user_id),
-        &query,
-    )
-    .await
+    page(&state, Feed::Hashtag(tag), reader, &query).await
 }

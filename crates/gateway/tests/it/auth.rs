@@ -307,7 +307,8 @@ async fn revocations_made_by_another_process_are_picked_up_by_sync(database: &Te
 
 /// Through a shared Redis, a logout in one process ends the token in another at once, before
 /// any sync with the store; with the cache down, revocations still hold: the store-synced mirror
-/// decides while fresh, and authentication fails closed (503) once it is not.
+/// decides while fresh, and authentication fails closed (503) once it is not. The feeds, which
+/// check a token beside their own reads, answer as `/users/me` does.
 async fn revocations_are_shared_through_the_cache_and_fail_closed(database: &TestDatabase) {
     let cache =
         veilgram_testkit::cache::TestCache::create(veilgram_testkit::cache::CacheKind::Redis).await;
@@ -320,7 +321,7 @@ async fn revocations_are_shared_through_the_cache_and_fail_closed(database: &Tes
     let account = first.signup(None).await;
     let other = first.signup(None).await;
     assert_eq!(
-        second.me(&account.access_token).await.status,
+        answers(&second, &account.access_token).await,
         StatusCode::OK
     );
     let logout = first
@@ -332,11 +333,11 @@ async fn revocations_are_shared_through_the_cache_and_fail_closed(database: &Tes
         .await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
     assert_eq!(
-        second.me(&account.access_token).await.status,
+        answers(&second, &account.access_token).await,
         StatusCode::UNAUTHORIZED,
         "no sync needed"
     );
-    assert_eq!(second.me(&other.access_token).await.status, StatusCode::OK);
+    assert_eq!(answers(&second, &other.access_token).await, StatusCode::OK);
 
     // Two processes whose cache goes down.
     let mut redis = crate::helpers::OwnRedis::start_anywhere();
@@ -355,12 +356,12 @@ async fn revocations_are_shared_through_the_cache_and_fail_closed(database: &Tes
     let second = first.second_process_with(database, own().await).await;
     let account = first.signup(None).await;
     assert_eq!(
-        second.me(&account.access_token).await.status,
+        answers(&second, &account.access_token).await,
         StatusCode::OK
     );
     redis.stop();
     assert_eq!(
-        second.me(&account.access_token).await.status,
+        answers(&second, &account.access_token).await,
         StatusCode::SERVICE_UNAVAILABLE,
         "no cache and a mirror never synced: closed"
     );
@@ -382,10 +383,29 @@ async fn revocations_are_shared_through_the_cache_and_fail_closed(database: &Tes
     assert_eq!(logout.status, StatusCode::NO_CONTENT, "{}", logout.text);
     second.auth.sync_revocations().await.unwrap();
     assert_eq!(
-        second.me(&account.access_token).await.status,
+        answers(&second, &account.access_token).await,
         StatusCode::UNAUTHORIZED,
         "revoked while the cache was down, still revoked"
     );
+}
+
+/// What `token` gets from `/users/me`, which checks it before anything else, and from the
+/// feeds, which check it beside their own reads: always the same.
+async fn answers(app: &TestApp, token: &str) -> StatusCode {
+    let mut statuses = Vec::new();
+    for path in [
+        "/api/v1/users/me",
+        "/api/v1/feed/home",
+        "/api/v1/feed/popular",
+        "/api/v1/feed/hashtags/cats",
+    ] {
+        statuses.push(app.get(path, Some(token)).await.status);
+    }
+    assert!(
+        statuses.iter().all(|status| *status == statuses[0]),
+        "{statuses:?}"
+    );
+    statuses[0]
 }
 
 veilgram_testkit::for_each_engine!(
