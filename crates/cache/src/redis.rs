@@ -281,6 +281,28 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisCache<C> {
         Ok(values)
     }
 
+    /// `ZRANGE` of the highest `limit` members of `key` (stored lowest first, see `stored`)
+    /// scored below `below`; `None` when `limit` is 0.
+    fn sorted_range(&self, key: &CacheKey, below: Option<i64>, limit: usize) -> Option<Cmd> {
+        if limit == 0 {
+            return None;
+        }
+        let lower = below.map_or_else(
+            || "-inf".to_owned(),
+            |below| format!("({}", stored::score(below)),
+        );
+        let mut command = redis::cmd("ZRANGE");
+        command
+            .arg(self.key(key))
+            .arg(lower)
+            .arg("+inf")
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit);
+        Some(command)
+    }
+
     async fn script<T: FromRedisValue>(
         &self,
         script: &Script,
@@ -530,26 +552,10 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
         below: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Scored>, CacheError> {
-        if limit == 0 {
+        let Some(mut range) = self.sorted_range(key, below, limit) else {
             return Ok(Vec::new());
-        }
-        let lower = below.map_or_else(
-            || "-inf".to_owned(),
-            |below| format!("({}", stored::score(below)),
-        );
-        let pairs: Vec<(Vec<u8>, f64)> = self
-            .run(
-                redis::cmd("ZRANGE")
-                    .arg(self.key(key))
-                    .arg(lower)
-                    .arg("+inf")
-                    .arg("BYSCORE")
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(limit)
-                    .arg("WITHSCORES"),
-            )
-            .await?;
+        };
+        let pairs: Vec<(Vec<u8>, f64)> = self.run(range.arg("WITHSCORES")).await?;
         Ok(pairs
             .into_iter()
             .filter_map(|(member, score)| {
@@ -558,6 +564,22 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Cache for RedisCache<C> 
                     stored::read(&member)?,
                 ))
             })
+            .collect())
+    }
+
+    async fn sorted_members_desc(
+        &self,
+        key: &CacheKey,
+        below: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<String>, CacheError> {
+        let Some(range) = self.sorted_range(key, below, limit) else {
+            return Ok(Vec::new());
+        };
+        let members: Vec<Vec<u8>> = self.run(&range).await?;
+        Ok(members
+            .iter()
+            .filter_map(|member| stored::read(member))
             .collect())
     }
 

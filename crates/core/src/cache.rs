@@ -238,6 +238,20 @@ pub trait Cache: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Scored>, CacheError>;
 
+    /// The members `sorted_range_desc` answers, without their scores: for sets whose members
+    /// carry what their readers need (a timeline's name each post's score). Sending a score
+    /// costs Redis 7.0 a float formatting, about a quarter of a microsecond each, more than
+    /// the rest of such a read.
+    async fn sorted_members_desc(
+        &self,
+        key: &CacheKey,
+        below: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<String>, CacheError> {
+        let scored = self.sorted_range_desc(key, below, limit).await?;
+        Ok(scored.into_iter().map(|scored| scored.member).collect())
+    }
+
     /// Fan-out: adds `member` to each sorted set in `keys`, keeping the `keep` highest of each.
     /// A set with no expiry (one this creates, say) gets `ttl_if_none`; one with an expiry keeps
     /// it. Each set is updated on its own, not all at once.

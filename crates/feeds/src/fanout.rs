@@ -5,8 +5,8 @@
 
 use crate::hydrate::{account_keys, Count};
 use crate::{
-    above_key, author_key, hashtag_key, home_key, popular_key, scored, FeedService, POPULAR_KEEP,
-    POPULAR_WINDOW_DAYS,
+    above_key, author_key, hashtag_key, home_key, popular_key, timeline_member, FeedService,
+    POPULAR_KEEP, POPULAR_WINDOW_DAYS,
 };
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -222,14 +222,12 @@ impl EventHandler for FeedFanout {
                 Ok(())
             }
             DomainEvent::PostDeleted { post_id, author_id } => {
-                let member = [post_id.to_string()];
+                // The author's timeline names the post with its score, which the event does not
+                // carry: it is rebuilt on its next read instead (a deletion is rare).
+                self.feeds.cache.delete(&[author_key(*author_id)]).await?;
                 self.feeds
                     .cache
-                    .sorted_remove(&author_key(*author_id), &member)
-                    .await?;
-                self.feeds
-                    .cache
-                    .sorted_remove(&popular_key(), &member)
+                    .sorted_remove(&popular_key(), &[post_id.to_string()])
                     .await?;
                 self.feeds.forget_post(*post_id).await?;
                 Ok(())
@@ -288,7 +286,7 @@ impl EventHandler for FeedFanout {
                     return Ok(());
                 }
                 let entries = feeds.store.author_entries(*followee_id, ON_FOLLOW).await?;
-                let members: Vec<Scored> = entries.iter().map(scored).collect();
+                let members: Vec<Scored> = entries.iter().map(timeline_member).collect();
                 let keep = feeds.settings.timeline_length + 1;
                 feeds.cache.sorted_add(&timeline, &members, keep).await?;
                 Ok(())

@@ -10,7 +10,7 @@
 //! - `decoded`: decodings of cached posts and relations, remembered by their bytes.
 //!
 //! # Invariants
-//! - Timelines hold ids and scores, never what a reader may see; that is decided on hydration
+//! - Timelines hold ids and scores (each member names both), never what a reader may see; that is decided on hydration
 //!   from cached facts (the post's existence and moderation state, active authors, the
 //!   reader's follows and blocks) that the handler making a change drops right after the store
 //!   commits it and its event drops again, so a deleted, hidden, blocked or followers-only post
@@ -45,8 +45,7 @@ const TIMELINE_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 
 const UNREAD_TIMELINE_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// Entries read past a page: they tell whether the set ends there, and make up for what a read
 /// steps over (the complete mark; entries sharing the cursor's score, read again and skipped by
-/// id). Posts hydration drops are made up for by further rounds, not by these. Each costs Redis
-/// the formatting of a score (about half a microsecond on Redis 7.0).
+/// id). Posts hydration drops are made up for by further rounds, not by these.
 const READ_AHEAD: usize = 4;
 /// Pages are filled from at most this many reads of the cache.
 const MAX_ROUNDS: usize = 4;
@@ -128,12 +127,12 @@ pub struct FeedService {
 const DECODED_BYTES: usize = 16 << 20;
 
 // Sorted sets' names end in the version of their layout (2: kept highest first on Redis, see
-// the cache crate's `stored`), so that no build reads a set another layout wrote: it expires
-// unread.
+// the cache crate's `stored`; 3: a timeline's members name their score, see `timeline_member`),
+// so that no build reads a set another layout wrote: it expires unread.
 
 /// A reader's home timeline.
 pub fn home_key(user_id: UserId) -> CacheKey {
-    CacheKey::of_user(user_id, "home.2")
+    CacheKey::of_user(user_id, "home.3")
 }
 
 pub(crate) fn above_key(user_id: UserId) -> CacheKey {
@@ -141,19 +140,29 @@ pub(crate) fn above_key(user_id: UserId) -> CacheKey {
 }
 
 pub(crate) fn author_key(user_id: UserId) -> CacheKey {
-    CacheKey::of_user(user_id, "posts.2")
+    CacheKey::of_user(user_id, "posts.3")
 }
 
 pub(crate) fn hashtag_key(tag: &str) -> CacheKey {
-    CacheKey::named(&format!("tag.2:{tag}"))
+    CacheKey::named(&format!("tag.3:{tag}"))
 }
 
 pub(crate) fn popular_key() -> CacheKey {
     CacheKey::named("popular.2")
 }
 
-pub(crate) fn scored(entry: &FeedEntry) -> Scored {
-    Scored::new(entry.created_at.as_millis(), entry.post_id.to_string())
+/// A timeline's member for `entry`: `<post id>@<score>`, scored by its creation time (which
+/// never changes, so a post has one member). Reading a timeline needs no scores then
+/// (`Cache::sorted_members_desc`); among equal scores members still sort by post id.
+pub(crate) fn timeline_member(entry: &FeedEntry) -> Scored {
+    let score = entry.created_at.as_millis();
+    Scored::new(score, format!("{}@{score}", entry.post_id))
+}
+
+/// The `(score, post id)` a timeline's member names; `None` for the complete mark.
+fn timeline_entry(member: &str) -> Option<(i64, PostId)> {
+    let (post_id, score) = member.split_once('@')?;
+    Some((score.parse().ok()?, post_id.parse().ok()?))
 }
 
 impl FeedService {
@@ -263,7 +272,7 @@ impl FeedService {
                 }
                 Ok((entries, exhausted))
             }
-            Feed::Popular => self.read_set(&popular_key(), cursor, want).await,
+            Feed::Popular => self.read_ranking(&popular_key(), cursor, want).await,
             Feed::Hashtag(tag) => {
                 let key = hashtag_key(tag);
                 let (entries, exhausted) = self
@@ -361,8 +370,8 @@ impl FeedService {
 
     /// Whether the timeline at `key` holds the complete mark (which scores above every post).
     pub(crate) async fn is_complete(&self, key: &CacheKey) -> Result<bool, CacheError> {
-        let top = self.cache.sorted_range_desc(key, None, 1).await?;
-        Ok(top.first().is_some_and(|top| top.member == COMPLETE_MARK))
+        let top = self.cache.sorted_members_desc(key, None, 1).await?;
+        Ok(top.first().is_some_and(|top| top == COMPLETE_MARK))
     }
 
     /// Fan-out: offers `entry` to the timelines at `keys` (see `Cache::sorted_add_each`).
@@ -373,7 +382,7 @@ impl FeedService {
     ) -> Result<(), CacheError> {
         let keep = self.settings.timeline_length + 1;
         self.cache
-            .sorted_add_each(keys, &scored(entry), keep, UNREAD_TIMELINE_TTL)
+            .sorted_add_each(keys, &timeline_member(entry), keep, UNREAD_TIMELINE_TTL)
             .await
     }
 
@@ -387,15 +396,13 @@ impl FeedService {
     ) -> Result<(Vec<(i64, PostId)>, bool), FeedError> {
         // A first page reads the complete mark with the posts below it.
         if cursor.is_none() {
-            let (members, read) = self.read_members(&key, None, want).await?;
-            if members
-                .first()
-                .is_some_and(|top| top.member == COMPLETE_MARK)
-            {
-                return Ok(entries_after(members, read, None, want));
+            let (entries, exhausted, marked) = self.read_timeline(&key, None, want).await?;
+            if marked {
+                return Ok((entries, exhausted));
             }
         } else if self.is_complete(&key).await? {
-            return self.read_set(&key, cursor, want).await;
+            let (entries, exhausted, _) = self.read_timeline(&key, cursor, want).await?;
+            return Ok((entries, exhausted));
         }
         let length = self.settings.timeline_length as i64;
         let entries = match rebuild {
@@ -403,35 +410,47 @@ impl FeedService {
             Rebuild::Author(author) => self.store.author_entries(author, length).await?,
             Rebuild::Hashtag(tag) => self.store.hashtag_entries(tag, None, length).await?,
         };
-        let mut members: Vec<Scored> = entries.iter().map(scored).collect();
+        let mut members: Vec<Scored> = entries.iter().map(timeline_member).collect();
         members.push(Scored::new(MAX_SCORE, COMPLETE_MARK));
         self.cache
             .sorted_add(&key, &members, self.settings.timeline_length + 1)
             .await?;
         self.cache.expire(&key, TIMELINE_TTL).await?;
-        self.read_set(&key, cursor, want).await
+        let (entries, exhausted, _) = self.read_timeline(&key, cursor, want).await?;
+        Ok((entries, exhausted))
     }
 
-    /// Entries of a sorted set strictly after `cursor` in `(score, id)` order, highest first.
-    async fn read_set(
+    /// Entries of the timeline at `key` strictly after `cursor` in `(score, id)` order, highest
+    /// first; whether it has nothing beyond them; whether the complete mark led what was read.
+    async fn read_timeline(
+        &self,
+        key: &CacheKey,
+        cursor: Option<FeedCursor>,
+        want: usize,
+    ) -> Result<(Vec<(i64, PostId)>, bool, bool), FeedError> {
+        let (below, read) = read_window(cursor, want);
+        let members = self.cache.sorted_members_desc(key, below, read).await?;
+        let marked = members.first().is_some_and(|top| top == COMPLETE_MARK);
+        let entries = members.iter().filter_map(|member| timeline_entry(member));
+        let (entries, exhausted) = entries_after(entries, members.len(), read, cursor, want);
+        Ok((entries, exhausted, marked))
+    }
+
+    /// Entries of a ranking (members are post ids, scores ranks) strictly after `cursor` in
+    /// `(score, id)` order, highest first, and whether it has nothing beyond them.
+    async fn read_ranking(
         &self,
         key: &CacheKey,
         cursor: Option<FeedCursor>,
         want: usize,
     ) -> Result<(Vec<(i64, PostId)>, bool), FeedError> {
-        let (members, read) = self.read_members(key, cursor, want).await?;
-        Ok(entries_after(members, read, cursor, want))
-    }
-
-    /// The members `read_set` reads for `want` entries after `cursor`, and how many it asked for.
-    async fn read_members(
-        &self,
-        key: &CacheKey,
-        cursor: Option<FeedCursor>,
-        want: usize,
-    ) -> Result<(Vec<Scored>, usize), FeedError> {
         let (below, read) = read_window(cursor, want);
-        Ok((self.cache.sorted_range_desc(key, below, read).await?, read))
+        let members = self.cache.sorted_range_desc(key, below, read).await?;
+        let answered = members.len();
+        let entries = members
+            .into_iter()
+            .filter_map(|Scored { score, member }| Some((score, member.parse().ok()?)));
+        Ok(entries_after(entries, answered, read, cursor, want))
     }
 }
 
@@ -443,26 +462,19 @@ fn read_window(cursor: Option<FeedCursor>, want: usize) -> (Option<i64>, usize) 
     (below, want + READ_AHEAD)
 }
 
-/// Up to `want` entries among `members` (`read` were asked for) strictly after `cursor`, and
-/// whether the set has nothing beyond them.
+/// Up to `want` of the `(score, id)` entries read from a set (which answered `answered` members
+/// of the `read` asked for) strictly after `cursor`, and whether the set has nothing beyond them.
 fn entries_after(
-    members: Vec<Scored>,
+    entries: impl Iterator<Item = (i64, PostId)>,
+    answered: usize,
     read: usize,
     cursor: Option<FeedCursor>,
     want: usize,
 ) -> (Vec<(i64, PostId)>, bool) {
-    let exhausted = members.len() < read;
-    let mut entries = Vec::with_capacity(want);
-    for Scored { score, member } in members {
-        let Ok(post_id) = member.parse::<PostId>() else {
-            continue; // the complete mark
-        };
-        if cursor.is_some_and(|cursor| (score, post_id) >= (cursor.score, cursor.post_id)) {
-            continue;
-        }
-        entries.push((score, post_id));
-    }
-    let exhausted = exhausted && entries.len() <= want;
+    let mut entries: Vec<(i64, PostId)> = entries
+        .filter(|entry| cursor.is_none_or(|cursor| *entry < (cursor.score, cursor.post_id)))
+        .collect();
+    let exhausted = answered < read && entries.len() <= want;
     entries.truncate(want);
     (entries, exhausted)
 }
@@ -479,6 +491,22 @@ enum Rebuild<'a> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_timeline_member_names_its_post_and_score() {
+        let entry = FeedEntry {
+            created_at: Timestamp::from_millis(1_732_470_000_123),
+            post_id: PostId::generate(),
+        };
+        let member = timeline_member(&entry);
+        assert_eq!(member.score, 1_732_470_000_123);
+        assert_eq!(
+            timeline_entry(&member.member),
+            Some((member.score, entry.post_id))
+        );
+        assert_eq!(timeline_entry(COMPLETE_MARK), None);
+        assert_eq!(timeline_entry(&entry.post_id.to_string()), None, "layout 2");
+    }
+
     /// Pages of two walk a set where several posts share a millisecond (and the complete mark
     /// tops it) and see every post once, in order, and the end.
     #[test]
@@ -489,22 +517,30 @@ mod tests {
         let mut set: Vec<Scored> = ids
             .iter()
             .zip(scores)
-            .map(|(id, score)| Scored::new(score, id.to_string()))
+            .map(|(id, score)| {
+                timeline_member(&FeedEntry {
+                    created_at: Timestamp::from_millis(score),
+                    post_id: *id,
+                })
+            })
             .chain([Scored::new(MAX_SCORE, COMPLETE_MARK)])
             .collect();
         set.sort_unstable_by(|a, b| b.cmp(a));
-        // What a cache answers: highest first, scores below `below`, at most `limit`.
-        let range = |below: Option<i64>, limit: usize| -> Vec<Scored> {
+        // What a cache answers: highest first, scores below `below`, at most `limit`; members
+        // only, as timelines are read.
+        let range = |below: Option<i64>, limit: usize| -> Vec<String> {
             set.iter()
                 .filter(|scored| below.is_none_or(|below| scored.score < below))
                 .take(limit)
-                .cloned()
+                .map(|scored| scored.member.clone())
                 .collect()
         };
         let (mut walked, mut cursor, mut pages) = (Vec::new(), None, 0);
         loop {
             let (below, read) = read_window(cursor, 2);
-            let (entries, exhausted) = entries_after(range(below, read), read, cursor, 2);
+            let members = range(below, read);
+            let read_entries = members.iter().filter_map(|member| timeline_entry(member));
+            let (entries, exhausted) = entries_after(read_entries, members.len(), read, cursor, 2);
             pages += 1;
             assert!(
                 entries.len() == 2 || exhausted,

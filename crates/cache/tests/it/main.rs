@@ -227,6 +227,19 @@ async fn sorted_sets_are_capped_ranked_and_paged(test: &TestCache) {
     }
     let expected: Vec<Scored> = entries[5..].iter().rev().cloned().collect();
     assert_eq!(walked, expected, "the 25 highest, highest first");
+    // Members alone, as timelines are read.
+    assert_eq!(
+        cache
+            .sorted_members_desc(&timeline, Some(28_000), 3)
+            .await
+            .unwrap(),
+        ["post-27", "post-26", "post-25"]
+    );
+    assert!(cache
+        .sorted_members_desc(&timeline, None, 0)
+        .await
+        .unwrap()
+        .is_empty());
 
     // A member added again takes its new score; removal; the cap drops the lowest.
     cache
@@ -264,6 +277,11 @@ async fn sorted_sets_are_capped_ranked_and_paged(test: &TestCache) {
     let nothing = CacheKey::of_user(UserId::random(), "home");
     assert!(cache
         .sorted_range_desc(&nothing, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(cache
+        .sorted_members_desc(&nothing, None, 10)
         .await
         .unwrap()
         .is_empty());
@@ -307,6 +325,11 @@ async fn equal_scores_are_ordered_by_member_highest_first(test: &TestCache) {
     // A limit inside the run of 7s, and a page below 8.
     let top = cache.sorted_range_desc(&timeline, None, 4).await.unwrap();
     assert_eq!(top, expected[..4]);
+    let members: Vec<String> = expected[..4].iter().map(|s| s.member.clone()).collect();
+    assert_eq!(
+        cache.sorted_members_desc(&timeline, None, 4).await.unwrap(),
+        members
+    );
     let below = cache
         .sorted_range_desc(&timeline, Some(8), 3)
         .await
