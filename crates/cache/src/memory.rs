@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasher;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use veilgram_core::cache::{check_members, Bytes, Cache, CacheError, CacheKey, Scored};
 
@@ -17,24 +17,35 @@ enum Value {
     Sorted(SortedSet),
 }
 
-/// A sorted set as Redis keeps one: ordered by (score, member), each member once.
+/// A sorted set as Redis keeps one: ordered by (score, member), each member once. A member's
+/// bytes are held once, shared by the order and the index (feeds keep millions of members).
 #[derive(Default)]
 struct SortedSet {
-    ordered: BTreeSet<(i64, String)>,
-    scores: HashMap<String, i64>,
+    ordered: BTreeSet<(i64, Arc<str>)>,
+    scores: HashMap<Arc<str>, i64>,
 }
+
+/// Sorts before every member of its score.
+static NO_MEMBER: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
 
 impl SortedSet {
     fn insert(&mut self, score: i64, member: &str) {
-        if let Some(old) = self.scores.insert(member.to_owned(), score) {
-            self.ordered.remove(&(old, member.to_owned()));
-        }
-        self.ordered.insert((score, member.to_owned()));
+        let shared = match self.scores.get_key_value(member) {
+            Some((_, old)) if *old == score => return,
+            Some((shared, old)) => {
+                let shared = Arc::clone(shared);
+                self.ordered.remove(&(*old, Arc::clone(&shared)));
+                shared
+            }
+            None => Arc::from(member),
+        };
+        self.ordered.insert((score, Arc::clone(&shared)));
+        self.scores.insert(shared, score);
     }
 
     fn remove(&mut self, member: &str) {
-        if let Some(old) = self.scores.remove(member) {
-            self.ordered.remove(&(old, member.to_owned()));
+        if let Some((shared, old)) = self.scores.remove_entry(member) {
+            self.ordered.remove(&(old, shared));
         }
     }
 
@@ -49,6 +60,15 @@ impl SortedSet {
 
     fn len(&self) -> usize {
         self.ordered.len()
+    }
+
+    /// Members scored below `below` (all if `None`), highest first.
+    fn below(&self, below: Option<i64>) -> impl Iterator<Item = &(i64, Arc<str>)> {
+        let range = match below {
+            Some(below) => self.ordered.range(..(below, Arc::clone(&NO_MEMBER))),
+            None => self.ordered.range::<(i64, Arc<str>), _>(..),
+        };
+        range.rev()
     }
 }
 
@@ -272,18 +292,28 @@ impl Cache for MemoryCache {
     ) -> Result<Vec<Scored>, CacheError> {
         self.read(key, Instant::now(), |value| match value {
             None => Ok(Vec::new()),
-            Some(Value::Sorted(set)) => {
-                // `(below, "")` sorts before every member scored `below`.
-                let range = match below {
-                    Some(below) => set.ordered.range(..(below, String::new())),
-                    None => set.ordered.range::<(i64, String), _>(..),
-                };
-                Ok(range
-                    .rev()
-                    .take(limit)
-                    .map(|(score, member)| Scored::new(*score, member.clone()))
-                    .collect())
-            }
+            Some(Value::Sorted(set)) => Ok(set
+                .below(below)
+                .take(limit)
+                .map(|(score, member)| Scored::new(*score, member.as_ref()))
+                .collect()),
+            Some(_) => Err(wrong_type(key)),
+        })
+    }
+
+    async fn sorted_members_desc(
+        &self,
+        key: &CacheKey,
+        below: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<String>, CacheError> {
+        self.read(key, Instant::now(), |value| match value {
+            None => Ok(Vec::new()),
+            Some(Value::Sorted(set)) => Ok(set
+                .below(below)
+                .take(limit)
+                .map(|(_, member)| member.to_string())
+                .collect()),
             Some(_) => Err(wrong_type(key)),
         })
     }

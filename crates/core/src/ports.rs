@@ -6,12 +6,11 @@
 
 use crate::events::{EventEnvelope, EventFor, LoggedEvent};
 use crate::{
-    CommentId, EventId, MediaId, NotificationId, PollId, PostId, PushDeviceId, ReportId,
-    SessionFamilyId, StoreError, Timestamp, UserId,
+    CommentId, EventId, IdMap, IdSet, MediaId, NotificationId, PollId, PostId, PushDeviceId,
+    ReportId, SessionFamilyId, StoreError, Timestamp, UserId,
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
 
 /// A SHA-256 digest of a secret (recovery key, refresh token, access token). Secrets themselves
 /// are never stored.
@@ -838,15 +837,15 @@ pub struct AuthorByline {
 #[derive(Clone, Debug, Default)]
 pub struct ViewerFacts {
     /// The moderation state of each of the posts that still exists.
-    pub moderation: HashMap<PostId, String>,
+    pub moderation: IdMap<PostId, String>,
     /// Active authors only: a post by anyone else is not shown.
-    pub bylines: HashMap<UserId, AuthorByline>,
-    pub liked: HashSet<PostId>,
-    pub following: HashSet<UserId>,
+    pub bylines: IdMap<UserId, AuthorByline>,
+    pub liked: IdSet<PostId>,
+    pub following: IdSet<UserId>,
     /// Authors the viewer blocked or was blocked by.
-    pub blocked: HashSet<UserId>,
+    pub blocked: IdSet<UserId>,
     /// The viewer's option in each poll they voted in.
-    pub votes: HashMap<PollId, i64>,
+    pub votes: IdMap<PollId, i64>,
 }
 
 /// A viewer's own relations, as the feed service caches them to decide visibility without a
@@ -935,10 +934,7 @@ pub trait FeedStore: Send + Sync {
     ) -> Result<ViewerFacts, StoreError>;
 
     /// The bylines of the active accounts among `authors` (the others are left out).
-    async fn bylines(
-        &self,
-        authors: &[UserId],
-    ) -> Result<HashMap<UserId, AuthorByline>, StoreError>;
+    async fn bylines(&self, authors: &[UserId]) -> Result<IdMap<UserId, AuthorByline>, StoreError>;
 
     /// `viewer`'s follows and blocks (up to `limit` each), and likes and votes on posts
     /// created at or after `since` (up to `limit` each: past it, `since` moves up so that

@@ -29,14 +29,13 @@
 
 use crate::{FeedError, FeedService};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use veilgram_core::cache::{Bytes, CacheKey, Scored};
 use veilgram_core::ports::{
     AuthorByline, MediaRecord, PollRecord, PostRecord, ViewerFacts, ViewerRelations, Visibility,
 };
-use veilgram_core::{PollId, PostId, Timestamp, UserId};
+use veilgram_core::{IdMap, PollId, PostId, Timestamp, UserId};
 
 /// How long a post stays in the post cache unless an event drops it first.
 const POST_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -191,7 +190,8 @@ impl FeedService {
             return Ok(Vec::new());
         }
         let keys: Vec<CacheKey> = ids.iter().copied().map(post_key).collect();
-        let mut posts: HashMap<PostId, Arc<CachedPost>> = HashMap::with_capacity(ids.len());
+        let mut posts: IdMap<PostId, Arc<CachedPost>> =
+            IdMap::with_capacity_and_hasher(ids.len(), Default::default());
         for (post_id, cached) in ids.iter().zip(self.cache.get_many(&keys).await?) {
             // Something unreadable (an older layout) counts as missing and is replaced.
             if let Some(post) = cached.and_then(|bytes| self.posts.decode(post_id, &bytes)) {
@@ -204,7 +204,7 @@ impl FeedService {
             .filter(|post_id| !posts.contains_key(post_id))
             .collect();
         // Counts read from the store with the missing posts need no cache read.
-        let mut counts: HashMap<PostId, Vec<i64>> = HashMap::new();
+        let mut counts: IdMap<PostId, Vec<i64>> = IdMap::default();
         if !missing.is_empty() {
             for (post_id, post, post_counts) in self.load_posts(&missing).await? {
                 counts.insert(post_id, post_counts);
@@ -266,7 +266,7 @@ impl FeedService {
         shown: &[PostId],
         authors: &[UserId],
         polls: &[PollId],
-        posts: &HashMap<PostId, Arc<CachedPost>>,
+        posts: &IdMap<PostId, Arc<CachedPost>>,
     ) -> Result<ViewerFacts, FeedError> {
         if let (Some(viewer), Some(relations)) = (viewer, relations) {
             if !answers_for(relations, viewer, shown, posts) {
@@ -278,7 +278,7 @@ impl FeedService {
         }
         let keys: Vec<CacheKey> = authors.iter().copied().map(byline_key).collect();
         let cached = self.cache.get_many(&keys).await?;
-        let mut bylines = HashMap::with_capacity(authors.len());
+        let mut bylines = IdMap::with_capacity_and_hasher(authors.len(), Default::default());
         let mut unknown = Vec::new();
         for (author, bytes) in authors.iter().zip(cached) {
             // `null`: the account is not active.
@@ -335,9 +335,9 @@ impl FeedService {
     async fn load_bylines(
         &self,
         authors: &[UserId],
-    ) -> Result<HashMap<UserId, AuthorByline>, FeedError> {
+    ) -> Result<IdMap<UserId, AuthorByline>, FeedError> {
         if authors.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(IdMap::default());
         }
         let bylines = self.store.bylines(authors).await?;
         let entries: Vec<(CacheKey, Vec<u8>)> = authors
@@ -385,8 +385,8 @@ impl FeedService {
     async fn cached_counts(
         &self,
         ids: &[PostId],
-        posts: &HashMap<PostId, Arc<CachedPost>>,
-    ) -> Result<(HashMap<PostId, Vec<i64>>, Vec<PostId>), FeedError> {
+        posts: &IdMap<PostId, Arc<CachedPost>>,
+    ) -> Result<(IdMap<PostId, Vec<i64>>, Vec<PostId>), FeedError> {
         let per_post: Vec<Vec<CacheKey>> = ids
             .iter()
             .map(|id| {
@@ -397,7 +397,7 @@ impl FeedService {
             .collect();
         let keys: Vec<CacheKey> = per_post.iter().flatten().cloned().collect();
         let mut values = self.cache.counters(&keys).await?.into_iter();
-        let mut counts = HashMap::with_capacity(ids.len());
+        let mut counts = IdMap::with_capacity_and_hasher(ids.len(), Default::default());
         let mut stale = Vec::new();
         for (post_id, keys) in ids.iter().zip(&per_post) {
             let read: Option<Vec<i64>> = values.by_ref().take(keys.len()).collect();
@@ -511,7 +511,7 @@ fn answers_for(
     relations: &ViewerRelations,
     viewer: UserId,
     shown: &[PostId],
-    posts: &HashMap<PostId, Arc<CachedPost>>,
+    posts: &IdMap<PostId, Arc<CachedPost>>,
 ) -> bool {
     let since = relations.since.as_millis();
     relations.blocked_complete

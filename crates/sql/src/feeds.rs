@@ -5,11 +5,10 @@ use crate::store::{column, id_column, numbered_placeholders, parse_id, translate
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use std::collections::HashMap;
 use veilgram_core::ports::{
     AuthorByline, Engagement, FeedEntry, FeedStore, PostRecord, ViewerFacts, ViewerRelations,
 };
-use veilgram_core::{PollId, PostId, StoreError, Timestamp, UserId};
+use veilgram_core::{IdMap, PollId, PostId, StoreError, Timestamp, UserId};
 
 fn entry_from_row(row: &AnyRow) -> Result<FeedEntry, StoreError> {
     Ok(FeedEntry {
@@ -295,12 +294,9 @@ impl FeedStore for SqlStore {
         Ok(facts)
     }
 
-    async fn bylines(
-        &self,
-        authors: &[UserId],
-    ) -> Result<HashMap<UserId, AuthorByline>, StoreError> {
+    async fn bylines(&self, authors: &[UserId]) -> Result<IdMap<UserId, AuthorByline>, StoreError> {
         if authors.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(IdMap::default());
         }
         let sql = format!(
             "SELECT id, nickname AS name, avatar_media_id AS extra FROM users \
