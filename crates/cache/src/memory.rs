@@ -155,6 +155,26 @@ impl MemoryCache {
         })
     }
 
+    /// What `each` makes of the highest `limit` members of the sorted set at `key` scored
+    /// below `below` (all if `None`), highest first.
+    fn sorted_range<T>(
+        &self,
+        key: &CacheKey,
+        below: Option<i64>,
+        limit: usize,
+        each: impl Fn(i64, &str) -> T,
+    ) -> Result<Vec<T>, CacheError> {
+        self.read(key, Instant::now(), |value| match value {
+            None => Ok(Vec::new()),
+            Some(Value::Sorted(set)) => Ok(set
+                .below(below)
+                .take(limit)
+                .map(|(score, member)| each(*score, member))
+                .collect()),
+            Some(_) => Err(wrong_type(key)),
+        })
+    }
+
     fn counter(&self, key: &CacheKey, now: Instant) -> Result<Option<i64>, CacheError> {
         self.read(key, now, |value| {
             value.map(|value| as_counter(key, value)).transpose()
@@ -290,14 +310,8 @@ impl Cache for MemoryCache {
         below: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Scored>, CacheError> {
-        self.read(key, Instant::now(), |value| match value {
-            None => Ok(Vec::new()),
-            Some(Value::Sorted(set)) => Ok(set
-                .below(below)
-                .take(limit)
-                .map(|(score, member)| Scored::new(*score, member.as_ref()))
-                .collect()),
-            Some(_) => Err(wrong_type(key)),
+        self.sorted_range(key, below, limit, |score, member| {
+            Scored::new(score, member)
         })
     }
 
@@ -307,15 +321,7 @@ impl Cache for MemoryCache {
         below: Option<i64>,
         limit: usize,
     ) -> Result<Vec<String>, CacheError> {
-        self.read(key, Instant::now(), |value| match value {
-            None => Ok(Vec::new()),
-            Some(Value::Sorted(set)) => Ok(set
-                .below(below)
-                .take(limit)
-                .map(|(_, member)| member.to_string())
-                .collect()),
-            Some(_) => Err(wrong_type(key)),
-        })
+        self.sorted_range(key, below, limit, |_, member| member.to_owned())
     }
 
     async fn sorted_add_each(

@@ -10,11 +10,12 @@
 //! - `decoded`: decodings of cached posts and relations, remembered by their bytes.
 //!
 //! # Invariants
-//! - Timelines hold ids and scores (each member names both), never what a reader may see; that is decided on hydration
-//!   from cached facts (the post's existence and moderation state, active authors, the
-//!   reader's follows and blocks) that the handler making a change drops right after the store
-//!   commits it and its event drops again, so a deleted, hidden, blocked or followers-only post
-//!   stops showing on the next read, whatever the timeline still holds (see `hydrate`).
+//! - Timelines hold ids and scores (each member names both), never what a reader may see;
+//!   that is decided on hydration from cached facts (the post's existence and moderation
+//!   state, active authors, the reader's follows and blocks) that the handler making a change
+//!   drops right after the store commits it and its event drops again, so a deleted, hidden,
+//!   blocked or followers-only post stops showing on the next read, whatever the timeline
+//!   still holds (see `hydrate`).
 //! - A timeline is read only once complete (rebuilt from the store, marked, then kept up by
 //!   fan-out); one fan-out started for a reader who had none is completed on its first read,
 //!   and expires if never read.

@@ -278,20 +278,26 @@ impl FromRequestParts<AppState> for MaybeCaller {
 /// own cache round trips and answers the read only if the token holds, so a revoked token gets
 /// its 401 as before, one round trip sooner for everyone else. Only for reads that change
 /// nothing but caches (whose answer may be thrown away).
-pub struct Reader {
-    user_id: Option<UserId>,
-    unconfirmed: Option<Unconfirmed>,
+pub struct Reader(Option<Token>);
+
+enum Token {
+    /// Checked in full already (by the rate-limit middleware).
+    Confirmed(UserId),
+    Unconfirmed(Unconfirmed),
 }
 
 impl Reader {
     /// The caller, who must have presented a token (401 otherwise).
     pub fn caller(&self) -> Result<UserId, ApiError> {
-        self.user_id.ok_or_else(missing_token)
+        self.viewer().ok_or_else(missing_token)
     }
 
     /// The caller, if a token was presented.
     pub fn viewer(&self) -> Option<UserId> {
-        self.user_id
+        self.0.as_ref().map(|token| match token {
+            Token::Confirmed(user_id) => *user_id,
+            Token::Unconfirmed(token) => token.user_id(),
+        })
     }
 
     /// Runs `read` while the token's check is finished; its answer if the token holds, the
@@ -301,7 +307,7 @@ impl Reader {
         state: &AppState,
         read: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
-        let Some(token) = self.unconfirmed else {
+        let Some(Token::Unconfirmed(token)) = self.0 else {
             return read.await;
         };
         let (confirmed, answer) = tokio::join!(state.auth.confirm(token), read);
@@ -318,22 +324,30 @@ impl FromRequestParts<AppState> for Reader {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if let Some(Authenticated(principal)) = parts.extensions.get::<Authenticated>() {
-            return Ok(Self {
-                user_id: Some(principal.user_id),
-                unconfirmed: None,
-            });
+            return Ok(Self(Some(Token::Confirmed(principal.user_id))));
         }
         if !parts.headers.contains_key(header::AUTHORIZATION) {
-            return Ok(Self {
-                user_id: None,
-                unconfirmed: None,
-            });
+            return Ok(Self(None));
         }
         let token = state.auth.verify(bearer_token(&parts.headers)?)?;
-        Ok(Self {
-            user_id: Some(token.user_id()),
-            unconfirmed: Some(token),
-        })
+        Ok(Self(Some(Token::Unconfirmed(token))))
+    }
+}
+
+/// A [`Reader`] who presented a token: without one the request is refused (401) before any
+/// later extractor looks at it, as with [`Caller`].
+pub struct ReadingCaller(pub Reader);
+
+impl FromRequestParts<AppState> for ReadingCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let reader = Reader::from_request_parts(parts, state).await?;
+        reader.caller()?;
+        Ok(Self(reader))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiQuery, PageQuery, Reader};
+use crate::extract::{ApiQuery, PageQuery, Reader, ReadingCaller};
 use crate::routes::posts::PostPage;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -61,7 +61,7 @@ async fn render(
 )]
 async fn home_feed(
     State(state): State<AppState>,
-    reader: Reader,
+    ReadingCaller(reader): ReadingCaller,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Response, ApiError> {
     let caller = reader.caller()?;

@@ -378,10 +378,13 @@ async fn hashtag_feeds_page_public_posts_and_refuse_bad_cursors(
             response.text
         );
     }
-    assert_eq!(
-        app.get("/api/v1/feed/home", None).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    for path in ["/api/v1/feed/home", "/api/v1/feed/home?limit=0"] {
+        assert_eq!(
+            app.get(path, None).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{path}: no token comes before a bad query"
+        );
+    }
 }
 
 /// Redis stops mid-run: feeds answer 503 with `Retry-After` at once (no hang), posting goes on,
