@@ -5,7 +5,7 @@
 //! by this process are applied at once, those made by other processes arrive with the next sync
 //! (every second by default).
 
-use crate::tokens::VerifiedToken;
+use crate::service::Principal;
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
@@ -73,7 +73,7 @@ impl RevocationList {
 
     /// Whether the token is revoked, by its own hash or because its subject was revoked after it
     /// was issued. A poisoned lock fails closed.
-    pub fn is_revoked(&self, token: &VerifiedToken) -> bool {
+    pub fn is_revoked(&self, token: &Principal) -> bool {
         let Ok(state) = self.state.read() else {
             return true;
         };
@@ -145,8 +145,8 @@ impl RevocationList {
 mod tests {
     use super::*;
 
-    fn token(user_id: UserId, expires_at: Timestamp, byte: u8) -> VerifiedToken {
-        VerifiedToken {
+    fn token(user_id: UserId, expires_at: Timestamp, byte: u8) -> Principal {
+        Principal {
             user_id,
             expires_at,
             token_hash: [byte; 32],

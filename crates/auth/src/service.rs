@@ -358,26 +358,20 @@ impl AuthService {
     /// token's signature and expiry, and this process's revocation mirror.
     pub fn verify(&self, bearer: &str) -> Result<Unconfirmed, AuthError> {
         let verified = self.tokens.verify(bearer, Timestamp::now())?;
-        if self.revocations.is_revoked(&verified) {
-            return Err(TokenError::Revoked.into());
-        }
-        Ok(Unconfirmed(Principal {
+        let principal = Principal {
             user_id: verified.user_id,
             token_hash: verified.token_hash,
             expires_at: verified.expires_at,
-        }))
+        };
+        self.not_revoked_here(&principal)?;
+        Ok(Unconfirmed(principal))
     }
 
     /// The second half: the revocation list shared through the cache (see
     /// [`authenticate`](Self::authenticate) for when the cache is down).
     pub async fn confirm(&self, token: Unconfirmed) -> Result<Principal, AuthError> {
         let Unconfirmed(principal) = token;
-        self.not_revoked(&crate::tokens::VerifiedToken {
-            user_id: principal.user_id,
-            expires_at: principal.expires_at,
-            token_hash: principal.token_hash,
-        })
-        .await?;
+        self.not_revoked_in_cache(&principal).await?;
         Ok(principal)
     }
 
@@ -387,21 +381,23 @@ impl AuthService {
         if principal.expires_at <= Timestamp::now() {
             return Err(TokenError::Expired.into());
         }
-        let token = crate::tokens::VerifiedToken {
-            user_id: principal.user_id,
-            expires_at: principal.expires_at,
-            token_hash: principal.token_hash,
-        };
-        self.not_revoked(&token).await
+        self.not_revoked_here(principal)?;
+        self.not_revoked_in_cache(principal).await
     }
 
-    /// The revocation checks of `authenticate`.
-    async fn not_revoked(&self, verified: &crate::tokens::VerifiedToken) -> Result<(), AuthError> {
-        if self.revocations.is_revoked(verified) {
+    /// This process's mirror of the revocation list.
+    fn not_revoked_here(&self, principal: &Principal) -> Result<(), AuthError> {
+        if self.revocations.is_revoked(principal) {
             return Err(TokenError::Revoked.into());
         }
+        Ok(())
+    }
+
+    /// The revocation list shared through the cache; with the cache down, the mirror decides
+    /// while fresh.
+    async fn not_revoked_in_cache(&self, principal: &Principal) -> Result<(), AuthError> {
         if let Some(cache) = &self.cache {
-            match self.revoked_in_cache(cache.as_ref(), verified).await {
+            match self.revoked_in_cache(cache.as_ref(), principal).await {
                 Ok(true) => return Err(TokenError::Revoked.into()),
                 Ok(false) => {}
                 Err(error) => {
@@ -501,7 +497,7 @@ impl AuthService {
     async fn revoked_in_cache(
         &self,
         cache: &dyn Cache,
-        token: &crate::tokens::VerifiedToken,
+        token: &Principal,
     ) -> Result<bool, CacheError> {
         let keys = [
             revoked_token_key(&token.token_hash),
