@@ -175,8 +175,10 @@ fn server_percentile(before: &[(f64, f64)], after: &[(f64, f64)], quantile: f64)
         .map_or(f64::NAN, |bound| bound * 1000.0)
 }
 
-/// `redis-benchmark`'s rate for one test, pipelined 16 deep.
-fn redis_benchmark(test: &str) -> anyhow::Result<f64> {
+/// `redis-benchmark`'s rate for one test, `pipeline` commands deep on each of `clients`
+/// connections.
+fn redis_benchmark(test: &str, pipeline: usize, clients: usize) -> anyhow::Result<f64> {
+    let (pipeline, clients) = (pipeline.to_string(), clients.to_string());
     let output = std::process::Command::new("redis-benchmark")
         .args([
             "-h",
@@ -185,7 +187,9 @@ fn redis_benchmark(test: &str) -> anyhow::Result<f64> {
             "6379",
             "-q",
             "-P",
-            "16",
+            &pipeline,
+            "-c",
+            &clients,
             "-n",
             "200000",
             "-t",
@@ -441,8 +445,11 @@ pub async fn measure(
 pub async fn print(arguments: &Arguments, binary: &PathBuf) -> anyhow::Result<()> {
     let redis_url = std::env::var("VEILGRAM_BENCH_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_owned());
-    let get = redis_benchmark("get")?;
-    let zadd = redis_benchmark("zadd")?;
+    let get = redis_benchmark("get", 16, 50)?;
+    let zadd = redis_benchmark("zadd", 16, 50)?;
+    // What one round trip to Redis costs this machine, as a page pays it: one command at a
+    // time on as many connections as the load generator uses.
+    let round_trips = redis_benchmark("get", 1, arguments.connections)?;
     println!("\nfeeds: {USERS} users, SQLite, one follower graph (user 0 followed by all)");
     println!(
         "| {:<44} | {:>10} | {:>8} | {:>8} | {:>8} |",
@@ -542,7 +549,14 @@ pub async fn print(arguments: &Arguments, binary: &PathBuf) -> anyhow::Result<()
         "| {:<44} | {zadd:>10.0} | {:>8} | {:>8} | {:>8} |",
         "redis-benchmark ZADD -P 16", "", "", ""
     );
-    println!("(fan-out rows: inserts per second; P50 column = the fan-out's own time in ms, P99 column = post to last timeline, wall clock; medians of {FAN_OUTS} posts; \"Redis itself busy\": the time Redis spent running commands during the fan-outs, per post, or during the warm maximum phase, per page (per s column: the rate Redis alone could sustain), from INFO commandstats; \"the server's own time\": the 80% phase as the server's middleware timed it (its /metrics histogram, so bucket bounds), without the network or the load generator — redis-benchmark's ZADD adds one member to one small set again and again, while fan-out inserts into 10,000 distinct timelines of about 100 posts each)");
+    println!(
+        "| {:<44} | {round_trips:>10.0} | {:>8} | {:>8} | {:>8} |",
+        format!("redis-benchmark GET -P 1 -c {}", arguments.connections),
+        "",
+        "",
+        ""
+    );
+    println!("(fan-out rows: inserts per second; P50 column = the fan-out's own time in ms, P99 column = post to last timeline, wall clock; medians of {FAN_OUTS} posts; \"Redis itself busy\": the time Redis spent running commands during the fan-outs, per post, or during the warm maximum phase, per page (per s column: the rate Redis alone could sustain), from INFO commandstats; \"the server's own time\": the 80% phase as the server's middleware timed it (its /metrics histogram, so bucket bounds), without the network or the load generator — redis-benchmark's ZADD adds one member to one small set again and again, while fan-out inserts into 10,000 distinct timelines of about 100 posts each; GET -P 1: one round trip at a time per connection, as a warm page on Redis makes one)");
     for summary in summaries {
         println!("{summary}");
     }
