@@ -282,9 +282,6 @@ pub struct FeedRun {
     pub home_redis_busy: Option<Duration>,
 }
 
-/// The microseconds Redis has spent running commands since its statistics were last reset:
-/// the sum of `INFO commandstats`' `usec`, scripts left out (the commands a script runs are
-/// counted on their own).
 /// How long Redis was busy since `before` (`redis_busy_micros` then), per one of `count`.
 fn redis_busy_since(
     url: Option<&str>,
@@ -298,6 +295,9 @@ fn redis_busy_since(
     Ok(Some(Duration::from_secs_f64(micros / 1e6)))
 }
 
+/// The microseconds Redis has spent running commands since its statistics were last reset:
+/// the sum of `INFO commandstats`' `usec`, scripts left out (the commands a script runs are
+/// counted on their own).
 fn redis_busy_micros(url: &str) -> anyhow::Result<f64> {
     let output = std::process::Command::new("redis-cli")
         .args(["-u", url, "info", "commandstats"])
