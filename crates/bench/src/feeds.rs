@@ -541,21 +541,20 @@ pub async fn print(arguments: &Arguments, binary: &PathBuf) -> anyhow::Result<()
             100.0 * inserts / zadd
         ));
     }
-    println!(
-        "| {:<44} | {get:>10.0} | {:>8} | {:>8} | {:>8} |",
-        "redis-benchmark GET -P 16", "", "", ""
-    );
-    println!(
-        "| {:<44} | {zadd:>10.0} | {:>8} | {:>8} | {:>8} |",
-        "redis-benchmark ZADD -P 16", "", "", ""
-    );
-    println!(
-        "| {:<44} | {round_trips:>10.0} | {:>8} | {:>8} | {:>8} |",
-        format!("redis-benchmark GET -P 1 -c {}", arguments.connections),
-        "",
-        "",
-        ""
-    );
+    let connections = arguments.connections;
+    for (label, rate) in [
+        ("redis-benchmark GET -P 16".to_owned(), get),
+        ("redis-benchmark ZADD -P 16".to_owned(), zadd),
+        (
+            format!("redis-benchmark GET -P 1 -c {connections}"),
+            round_trips,
+        ),
+    ] {
+        println!(
+            "| {label:<44} | {rate:>10.0} | {:>8} | {:>8} | {:>8} |",
+            "", "", ""
+        );
+    }
     println!("(fan-out rows: inserts per second; P50 column = the fan-out's own time in ms, P99 column = post to last timeline, wall clock; medians of {FAN_OUTS} posts; \"Redis itself busy\": the time Redis spent running commands during the fan-outs, per post, or during the warm maximum phase, per page (per s column: the rate Redis alone could sustain), from INFO commandstats; \"the server's own time\": the 80% phase as the server's middleware timed it (its /metrics histogram, so bucket bounds), without the network or the load generator — redis-benchmark's ZADD adds one member to one small set again and again, while fan-out inserts into 10,000 distinct timelines of about 100 posts each; GET -P 1: one round trip at a time per connection, as a warm page on Redis makes one)");
     for summary in summaries {
         println!("{summary}");
