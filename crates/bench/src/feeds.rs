@@ -331,6 +331,7 @@ pub async fn measure(
     }
     let server = start_server(binary, data_dir.path(), None, &environment)?;
     let address = server.address.clone();
+    let admin = server.admin_address.clone();
     let connections = arguments.connections;
     let duration = Duration::from_secs(arguments.duration);
 
@@ -369,7 +370,7 @@ pub async fn measure(
         0,
     )
     .await?;
-    wait_for_fan_outs(&address, posts.completed as f64).await?;
+    wait_for_fan_outs(&admin, posts.completed as f64).await?;
     warm_every_timeline(&address, &tokens, connections).await?;
 
     let healthz = run(&address, Call::Healthz, connections, duration, None, 0).await?;
@@ -385,7 +386,7 @@ pub async fn measure(
     .await?;
     let home_redis_busy = redis_busy_since(redis_url, home_busy_before, home.completed as f64)?;
     let home_target = home.rate() * 0.8;
-    let histogram_before = server_histogram(&address, "/api/v1/feed/home").await?;
+    let histogram_before = server_histogram(&admin, "/api/v1/feed/home").await?;
     let home_at_80 = run(
         &address,
         Call::Home(Arc::clone(&tokens)),
@@ -395,7 +396,7 @@ pub async fn measure(
         0,
     )
     .await?;
-    let histogram_after = server_histogram(&address, "/api/v1/feed/home").await?;
+    let histogram_after = server_histogram(&admin, "/api/v1/feed/home").await?;
     let home_at_80_server =
         [0.5, 0.99, 0.999].map(|q| server_percentile(&histogram_before, &histogram_after, q));
 
@@ -406,20 +407,20 @@ pub async fn measure(
     let mut servers = Vec::new();
     let busy_before = redis_url.map(redis_busy_micros).transpose()?;
     for _ in 0..FAN_OUTS {
-        let fanned_out = metric(&address, "veilgram_feed_fanout_posts_total").await?;
-        let before = metric(&address, "veilgram_feed_fanout_timelines_total").await?;
+        let fanned_out = metric(&admin, "veilgram_feed_fanout_posts_total").await?;
+        let before = metric(&admin, "veilgram_feed_fanout_timelines_total").await?;
         let posted = Instant::now();
         let star = Call::CreatePost(Arc::new(vec![tokens[0].clone()]));
         let (status, _) = send_once(&address, star.request(&address, 0)).await?;
         anyhow::ensure!(status.is_success(), "the star's post failed: {status}");
-        wait_for_fan_outs(&address, fanned_out + 1.0).await?;
-        let offered = metric(&address, "veilgram_feed_fanout_timelines_total").await? - before;
+        wait_for_fan_outs(&admin, fanned_out + 1.0).await?;
+        let offered = metric(&admin, "veilgram_feed_fanout_timelines_total").await? - before;
         anyhow::ensure!(
             offered >= followers,
             "fan-out offered {offered} of {followers} timelines"
         );
         walls.push(posted.elapsed());
-        let micros = metric(&address, "veilgram_feed_fanout_last_microseconds").await?;
+        let micros = metric(&admin, "veilgram_feed_fanout_last_microseconds").await?;
         servers.push(Duration::from_micros(micros as u64));
     }
     let fan_out_redis_busy = redis_busy_since(redis_url, busy_before, FAN_OUTS as f64)?;

@@ -66,6 +66,8 @@ pub(crate) struct Arguments {
 pub(crate) struct Server {
     pub(crate) child: Child,
     pub(crate) address: String,
+    /// Where `/metrics` is served.
+    pub(crate) admin_address: String,
 }
 
 impl Drop for Server {
@@ -85,7 +87,14 @@ pub(crate) fn start_server(
     command
         .arg("serve")
         .env("VEILGRAM_LISTEN", "127.0.0.1:0")
+        .env("VEILGRAM_ADMIN_LISTEN", "127.0.0.1:0")
         .env("VEILGRAM_DATA_DIR", data_dir)
+        // Every simulated person comes from this one address.
+        .env("VEILGRAM_HTTP__MAX_CONNECTIONS_PER_ADDRESS", "1000000")
+        .env(
+            "VEILGRAM_HTTP__MAX_UNAUTHENTICATED_SOCKETS_PER_ADDRESS",
+            "1000000",
+        )
         // Access logs at this rate would measure the terminal, not the server.
         .env("VEILGRAM_LOG__LEVEL", "warn")
         // A load generator is one client sending far more than any person.
@@ -103,13 +112,21 @@ pub(crate) fn start_server(
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
     let stdout = child.stdout.take().context("no stdout")?;
+    let mut stdout = BufReader::new(stdout);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
+    stdout.read_line(&mut line)?;
     let Some(address) = line.trim().strip_prefix("veilgram listening on http://") else {
         bail!("veilgram did not start: {line:?}");
     };
+    let address = address.to_owned();
+    line.clear();
+    stdout.read_line(&mut line)?;
+    let Some(admin_address) = line.trim().strip_prefix("veilgram admin on http://") else {
+        bail!("veilgram did not start its admin listener: {line:?}");
+    };
     Ok(Server {
-        address: address.to_owned(),
+        address,
+        admin_address: admin_address.to_owned(),
         child,
     })
 }

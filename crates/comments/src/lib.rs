@@ -20,4 +20,4 @@
 
 pub mod service;
 
-pub use service::{CommentError, CommentsService, ThreadView};
+pub use service::{BlockedAuthor, CommentError, CommentsService, ThreadView};

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 use veilgram_core::events::{DomainEvent, EventEnvelope, EventFor};
 use veilgram_core::ports::{
-    Changed, CommentOwnership, CommentPlacement, CommentRecord, CommentStore, IdempotencyKey,
-    MentionDirectory, NewComment, NewReport, ReportInputError, SecretHash,
+    AliasBlock, Changed, CommentOwnership, CommentPlacement, CommentRecord, CommentStore,
+    IdempotencyKey, MentionDirectory, NewComment, NewReport, ReportInputError, SecretHash,
 };
 use veilgram_core::text::mention_keys;
-use veilgram_core::{CommentId, PostId, StoreError, Timestamp, UserId};
+use veilgram_core::{AliasBlockId, CommentId, PostId, StoreError, Timestamp, UserId};
 
 pub const MAX_COMMENT_CHARS: usize = 1000;
 /// How long an `Idempotency-Key` is remembered.
@@ -35,6 +35,8 @@ pub enum CommentError {
     NotFound,
     #[error("only the comment's author or the post's author may delete it")]
     NotAllowed,
+    #[error("you cannot block yourself")]
+    OwnComment,
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyMismatch,
     #[error(transparent)]
@@ -345,16 +347,62 @@ impl CommentsService {
         Ok(())
     }
 
-    /// The account behind a comment, for blocking it. Only ever handed to another service,
-    /// never to the client: blocking an alias must not reveal who it is.
-    pub async fn author_to_block(
+    /// Blocks whoever wrote a comment without telling the caller who it is. In an anonymous
+    /// thread only the alias is blocked, in that thread (see [`AliasBlock`]): its comments there
+    /// are hidden from the caller and it notifies them no more, and nothing anywhere else
+    /// changes, so nothing answers differently for the account behind it. Elsewhere the author
+    /// is named on the comment, and the account itself is to be blocked: answered here for the
+    /// users service, never for the client.
+    pub async fn block_author(
         &self,
         comment_id: CommentId,
         caller: UserId,
-    ) -> Result<UserId, CommentError> {
-        self.ownership(comment_id, caller)
-            .await?
-            .author
-            .ok_or(CommentError::NotFound)
+    ) -> Result<BlockedAuthor, CommentError> {
+        let owner = self.ownership(comment_id, caller).await?;
+        let author = owner.author.ok_or(CommentError::NotFound)?;
+        if author == caller {
+            return Err(CommentError::OwnComment);
+        }
+        let Some(alias_number) = owner.alias_number else {
+            return Ok(BlockedAuthor::Account(author));
+        };
+        self.store
+            .block_alias(&AliasBlock {
+                id: AliasBlockId::generate(),
+                blocker_id: caller,
+                post_id: owner.post_id,
+                alias_number,
+                created_at: Timestamp::now(),
+            })
+            .await?;
+        Ok(BlockedAuthor::Alias)
     }
+
+    /// The caller's alias blocks, newest first.
+    pub async fn alias_blocks(
+        &self,
+        caller: UserId,
+        before: Option<AliasBlockId>,
+        limit: i64,
+    ) -> Result<Vec<AliasBlock>, CommentError> {
+        Ok(self.store.alias_blocks(caller, before, limit).await?)
+    }
+
+    /// Lifts one of the caller's alias blocks. Idempotent.
+    pub async fn unblock_alias(
+        &self,
+        caller: UserId,
+        block: AliasBlockId,
+    ) -> Result<Changed, CommentError> {
+        Ok(self.store.unblock_alias(caller, block).await?)
+    }
+}
+
+/// Whom [`CommentsService::block_author`] blocked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockedAuthor {
+    /// The named author of a comment outside anonymous threads: block the account.
+    Account(UserId),
+    /// An alias in an anonymous thread: done.
+    Alias,
 }

@@ -80,6 +80,10 @@ id_type!(
     PollId
 );
 id_type!(
+    /// A block of an alias in an anonymous thread. Time-ordered (v7).
+    AliasBlockId
+);
+id_type!(
     /// A report of a post or comment.
     ReportId
 );
@@ -140,6 +144,13 @@ impl PostId {
 }
 
 impl CommentId {
+    /// A fresh time-ordered id.
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl AliasBlockId {
     /// A fresh time-ordered id.
     pub fn generate() -> Self {
         Self(Uuid::now_v7())

@@ -57,7 +57,7 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 pub use ids::{
-    CommentId, EventId, IdMap, IdSet, JobId, MediaId, NotificationId, PollId, PostId, PushDeviceId,
-    ReportId, SessionFamilyId, UserId,
+    AliasBlockId, CommentId, EventId, IdMap, IdSet, JobId, MediaId, NotificationId, PollId, PostId,
+    PushDeviceId, ReportId, SessionFamilyId, UserId,
 };
 pub use time::Timestamp;

@@ -6,8 +6,8 @@
 
 use crate::events::{EventEnvelope, EventFor, LoggedEvent};
 use crate::{
-    CommentId, EventId, IdMap, IdSet, MediaId, NotificationId, PollId, PostId, PushDeviceId,
-    ReportId, SessionFamilyId, StoreError, Timestamp, UserId,
+    AliasBlockId, CommentId, EventId, IdMap, IdSet, MediaId, NotificationId, PollId, PostId,
+    PushDeviceId, ReportId, SessionFamilyId, StoreError, Timestamp, UserId,
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -555,6 +555,8 @@ pub struct CommentPlacement {
 pub struct CommentOwnership {
     /// `None` once the author's account is gone.
     pub author: Option<UserId>,
+    /// In an anonymous thread, the author's alias number there (0 for the post's author).
+    pub alias_number: Option<i64>,
     pub post_id: PostId,
     pub post_author: UserId,
 }
@@ -661,6 +663,43 @@ pub trait CommentStore: ServerSecrets {
         comment_id: CommentId,
         viewer: UserId,
     ) -> Result<Option<CommentOwnership>, StoreError>;
+
+    /// Hides an alias's comments in one thread from the blocker. `AlreadySo` if it was.
+    async fn block_alias(&self, block: &AliasBlock) -> Result<Changed, StoreError>;
+
+    /// Lifts one of the blocker's alias blocks. `AlreadySo` if there is no such block of theirs.
+    async fn unblock_alias(
+        &self,
+        blocker: UserId,
+        block: AliasBlockId,
+    ) -> Result<Changed, StoreError>;
+
+    /// The blocker's alias blocks, newest first, before `before`.
+    async fn alias_blocks(
+        &self,
+        blocker: UserId,
+        before: Option<AliasBlockId>,
+        limit: i64,
+    ) -> Result<Vec<AliasBlock>, StoreError>;
+}
+
+/// How alias number `number` of an anonymous thread is shown: 0 is the post's author.
+pub fn alias_label(number: i64) -> String {
+    if number == 0 {
+        "OP".to_owned()
+    } else {
+        format!("#{number}")
+    }
+}
+
+/// "Alias #n in this thread", blocked by one account: it names no account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AliasBlock {
+    pub id: AliasBlockId,
+    pub blocker_id: UserId,
+    pub post_id: PostId,
+    pub alias_number: i64,
+    pub created_at: Timestamp,
 }
 
 // ---------------------------------------------------------------------------------------------

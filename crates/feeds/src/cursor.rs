@@ -21,7 +21,7 @@ pub struct FeedCursor {
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CursorError {
-    #[error("the cursor is not valid for this feed")]
+    #[error("the cursor is not valid for this list")]
     Invalid,
     #[error("the cursor has expired")]
     Expired,
@@ -40,28 +40,9 @@ impl FeedCursor {
         }
     }
 
-    /// HMAC-SHA256 of `text`, keyed (HMAC takes keys of any length, so this cannot fail).
-    fn keyed(key: &[u8], text: &str) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(text.as_bytes());
-        mac
-    }
-
     /// The cursor for clients of `feed` (a name such as `home`, `popular`, `tag:seoul`).
     pub fn encode(self, key: &[u8], feed: &str, now: Timestamp) -> String {
-        let text = format!(
-            "v1|{feed}|{}|{}|{}",
-            self.score,
-            self.post_id,
-            now.as_millis()
-        );
-        let mac = Self::keyed(key, &text).finalize().into_bytes();
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&text),
-            URL_SAFE_NO_PAD.encode(&mac[..16])
-        )
+        seal(key, feed, &format!("{}|{}", self.score, self.post_id), now)
     }
 
     pub fn decode(
@@ -70,40 +51,68 @@ impl FeedCursor {
         cursor: &str,
         now: Timestamp,
     ) -> Result<Self, CursorError> {
-        if cursor.len() > 512 {
-            return Err(CursorError::Invalid);
-        }
-        let (text, mac) = cursor.split_once('.').ok_or(CursorError::Invalid)?;
-        let text = URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or(CursorError::Invalid)?;
-        let mac = URL_SAFE_NO_PAD
-            .decode(mac)
-            .map_err(|_| CursorError::Invalid)?;
-        if mac.len() != 16 {
-            return Err(CursorError::Invalid);
-        }
-        Self::keyed(key, &text)
-            .verify_truncated_left(&mac)
-            .map_err(|_| CursorError::Invalid)?;
-        let parts: Vec<&str> = text.split('|').collect();
-        let [version, kind, score, post_id, issued] = parts.as_slice() else {
-            return Err(CursorError::Invalid);
-        };
-        if *version != "v1" || *kind != feed {
-            return Err(CursorError::Invalid);
-        }
-        let issued: i64 = issued.parse().map_err(|_| CursorError::Invalid)?;
-        if now.as_millis() - issued > CURSOR_LIFETIME.as_millis() as i64 {
-            return Err(CursorError::Expired);
-        }
+        let position = unseal(key, feed, cursor, now)?;
+        let (score, post_id) = position.split_once('|').ok_or(CursorError::Invalid)?;
         Ok(Self {
             score: score.parse().map_err(|_| CursorError::Invalid)?,
             post_id: post_id.parse().map_err(|_| CursorError::Invalid)?,
         })
     }
+}
+
+/// HMAC-SHA256 of `text`, keyed (HMAC takes keys of any length, so this cannot fail).
+fn keyed(key: &[u8], text: &str) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(text.as_bytes());
+    mac
+}
+
+/// A position in list `list` (a feed, `user-posts`, `followers`, ...) as clients get it:
+/// `base64url("v1|<list>|<position>|<issued>").base64url(mac)`, the MAC the first 16 bytes of
+/// HMAC-SHA256 under the server's cursor key. Every cursor the API hands out is made here.
+pub fn seal(key: &[u8], list: &str, position: &str, now: Timestamp) -> String {
+    let text = format!("v1|{list}|{position}|{}", now.as_millis());
+    let mac = keyed(key, &text).finalize().into_bytes();
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(&text),
+        URL_SAFE_NO_PAD.encode(&mac[..16])
+    )
+}
+
+/// The position inside a cursor [`seal`] made for `list`: refused if altered, made for another
+/// list or under another key, or older than [`CURSOR_LIFETIME`].
+pub fn unseal(key: &[u8], list: &str, cursor: &str, now: Timestamp) -> Result<String, CursorError> {
+    if cursor.len() > 512 {
+        return Err(CursorError::Invalid);
+    }
+    let (text, mac) = cursor.split_once('.').ok_or(CursorError::Invalid)?;
+    let text = URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or(CursorError::Invalid)?;
+    let mac = URL_SAFE_NO_PAD
+        .decode(mac)
+        .map_err(|_| CursorError::Invalid)?;
+    if mac.len() != 16 {
+        return Err(CursorError::Invalid);
+    }
+    keyed(key, &text)
+        .verify_truncated_left(&mac)
+        .map_err(|_| CursorError::Invalid)?;
+    let rest = text
+        .strip_prefix("v1|")
+        .and_then(|rest| rest.strip_prefix(list))
+        .and_then(|rest| rest.strip_prefix('|'))
+        .ok_or(CursorError::Invalid)?;
+    let (position, issued) = rest.rsplit_once('|').ok_or(CursorError::Invalid)?;
+    let issued: i64 = issued.parse().map_err(|_| CursorError::Invalid)?;
+    if now.as_millis() - issued > CURSOR_LIFETIME.as_millis() as i64 {
+        return Err(CursorError::Expired);
+    }
+    Ok(position.to_owned())
 }
 
 #[cfg(test)]

@@ -193,6 +193,16 @@ impl FeedService {
         FeedCursor::decode(&self.cursor_key, &feed.name(), cursor, Timestamp::now())
     }
 
+    /// A signed cursor for a position in another list the API pages (`user-posts`, ...).
+    pub fn seal_position(&self, list: &str, position: &str) -> String {
+        cursor::seal(&self.cursor_key, list, position, Timestamp::now())
+    }
+
+    /// The position inside a cursor [`seal_position`](Self::seal_position) made for `list`.
+    pub fn unseal_position(&self, list: &str, cursor: &str) -> Result<String, CursorError> {
+        cursor::unseal(&self.cursor_key, list, cursor, Timestamp::now())
+    }
+
     pub fn settings(&self) -> &FeedSettings {
         &self.settings
     }

@@ -301,6 +301,9 @@ impl From<CommentError> for ApiError {
             CommentError::PostNotFound => Self::not_found("post"),
             CommentError::NotFound => Self::not_found("comment"),
             CommentError::NotAllowed => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            CommentError::OwnComment => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_target", message).with_field("id")
+            }
             CommentError::IdempotencyMismatch => idempotency_key_reused(message),
             CommentError::Store(store) => store.into(),
         }

@@ -372,6 +372,31 @@ where
     }
 }
 
+/// Path parameters, with API-format rejections: a segment that is not valid UTF-8 after
+/// percent-decoding (`/users/%FF`) is a 400 `invalid_path`, not axum's plain-text answer.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|path| Self(path.0))
+            .map_err(|rejection| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_path",
+                    rejection.body_text(),
+                )
+            })
+    }
+}
+
 /// Query parameters, with API-format rejections naming the parameter.
 pub struct ApiQuery<T>(pub T);
 

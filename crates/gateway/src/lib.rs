@@ -23,9 +23,11 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod observe;
-mod routes;
+pub(crate) mod routes;
+pub mod server;
 
 pub use app::{router, AppState, GatewayConfig, MetricsSource, Services};
 pub use error::ApiError;
 pub use limits::{Budget, Limit, Network, RateLimitSettings, RateLimiter};
 pub use observe::Metrics;
+pub use routes::operations::admin_router;

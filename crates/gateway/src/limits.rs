@@ -181,7 +181,7 @@ fn canonical(address: IpAddr) -> IpAddr {
 }
 
 /// What an address is keyed on: IPv4 whole, IPv6 by its /64.
-fn address_bytes(address: IpAddr) -> Vec<u8> {
+pub(crate) fn address_bytes(address: IpAddr) -> Vec<u8> {
     match canonical(address) {
         IpAddr::V4(v4) => v4.octets().to_vec(),
         IpAddr::V6(v6) => v6.octets()[..8].to_vec(),

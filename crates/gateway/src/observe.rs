@@ -179,6 +179,12 @@ pub async fn observe(
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
 
+    // What answers a signed-in caller is theirs (`liked_by_me`, their notifications, ...):
+    // no cache may keep it, unless the handler said otherwise (public, immutable media).
+    let private = request
+        .headers()
+        .contains_key(axum::http::header::AUTHORIZATION);
+
     let mut response = next.run(request).await;
 
     let elapsed = started.elapsed();
@@ -191,6 +197,12 @@ pub async fn observe(
         axum::http::header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    if private {
+        response
+            .headers_mut()
+            .entry(axum::http::header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("private, no-store"));
+    }
     tracing::info!(
         target: "veilgram::access",
         request_id = id.to_str().unwrap_or(""),

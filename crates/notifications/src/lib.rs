@@ -156,6 +156,7 @@ impl NotificationMaker {
             }
         };
         match event {
+            // Likes of a post whose thread is anonymous do not name the liker either.
             DomainEvent::PostLiked {
                 post_id,
                 author_id,
@@ -164,7 +165,7 @@ impl NotificationMaker {
                 user_id: *author_id,
                 kind: NotificationKind::Like,
                 actor_id: Some(*user_id),
-                hide_actor: false,
+                hide_actor: self.store.thread_is_anonymous(*post_id).await?,
                 post_id: Some(*post_id),
                 comment_id: None,
             }),

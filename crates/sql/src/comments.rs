@@ -14,13 +14,15 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use veilgram_core::events::{EventEnvelope, EventFor};
 use veilgram_core::ports::{
-    Changed, CommentAuthor, CommentOwnership, CommentPlacement, CommentRecord, CommentStore,
-    Created, IdempotencyKey, NewComment, NewReport, MAX_COMMENT_DEPTH,
+    alias_label, AliasBlock, Changed, CommentAuthor, CommentOwnership, CommentPlacement,
+    CommentRecord, CommentStore, Created, IdempotencyKey, NewComment, NewReport, MAX_COMMENT_DEPTH,
 };
-use veilgram_core::{CommentId, PostId, StoreError, Timestamp, UserId};
+use veilgram_core::{AliasBlockId, CommentId, PostId, StoreError, Timestamp, UserId};
 
 /// Comments (alias `c`) the viewer at `viewer` may see: the post is visible to them, and the
-/// comment's author and the viewer have not blocked each other.
+/// comment's author and the viewer have not blocked each other (outside anonymous threads:
+/// hiding a blocked account's aliases there would show the blocker, by the gaps in the alias
+/// numbers, which alias that account is), nor has the viewer blocked the comment's alias.
 fn comment_select(viewer: &str) -> String {
     comment_select_with(viewer, "")
 }
@@ -36,20 +38,14 @@ fn comment_select_with(viewer: &str, extra_columns: &str) -> String {
          FROM comments c JOIN posts p ON p.id = c.post_id \
          JOIN users author ON author.id = p.author_id \
          LEFT JOIN users writer ON writer.id = c.author_id \
-         WHERE {} AND (c.author_id IS NULL OR (writer.deactivated_at IS NULL AND NOT EXISTS \
+         WHERE {} AND (c.author_id IS NULL OR (writer.deactivated_at IS NULL AND \
+           (p.anonymous_thread <> 0 OR NOT EXISTS \
            (SELECT 1 FROM blocks b WHERE (b.blocker_id = c.author_id AND b.blocked_id = {viewer}) \
-                                    OR (b.blocker_id = {viewer} AND b.blocked_id = c.author_id))))",
+                                    OR (b.blocker_id = {viewer} AND b.blocked_id = c.author_id))))) \
+         AND NOT EXISTS (SELECT 1 FROM alias_blocks ab WHERE ab.blocker_id = {viewer} \
+           AND ab.post_id = c.post_id AND ab.alias_number = c.alias_number)",
         visible_to(viewer)
     )
-}
-
-/// How alias number `number` of a thread is shown: 0 is the post's author.
-fn alias_label(number: i64) -> String {
-    if number == 0 {
-        "OP".to_owned()
-    } else {
-        format!("#{number}")
-    }
 }
 
 fn comment_from_row(row: &AnyRow) -> Result<CommentRecord, StoreError> {
@@ -113,8 +109,14 @@ where
         .map_err(translate)?;
     let Some(row) = row else { return Ok(None) };
     let author: Option<String> = column(&row, "author_id")?;
+    let anonymous = column::<i64>(&row, "anonymous_thread")? != 0;
     Ok(Some(CommentOwnership {
         author: author.as_deref().map(text_id).transpose()?,
+        alias_number: if anonymous {
+            Some(column::<Option<i64>>(&row, "alias_number")?.unwrap_or(0))
+        } else {
+            None
+        },
         post_id: id_column(&row, "post_id")?,
         post_author: id_column(&row, "post_author_id")?,
     }))
@@ -534,5 +536,72 @@ impl CommentStore for SqlStore {
         viewer: UserId,
     ) -> Result<Option<CommentOwnership>, StoreError> {
         ownership_on(&self.pool, comment_id, viewer).await
+    }
+
+    async fn block_alias(&self, block: &AliasBlock) -> Result<Changed, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO alias_blocks (id, blocker_id, post_id, alias_number, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(block.id.to_string())
+        .bind(block.blocker_id.to_string())
+        .bind(block.post_id.to_string())
+        .bind(block.alias_number)
+        .bind(block.created_at.as_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(translate)?;
+        Ok(if inserted.rows_affected() == 0 {
+            Changed::AlreadySo
+        } else {
+            Changed::Yes
+        })
+    }
+
+    async fn unblock_alias(
+        &self,
+        blocker: UserId,
+        block: AliasBlockId,
+    ) -> Result<Changed, StoreError> {
+        let deleted = sqlx::query("DELETE FROM alias_blocks WHERE id = $1 AND blocker_id = $2")
+            .bind(block.to_string())
+            .bind(blocker.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(translate)?;
+        Ok(if deleted.rows_affected() == 0 {
+            Changed::AlreadySo
+        } else {
+            Changed::Yes
+        })
+    }
+
+    async fn alias_blocks(
+        &self,
+        blocker: UserId,
+        before: Option<AliasBlockId>,
+        limit: i64,
+    ) -> Result<Vec<AliasBlock>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, blocker_id, post_id, alias_number, created_at FROM alias_blocks \
+             WHERE blocker_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(blocker.to_string())
+        .bind(before.map(|id| id.to_string()).unwrap_or_default())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(translate)?;
+        rows.iter()
+            .map(|row| {
+                Ok(AliasBlock {
+                    id: id_column(row, "id")?,
+                    blocker_id: id_column(row, "blocker_id")?,
+                    post_id: id_column(row, "post_id")?,
+                    alias_number: column(row, "alias_number")?,
+                    created_at: Timestamp::from_millis(column(row, "created_at")?),
+                })
+            })
+            .collect()
     }
 }

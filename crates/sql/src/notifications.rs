@@ -33,6 +33,13 @@ fn record_from_row(row: &AnyRow) -> Result<NotificationRecord, StoreError> {
 }
 
 /// The subject grouped notifications share (one unread row per recipient and group).
+/// Notifications (alias `n`) still shown: between people who have not blocked one another
+/// since, unless the actor is hidden (an anonymous thread: a notification vanishing after a
+/// block would say which alias the blocked account was).
+const SHOWN: &str = "(n.hide_actor = 1 OR NOT EXISTS (SELECT 1 FROM blocks b \
+     WHERE (b.blocker_id = n.user_id AND b.blocked_id = n.actor_id) \
+        OR (b.blocker_id = n.actor_id AND b.blocked_id = n.user_id)))";
+
 fn group_key(notification: &NewNotification) -> Option<String> {
     if !notification.kind.groups() {
         return None;
@@ -70,22 +77,37 @@ impl NotificationStore for SqlStore {
             if Some(notification.user_id) == notification.actor_id {
                 continue;
             }
-            // The recipient must exist, and neither may have blocked the other.
-            let allowed: Option<i64> = sqlx::query_scalar(
+            // The recipient must exist, and neither may have blocked the other. About an
+            // anonymous thread (the actor hidden), account blocks do not count: a notification
+            // missing for one alias would tell the recipient it is someone they blocked; what
+            // counts there is whether the recipient blocked that alias.
+            let check = if notification.hide_actor {
+                "SELECT 1 FROM users u WHERE u.id = $1 AND NOT EXISTS (SELECT 1 \
+                 FROM alias_blocks ab JOIN comments c \
+                   ON c.post_id = ab.post_id AND c.alias_number = ab.alias_number \
+                 WHERE ab.blocker_id = $1 AND c.id = $3)"
+            } else {
                 "SELECT 1 FROM users u WHERE u.id = $1 AND NOT EXISTS (SELECT 1 FROM blocks b \
                  WHERE (b.blocker_id = $1 AND b.blocked_id = $2) \
-                    OR (b.blocker_id = $2 AND b.blocked_id = $1))",
-            )
-            .bind(notification.user_id.to_string())
-            .bind(
-                notification
-                    .actor_id
-                    .map(|actor| actor.to_string())
-                    .unwrap_or_default(),
-            )
-            .fetch_optional(&mut *transaction)
-            .await
-            .map_err(translate)?;
+                    OR (b.blocker_id = $2 AND b.blocked_id = $1)) AND $3 = $3"
+            };
+            let allowed: Option<i64> = sqlx::query_scalar(check)
+                .bind(notification.user_id.to_string())
+                .bind(
+                    notification
+                        .actor_id
+                        .map(|actor| actor.to_string())
+                        .unwrap_or_default(),
+                )
+                .bind(
+                    notification
+                        .comment_id
+                        .map(|comment| comment.to_string())
+                        .unwrap_or_default(),
+                )
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(translate)?;
             if allowed.is_none() {
                 continue;
             }
@@ -170,10 +192,7 @@ impl NotificationStore for SqlStore {
     ) -> Result<Vec<NotificationRecord>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM notifications n WHERE n.user_id = $1 AND n.id < $2 \
-             AND NOT EXISTS (SELECT 1 FROM blocks b \
-                 WHERE (b.blocker_id = n.user_id AND b.blocked_id = n.actor_id) \
-                    OR (b.blocker_id = n.actor_id AND b.blocked_id = n.user_id)) \
-             ORDER BY n.id DESC LIMIT $3"
+             AND {SHOWN} ORDER BY n.id DESC LIMIT $3"
         );
         let rows = sqlx::query(&sql)
             .bind(user_id.to_string())
@@ -186,12 +205,10 @@ impl NotificationStore for SqlStore {
     }
 
     async fn unread_count(&self, user_id: UserId) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
+        sqlx::query_scalar(&format!(
             "SELECT COUNT(*) FROM notifications n WHERE n.user_id = $1 AND n.read_at IS NULL \
-             AND NOT EXISTS (SELECT 1 FROM blocks b \
-                 WHERE (b.blocker_id = n.user_id AND b.blocked_id = n.actor_id) \
-                    OR (b.blocker_id = n.actor_id AND b.blocked_id = n.user_id))",
-        )
+             AND {SHOWN}"
+        ))
         .bind(user_id.to_string())
         .fetch_one(&self.pool)
         .await

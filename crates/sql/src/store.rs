@@ -64,6 +64,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "moderation",
         sql: include_str!("../migrations/0009_moderation.sql"),
     },
+    Migration {
+        version: 10,
+        name: "alias_blocks",
+        sql: include_str!("../migrations/0010_alias_blocks.sql"),
+    },
 ];
 
 /// The migrations' two dialect words, spelled for `engine`: byte strings and an auto-numbered

@@ -16,6 +16,9 @@ use veilgram_sql::DatabaseUrl;
 pub struct Config {
     /// `VEILGRAM_LISTEN`: the address to serve HTTP on.
     pub listen: String,
+    /// `VEILGRAM_ADMIN_LISTEN`: where `/metrics` (with `/healthz` and `/readyz`) is served, for
+    /// Prometheus and probes on a private network; empty serves no metrics.
+    pub admin_listen: String,
     /// `VEILGRAM_DATA_DIR`: the SQLite file, the signing keys and (later) media live here.
     pub data_dir: PathBuf,
     /// `VEILGRAM_DATABASE_URL`: empty for SQLite in the data dir; `postgres://…` for PostgreSQL.
@@ -252,6 +255,13 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// A request's head must arrive within this; also how long an idle connection is kept.
+    pub header_timeout_seconds: u64,
+    /// The longest pause allowed between two pieces of a request body.
+    pub body_timeout_seconds: u64,
+    /// Connections at once (lowered to fit the file-descriptor limit), and from one address.
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -282,6 +292,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            admin_listen: String::new(),
             data_dir: PathBuf::from("./veilgram-data"),
             database_url: String::new(),
             redis_url: String::new(),
@@ -320,6 +331,10 @@ impl Default for HttpConfig {
             cors_allowed_origins: Vec::new(),
             max_body_bytes: 64 * 1024,
             shutdown_grace_seconds: 30,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 15,
+            max_connections: 16_384,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -353,6 +368,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("admin_listen", &self.admin_listen)
             .field("data_dir", &self.data_dir)
             .field(
                 "database_url",
@@ -448,6 +464,24 @@ impl Config {
             .with_context(|| {
                 format!("VEILGRAM_LISTEN {:?} is not a socket address", self.listen)
             })?;
+        if !self.admin_listen.is_empty() {
+            self.admin_listen
+                .parse::<std::net::SocketAddr>()
+                .with_context(|| {
+                    format!(
+                        "VEILGRAM_ADMIN_LISTEN {:?} is not a socket address",
+                        self.admin_listen
+                    )
+                })?;
+        }
+        let http = &self.http;
+        if http.header_timeout_seconds == 0
+            || http.body_timeout_seconds == 0
+            || http.max_connections == 0
+            || http.max_connections_per_address == 0
+        {
+            bail!("http timeouts and connection caps must be positive");
+        }
         if self.auth.access_token_ttl_seconds == 0 || self.auth.access_token_ttl_seconds > 24 * 3600
         {
             bail!("auth.access_token_ttl_seconds must be between 1 and 86400");
@@ -519,6 +553,17 @@ impl Config {
             scale: self.rate_limit_scale,
             limits,
             trusted_proxies,
+        })
+    }
+
+    /// What the HTTP listener holds slow and greedy clients to.
+    pub fn server_limits(&self) -> anyhow::Result<veilgram_gateway::server::ServerLimits> {
+        Ok(veilgram_gateway::server::ServerLimits {
+            header_timeout: std::time::Duration::from_secs(self.http.header_timeout_seconds),
+            body_timeout: std::time::Duration::from_secs(self.http.body_timeout_seconds),
+            max_connections: self.http.max_connections,
+            max_connections_per_address: self.http.max_connections_per_address,
+            trusted_proxies: self.rate_limit_settings()?.trusted_proxies,
         })
     }
 

@@ -426,22 +426,39 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         cors_allowed_origins: config.http.cors_allowed_origins.clone(),
         max_body_bytes: config.http.max_body_bytes,
     };
+    let admin = veilgram_gateway::admin_router(state.clone());
     let app = veilgram_gateway::router(state, &gateway);
+    let limits = config.server_limits()?;
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, engine = store.engine().name(), "veilgram listening");
-    // The one line on stdout: scripts and tests read the bound address (port 0 picks one).
+    // The lines on stdout: scripts and tests read the bound addresses (port 0 picks one).
     println!("veilgram listening on http://{address}");
-
     let (signalled_sender, signalled) = tokio::sync::watch::channel(false);
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let admin_server = if config.admin_listen.is_empty() {
+        None
+    } else {
+        let admin_listener = tokio::net::TcpListener::bind(&config.admin_listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.admin_listen))?;
+        let admin_address = admin_listener.local_addr()?;
+        tracing::info!(%admin_address, "veilgram admin listening (metrics, health)");
+        println!("veilgram admin on http://{admin_address}");
+        let mut stop = signalled.clone();
+        Some(tokio::spawn(veilgram_gateway::server::serve(
+            admin_listener,
+            admin,
+            veilgram_gateway::server::ServerLimits::default(),
+            async move {
+                let _ = stop.wait_for(|fired| *fired).await;
+            },
+        )))
+    };
+
+    let server = veilgram_gateway::server::serve(listener, app, limits, async move {
         shutdown_signal().await;
         tracing::info!("shutdown signal received; finishing in-flight requests");
         let _ = signalled_sender.send(true);
@@ -453,8 +470,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        outcome = server => outcome.context("server failed")?,
+        () = server => {},
         () = deadline => tracing::warn!("grace period over; abandoning unfinished requests"),
+    }
+    if let Some(admin_server) = admin_server {
+        admin_server.abort();
     }
     maintenance.abort();
     for task in background {

@@ -3,8 +3,8 @@
 use crate::app::AppState;
 use crate::cursor;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{path_uuid, ApiJson, ApiQuery, Caller, PageQuery};
-use axum::extract::{Path, State};
+use crate::extract::{path_uuid, ApiJson, ApiPath, ApiQuery, Caller, PageQuery};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -83,7 +83,7 @@ async fn open_reports(
     let limit = page.limit()?;
     let after = match &page.cursor {
         Some(cursor) => Some(
-            cursor::decode(QUEUE, cursor)?
+            cursor::decode(&state, QUEUE, cursor)?
                 .parse::<ReportId>()
                 .map_err(|_| ApiError::invalid_field("cursor", "this cursor is not valid"))?,
         ),
@@ -100,7 +100,11 @@ async fn open_reports(
         .map(ReportGroupView::from)
         .collect();
     let next_cursor = more
-        .then(|| items.last().map(|last| cursor::encode(QUEUE, &last.id)))
+        .then(|| {
+            items
+                .last()
+                .map(|last| cursor::encode(&state, QUEUE, &last.id))
+        })
         .flatten();
     Ok(Json(ReportQueuePage { items, next_cursor }))
 }
@@ -123,7 +127,7 @@ pub struct ResolveRequest {
 async fn resolve_report(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<ResolveRequest>,
 ) -> Result<StatusCode, ApiError> {
     let report_id: ReportId = path_uuid(&id, "id")?;

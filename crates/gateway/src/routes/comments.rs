@@ -5,10 +5,10 @@ use crate::app::AppState;
 use crate::cursor;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{
-    idempotency_key, path_uuid, ApiJson, ApiJsonWithDigest, ApiQuery, Caller, MaybeCaller,
+    idempotency_key, path_uuid, ApiJson, ApiJsonWithDigest, ApiPath, ApiQuery, Caller, MaybeCaller,
     PageQuery,
 };
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use veilgram_comments::ThreadView;
-use veilgram_core::ports::{CommentAuthor, CommentRecord};
-use veilgram_core::{CommentId, PostId};
+use veilgram_comments::{BlockedAuthor, ThreadView};
+use veilgram_core::ports::{alias_label, CommentAuthor, CommentRecord};
+use veilgram_core::{AliasBlockId, CommentId, PostId};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,6 +28,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(like_comment, unlike_comment))
         .routes(routes!(report_comment))
         .routes(routes!(block_comment_author))
+        .routes(routes!(alias_blocks))
+        .routes(routes!(unblock_alias))
 }
 
 /// An account (`id`, `nickname`, `avatar`), an alias in an anonymous thread (`alias` only), or
@@ -134,23 +136,29 @@ fn comment_id(raw: &str) -> Result<CommentId, ApiError> {
     path_uuid(raw, "id")
 }
 
-fn after(page: &PageQuery, list: &str) -> Result<Option<CommentId>, ApiError> {
+fn after(state: &AppState, page: &PageQuery, list: &str) -> Result<Option<CommentId>, ApiError> {
     page.cursor
         .as_deref()
         .map(|raw| {
-            cursor::decode(list, raw)?.parse().map_err(|_| {
+            cursor::decode(state, list, raw)?.parse().map_err(|_| {
                 ApiError::invalid_field("cursor", "the cursor is not valid for this list")
             })
         })
         .transpose()
 }
 
-fn page(mut views: Vec<CommentView>, ids: Vec<CommentId>, limit: i64, list: &str) -> CommentPage {
+fn page(
+    state: &AppState,
+    mut views: Vec<CommentView>,
+    ids: Vec<CommentId>,
+    limit: i64,
+    list: &str,
+) -> CommentPage {
     let more = views.len() as i64 > limit;
     views.truncate(limit as usize);
     let next_cursor = if more {
         ids.get(limit as usize - 1)
-            .map(|id| cursor::encode(list, &id.to_string()))
+            .map(|id| cursor::encode(state, list, &id.to_string()))
     } else {
         None
     };
@@ -170,7 +178,7 @@ fn page(mut views: Vec<CommentView>, ids: Vec<CommentId>, limit: i64, list: &str
 async fn create_comment(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiJsonWithDigest(request, digest): ApiJsonWithDigest<CreateCommentRequest>,
 ) -> Result<Response, ApiError> {
@@ -207,7 +215,7 @@ async fn create_comment(
 async fn post_comments(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<CommentPage>, ApiError> {
     let post_id: PostId = path_uuid(&id, "id")?;
@@ -217,7 +225,7 @@ async fn post_comments(
         .thread(
             post_id,
             caller.map(|c| c.user_id),
-            after(&query, "comments")?,
+            after(&state, &query, "comments")?,
             limit + 1,
         )
         .await?;
@@ -226,7 +234,7 @@ async fn post_comments(
         .into_iter()
         .map(|ThreadView { comment, replies }| CommentView::new(comment, Some(replies)))
         .collect();
-    Ok(Json(page(views, ids, limit, "comments")))
+    Ok(Json(page(&state, views, ids, limit, "comments")))
 }
 
 /// Direct replies to a comment, oldest first.
@@ -236,7 +244,7 @@ async fn post_comments(
 async fn replies(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<CommentPage>, ApiError> {
     let limit = query.limit()?;
@@ -245,7 +253,7 @@ async fn replies(
         .replies(
             comment_id(&id)?,
             caller.map(|c| c.user_id),
-            after(&query, "replies")?,
+            after(&state, &query, "replies")?,
             limit + 1,
         )
         .await?;
@@ -254,7 +262,7 @@ async fn replies(
         .into_iter()
         .map(|reply| CommentView::new(reply, None))
         .collect();
-    Ok(Json(page(views, ids, limit, "replies")))
+    Ok(Json(page(&state, views, ids, limit, "replies")))
 }
 
 /// Deletes a comment (its author or the post's author). One with replies stays as `[deleted]`.
@@ -264,7 +272,7 @@ async fn replies(
 async fn delete_comment(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .comments
@@ -279,7 +287,7 @@ async fn delete_comment(
 async fn like_comment(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .comments
@@ -294,7 +302,7 @@ async fn like_comment(
 async fn unlike_comment(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .comments
@@ -310,7 +318,7 @@ async fn unlike_comment(
 async fn report_comment(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<CommentReportRequest>,
 ) -> Result<StatusCode, ApiError> {
     state
@@ -325,19 +333,107 @@ async fn report_comment(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Blocks whoever wrote this comment, without telling the caller who it is (for aliases).
+/// Blocks whoever wrote this comment, without telling the caller who it is. In an anonymous
+/// thread this blocks the alias in that thread only: its comments there are hidden from the
+/// caller and it notifies them no more, and the block is listed (and lifted) as "alias #n in
+/// this thread" under `/users/me/alias-blocks`. Elsewhere the named author is blocked.
 #[utoipa::path(post, path = "/api/v1/comments/{id}/block-author", tag = "comments", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn block_comment_author(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let author = state
+    let blocked = state
         .comments
-        .author_to_block(comment_id(&id)?, caller.user_id)
+        .block_author(comment_id(&id)?, caller.user_id)
         .await?;
-    state.users.block(caller.user_id, author).await?;
+    if let BlockedAuthor::Account(author) = blocked {
+        state.users.block(caller.user_id, author).await?;
+        state.accounts_changed(&[caller.user_id, author]).await;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One alias the caller blocked: which thread, which alias there. Never who it is.
+#[derive(Serialize, ToSchema)]
+pub struct AliasBlockView {
+    #[schema(value_type = String, format = Uuid)]
+    id: AliasBlockId,
+    /// The anonymous thread's post.
+    #[schema(value_type = String, format = Uuid)]
+    post_id: PostId,
+    /// `OP` or `#n`, as the thread shows it.
+    alias: String,
+    created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AliasBlockPage {
+    items: Vec<AliasBlockView>,
+    next_cursor: Option<String>,
+}
+
+/// The aliases the caller blocked in anonymous threads, newest first.
+#[utoipa::path(get, path = "/api/v1/users/me/alias-blocks", tag = "comments", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = AliasBlockPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn alias_blocks(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<AliasBlockPage>, ApiError> {
+    const LIST: &str = "alias-blocks";
+    let limit = page.limit()?;
+    let before = page
+        .cursor
+        .as_deref()
+        .map(|raw| {
+            cursor::decode(&state, LIST, raw)?.parse().map_err(|_| {
+                ApiError::invalid_field("cursor", "the cursor is not valid for this list")
+            })
+        })
+        .transpose()?;
+    let mut blocks = state
+        .comments
+        .alias_blocks(caller.user_id, before, limit + 1)
+        .await?;
+    let more = blocks.len() as i64 > limit;
+    blocks.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| {
+            blocks
+                .last()
+                .map(|last| cursor::encode(&state, LIST, &last.id.to_string()))
+        })
+        .flatten();
+    Ok(Json(AliasBlockPage {
+        items: blocks
+            .into_iter()
+            .map(|block| AliasBlockView {
+                id: block.id,
+                post_id: block.post_id,
+                alias: alias_label(block.alias_number),
+                created_at: block.created_at.to_rfc3339(),
+            })
+            .collect(),
+        next_cursor,
+    }))
+}
+
+/// Lifts an alias block. Idempotent.
+#[utoipa::path(delete, path = "/api/v1/users/me/alias-blocks/{id}", tag = "comments", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn unblock_alias(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .comments
+        .unblock_alias(caller.user_id, path_uuid(&id, "id")?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

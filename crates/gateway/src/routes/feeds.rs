@@ -2,9 +2,9 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiQuery, PageQuery, Reader, ReadingCaller};
+use crate::extract::{ApiPath, ApiQuery, PageQuery, Reader, ReadingCaller};
 use crate::routes::posts::PostPage;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
@@ -94,7 +94,7 @@ async fn popular_feed(
 async fn hashtag_feed(
     State(state): State<AppState>,
     reader: Reader,
-    Path(tag): Path<String>,
+    ApiPath(tag): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Response, ApiError> {
     let raw = tag.strip_prefix('#').unwrap_or(&tag);

@@ -3,9 +3,9 @@
 use crate::app::AppState;
 use crate::cursor;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{path_uuid, ApiQuery, Caller, MaybeCaller, PageQuery};
+use crate::extract::{path_uuid, ApiPath, ApiQuery, Caller, MaybeCaller, PageQuery};
 use crate::routes::users::PublicProfile;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
@@ -41,7 +41,7 @@ fn target(raw: &str) -> Result<UserId, ApiError> {
 async fn follow(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.users.follow(caller.user_id, target(&id)?).await?;
     state.accounts_changed(&[caller.user_id]).await;
@@ -55,7 +55,7 @@ async fn follow(
 async fn unfollow(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.users.unfollow(caller.user_id, target(&id)?).await?;
     state.accounts_changed(&[caller.user_id]).await;
@@ -69,7 +69,7 @@ async fn unfollow(
 async fn block(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let target = target(&id)?;
     state.users.block(caller.user_id, target).await?;
@@ -84,7 +84,7 @@ async fn block(
 async fn unblock(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let target = target(&id)?;
     state.users.unblock(caller.user_id, target).await?;
@@ -109,7 +109,7 @@ async fn list(
     let after = match &page.cursor {
         None => None,
         Some(raw) => {
-            let position = cursor::decode(list_name, raw)?;
+            let position = cursor::decode(state, list_name, raw)?;
             let invalid =
                 || ApiError::invalid_field("cursor", "the cursor is not valid for this list");
             let (since, user) = position.split_once(':').ok_or_else(invalid)?;
@@ -128,6 +128,7 @@ async fn list(
     let next_cursor = if more {
         entries.last().map(|entry| {
             cursor::encode(
+                state,
                 list_name,
                 &format!("{}:{}", entry.since.as_millis(), entry.user.id),
             )
@@ -151,7 +152,7 @@ async fn list(
 async fn followers(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<ProfilePage>, ApiError> {
     Ok(Json(
@@ -173,7 +174,7 @@ async fn followers(
 async fn following(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<ProfilePage>, ApiError> {
     Ok(Json(

@@ -3,9 +3,9 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{idempotency_key, path_uuid, ApiJson, Caller};
+use crate::extract::{idempotency_key, path_uuid, ApiJson, ApiPath, Caller};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -141,7 +141,7 @@ async fn upload_media(
 async fn get_media(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MediaView>, ApiError> {
     let id = path_uuid(&id, "id")?;
     Ok(Json(state.media.get(id, caller.user_id).await?.into()))
@@ -164,7 +164,7 @@ pub struct DescribeRequest {
 async fn describe_media(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<DescribeRequest>,
 ) -> Result<Json<MediaView>, ApiError> {
     let id = path_uuid(&id, "id")?;
@@ -223,7 +223,7 @@ fn wanted(range: Option<&HeaderValue>, size: u64) -> Wanted {
 )]
 async fn serve_media(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let valid_key = key.len() < 64

@@ -8,7 +8,7 @@ mod feeds;
 mod graph;
 mod media;
 mod notifications;
-mod operations;
+pub(crate) mod operations;
 mod polls;
 mod posts;
 mod push;

@@ -1,4 +1,5 @@
-//! Operational routes: liveness, readiness, metrics.
+//! Operational routes: liveness and readiness on the public listener; those and the metrics on
+//! the admin listener ([`admin_router`]), which operators keep off the internet.
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
@@ -15,7 +16,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics))
+}
+
+/// What the admin listener serves: `/healthz`, `/readyz` and `/metrics`, nothing of the API.
+pub fn admin_router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(readyz))
+        .route("/metrics", axum::routing::get(metrics))
+        .fallback(|| async { ApiError::not_found("route") })
+        .with_state(state)
 }
 
 /// The process is alive. Touches no dependency.
@@ -64,8 +74,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
+/// Prometheus text format (admin listener only).
 async fn metrics(State(state): State<AppState>) -> Response {
     let extra: String = state
         .metrics_sources

@@ -2,8 +2,8 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{path_uuid, ApiJson, Caller, MaybeCaller};
-use axum::extract::{Path, State};
+use crate::extract::{path_uuid, ApiJson, ApiPath, Caller, MaybeCaller};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -67,7 +67,7 @@ pub struct VoteRequest {
 async fn get_poll(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<PollView>, ApiError> {
     let poll = state
         .polls
@@ -84,7 +84,7 @@ async fn get_poll(
 async fn vote(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<VoteRequest>,
 ) -> Result<Json<PollView>, ApiError> {
     let poll = state

@@ -4,12 +4,12 @@ use crate::app::AppState;
 use crate::cursor;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{
-    idempotency_key, path_uuid, ApiJson, ApiJsonWithDigest, ApiQuery, Caller, MaybeCaller,
+    idempotency_key, path_uuid, ApiJson, ApiJsonWithDigest, ApiPath, ApiQuery, Caller, MaybeCaller,
     PageQuery,
 };
 use crate::routes::media::MediaView;
 use crate::routes::polls::PollView;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -191,7 +191,7 @@ async fn create_post(
 async fn get_post(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<PostView>, ApiError> {
     let post = state
         .posts
@@ -209,7 +209,7 @@ async fn get_post(
 async fn edit_post(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<EditPostRequest>,
 ) -> Result<Json<PostView>, ApiError> {
     let post = state
@@ -229,7 +229,7 @@ async fn edit_post(
 async fn delete_post(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = post_id(&id)?;
     match state.posts.delete(id, caller.user_id).await {
@@ -260,7 +260,7 @@ async fn delete_post(
 async fn user_posts(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<PostPage>, ApiError> {
     let author: UserId = path_uuid(&id, "id")?;
@@ -268,7 +268,7 @@ async fn user_posts(
     let limit = page.limit()?;
     let before = match &page.cursor {
         Some(raw) => Some(
-            cursor::decode("user-posts", raw)?
+            cursor::decode(&state, "user-posts", raw)?
                 .parse::<PostId>()
                 .map_err(|_| {
                     ApiError::invalid_field("cursor", "the cursor is not valid for this list")
@@ -282,16 +282,16 @@ async fn user_posts(
         .posts
         .by_author(author, viewer, before, limit + 1)
         .await?;
-    Ok(Json(page_of(posts, limit)))
+    Ok(Json(page_of(&state, posts, limit)))
 }
 
-fn page_of(mut posts: Vec<PostRecord>, limit: i64) -> PostPage {
+fn page_of(state: &AppState, mut posts: Vec<PostRecord>, limit: i64) -> PostPage {
     let more = posts.len() as i64 > limit;
     posts.truncate(limit as usize);
     let next_cursor = if more {
         posts
             .last()
-            .map(|post| cursor::encode("user-posts", &post.id.to_string()))
+            .map(|post| cursor::encode(state, "user-posts", &post.id.to_string()))
     } else {
         None
     };
@@ -310,7 +310,7 @@ fn page_of(mut posts: Vec<PostRecord>, limit: i64) -> PostPage {
 async fn like_post(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.posts.like(post_id(&id)?, caller.user_id).await?;
     state.accounts_changed(&[caller.user_id]).await;
@@ -326,7 +326,7 @@ async fn like_post(
 async fn unlike_post(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.posts.unlike(post_id(&id)?, caller.user_id).await?;
     state.accounts_changed(&[caller.user_id]).await;
@@ -342,7 +342,7 @@ async fn unlike_post(
 async fn report_post(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<ReportRequest>,
 ) -> Result<StatusCode, ApiError> {
     state

@@ -2,8 +2,8 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{path_uuid, ApiJson, Caller};
-use axum::extract::{Path, State};
+use crate::extract::{path_uuid, ApiJson, ApiPath, Caller};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -123,7 +123,7 @@ async fn register_device(
 async fn remove_device(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .push_devices

@@ -2,8 +2,8 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{path_uuid, ApiJson, Caller, MaybeCaller};
-use axum::extract::{Path, State};
+use crate::extract::{path_uuid, ApiJson, ApiPath, Caller, MaybeCaller};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -237,7 +237,7 @@ async fn export_me(
 async fn get_user(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<PublicProfile>, ApiError> {
     let user_id: UserId = path_uuid(&id, "id")?;
     let viewer = caller.map(|c| c.user_id);

@@ -443,7 +443,11 @@ async fn anonymous_threads_show_stable_unlinkable_aliases(database: &TestDatabas
         "#2"
     );
 
-    // Blocking the author of an aliased comment reaches the account without revealing it.
+    // Blocking the author of an aliased comment blocks the alias in that thread, and nothing
+    // anywhere tells the blocker which account it is.
+    let xavier_post = app
+        .post_text(&xavier.access_token, "my named post", "public")
+        .await;
     let blocked = app
         .post(
             &format!("/api/v1/comments/{}/block-author", id(&again)),
@@ -455,33 +459,128 @@ async fn anonymous_threads_show_stable_unlinkable_aliases(database: &TestDatabas
         (blocked.status, blocked.text.as_str()),
         (StatusCode::NO_CONTENT, "")
     );
-    let after = app
-        .get(
-            &format!("/api/v1/posts/{thread}/comments"),
-            Some(&yuna.access_token),
-        )
-        .await;
-    let aliases: Vec<String> = after.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(alias)
-        .collect();
+    let aliases_seen = |token: Option<String>| {
+        let app = &app;
+        let thread = thread.clone();
+        async move {
+            let page = app
+                .get(
+                    &format!("/api/v1/posts/{thread}/comments"),
+                    token.as_deref(),
+                )
+                .await;
+            page.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|item| item["author"]["alias"].as_str().unwrap().to_owned())
+                .collect::<Vec<String>>()
+        }
+    };
     assert_eq!(
-        aliases,
+        aliases_seen(Some(yuna.access_token.clone())).await,
         vec!["#2"],
         "#1's comments are hidden from the blocker"
     );
-    // And Xavier no longer sees Yuna's profile.
-    assert_eq!(
-        app.get(
-            &format!("/api/v1/users/{}", yuna.user_id),
-            Some(&xavier.access_token)
+    assert_eq!(aliases_seen(None).await, vec!["#1", "#2", "#1"]);
+    // The account is not blocked: its profile, posts and named post answer as before, both ways.
+    for (path, token) in [
+        (
+            format!("/api/v1/users/{}", xavier.user_id),
+            &yuna.access_token,
+        ),
+        (
+            format!("/api/v1/users/{}/posts", xavier.user_id),
+            &yuna.access_token,
+        ),
+        (format!("/api/v1/posts/{xavier_post}"), &yuna.access_token),
+        (
+            format!("/api/v1/users/{}", yuna.user_id),
+            &xavier.access_token,
+        ),
+    ] {
+        let response = app.get(&path, Some(token)).await;
+        assert_eq!(response.status, StatusCode::OK, "{path}: {}", response.text);
+    }
+    // The blocker's lists name a thread and an alias, never the account.
+    let blocks = app
+        .get("/api/v1/users/me/blocks", Some(&yuna.access_token))
+        .await;
+    assert_eq!(blocks.body["items"], json!([]), "{}", blocks.text);
+    let alias_blocks = app
+        .get("/api/v1/users/me/alias-blocks", Some(&yuna.access_token))
+        .await;
+    assert_eq!(alias_blocks.status, StatusCode::OK, "{}", alias_blocks.text);
+    let items = alias_blocks.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", alias_blocks.text);
+    assert_eq!(items[0]["post_id"], thread.as_str());
+    assert_eq!(items[0]["alias"], "#1");
+    for secret in [&xavier.user_id, "xavier_real"] {
+        assert!(!alias_blocks.text.contains(secret), "{}", alias_blocks.text);
+    }
+    // #1 replying to the blocker there notifies them no more; #2 still does.
+    let yunas = comment(&app, &yuna.access_token, &thread, "mine", None).await;
+    comment(&app, &xavier.access_token, &thread, "re", Some(&id(&yunas))).await;
+    let op_reply = comment(&app, &op.access_token, &thread, "re", Some(&id(&yunas))).await;
+    app.drain_events().await;
+    let told = app
+        .get("/api/v1/notifications", Some(&yuna.access_token))
+        .await;
+    let about: Vec<&str> = told.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|item| item["comment_id"].as_str())
+        .collect();
+    assert_eq!(about, vec![id(&op_reply).as_str()], "{}", told.text);
+    // Blocking yourself through your own comment is refused, as for accounts.
+    let own = app
+        .post(
+            &format!("/api/v1/comments/{}/block-author", id(&yunas)),
+            json!({}),
+            Some(&yuna.access_token),
         )
-        .await
-        .status,
-        StatusCode::NOT_FOUND
+        .await;
+    assert_eq!(own.status, StatusCode::BAD_REQUEST, "{}", own.text);
+    // Lifting the block (by its id, which names nobody) shows #1 again.
+    let block_id = items[0]["id"].as_str().unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            app.delete(
+                &format!("/api/v1/users/me/alias-blocks/{block_id}"),
+                &yuna.access_token
+            )
+            .await
+            .status,
+            StatusCode::NO_CONTENT
+        );
+    }
+    assert_eq!(
+        aliases_seen(Some(yuna.access_token.clone())).await,
+        vec!["#1", "#2", "#1", "#2"]
     );
+
+    // An account block does not hide that account's aliases either: the gap in the numbers
+    // would say which alias it is.
+    let named = app
+        .post(
+            &format!("/api/v1/users/{}/block", xavier.user_id),
+            json!({}),
+            Some(&yuna.access_token),
+        )
+        .await;
+    assert_eq!(named.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        aliases_seen(Some(yuna.access_token.clone())).await,
+        vec!["#1", "#2", "#1", "#2"]
+    );
+    let xaviers_view = app
+        .get(
+            &format!("/api/v1/posts/{thread}/comments"),
+            Some(&xavier.access_token),
+        )
+        .await;
+    assert_eq!(xaviers_view.body["items"].as_array().unwrap().len(), 4);
 }
 
 async fn comments_follow_post_visibility_and_blocks(database: &TestDatabase) {

@@ -110,7 +110,7 @@ async fn follower_lists_page_through_everyone_once(database: &TestDatabase) {
     seen.sort();
     expected.sort();
     assert_eq!(seen, expected);
-    let foreign = veilgram_gateway::cursor::encode("user-posts", "x");
+    let foreign = app.feeds.seal_position("user-posts", "x");
     assert_eq!(
         app.get(&format!("{base}?cursor={foreign}"), None)
             .await

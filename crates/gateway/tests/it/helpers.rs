@@ -35,6 +35,8 @@ use veilgram_users::UsersService;
 
 pub struct TestApp {
     pub router: Router,
+    /// What the admin listener serves (`/metrics`).
+    pub admin: Router,
     pub pubsub: Arc<dyn PubSub>,
     _dispatch: DropAbort,
     pub media: Arc<MediaService>,
@@ -258,6 +260,7 @@ impl TestApp {
             media_worker,
             cache,
             feeds,
+            admin: veilgram_gateway::admin_router(state.clone()),
             router: veilgram_gateway::router(state, &config),
             store,
             auth,
@@ -303,19 +306,13 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        TestResponse {
-            status,
-            headers,
-            body,
-            text,
-            raw: bytes.to_vec(),
-        }
+        respond(self.router.clone(), request).await
+    }
+
+    /// A GET on the admin listener.
+    pub async fn admin_get(&self, path: &str) -> TestResponse {
+        let request = Request::builder().uri(path).body(Body::empty()).unwrap();
+        respond(self.admin.clone(), request).await
     }
 
     /// A JSON request; `token` becomes a bearer header.
@@ -461,5 +458,21 @@ impl OwnRedis {
 impl Drop for OwnRedis {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+async fn respond(router: Router, request: Request<Body>) -> TestResponse {
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    TestResponse {
+        status,
+        headers,
+        body,
+        text,
+        raw: bytes.to_vec(),
     }
 }

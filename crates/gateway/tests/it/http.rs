@@ -78,7 +78,21 @@ async fn every_kind_of_bad_request_gets_the_api_error_format(database: &TestData
             "invalid_field",
         ),
     ];
-    for (request, status, code) in cases {
+    // Path segments that are not UTF-8 once percent-decoded (a lone byte, a surrogate).
+    let not_utf8 = [
+        "/api/v1/users/%FF",
+        "/api/v1/feed/hashtags/%ED%A0%80",
+        "/media/%FF",
+        "/api/v1/posts/%FF/comments",
+    ]
+    .map(|path| {
+        (
+            raw(Method::GET, path, None, vec![]),
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+        )
+    });
+    for (request, status, code) in cases.into_iter().chain(not_utf8) {
         let path = request.uri().to_string();
         let response = app.send(request).await;
         assert_eq!(
@@ -149,7 +163,11 @@ async fn health_readiness_and_metrics_report(database: &TestDatabase) {
     assert_eq!(ready.body["checks"]["database"], "ok");
     app.signup(None).await;
     app.get("/api/v1/users/me", None).await;
-    let metrics = app.get("/metrics", None).await;
+    // Metrics are the admin listener's, not the public one's.
+    let public = app.get("/metrics", None).await;
+    assert_eq!(public.status, StatusCode::NOT_FOUND, "{}", public.text);
+    assert_eq!(app.admin_get("/healthz").await.status, StatusCode::OK);
+    let metrics = app.admin_get("/metrics").await;
     assert_eq!(metrics.status, StatusCode::OK);
     assert!(metrics.headers["content-type"]
         .to_str()
@@ -183,7 +201,6 @@ async fn the_openapi_document_matches_the_routes(database: &TestDatabase) {
         "/api/v1/users/{id}",
         "/healthz",
         "/readyz",
-        "/metrics",
     ] {
         assert!(
             paths.contains_key(documented),
@@ -209,7 +226,48 @@ async fn the_openapi_document_matches_the_routes(database: &TestDatabase) {
     }
 }
 
+/// What answers a signed-in caller is theirs: no cache may keep it. Public answers stay
+/// cacheable, and the web app carries its browser policies.
+async fn private_answers_are_never_stored_by_caches(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let account = app.signup(None).await;
+    let token = Some(account.access_token.as_str());
+    let post = app.post_text(&account.access_token, "mine", "public").await;
+    for path in [
+        "/api/v1/users/me".to_owned(),
+        "/api/v1/users/me/export".to_owned(),
+        "/api/v1/notifications".to_owned(),
+        format!("/api/v1/posts/{post}"),
+        "/api/v1/feed/home".to_owned(),
+    ] {
+        let response = app.get(&path, token).await;
+        assert!(response.status.is_success(), "{path}: {}", response.text);
+        let cache = response
+            .headers
+            .get("cache-control")
+            .map(|value| value.to_str().unwrap());
+        assert!(
+            cache.is_some_and(|cache| cache.contains("no-store")),
+            "{path}: cache-control {cache:?}"
+        );
+    }
+    let public = app.get(&format!("/api/v1/posts/{post}"), None).await;
+    assert_eq!(public.status, StatusCode::OK);
+    assert!(!public
+        .headers
+        .get("cache-control")
+        .is_some_and(|value| value.to_str().unwrap().contains("no-store")));
+    let page = app.get("/", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.headers["permissions-policy"]
+        .to_str()
+        .unwrap()
+        .contains("camera=()"));
+    assert_eq!(page.headers["cross-origin-opener-policy"], "same-origin");
+}
+
 veilgram_testkit::for_each_engine!(
+    private_answers_are_never_stored_by_caches,
     every_kind_of_bad_request_gets_the_api_error_format,
     request_ids_are_echoed_or_generated,
     cors_allows_only_configured_origins,

@@ -419,12 +419,26 @@ async fn a_users_posts_page_newest_first_with_opaque_cursors(database: &TestData
             "{query}"
         );
     }
-    let foreign = veilgram_gateway::cursor::encode("followers", "1:x");
-    let response = app.get(&format!("{base}?cursor={foreign}"), None).await;
-    assert_eq!(
-        (response.status, response.field()),
-        (StatusCode::BAD_REQUEST, "cursor")
-    );
+    // Cursors are signed: one made for another list, one forged in the old unsigned form
+    // (a client choosing where the page starts), and one altered are all refused.
+    use base64::Engine as _;
+    let unsigned = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("v1|user-posts|{}", ids[1]));
+    let (body, mac) = next.split_once('.').unwrap();
+    let swapped = if body.ends_with('A') { 'B' } else { 'A' };
+    let altered = format!("{}{swapped}.{mac}", &body[..body.len() - 1]);
+    for cursor in [
+        app.feeds.seal_position("followers", "1:x"),
+        unsigned,
+        altered,
+    ] {
+        let response = app.get(&format!("{base}?cursor={cursor}"), None).await;
+        assert_eq!(
+            (response.status, response.field()),
+            (StatusCode::BAD_REQUEST, "cursor"),
+            "{cursor}"
+        );
+    }
 }
 
 /// Every id-taking post endpoint, called by the author, a follower, a stranger, a blocked user

@@ -670,7 +670,100 @@ async fn closed_polls_notify_their_author_and_voters(database: &TestDatabase) {
     }
 }
 
+/// Nothing live about an anonymous thread names an account: not the thread's channel, not the
+/// author's own channel, not the notifications (listed or live) for comments, replies,
+/// mentions or likes there.
+async fn anonymous_threads_name_nobody_live(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let address = listen(&app).await;
+    let author = app.signup(Some("thread_owner")).await;
+    let watcher = app.signup(None).await;
+    let secret = app.signup(Some("hidden_person")).await;
+    let thread = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "ask", "anonymous_thread": true }),
+            Some(&author.access_token),
+        )
+        .await;
+    let thread = thread.body["id"].as_str().unwrap().to_owned();
+    let mut owner = signed_in(&address, &author).await;
+    let mut onlooker = signed_in(&address, &watcher).await;
+    for socket in [&mut owner, &mut onlooker] {
+        send(
+            socket,
+            json!({ "type": "subscribe", "channel": format!("post:{thread}") }),
+        )
+        .await;
+        assert_eq!(next(socket).await["type"], "subscribed");
+    }
+    let mine = app
+        .post(
+            &format!("/api/v1/posts/{thread}/comments"),
+            json!({ "text": "question" }),
+            Some(&author.access_token),
+        )
+        .await;
+    let mine = mine.body["id"].as_str().unwrap().to_owned();
+    // A comment, a reply to the author's comment mentioning them, a like of the post and one
+    // of the author's comment, all by the same hidden person.
+    let comments = format!("/api/v1/posts/{thread}/comments");
+    for (path, body) in [
+        (comments.clone(), json!({ "text": "hello" })),
+        (
+            comments.clone(),
+            json!({ "text": "@thread_owner answer", "parent_id": mine }),
+        ),
+        (format!("/api/v1/posts/{thread}/like"), json!({})),
+        (format!("/api/v1/comments/{mine}/like"), json!({})),
+    ] {
+        let done = app.post(&path, body, Some(&secret.access_token)).await;
+        assert!(done.status.is_success(), "{path}: {}", done.text);
+    }
+    app.drain_events().await;
+    let names = [secret.user_id.as_str(), "hidden_person"];
+    let leaks = |message: &Value| names.iter().any(|name| message.to_string().contains(name));
+    // The owner hears of the comment, the reply and the like (grouped kinds may merge), and the
+    // thread's counts; the onlooker the thread's events. Read until the like's notification and
+    // the last count.
+    let mut heard = Vec::new();
+    while !heard
+        .iter()
+        .any(|message: &Value| message["data"]["type"] == "like")
+    {
+        let message = next(&mut owner).await;
+        assert!(
+            !leaks(&message),
+            "the owner's socket named the person: {message}"
+        );
+        heard.push(message);
+    }
+    assert!(heard
+        .iter()
+        .any(|message| message["data"]["type"] == "reply"));
+    loop {
+        let message = next(&mut onlooker).await;
+        assert!(
+            !leaks(&message),
+            "the thread's channel named the person: {message}"
+        );
+        if message["event"] == "post.updated" && message["data"]["like_count"] == 1 {
+            break;
+        }
+    }
+    let listed = app
+        .get("/api/v1/notifications", Some(&author.access_token))
+        .await;
+    let items = listed.body["items"].as_array().unwrap();
+    assert!(items.len() >= 3, "{}", listed.text);
+    for item in items {
+        assert_eq!(item["actor"], Value::Null, "{item}");
+        assert!(!leaks(item), "{item}");
+    }
+}
+
 veilgram_testkit::for_each_engine!(
+    anonymous_threads_name_nobody_live,
     closed_polls_notify_their_author_and_voters,
     moderation_reaches_the_authors_sockets,
     notifications_are_made_grouped_listed_read_and_pushed,

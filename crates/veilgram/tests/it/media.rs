@@ -152,7 +152,7 @@ async fn varnish_serves_repeat_media_requests_from_its_cache() {
     assert_eq!(part, direct[100..200]);
 
     // VeilGram itself served the file twice: Varnish's first fetch and the direct read.
-    let metrics = server.get_text("/metrics").await;
+    let metrics = server.metrics().await;
     let served = metrics
         .lines()
         .find(|line| line.starts_with("veilgram_http_requests_total{route=\"/media/{key}\",method=\"GET\",status=\"200\"}"))
@@ -273,7 +273,7 @@ async fn a_separate_worker_process_transcodes_what_serve_queued() {
     let (status, created) = upload_raw(&server.address, token, &video).await;
     assert_eq!(status, 201, "{created}");
     let path = format!("/api/v1/media/{}", created["id"].as_str().unwrap());
-    let metrics = server.get_text("/metrics").await;
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("veilgram_jobs_run_total 0"),
         "serve ran no job"

@@ -12,6 +12,8 @@ use tokio::net::TcpStream;
 pub struct Server {
     pub child: Child,
     pub address: String,
+    /// The admin listener (`/metrics`).
+    pub admin_address: String,
     pub stderr: Arc<Mutex<Vec<String>>>,
     stderr_signal: Arc<(Mutex<usize>, std::sync::Condvar)>,
 }
@@ -50,6 +52,7 @@ impl Server {
             .arg("serve")
             .env_clear()
             .env("VEILGRAM_LISTEN", "127.0.0.1:0")
+            .env("VEILGRAM_ADMIN_LISTEN", "127.0.0.1:0")
             .env("VEILGRAM_LOG__LEVEL", "info")
             // Tests sign in more often than people do; a test about limits sets its own.
             .env("VEILGRAM_RATE_LIMIT_SCALE", "0")
@@ -93,9 +96,17 @@ impl Server {
                 )
             })
             .to_owned();
+        let mut second_line = String::new();
+        stdout.read_line(&mut second_line).unwrap();
+        let admin_address = second_line
+            .trim()
+            .strip_prefix("veilgram admin on http://")
+            .unwrap_or_else(|| panic!("unexpected second line {second_line:?}"))
+            .to_owned();
         Self {
             child,
             address,
+            admin_address,
             stderr,
             stderr_signal,
         }
@@ -159,17 +170,14 @@ impl Server {
         }
     }
 
-    /// The raw text of a GET (for `/metrics`).
+    /// The raw text of `/metrics`, from the admin listener.
+    pub async fn metrics(&self) -> String {
+        get_text(&self.admin_address, "/metrics").await
+    }
+
+    /// The raw text of a GET on the public listener.
     pub async fn get_text(&self, path: &str) -> String {
-        let mut stream = TcpStream::connect(&self.address).await.unwrap();
-        let head = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.address
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.unwrap();
-        String::from_utf8_lossy(&raw).into_owned()
+        get_text(&self.address, path).await
     }
 
     pub async fn request(
@@ -249,4 +257,14 @@ pub async fn read_response(stream: &mut TcpStream) -> (u16, Value) {
         .unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// The raw text of a GET on `address`.
+pub async fn get_text(address: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    String::from_utf8_lossy(&raw).into_owned()
 }
