@@ -1031,13 +1031,15 @@ pub struct StoredObject {
     pub etag: String,
 }
 
-/// What a finished video job found.
+/// What a finished processing job (a video, or an image too large to decode on upload) found.
 #[derive(Clone, Debug)]
-pub enum VideoOutcome {
+pub enum ProcessingOutcome {
     Ready {
         width: i64,
         height: i64,
-        duration_ms: i64,
+        /// Videos only.
+        duration_ms: Option<i64>,
+        blurhash: Option<String>,
         objects: Vec<StoredObject>,
     },
     Failed,
@@ -1077,13 +1079,13 @@ pub trait MediaStore: Send + Sync {
     /// Every stored file of an upload, originals included.
     async fn objects_of(&self, id: MediaId) -> Result<Vec<StoredObject>, StoreError>;
 
-    /// Ends a video's processing (only from `processing`: a second finish changes nothing and
+    /// Ends an upload's processing (only from `processing`: a second finish changes nothing and
     /// answers `false`); the original's record is dropped, its file is the caller's to delete.
-    /// Appends `media.processed` when the video belongs to a post.
-    async fn finish_video(
+    /// Appends `media.processed` when the upload belongs to a post.
+    async fn finish_processing(
         &self,
         id: MediaId,
-        outcome: VideoOutcome,
+        outcome: ProcessingOutcome,
         event: EventFor<PostId>,
     ) -> Result<bool, StoreError>;
 

@@ -90,6 +90,8 @@ pub struct Services {
     pub hub: Arc<veilgram_realtime::Hub>,
     /// Origins a browser may open `/ws` from (besides the server's own).
     pub ws_origins: Arc<Vec<String>>,
+    /// Sockets not yet authenticated, per keyed client-address hash (`/ws` refuses beyond).
+    pub unauthenticated_sockets: Arc<crate::server::AddressCounts>,
     /// The VAPID public key browsers subscribe to Web Push with (base64url).
     pub vapid_public_key: Arc<str>,
     pub rate_limits: Arc<crate::limits::RateLimiter>,

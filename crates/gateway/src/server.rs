@@ -35,7 +35,8 @@ use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt as _;
 use tower_http::timeout::RequestBodyTimeout;
 
-/// Descriptors kept free of connections for everything else the process opens.
+/// Descriptors kept free of connections for everything else the process opens (a quarter of
+/// the limit when that is less).
 const DESCRIPTOR_RESERVE: usize = 256;
 
 #[derive(Clone, Debug)]
@@ -65,9 +66,11 @@ impl ServerLimits {
     /// the file-descriptor limit would not leave the reserve free.
     pub fn effective_max_connections(&self) -> usize {
         match open_files_limit() {
-            Some(limit) => self
-                .max_connections
-                .min(limit.saturating_sub(DESCRIPTOR_RESERVE).max(16)),
+            Some(limit) => self.max_connections.min(
+                limit
+                    .saturating_sub(DESCRIPTOR_RESERVE.min(limit / 4))
+                    .max(16),
+            ),
             None => self.max_connections,
         }
     }

@@ -7,7 +7,6 @@ use crate::MediaError;
 use image::codecs::gif::{GifDecoder, GifEncoder, Repeat};
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
-use image::imageops::FilterType;
 use image::{AnimationDecoder, DynamicImage, Frame, ImageDecoder, ImageEncoder, ImageReader};
 use std::io::{BufReader, Cursor};
 use std::path::Path;
@@ -111,11 +110,7 @@ pub fn process_image(
     })
 }
 
-fn decode_still(
-    path: &Path,
-    format: Format,
-    limits: &ImageLimits,
-) -> Result<DynamicImage, MediaError> {
+fn decoder_of(path: &Path, format: Format) -> Result<impl ImageDecoder, MediaError> {
     let file = std::fs::File::open(path).map_err(MediaError::Io)?;
     let image_format = match format {
         Format::Jpeg => image::ImageFormat::Jpeg,
@@ -124,10 +119,16 @@ fn decode_still(
         Format::Webp => image::ImageFormat::WebP,
         _ => return Err(refused("not an image")),
     };
-    let mut decoder = ImageReader::with_format(BufReader::new(file), image_format)
+    ImageReader::with_format(BufReader::new(file), image_format)
         .into_decoder()
-        .map_err(decode_error)?;
-    // The header's claim is checked before a single pixel is decoded.
+        .map_err(decode_error)
+}
+
+/// The header's claim of size, refused beyond the limits before a single pixel is decoded.
+fn checked_dimensions(
+    decoder: &impl ImageDecoder,
+    limits: &ImageLimits,
+) -> Result<(u32, u32), MediaError> {
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 || width > limits.max_width || height > limits.max_height {
         return Err(refused(format!(
@@ -135,6 +136,43 @@ fn decode_still(
             limits.max_width, limits.max_height
         )));
     }
+    Ok((width, height))
+}
+
+/// What decoding the image at `path` will cost, read from its header alone: its pixels, and
+/// the bytes it will hold at its peak (the decoded pixels twice over, while they are turned
+/// upright; for a GIF, the frames of an animation besides). A 129 KB PNG can claim 7680×4320:
+/// this is how much memory it really asks for.
+pub fn decode_cost(
+    path: &Path,
+    format: Format,
+    limits: &ImageLimits,
+) -> Result<DecodeCost, MediaError> {
+    let decoder = decoder_of(path, format)?;
+    let (width, height) = checked_dimensions(&decoder, limits)?;
+    let pixels = u64::from(width) * u64::from(height);
+    let mut bytes = decoder.total_bytes().saturating_mul(2);
+    if format == Format::Gif {
+        let frames = pixels.saturating_mul(limits.max_frames as u64);
+        bytes = bytes.saturating_add(frames.min(limits.max_animation_pixels) * 4);
+    }
+    Ok(DecodeCost { pixels, bytes })
+}
+
+/// See [`decode_cost`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeCost {
+    pub pixels: u64,
+    pub bytes: u64,
+}
+
+fn decode_still(
+    path: &Path,
+    format: Format,
+    limits: &ImageLimits,
+) -> Result<DynamicImage, MediaError> {
+    let mut decoder = decoder_of(path, format)?;
+    checked_dimensions(&decoder, limits)?;
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(limits.max_width);
     decoder_limits.max_image_height = Some(limits.max_height);
@@ -205,7 +243,10 @@ fn fit(image: &DynamicImage, size: u32) -> DynamicImage {
     if image.width() <= size && image.height() <= size {
         image.clone()
     } else {
-        image.resize(size, size, FilterType::Triangle)
+        // Area averaging, straight from the decoded pixels: a filtered resize would first
+        // build a float copy of the source's full width (7680×1152×16 bytes, 141 MB, for an
+        // 8K picture), more than the decoded picture itself.
+        image.thumbnail(size, size)
     }
 }
 

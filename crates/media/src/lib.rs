@@ -26,7 +26,7 @@ mod worker;
 pub use storage::{MediaStorage, StorageConfig};
 pub use worker::{JobStats, MediaWorker, VIDEO_QUEUE};
 
-use crate::image::{process_image, ImageLimits};
+use crate::image::{decode_cost, process_image, DecodeCost, ImageLimits, ProcessedImage};
 use crate::sniff::{Format, Kind};
 use crate::video::VideoSettings;
 use sha2::{Digest, Sha256};
@@ -81,6 +81,14 @@ pub struct MediaSettings {
     pub work_dir: PathBuf,
     /// How many images are decoded at once (each may take up to `image.max_alloc`).
     pub image_workers: usize,
+    /// The memory all images being decoded at once may take, by their headers' claims (see
+    /// [`image::decode_cost`]): a decode waits until its share is free, and an image that
+    /// alone would exceed it is refused (422) without being decoded.
+    pub decode_budget_bytes: u64,
+    /// Images of more pixels than this are decoded by a job, in whichever process runs jobs
+    /// (a `veilgram worker`), not in the one that received them; `None` decodes every image
+    /// on upload.
+    pub offload_pixels: Option<u64>,
 }
 
 impl MediaSettings {
@@ -93,6 +101,8 @@ impl MediaSettings {
             video: VideoSettings::default(),
             work_dir,
             image_workers: 1,
+            decode_budget_bytes: 256 * 1024 * 1024,
+            offload_pixels: None,
         }
     }
 
@@ -152,8 +162,15 @@ pub struct MediaService {
     storage: MediaStorage,
     settings: MediaSettings,
     decoding: Semaphore,
+    /// `decode_budget_bytes` in KiB: what decodes under way hold.
+    decode_budget: Semaphore,
     /// Signalled when this process enqueued a job, so that its worker starts at once.
     enqueued: Arc<tokio::sync::Notify>,
+}
+
+/// Bytes in whole KiB, rounded up (the decoding budget's unit), within a semaphore's range.
+fn kibibytes(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX >> 3)
 }
 
 /// Each stored file's SHA-256, hex: its strong `ETag`.
@@ -178,11 +195,13 @@ impl MediaService {
     ) -> Result<Self, MediaError> {
         std::fs::create_dir_all(&settings.work_dir).map_err(MediaError::Io)?;
         let decoding = Semaphore::new(settings.image_workers.max(1));
+        let decode_budget = Semaphore::new(kibibytes(settings.decode_budget_bytes) as usize);
         Ok(Self {
             store,
             storage,
             settings,
             decoding,
+            decode_budget,
             enqueued: Arc::default(),
         })
     }
@@ -193,6 +212,47 @@ impl MediaService {
 
     pub fn storage(&self) -> &MediaStorage {
         &self.storage
+    }
+
+    /// Decodes an image and renders its variants within the process's decoding budget: its
+    /// header's claim is costed first, an image that alone exceeds the budget is refused, and
+    /// otherwise it waits for its share of the budget and a decoding slot.
+    pub(crate) async fn decode_image(
+        &self,
+        path: &Path,
+        format: Format,
+    ) -> Result<ProcessedImage, MediaError> {
+        let limits = self.settings.image.clone();
+        let cost = {
+            let (path, limits) = (path.to_owned(), limits.clone());
+            tokio::task::spawn_blocking(move || decode_cost(&path, format, &limits))
+                .await
+                .map_err(|error| MediaError::Processing(error.to_string()))??
+        };
+        self.within_budget(cost)?;
+        let shutting_down = |_| MediaError::Processing("shutting down".into());
+        let _share = self
+            .decode_budget
+            .acquire_many(kibibytes(cost.bytes).max(1))
+            .await
+            .map_err(shutting_down)?;
+        let _slot = self.decoding.acquire().await.map_err(shutting_down)?;
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || process_image(&path, format, &limits))
+            .await
+            .map_err(|error| MediaError::Processing(error.to_string()))?
+    }
+
+    /// Refuses an image that alone would take more than the whole decoding budget.
+    fn within_budget(&self, cost: DecodeCost) -> Result<(), MediaError> {
+        if cost.bytes > self.settings.decode_budget_bytes {
+            return Err(MediaError::Refused(format!(
+                "decoding this image would take {} MiB, more than this server allows ({} MiB)",
+                cost.bytes >> 20,
+                self.settings.decode_budget_bytes >> 20
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) fn enqueued(&self) -> Arc<tokio::sync::Notify> {
@@ -211,7 +271,8 @@ impl MediaService {
         })
     }
 
-    /// Stores an upload of `owner`'s: an image is processed now and is `ready`; a video is
+    /// Stores an upload of `owner`'s: an image is processed now and is `ready` (unless it is
+    /// large enough to be offloaded to a worker, see `offload_pixels`); a video is
     /// `processing` until its job ends. With an idempotency key, a retry with the same bytes
     /// answers the first upload (`true` when replayed).
     pub async fn upload(
@@ -238,6 +299,9 @@ impl MediaService {
         });
         let id = MediaId::random();
         let (media, objects, job) = match format.kind() {
+            Kind::Image if self.offloaded(&received, format).await? => {
+                self.store_original(id, owner, format, &received).await?
+            }
             Kind::Image => {
                 self.store_image(id, owner, format, received.file.path())
                     .await?
@@ -291,6 +355,30 @@ impl MediaService {
         }
     }
 
+    /// Whether an image is to be decoded by a job rather than now: it is refused as it would
+    /// be on decoding (an archive appended, a size beyond the limits or the decoding budget),
+    /// else offloaded when it has more pixels than `offload_pixels`.
+    async fn offloaded(&self, received: &Received, format: Format) -> Result<bool, MediaError> {
+        let path = received.file.path().to_owned();
+        let limits = self.settings.image.clone();
+        let cost = tokio::task::spawn_blocking(move || {
+            let tail = tail_of(&path).map_err(MediaError::Io)?;
+            if sniff::has_zip_trailer(&tail) {
+                return Err(MediaError::Refused(
+                    "an image with an archive appended is refused".into(),
+                ));
+            }
+            decode_cost(&path, format, &limits)
+        })
+        .await
+        .map_err(|error| MediaError::Processing(error.to_string()))??;
+        self.within_budget(cost)?;
+        Ok(self
+            .settings
+            .offload_pixels
+            .is_some_and(|most| cost.pixels > most))
+    }
+
     async fn store_image(
         &self,
         id: MediaId,
@@ -298,24 +386,7 @@ impl MediaService {
         format: Format,
         path: &Path,
     ) -> Result<(MediaRecord, Vec<StoredObject>, Option<NewJob>), MediaError> {
-        let tail = tail_of(path).map_err(MediaError::Io)?;
-        if sniff::has_zip_trailer(&tail) {
-            return Err(MediaError::Refused(
-                "an image with an archive appended is refused".into(),
-            ));
-        }
-        let processed = {
-            let _permit = self
-                .decoding
-                .acquire()
-                .await
-                .map_err(|_| MediaError::Processing("shutting down".into()))?;
-            let path = path.to_owned();
-            let limits = self.settings.image.clone();
-            tokio::task::spawn_blocking(move || process_image(&path, format, &limits))
-                .await
-                .map_err(|error| MediaError::Processing(error.to_string()))??
-        };
+        let processed = self.decode_image(path, format).await?;
         let mut objects = Vec::with_capacity(processed.variants.len());
         for variant in processed.variants {
             if let Some(found) = metadata::leftover_metadata(&variant.bytes) {
@@ -374,11 +445,11 @@ impl MediaService {
         self.storage
             .put_file(&original.key, received.file.path())
             .await?;
-        let job = worker::video_job(id, &original.key, format);
+        let job = worker::processing_job(id, &original.key, format);
         let media = MediaRecord {
             id,
             owner_id: owner,
-            kind: Kind::Video.as_str().to_owned(),
+            kind: format.kind().as_str().to_owned(),
             status: "processing".to_owned(),
             width: None,
             height: None,

@@ -1,9 +1,9 @@
-//! The video job: a worker (in `veilgram serve`, or alone in `veilgram worker`) leases it from
-//! the job queue, transcodes the original, stores the variants, and ends the upload's
-//! processing. Input that ffmpeg cannot read fails the upload at once; storage or database
-//! trouble retries the job with backoff, and after its last attempt the upload fails.
+//! Processing jobs: a worker (in `veilgram serve`, or alone in `veilgram worker`) leases one
+//! from the job queue, transcodes the original video (or decodes an image too large to decode
+//! where it was received), stores the variants, and ends the upload's processing. Input that
+//! cannot be read fails the upload at once; storage or database trouble retries the job with
+//! backoff, and after its last attempt the upload fails.
 
-use crate::image::process_image;
 use crate::sniff::Format;
 use crate::storage::new_key;
 use crate::{etag_of, metadata, MediaError, MediaService};
@@ -16,29 +16,34 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use veilgram_core::events::{DomainEvent, EventEnvelope, EventFor};
 use veilgram_core::jobs::{Job, JobCounts, JobQueue, NewJob, Retry};
-use veilgram_core::ports::{MediaStore, StoredObject, VideoOutcome};
+use veilgram_core::ports::{MediaStore, ProcessingOutcome, StoredObject};
 use veilgram_core::{JobId, MediaId, PostId, Timestamp};
 
 pub const VIDEO_QUEUE: &str = "media.video";
-/// Attempts of a video job before it is dead-lettered.
+pub const IMAGE_QUEUE: &str = "media.image";
+/// Attempts of a processing job before it is dead-lettered.
 const ATTEMPTS: i64 = 3;
 
 #[derive(Serialize, Deserialize)]
-struct VideoJob {
+struct ProcessingJob {
     media_id: MediaId,
     original: String,
     format: String,
 }
 
-pub(crate) fn video_job(media_id: MediaId, original: &str, format: Format) -> NewJob {
-    let payload = VideoJob {
+/// The job that processes an upload's stored original: on the video queue or the image queue.
+pub(crate) fn processing_job(media_id: MediaId, original: &str, format: Format) -> NewJob {
+    let payload = ProcessingJob {
         media_id,
         original: original.to_owned(),
         format: format.name().to_owned(),
     };
     NewJob {
         id: JobId::generate(),
-        queue: VIDEO_QUEUE,
+        queue: match format.kind() {
+            crate::sniff::Kind::Image => IMAGE_QUEUE,
+            crate::sniff::Kind::Video => VIDEO_QUEUE,
+        },
         payload: serde_json::to_string(&payload).unwrap_or_default(),
         max_attempts: ATTEMPTS,
     }
@@ -143,38 +148,41 @@ impl MediaWorker {
         Ok(())
     }
 
-    /// Runs one job if one is due; answers whether one ran.
+    /// Runs one job if one is due (an image's first: they are quick); answers whether one ran.
     pub async fn run_once(&self) -> Result<bool, MediaError> {
-        let Some(job) = self
-            .jobs
-            .lease(VIDEO_QUEUE, self.lease, Timestamp::now())
-            .await?
-        else {
+        let mut leased = None;
+        for queue in [IMAGE_QUEUE, VIDEO_QUEUE] {
+            leased = self.jobs.lease(queue, self.lease, Timestamp::now()).await?;
+            if leased.is_some() {
+                break;
+            }
+        }
+        let Some(job) = leased else {
             self.refresh_stats().await?;
             return Ok(false);
         };
         self.stats.ran.fetch_add(1, Ordering::Relaxed);
-        let Ok(task) = serde_json::from_str::<VideoJob>(&job.payload) else {
+        let Ok(task) = serde_json::from_str::<ProcessingJob>(&job.payload) else {
             // Nothing can make it readable: dead-lettered for an operator to look at.
             self.jobs
                 .dead_letter(&job, "unreadable payload", Timestamp::now())
                 .await?;
             return Ok(true);
         };
-        match self.transcode(&task).await {
+        match self.process(&task).await {
             Ok(()) => {
                 self.jobs.ack(job.id).await?;
-                tracing::info!(media_id = %task.media_id, "a video job finished");
+                tracing::info!(media_id = %task.media_id, "a media job finished");
             }
             Err(
                 error @ (MediaError::Processing(_)
                 | MediaError::Refused(_)
                 | MediaError::Undecodable(_)),
             ) => {
-                tracing::info!(%error, media_id = %task.media_id, "a video could not be processed");
+                tracing::info!(%error, media_id = %task.media_id, "an upload could not be processed");
                 self.give_up(&task).await?;
                 self.jobs.ack(job.id).await?;
-                tracing::info!(media_id = %task.media_id, "a video job finished");
+                tracing::info!(media_id = %task.media_id, "a media job finished");
             }
             Err(error) => self.retry(&job, &task, &error).await?,
         }
@@ -184,10 +192,10 @@ impl MediaWorker {
     async fn retry(
         &self,
         job: &Job,
-        task: &VideoJob,
+        task: &ProcessingJob,
         error: &MediaError,
     ) -> Result<(), MediaError> {
-        tracing::warn!(%error, media_id = %task.media_id, attempt = job.attempt, "a video job failed");
+        tracing::warn!(%error, media_id = %task.media_id, attempt = job.attempt, "a media job failed");
         self.stats.retried.fetch_add(1, Ordering::Relaxed);
         let retry = self
             .jobs
@@ -206,18 +214,18 @@ impl MediaWorker {
     }
 
     /// The upload failed: recorded so, and its original deleted.
-    async fn give_up(&self, task: &VideoJob) -> Result<(), MediaError> {
+    async fn give_up(&self, task: &ProcessingJob) -> Result<(), MediaError> {
         self.store
-            .finish_video(
+            .finish_processing(
                 task.media_id,
-                VideoOutcome::Failed,
+                ProcessingOutcome::Failed,
                 processed_event(task.media_id),
             )
             .await?;
         self.media.storage().delete(&task.original).await
     }
 
-    async fn transcode(&self, task: &VideoJob) -> Result<(), MediaError> {
+    async fn process(&self, task: &ProcessingJob) -> Result<(), MediaError> {
         let Some(media) = self.store.media(task.media_id).await? else {
             return Ok(()); // discarded meanwhile
         };
@@ -233,37 +241,55 @@ impl MediaWorker {
             .storage()
             .download(&task.original, &input)
             .await?;
-        let transcoded =
-            crate::video::transcode(&input, format, work.path(), &settings.video).await?;
-
-        let poster_path = transcoded.poster.clone();
-        let limits = settings.image.clone();
-        let poster =
-            tokio::task::spawn_blocking(move || process_image(&poster_path, Format::Png, &limits))
-                .await
-                .map_err(|error| MediaError::Processing(error.to_string()))??;
         let mut objects = Vec::new();
-        let stored = self
-            .store_variants(
-                task.media_id,
-                &transcoded.video,
-                poster.variants,
-                &mut objects,
-            )
-            .await;
-        if let Err(error) = stored {
-            self.delete(&objects).await;
-            return Err(error);
-        }
-        let outcome = VideoOutcome::Ready {
-            width: i64::from(transcoded.width),
-            height: i64::from(transcoded.height),
-            duration_ms: transcoded.duration_ms,
-            objects: objects.clone(),
+        let outcome = match format.kind() {
+            crate::sniff::Kind::Image => {
+                let image = self.media.decode_image(&input, format).await?;
+                let stored = self
+                    .store_images(task.media_id, image.variants, &mut objects)
+                    .await;
+                stored.map(|()| ProcessingOutcome::Ready {
+                    width: i64::from(image.width),
+                    height: i64::from(image.height),
+                    duration_ms: None,
+                    blurhash: Some(image.blurhash),
+                    objects: objects.clone(),
+                })
+            }
+            crate::sniff::Kind::Video => {
+                let transcoded =
+                    crate::video::transcode(&input, format, work.path(), &settings.video).await?;
+                let poster = self
+                    .media
+                    .decode_image(&transcoded.poster, Format::Png)
+                    .await?;
+                let stored = self
+                    .store_variants(
+                        task.media_id,
+                        &transcoded.video,
+                        poster.variants,
+                        &mut objects,
+                    )
+                    .await;
+                stored.map(|()| ProcessingOutcome::Ready {
+                    width: i64::from(transcoded.width),
+                    height: i64::from(transcoded.height),
+                    duration_ms: Some(transcoded.duration_ms),
+                    blurhash: None,
+                    objects: objects.clone(),
+                })
+            }
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                self.delete(&objects).await;
+                return Err(error);
+            }
         };
         let finished = self
             .store
-            .finish_video(task.media_id, outcome, processed_event(task.media_id))
+            .finish_processing(task.media_id, outcome, processed_event(task.media_id))
             .await;
         match finished {
             Ok(true) => self.media.storage().delete(&task.original).await,
@@ -298,20 +324,31 @@ impl MediaWorker {
             .put_file(&video_object.key, video)
             .await?;
         objects.push(video_object);
-        for variant in poster {
+        // The poster's display size is the poster; its thumbnail the thumbnail.
+        let poster = poster.into_iter().map(|mut variant| {
+            if variant.name == "display" {
+                variant.name = "poster";
+            }
+            variant
+        });
+        self.store_images(media_id, poster.collect(), objects).await
+    }
+
+    /// Stores rendered images as the upload's variants, each checked for metadata first.
+    async fn store_images(
+        &self,
+        media_id: MediaId,
+        variants: Vec<crate::image::Variant>,
+        objects: &mut Vec<StoredObject>,
+    ) -> Result<(), MediaError> {
+        for variant in variants {
             if let Some(found) = metadata::leftover_metadata(&variant.bytes) {
                 return Err(MediaError::Processing(format!("an encoder left {found}")));
             }
             let object = StoredObject {
                 key: new_key("m", crate::extension_of(variant.content_type)),
                 media_id,
-                // The poster's display size is the poster; its thumbnail the thumbnail.
-                variant: if variant.name == "display" {
-                    "poster"
-                } else {
-                    variant.name
-                }
-                .to_owned(),
+                variant: variant.name.to_owned(),
                 content_type: variant.content_type.to_owned(),
                 size: variant.bytes.len() as i64,
                 etag: etag_of(&variant.bytes),
@@ -325,7 +362,7 @@ impl MediaWorker {
     async fn delete(&self, objects: &[StoredObject]) {
         for object in objects {
             if let Err(error) = self.media.storage().delete(&object.key).await {
-                tracing::warn!(%error, "a stored file of a failed video job was left behind");
+                tracing::warn!(%error, "a stored file of a failed media job was left behind");
             }
         }
     }

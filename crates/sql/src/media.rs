@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use veilgram_core::events::EventFor;
 use veilgram_core::jobs::NewJob;
 use veilgram_core::ports::{
-    Created, IdempotencyKey, MediaRecord, MediaStore, StoredObject, VideoOutcome,
+    Created, IdempotencyKey, MediaRecord, MediaStore, ProcessingOutcome, StoredObject,
 };
 use veilgram_core::{MediaId, PostId, StoreError, Timestamp, UserId};
 
@@ -331,38 +331,41 @@ impl MediaStore for SqlStore {
         rows.iter().map(object_from_row).collect()
     }
 
-    async fn finish_video(
+    async fn finish_processing(
         &self,
         id: MediaId,
-        outcome: VideoOutcome,
+        outcome: ProcessingOutcome,
         event: EventFor<PostId>,
     ) -> Result<bool, StoreError> {
         let mut transaction = self.begin_write().await?;
-        let (status, width, height, duration, objects) = match &outcome {
-            VideoOutcome::Ready {
+        let (status, width, height, duration, blurhash, objects) = match &outcome {
+            ProcessingOutcome::Ready {
                 width,
                 height,
                 duration_ms,
+                blurhash,
                 objects,
             } => (
                 "ready",
                 Some(*width),
                 Some(*height),
-                Some(*duration_ms),
+                *duration_ms,
+                blurhash.as_deref(),
                 objects.as_slice(),
             ),
-            VideoOutcome::Failed => ("failed", None, None, None, &[][..]),
+            ProcessingOutcome::Failed => ("failed", None, None, None, None, &[][..]),
         };
         let stored: i64 = objects.iter().map(|object| object.size).sum();
         let post: Option<Option<String>> = sqlx::query_scalar(
-            "UPDATE media SET status = $1, width = $2, height = $3, duration_ms = $4, bytes = $5 \
-             WHERE id = $6 AND status = 'processing' RETURNING post_id",
+            "UPDATE media SET status = $1, width = $2, height = $3, duration_ms = $4, bytes = $5, \
+             blurhash = $6 WHERE id = $7 AND status = 'processing' RETURNING post_id",
         )
         .bind(status)
         .bind(width)
         .bind(height)
         .bind(duration)
         .bind(stored)
+        .bind(blurhash)
         .bind(id.to_string())
         .fetch_optional(&mut *transaction)
         .await

@@ -135,6 +135,32 @@ pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     png
 }
 
+/// A real PNG of `width`×`height` that compresses to little (two colours in wide bands): the
+/// decompression-amplification shape, a small file that decodes to a great many pixels.
+pub fn large_png(width: u32, height: u32) -> Vec<u8> {
+    let image = RgbImage::from_fn(width, height, |_, y| {
+        if (y / 64) % 2 == 0 {
+            Rgb([200, 40, 40])
+        } else {
+            Rgb([40, 40, 200])
+        }
+    });
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new_with_quality(
+        &mut out,
+        image::codecs::png::CompressionType::Best,
+        image::codecs::png::FilterType::Sub,
+    )
+    .write_image(
+        image.as_raw(),
+        width,
+        height,
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap_or_else(|error| panic!("encoding a PNG: {error}"));
+    out
+}
+
 /// A small PNG carrying a compressed text chunk that inflates to `text_bytes` bytes.
 pub fn png_with_huge_ztxt(text_bytes: usize) -> Vec<u8> {
     let mut out = Vec::new();

@@ -103,6 +103,12 @@ pub struct MediaConfig {
     pub collect_interval_seconds: u64,
     /// Longest side of transcoded video (the shorter is bounded at 720).
     pub video_max_long_side: u32,
+    /// The memory images being decoded at once may take in this process, in MiB; an image
+    /// whose header claims more alone is refused (422) without being decoded.
+    pub decode_budget_mb: u64,
+    /// With `worker = false` (a `veilgram worker` runs the jobs), images of more megapixels
+    /// than this are decoded there, as a job, instead of in the process that received them.
+    pub offload_image_megapixels: u64,
 }
 
 impl Default for MediaConfig {
@@ -115,6 +121,8 @@ impl Default for MediaConfig {
             worker_poll_ms: 1000,
             collect_interval_seconds: 600,
             video_max_long_side: 1280,
+            decode_budget_mb: 256,
+            offload_image_megapixels: 12,
         }
     }
 }
@@ -262,6 +270,8 @@ pub struct HttpConfig {
     /// Connections at once (lowered to fit the file-descriptor limit), and from one address.
     pub max_connections: usize,
     pub max_connections_per_address: usize,
+    /// `/ws` sockets that have not authenticated yet, from one address.
+    pub max_unauthenticated_sockets_per_address: usize,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -335,6 +345,7 @@ impl Default for HttpConfig {
             body_timeout_seconds: 15,
             max_connections: 16_384,
             max_connections_per_address: 256,
+            max_unauthenticated_sockets_per_address: 16,
         }
     }
 }
@@ -479,6 +490,7 @@ impl Config {
             || http.body_timeout_seconds == 0
             || http.max_connections == 0
             || http.max_connections_per_address == 0
+            || http.max_unauthenticated_sockets_per_address == 0
         {
             bail!("http timeouts and connection caps must be positive");
         }
@@ -588,6 +600,9 @@ impl Config {
         settings.max_video_bytes = self.media.max_video_bytes;
         settings.quota_bytes = self.media.quota_bytes;
         settings.video.max_long_side = self.media.video_max_long_side.max(2);
+        settings.decode_budget_bytes = self.media.decode_budget_mb.max(1) << 20;
+        settings.offload_pixels =
+            (!self.media.worker).then_some(self.media.offload_image_megapixels * 1_000_000);
         settings
     }
 

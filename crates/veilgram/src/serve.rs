@@ -402,6 +402,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             config.push.allow_local_endpoints,
         )),
         ws_origins: Arc::new(config.http.cors_allowed_origins.clone()),
+        unauthenticated_sockets: veilgram_gateway::server::AddressCounts::new(
+            config.http.max_unauthenticated_sockets_per_address,
+        ),
         vapid_public_key: Arc::from(vapid_public.as_str()),
         rate_limits: Arc::new(RateLimiter::new(
             Arc::clone(&cache),

@@ -2,30 +2,35 @@
 //!
 //! The client authenticates with its first message (`{"type":"auth","token":…,"since"?}`; a
 //! token in the URL is never read), then subscribes to `post:<id>` and `poll:<id>` channels it
-//! may see. Its own `user:<id>` channel is subscribed on auth. Limits: 64 KiB frames (1009
-//! beyond), a bounded outgoing queue (1013 when the client cannot keep up), 64 channels and 20
-//! messages a second per connection (1008 beyond), and the session is re-checked every two
-//! seconds (expiry and revocations, without verifying the signature again), so logout,
-//! deletion or expiry closes the socket (1008) within five.
+//! may see. Its own `user:<id>` channel is subscribed on auth. Limits: 4 KiB messages (1009
+//! beyond; nothing the protocol sends is larger, and the protocol layer reads no message past
+//! 16 KiB at all, so a socket costs little before it has proved anything), authentication
+//! within 5 s (1008), at most 16 unauthenticated sockets per client address (429 at upgrade),
+//! a bounded outgoing queue (1013 when the client cannot keep up), 64 channels and 20 messages
+//! a second per connection (1008 beyond), and the session is re-checked every two seconds
+//! (expiry and revocations, without verifying the signature again), so logout, deletion or
+//! expiry closes the socket (1008) within five.
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use veilgram_core::{PollId, PostId};
 use veilgram_realtime::Replay;
 
 /// Messages above this close the socket with 1009, after they were read whole (so the close
-/// reaches the client).
-const MAX_FRAME: usize = 64 * 1024;
+/// reaches the client). An auth message (a token) is well under 2 KiB; the others under 200 B.
+const MAX_FRAME: usize = 4 * 1024;
 /// The protocol layer stops reading beyond this (an abrupt end: nothing larger is buffered).
-const HARD_LIMIT: usize = 1024 * 1024;
-const AUTH_WITHIN: Duration = Duration::from_secs(10);
+const HARD_LIMIT: usize = 16 * 1024;
+const AUTH_WITHIN: Duration = Duration::from_secs(5);
 const HEARTBEAT: Duration = Duration::from_secs(25);
 const RECHECK: Duration = Duration::from_secs(2);
 /// How long a closing socket waits for the client's close.
@@ -77,6 +82,7 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 
 pub async fn websocket(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -88,12 +94,37 @@ pub async fn websocket(
         )
         .into_response();
     }
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok());
+    let address = state.rate_limits.client_address(
+        peer.map(|Extension(ConnectInfo(peer))| peer.ip()),
+        forwarded,
+    );
+    // Until it authenticates, a socket counts against its address.
+    let unauthenticated = match address {
+        Some(address) => match state.unauthenticated_sockets.claim(address) {
+            Some(slot) => Some(slot),
+            None => {
+                let mut error = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_sockets",
+                    "too many sockets from this address are not signed in yet",
+                );
+                error
+                    .headers
+                    .push((header::RETRY_AFTER, HeaderValue::from_static("5")));
+                return error.into_response();
+            }
+        },
+        None => None,
+    };
     upgrade
         .max_message_size(HARD_LIMIT)
         .max_frame_size(HARD_LIMIT)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| session(state, socket))
+        .on_upgrade(move |socket| session(state, socket, unauthenticated))
 }
 
 fn text(value: &serde_json::Value) -> Message {
@@ -157,11 +188,26 @@ async fn replay(
     }
 }
 
-async fn session(state: AppState, mut socket: WebSocket) {
+async fn session(
+    state: AppState,
+    mut socket: WebSocket,
+    unauthenticated: Option<crate::server::AddressSlot>,
+) {
     let first = tokio::time::timeout(AUTH_WITHIN, socket.recv()).await;
-    let Ok(Some(Ok(Message::Text(first)))) = first else {
-        close(&mut socket, POLICY, "authenticate first").await;
-        return;
+    let first = match first {
+        Ok(Some(Ok(Message::Text(first)))) if first.len() <= MAX_FRAME => first,
+        Ok(Some(Err(error))) if error.to_string().contains("too long") => {
+            close(&mut socket, TOO_BIG, "frame too large").await;
+            return;
+        }
+        Ok(Some(Ok(Message::Text(_)))) => {
+            close(&mut socket, TOO_BIG, "frame too large").await;
+            return;
+        }
+        _ => {
+            close(&mut socket, POLICY, "authenticate first").await;
+            return;
+        }
     };
     let Ok(ClientMessage::Auth { token, since }) = serde_json::from_str(first.as_str()) else {
         close(&mut socket, POLICY, "authenticate first").await;
@@ -174,6 +220,7 @@ async fn session(state: AppState, mut socket: WebSocket) {
         close(&mut socket, POLICY, "unauthorized").await;
         return;
     };
+    drop(unauthenticated);
     let user = principal.user_id;
     let own = veilgram_notifications::user_channel(user);
     let mut registration = state.hub.register();

@@ -90,10 +90,14 @@ pub struct Options {
     /// Where media goes (default: a directory in the test's data dir).
     pub storage: Option<StorageConfig>,
     pub media_quota: Option<u64>,
+    /// The media service's decoding budget and offload threshold (defaults otherwise).
+    pub decode_budget_bytes: Option<u64>,
+    pub offload_pixels: Option<u64>,
     /// The bus live events travel on (default: this test's own, in-process).
     pub pubsub: Option<Arc<dyn PubSub>>,
     /// Accept Web Push endpoints on loopback (the tests' push service).
     pub allow_local_push: bool,
+    pub unauthenticated_sockets_per_address: usize,
 }
 
 /// Aborts a background task when the test app goes.
@@ -120,8 +124,11 @@ impl Default for Options {
             max_body_bytes: 16 * 1024,
             storage: None,
             media_quota: None,
+            decode_budget_bytes: None,
+            offload_pixels: None,
             pubsub: None,
             allow_local_push: false,
+            unauthenticated_sockets_per_address: 16,
         }
     }
 }
@@ -198,6 +205,10 @@ impl TestApp {
         if let Some(quota) = options.media_quota {
             media_settings.quota_bytes = quota;
         }
+        if let Some(budget) = options.decode_budget_bytes {
+            media_settings.decode_budget_bytes = budget;
+        }
+        media_settings.offload_pixels = options.offload_pixels;
         let media = Arc::new(
             MediaService::new(
                 Arc::clone(&store) as Arc<dyn MediaStore>,
@@ -233,6 +244,9 @@ impl TestApp {
                 options.allow_local_push,
             )),
             ws_origins: Arc::new(options.cors_allowed_origins.clone()),
+            unauthenticated_sockets: veilgram_gateway::server::AddressCounts::new(
+                options.unauthenticated_sockets_per_address,
+            ),
             vapid_public_key: Arc::from("test-vapid-key"),
             rate_limits: Arc::new(RateLimiter::new(
                 Arc::clone(&cache),

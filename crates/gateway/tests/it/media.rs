@@ -785,7 +785,64 @@ async fn descriptions_belong_to_the_owner_until_the_upload_is_attached(database:
     assert_eq!(late.status, StatusCode::NOT_FOUND);
 }
 
+/// An image is costed from its header before it is decoded: beyond the decoding budget it is
+/// refused without being decoded; large ones go to the worker as a job when one runs.
+async fn large_images_are_decoded_within_the_budget_or_by_the_worker(database: &TestDatabase) {
+    let app = TestApp::with_options(
+        database,
+        Options {
+            decode_budget_bytes: Some(64 * 1024 * 1024),
+            offload_pixels: Some(2_000_000),
+            ..Options::default()
+        },
+    )
+    .await;
+    let owner = app.signup(None).await;
+    let token = &owner.access_token;
+    // 7680×4320 in a file of a few hundred KB: about 200 MB to decode, over this budget.
+    let bomb = samples::large_png(7680, 4320);
+    assert!(bomb.len() < 1024 * 1024, "{} bytes", bomb.len());
+    let started = Instant::now();
+    let refused = upload(&app, token, &bomb).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "media_refused"),
+        "{}",
+        refused.text
+    );
+    assert!(refused.text.contains("MiB"), "{}", refused.text);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // 2400×1600 is within the budget but over the offload threshold: a job decodes it.
+    let large = upload(&app, token, &samples::large_png(2400, 1600)).await;
+    assert_eq!(large.status, StatusCode::CREATED, "{}", large.text);
+    assert_eq!(
+        (large.body["kind"].as_str(), large.body["status"].as_str()),
+        (Some("image"), Some("processing"))
+    );
+    let id = large.body["id"].as_str().unwrap();
+    assert!(app.media_worker.run_once().await.unwrap(), "the job ran");
+    let ready = app.get(&format!("/api/v1/media/{id}"), Some(token)).await;
+    let media = &ready.body;
+    assert_eq!(media["status"], "ready", "{}", ready.text);
+    assert_eq!(
+        (media["width"].as_i64(), media["height"].as_i64()),
+        (Some(2048), Some(1365))
+    );
+    assert!(media["blurhash"].is_string(), "{}", ready.text);
+    let (served, bytes) = fetch(&app, media["url"].as_str().unwrap(), &[]).await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert_eq!(decoded_size(&bytes), (2048, 1365));
+    // A small one is decoded at once, as ever.
+    let small = upload(&app, token, &samples::large_png(800, 600)).await;
+    assert_eq!(small.body["status"], "ready", "{}", small.text);
+}
+
 veilgram_testkit::for_each_engine!(
+    large_images_are_decoded_within_the_budget_or_by_the_worker,
     descriptions_belong_to_the_owner_until_the_upload_is_attached,
     posts_carry_their_media_and_only_their_owners,
     avatars_are_uploads_and_replace_each_other,

@@ -431,9 +431,9 @@ async fn sockets_follow_what_their_user_may_see(database: &TestDatabase) {
     assert_eq!(next(&mut again).await["type"], "subscribed");
     assert_eq!(next(&mut again).await["type"], "refetch");
 
-    // Limits: a frame over 64 KiB, and a flood of messages.
+    // Limits: a message over 4 KiB, and a flood of messages.
     let mut big = signed_in(&address, &viewer).await;
-    big.send(Message::Text("x".repeat(70 * 1024).into()))
+    big.send(Message::Text("x".repeat(5 * 1024).into()))
         .await
         .unwrap();
     assert_eq!(closed(&mut big).await, Some(CloseCode::Size));

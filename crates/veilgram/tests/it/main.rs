@@ -1,6 +1,7 @@
 //! The `veilgram` binary as operators run it: real processes, real sockets, real signals.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod browser;
 mod media;
 mod process;

@@ -254,14 +254,18 @@ async fn hostile_and_largest_uploads_keep_the_server_under_512_mb() {
     );
 }
 
-/// `veilgram worker` in its own process runs the video jobs a `serve` (told not to run them)
-/// queued; both share the database and the media directory.
+/// `veilgram worker` in its own process runs the jobs a `serve` (told not to run them) queued:
+/// a video, and an image large enough to be decoded there rather than where it was received;
+/// both processes share the database and the media directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_separate_worker_process_transcodes_what_serve_queued() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(StartOptions {
         data_dir: Some(data.path()),
-        environment: vec![("VEILGRAM_MEDIA__WORKER", "false")],
+        environment: vec![
+            ("VEILGRAM_MEDIA__WORKER", "false"),
+            ("VEILGRAM_MEDIA__OFFLOAD_IMAGE_MEGAPIXELS", "1"),
+        ],
         ..StartOptions::default()
     });
     let (_, account) = server
@@ -273,6 +277,13 @@ async fn a_separate_worker_process_transcodes_what_serve_queued() {
     let (status, created) = upload_raw(&server.address, token, &video).await;
     assert_eq!(status, 201, "{created}");
     let path = format!("/api/v1/media/{}", created["id"].as_str().unwrap());
+    let (status, large) = upload_raw(&server.address, token, &samples::large_png(1600, 1200)).await;
+    assert_eq!(
+        (status, large["status"].as_str()),
+        (201, Some("processing")),
+        "{large}"
+    );
+    let large_path = format!("/api/v1/media/{}", large["id"].as_str().unwrap());
     let metrics = server.metrics().await;
     assert!(
         metrics.contains("veilgram_jobs_run_total 0"),
@@ -289,20 +300,23 @@ async fn a_separate_worker_process_transcodes_what_serve_queued() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The worker logs each video it finishes; then the upload's status has changed.
+    // The worker logs each job it finishes; then the upload's status has changed.
     let lines = std::io::BufRead::lines(std::io::BufReader::new(worker.stderr.take().unwrap()));
     let (finished, logged) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
-            if line.contains("a video job finished") {
+            if line.contains("a media job finished") {
                 let _ = finished.send(());
             }
         }
     });
-    logged
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the worker finished the job");
+    for _ in 0..2 {
+        logged
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the worker finished the jobs");
+    }
     let (_, media) = server.request("GET", &path, None, Some(token)).await;
+    let (_, image) = server.request("GET", &large_path, None, Some(token)).await;
     let _ = worker.kill();
     let _ = worker.wait();
     assert_eq!(media["status"], "ready", "{media}");
@@ -310,4 +324,10 @@ async fn a_separate_worker_process_transcodes_what_serve_queued() {
         (media["width"].as_i64(), media["height"].as_i64()),
         (Some(640), Some(360))
     );
+    assert_eq!(image["status"], "ready", "{image}");
+    assert_eq!(
+        (image["width"].as_i64(), image["height"].as_i64()),
+        (Some(1600), Some(1200))
+    );
+    assert!(image["blurhash"].is_string(), "{image}");
 }
