@@ -191,6 +191,18 @@ function commentNode(comment, post, onReply, depth = 0) {
     comment.deleted ? null : h("div", { class: "actions" }, like.button,
       h("button", { type: "button", class: "quiet", onclick: () => onReply(comment) }, t("reply")),
       h("button", { type: "button", class: "quiet", onclick: () => report("comments", comment.id) }, t("report")),
+      // An alias is blocked in this thread only, without anyone learning who it is.
+      comment.author?.alias && !(comment.author.alias === "OP" && post.author?.id === me) ? h("button", { type: "button", class: "quiet", "data-testid": "block-alias", onclick: async () => {
+        const alias = comment.author.alias;
+        if (!(await confirmDialog(t("block_alias_confirm", { alias }), t("block"), { danger: true }))) return;
+        try {
+          await api("POST", `/comments/${comment.id}/block-author`);
+          toast(t("blocked_alias", { alias }));
+          onReply(null, true);
+        } catch (error) {
+          toast(errorText(error));
+        }
+      } }, t("block")) : null,
       deletable ? h("button", { type: "button", class: "quiet danger-text", onclick: async () => {
         if (!(await confirmDialog(t("delete_comment_confirm"), t("delete"), { danger: true }))) return;
         try {

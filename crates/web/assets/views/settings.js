@@ -156,8 +156,33 @@ export async function settingsView() {
     empty: t("blocked_empty"),
   });
 
+  // Aliases blocked in anonymous threads: a thread and an alias, never who it is.
+  const aliasList = h("ul", { class: "people", "data-testid": "alias-blocks" });
+  const aliasBlocks = pagedList({
+    list: aliasList,
+    fetchPage: (cursor) => api("GET", "/users/me/alias-blocks", { query: { limit: 20, cursor } }),
+    render: (block) => {
+      const row = h("li", { class: "row" },
+        h("a", { href: `#/post/${block.post_id}`, class: "grow" }, t("alias_block_row", { alias: block.alias })));
+      row.appendChild(h("button", { type: "button", "data-testid": "unblock-alias", onclick: async () => {
+        try {
+          await api("DELETE", `/users/me/alias-blocks/${block.id}`);
+          row.remove();
+          toast(t("unblocked_alias", { alias: block.alias }));
+        } catch (error) {
+          toast(errorText(error));
+        }
+      } }, t("unblock")));
+      return row;
+    },
+    empty: t("alias_blocks_empty"),
+  });
+
   return {
-    cleanup: () => blocked.cleanup(),
+    cleanup: () => {
+      blocked.cleanup();
+      aliasBlocks.cleanup();
+    },
     node: h("div", { class: "settings stack" },
       h("h1", {}, t("nav_settings")),
       section(t("profile_section"), profileForm),
@@ -167,6 +192,7 @@ export async function settingsView() {
       section(t("language"), field(t("language"), language)),
       section(t("push_section"), h("p", { class: "hint" }, t("push_hint")), pushButton, pushState),
       section(t("blocked_section"), blockedList, blocked.status, blocked.sentinel),
+      section(t("alias_blocks_section"), aliasList, aliasBlocks.status, aliasBlocks.sentinel),
       section(t("account_section"),
         h("p", { class: "hint" }, t("user_id_is", { id: me.id })),
         h("div", { class: "row wrap" }, rotate, exportButton, logout)),

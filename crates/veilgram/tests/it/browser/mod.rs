@@ -314,7 +314,7 @@ async fn two_people_post_follow_comment_and_vote_live() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn anonymous_threads_show_aliases_and_a_block_hides_both_sides() {
+async fn anonymous_threads_show_aliases_that_only_alias_blocks_hide() {
     let stage = Stage::new();
     let shots = screenshots("anonymous-and-block");
     let alice = stage.browser("alice", "en-US").await;
@@ -363,18 +363,62 @@ async fn anonymous_threads_show_aliases_and_a_block_hides_both_sides() {
     stage.open(&bora, "/tag/ama").await;
     bora.wait_for_text(".feed-end", "No posts here yet.").await;
     bora.snap(&shots, "02-blocked-feed").await;
-    // And Alice no longer sees Bora's comment under her post.
+    // Alice still sees #1's comment under her post: hiding it would tell her that #1 is the
+    // account that blocked her.
     alice.reload().await;
     alice
-        .wait_for_text("[data-testid=thread]", "Nobody you know")
+        .wait_for_text("[data-testid=thread]", "Who are you?")
+        .await;
+    // She blocks #1 in her thread instead: the comment is hidden from her, and her list of
+    // blocked commenters names the thread and the alias, never Bora.
+    alice.find("[data-testid=block-alias]").await.click().await;
+    alice.find("[data-testid=confirm]").await.click().await;
+    alice
+        .wait_for_text("#toast", "#1 is blocked in this thread.")
+        .await;
+    alice
+        .wait_until(
+            "!document.querySelector('[data-testid=thread]').textContent.includes('Who are you?')",
+            "#1's comment hidden",
+        )
         .await;
     let thread = alice.text("[data-testid=thread]").await;
-    assert!(!thread.contains("Who are you?"), "{thread}");
+    assert!(thread.contains("Nobody you know"), "{thread}");
+    stage.open(&alice, "/settings").await;
+    alice
+        .wait_until(
+            "document.querySelector('[data-testid=alias-blocks]')",
+            "the settings page",
+        )
+        .await;
+    // The list loads as it comes into view.
+    alice
+        .script(
+            "document.querySelector('[data-testid=alias-blocks]').scrollIntoView(); return true;",
+            json!([]),
+        )
+        .await;
+    alice
+        .wait_for_text("[data-testid=alias-blocks]", "#1 in a thread")
+        .await;
+    assert!(!alice
+        .text("[data-testid=alias-blocks]")
+        .await
+        .contains("Bora"));
+    alice.snap(&shots, "03-blocked-alias").await;
+    alice
+        .find("[data-testid=unblock-alias]")
+        .await
+        .click()
+        .await;
+    alice
+        .wait_for_text("#toast", "#1 is unblocked in that thread.")
+        .await;
 
     // Bora finds Alice among her blocked accounts and unblocks her: the post is back.
     stage.open(&bora, "/settings").await;
     bora.wait_for_text("[data-testid=blocked]", "Alice").await;
-    bora.snap(&shots, "03-blocked-accounts").await;
+    bora.snap(&shots, "04-blocked-accounts").await;
     bora.find("[data-testid=unblock]").await.click().await;
     bora.wait_for_text("#toast", "Alice is unblocked.").await;
     stage.open(&bora, "/tag/ama").await;
