@@ -161,7 +161,14 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/assets/{version}/{*path}", get(versioned))
 }
 
-async fn versioned(Path((version, path)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn versioned(
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    // A path that is not UTF-8 names no asset.
+    let Ok(Path((version, path))) = path else {
+        return not_found();
+    };
     if version != BUNDLE.version {
         // An old page asking for assets this build no longer has: it must reload.
         return not_found();

@@ -13,6 +13,7 @@
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -84,8 +85,15 @@ pub async fn websocket(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return ApiError::new(rejection.status(), "not_a_websocket", rejection.body_text())
+                .into_response()
+        }
+    };
     if !origin_allowed(&headers, &state.ws_origins) {
         return ApiError::new(
             StatusCode::FORBIDDEN,

@@ -92,7 +92,14 @@ async fn every_kind_of_bad_request_gets_the_api_error_format(database: &TestData
             "invalid_path",
         )
     });
-    for (request, status, code) in cases.into_iter().chain(not_utf8) {
+    // A plain GET of the WebSocket endpoint is not an upgrade.
+    let not_upgrade = (
+        raw(Method::GET, "/ws", None, vec![]),
+        StatusCode::BAD_REQUEST,
+        "not_a_websocket",
+    );
+    let cases = cases.into_iter().chain([not_upgrade]);
+    for (request, status, code) in cases.chain(not_utf8) {
         let path = request.uri().to_string();
         let response = app.send(request).await;
         assert_eq!(
