@@ -10,8 +10,8 @@
 //!   /64; trusted proxies are not capped, the addresses behind them are by the rate limits).
 //!   Beyond either the connection is closed as soon as it is accepted, so the backlog keeps
 //!   draining and everyone else is still served.
-//! - The overall cap stays below the process's file-descriptor limit less a reserve for the
-//!   store, caches and media files; if descriptors run out anyway, one held in reserve is let
+//! - The overall cap stays below the process's file-descriptor limit, less what is open at
+//!   start and a reserve for the store, caches and media files; if descriptors run out anyway, one held in reserve is let
 //!   go to accept (and close) the waiting connection, so accepting never stalls.
 //!
 //! Addresses are counted under a keyed hash (a random key made at start), never kept.
@@ -63,14 +63,16 @@ impl Default for ServerLimits {
 
 impl ServerLimits {
     /// The cap on connections this process can really hold: the configured one, or less when
-    /// the file-descriptor limit would not leave the reserve free.
+    /// the file-descriptor limit, less what is open already, would not leave the reserve free.
     pub fn effective_max_connections(&self) -> usize {
         match open_files_limit() {
-            Some(limit) => self.max_connections.min(
-                limit
-                    .saturating_sub(DESCRIPTOR_RESERVE.min(limit / 4))
-                    .max(16),
-            ),
+            Some(limit) => {
+                let open = std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count);
+                let free = limit
+                    .saturating_sub(open)
+                    .saturating_sub(DESCRIPTOR_RESERVE.min(limit / 4));
+                self.max_connections.min(free.max(16))
+            }
             None => self.max_connections,
         }
     }

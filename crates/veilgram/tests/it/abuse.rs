@@ -146,6 +146,51 @@ async fn slow_clients_cannot_take_the_server_down() {
     );
 }
 
+/// Under a low descriptor limit the server caps connections below it, so many half-open
+/// requests never exhaust its descriptors: it keeps accepting, and serves again as soon as
+/// they time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_cap_keeps_descriptors_free() {
+    let directory = tempfile::tempdir().unwrap();
+    let server = Server::start(StartOptions {
+        data_dir: Some(directory.path()),
+        environment: vec![
+            ("VEILGRAM_HTTP__HEADER_TIMEOUT_SECONDS", "2"),
+            ("VEILGRAM_HTTP__MAX_CONNECTIONS_PER_ADDRESS", "100000"),
+        ],
+        open_files_limit: Some(128),
+        ..StartOptions::default()
+    });
+    healthy(&server).await;
+    // 300 half-open requests: more than the 128 descriptors the process may hold.
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let mut stream = connect_from(2, &server.address).await.unwrap();
+        let _ = stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await;
+        held.push(stream);
+    }
+    let most = descriptors(&server);
+    assert!(most + 16 <= 128, "{most} descriptors open: fewer than 16 left free");
+    for stream in &mut held {
+        assert!(ended_within(stream, Duration::from_secs(10)).await);
+    }
+    drop(held);
+    let answered_in = healthy(&server).await;
+    assert!(
+        !server
+            .logs()
+            .iter()
+            .any(|line| line.contains("out of file descriptors")),
+        "the cap kept descriptors free"
+    );
+    eprintln!(
+        "descriptor limit 128: {most} descriptors open under 300 half-open requests; /healthz \
+         answered in {answered_in:?} once they had timed out"
+    );
+}
+
 /// The opening handshake of a WebSocket on `/ws`; answers the status line.
 async fn upgrade(stream: &mut TcpStream) -> String {
     stream

@@ -151,6 +151,7 @@ async fn serves_on_postgresql_and_redis_when_the_urls_say_so() {
         data_dir: Some(directory.path()),
         database_url: Some(database.url().as_str()),
         environment: vec![("VEILGRAM_REDIS_URL", redis_url.as_str())],
+        ..StartOptions::default()
     });
     let (status, signup) = server
         .request(

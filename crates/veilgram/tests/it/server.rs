@@ -23,6 +23,8 @@ pub struct StartOptions<'a> {
     pub data_dir: Option<&'a std::path::Path>,
     pub database_url: Option<&'a str>,
     pub environment: Vec<(&'a str, &'a str)>,
+    /// Runs the server under `prlimit --nofile=N:N` (util-linux).
+    pub open_files_limit: Option<u32>,
 }
 
 pub fn binary() -> Command {
@@ -47,7 +49,17 @@ pub fn run_subcommand(subcommand: &str, data_dir: &std::path::Path) -> std::proc
 
 impl Server {
     pub fn start(options: StartOptions<'_>) -> Self {
-        let mut command = binary();
+        let mut command = match options.open_files_limit {
+            // prlimit execs the server: the child's pid is the server's.
+            Some(limit) => {
+                let mut command = Command::new("prlimit");
+                command
+                    .arg(format!("--nofile={limit}:{limit}"))
+                    .arg(env!("CARGO_BIN_EXE_veilgram"));
+                command
+            }
+            None => binary(),
+        };
         command
             .arg("serve")
             .env_clear()
@@ -221,6 +233,7 @@ impl Pair {
                 data_dir: Some(directory.path()),
                 database_url: Some(database_url),
                 environment: environment.to_vec(),
+                ..StartOptions::default()
             })
         };
         let first = start(&directories[0]);
