@@ -1,9 +1,13 @@
-//! The signing key ring: Ed25519 keys kept in a file (by default in the data dir), generated on
-//! first start, rotated by `veilgram rotate-signing-key`.
+//! The signing key ring: Ed25519 keys kept where every process reads them — by default in the
+//! relational store (one server value, so every process verifies every other's tokens), or in a
+//! file the configuration names — generated on first start, rotated by
+//! `veilgram rotate-signing-key`.
 //!
 //! Rotation retires the signing key rather than deleting it: a retired key keeps verifying until
 //! every token it signed has expired (`retired_at + access_ttl`), then it leaves the ring and the
-//! JWKS document.
+//! JWKS document. A rotation may take effect a moment later (`activate_after`): the new key is
+//! published (verifies, is in the JWKS) at once and signs from then on, so every process has
+//! read it before any token it signed reaches them.
 
 use anyhow::Context;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -22,6 +26,9 @@ struct StoredKey {
     /// The 32-byte Ed25519 seed, base64.
     secret: String,
     created_at: i64,
+    /// When it starts signing (absent: at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    activates_at: Option<i64>,
     retired_at: Option<i64>,
 }
 
@@ -35,6 +42,7 @@ struct KeyFile {
 pub struct RingKey {
     pub kid: String,
     pub signing: SigningKey,
+    pub activates_at: Option<Timestamp>,
     pub retired_at: Option<Timestamp>,
 }
 
@@ -51,12 +59,13 @@ fn thumbprint(public: &VerifyingKey) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
-fn new_stored_key(now: Timestamp) -> StoredKey {
+fn new_stored_key(now: Timestamp, activates_at: Option<Timestamp>) -> StoredKey {
     let signing = SigningKey::generate(&mut rand::rngs::OsRng);
     StoredKey {
         kid: thumbprint(&signing.verifying_key()),
         secret: STANDARD.encode(signing.to_bytes()),
         created_at: now.as_millis(),
+        activates_at: activates_at.map(Timestamp::as_millis),
         retired_at: None,
     }
 }
@@ -110,7 +119,7 @@ impl KeyRing {
             Some(file) if !file.keys.is_empty() => file,
             _ => {
                 let file = KeyFile {
-                    keys: vec![new_stored_key(Timestamp::now())],
+                    keys: vec![new_stored_key(Timestamp::now(), None)],
                 };
                 write_key_file(path, &file)?;
                 file
@@ -119,22 +128,63 @@ impl KeyRing {
         Self::from_file(&file)
     }
 
-    /// Retires the current signing key and adds a new one. Keys whose tokens can no longer be
-    /// valid are dropped. Returns the new `kid`.
+    /// Retires the current signing key of the file at `path` and adds a new one that signs at
+    /// once. Returns the new `kid`.
     pub fn rotate(path: &Path, access_ttl: Duration) -> anyhow::Result<String> {
-        let now = Timestamp::now();
         let mut file = read_key_file(path)?.unwrap_or_default();
+        let kid = Self::rotate_keys(&mut file, access_ttl, Duration::ZERO);
+        write_key_file(path, &file)?;
+        Ok(kid)
+    }
+
+    /// A ring of one fresh key, in its stored form (for the store's first writer).
+    pub fn fresh_bytes() -> Vec<u8> {
+        let file = KeyFile {
+            keys: vec![new_stored_key(Timestamp::now(), None)],
+        };
+        serde_json::to_vec(&file).unwrap_or_default()
+    }
+
+    /// The stored form of a key file (to move a data directory's keys into the store).
+    pub fn file_bytes(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(read_key_file(path)?
+            .filter(|file| !file.keys.is_empty())
+            .map(|file| serde_json::to_vec(&file).unwrap_or_default()))
+    }
+
+    /// A ring from its stored form.
+    pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Self> {
+        let file: KeyFile =
+            serde_json::from_slice(bytes).context("the stored signing key ring is malformed")?;
+        Self::from_file(&file)
+    }
+
+    /// `stored` rotated: the signing key retires and a new one signs from `activate_after`
+    /// on; keys that can no longer verify are dropped. Answers the new stored form and `kid`.
+    pub fn rotated_bytes(
+        stored: &[u8],
+        access_ttl: Duration,
+        activate_after: Duration,
+    ) -> anyhow::Result<(Vec<u8>, String)> {
+        let mut file: KeyFile =
+            serde_json::from_slice(stored).context("the stored signing key ring is malformed")?;
+        let kid = Self::rotate_keys(&mut file, access_ttl, activate_after);
+        Ok((serde_json::to_vec(&file)?, kid))
+    }
+
+    fn rotate_keys(file: &mut KeyFile, access_ttl: Duration, activate_after: Duration) -> String {
+        let now = Timestamp::now();
+        let switch = now.plus(activate_after);
         for key in &mut file.keys {
-            key.retired_at.get_or_insert(now.as_millis());
+            key.retired_at.get_or_insert(switch.as_millis());
         }
         let horizon = now.minus(access_ttl).as_millis();
         file.keys
             .retain(|key| key.retired_at.is_none_or(|retired| retired > horizon));
-        let fresh = new_stored_key(now);
+        let fresh = new_stored_key(now, (!activate_after.is_zero()).then_some(switch));
         let kid = fresh.kid.clone();
         file.keys.push(fresh);
-        write_key_file(path, &file)?;
-        Ok(kid)
+        kid
     }
 
     fn from_file(file: &KeyFile) -> anyhow::Result<Self> {
@@ -149,6 +199,7 @@ impl KeyRing {
             keys.push(RingKey {
                 kid: thumbprint(&signing.verifying_key()),
                 signing,
+                activates_at: stored.activates_at.map(Timestamp::from_millis),
                 retired_at: stored.retired_at.map(Timestamp::from_millis),
             });
         }
@@ -159,13 +210,18 @@ impl KeyRing {
         Ok(Self { keys })
     }
 
-    /// The newest active key: the one that signs.
-    pub fn signing_key(&self) -> &RingKey {
-        // `from_file` guarantees an active key exists; fall back to the last key defensively.
+    /// The newest key active at `now`: the one that signs (a rotated-in key from its
+    /// activation, its predecessor until then).
+    pub fn signing_key(&self, now: Timestamp) -> &RingKey {
+        let active = |key: &&RingKey| {
+            key.activates_at.is_none_or(|from| from <= now)
+                && key.retired_at.is_none_or(|retired| retired > now)
+        };
+        // `from_file` guarantees a key that is not retired; fall back to the last key.
         self.keys
             .iter()
             .rev()
-            .find(|key| key.retired_at.is_none())
+            .find(active)
             .unwrap_or_else(|| &self.keys[self.keys.len() - 1])
     }
 
@@ -220,7 +276,8 @@ mod tests {
         let path = directory.path().join("signing-keys.json");
         let first = KeyRing::load_or_create(&path).unwrap();
         let again = KeyRing::load_or_create(&path).unwrap();
-        assert_eq!(first.signing_key().kid, again.signing_key().kid);
+        let now = Timestamp::now();
+        assert_eq!(first.signing_key(now).kid, again.signing_key(now).kid);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -236,14 +293,14 @@ mod tests {
         let ttl = Duration::from_secs(900);
         let old_kid = KeyRing::load_or_create(&path)
             .unwrap()
-            .signing_key()
+            .signing_key(Timestamp::now())
             .kid
             .clone();
         let new_kid = KeyRing::rotate(&path, ttl).unwrap();
         assert_ne!(old_kid, new_kid);
         let ring = KeyRing::load_or_create(&path).unwrap();
-        assert_eq!(ring.signing_key().kid, new_kid);
         let now = Timestamp::now();
+        assert_eq!(ring.signing_key(now).kid, new_kid);
         assert!(ring.verifying_key(&old_kid, now, ttl).is_some());
         assert!(ring
             .verifying_key(&old_kid, now.plus(ttl + Duration::from_secs(1)), ttl)
@@ -256,5 +313,32 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn a_delayed_rotation_publishes_the_new_key_at_once_and_signs_with_it_later() {
+        let ttl = Duration::from_secs(900);
+        let stored = KeyRing::fresh_bytes();
+        let old_kid = KeyRing::from_bytes(&stored)
+            .unwrap()
+            .signing_key(Timestamp::now())
+            .kid
+            .clone();
+        let (rotated, new_kid) =
+            KeyRing::rotated_bytes(&stored, ttl, Duration::from_secs(1)).unwrap();
+        let ring = KeyRing::from_bytes(&rotated).unwrap();
+        let now = Timestamp::now();
+        assert_eq!(
+            ring.signing_key(now).kid,
+            old_kid,
+            "the old key signs until the switch"
+        );
+        assert!(
+            ring.verifying_key(&new_kid, now, ttl).is_some(),
+            "the new one verifies"
+        );
+        let later = now.plus(Duration::from_secs(2));
+        assert_eq!(ring.signing_key(later).kid, new_kid);
+        assert!(ring.verifying_key(&old_kid, later, ttl).is_some());
     }
 }

@@ -6,12 +6,13 @@ use crate::secrets::{
     access_token_digest, digests_match, generate_refresh_token, refresh_token_digest, RecoveryKey,
 };
 use crate::tokens::{AccessTokens, TokenError, TokenSettings};
+use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use veilgram_core::cache::{Cache, CacheError, CacheKey};
 use veilgram_core::ports::{
-    CredentialStore, NewAccount, NewRefreshToken, NewSession, Revocation, SecretHash,
+    CredentialStore, NewAccount, NewRefreshToken, NewSession, Revocation, SecretHash, ServerSecrets,
 };
 use veilgram_core::{SessionFamilyId, StoreError, Timestamp, UserId};
 
@@ -28,7 +29,9 @@ pub struct AuthSettings {
     /// A spent refresh token presented again within this window is refused without revoking its
     /// family: it is taken for a client's concurrent retry, not theft.
     pub refresh_reuse_grace: Duration,
-    pub key_file: PathBuf,
+    /// A key file every process that serves the same users mounts; `None` keeps the signing
+    /// keys in the relational store, where every process reads them.
+    pub key_file: Option<PathBuf>,
     /// How often revocations written by other processes are read.
     pub revocation_sync_interval: Duration,
 }
@@ -129,12 +132,69 @@ pub struct AuthService {
     settings: AuthSettings,
     /// Compared against when the user does not exist, so both paths do the same work.
     decoy_hash: SecretHash,
+    /// With the keys in the store: where, and the stored ring last read.
+    shared_keys: Option<SharedKeys>,
 }
 
+struct SharedKeys {
+    secrets: Arc<dyn ServerSecrets>,
+    last: std::sync::Mutex<Vec<u8>>,
+}
+
+/// The server value the signing key ring is kept under.
+const KEY_RING: &str = "signing-key-ring";
+/// How often a process reads the shared key ring.
+pub const KEY_SYNC_INTERVAL: Duration = Duration::from_millis(250);
+/// How long after a rotation through the store the new key starts signing: every process has
+/// read it by then (three sync intervals), so none meets a token signed by a key it lacks.
+pub const KEY_ACTIVATION_DELAY: Duration = Duration::from_millis(750);
+
 impl AuthService {
-    /// Loads (or creates) the signing key ring from `settings.key_file`.
+    /// With the signing keys in `settings.key_file`: loads (or creates) the ring there.
     pub fn new(store: Arc<dyn CredentialStore>, settings: AuthSettings) -> anyhow::Result<Self> {
-        let ring = KeyRing::load_or_create(&settings.key_file)?;
+        let path = settings
+            .key_file
+            .clone()
+            .context("AuthService::new needs a key file; AuthService::open reads the store")?;
+        let ring = KeyRing::load_or_create(&path)?;
+        Ok(Self::with_ring(store, settings, ring, Some(path), None))
+    }
+
+    /// The service on the configured keys: the key file if one is named, else the ring every
+    /// process shares in the store (made on first start; from the key file at `import`, when
+    /// one is there, so that a deployment's existing keys carry over).
+    pub async fn open(
+        store: Arc<dyn CredentialStore>,
+        secrets: Arc<dyn ServerSecrets>,
+        settings: AuthSettings,
+        import: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
+        if settings.key_file.is_some() {
+            return Self::new(store, settings);
+        }
+        let fresh = match import {
+            Some(path) => KeyRing::file_bytes(path)?.unwrap_or_else(KeyRing::fresh_bytes),
+            None => KeyRing::fresh_bytes(),
+        };
+        let stored = secrets
+            .server_value(KEY_RING, fresh)
+            .await
+            .context("cannot read the signing keys from the store")?;
+        let ring = KeyRing::from_bytes(&stored)?;
+        let shared = SharedKeys {
+            secrets,
+            last: std::sync::Mutex::new(stored),
+        };
+        Ok(Self::with_ring(store, settings, ring, None, Some(shared)))
+    }
+
+    fn with_ring(
+        store: Arc<dyn CredentialStore>,
+        settings: AuthSettings,
+        ring: KeyRing,
+        key_file: Option<PathBuf>,
+        shared_keys: Option<SharedKeys>,
+    ) -> Self {
         let tokens = AccessTokens::new(
             TokenSettings {
                 issuer: settings.issuer.clone(),
@@ -142,16 +202,71 @@ impl AuthService {
                 access_ttl: settings.access_ttl,
             },
             ring,
-            Some(settings.key_file.clone()),
+            key_file,
         );
-        Ok(Self {
+        Self {
             store,
             cache: None,
             tokens,
             revocations: RevocationList::new(settings.access_ttl),
             decoy_hash: RecoveryKey::generate().digest(),
             settings,
-        })
+            shared_keys,
+        }
+    }
+
+    /// Reads the shared key ring again and uses it if it changed (a rotation through another
+    /// process); answers whether it changed. Nothing to do with a key file (re-read on change).
+    pub async fn sync_signing_keys(&self) -> anyhow::Result<bool> {
+        let Some(shared) = &self.shared_keys else {
+            return Ok(false);
+        };
+        let stored = shared
+            .secrets
+            .server_value(KEY_RING, KeyRing::fresh_bytes())
+            .await?;
+        {
+            let mut last = shared
+                .last
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if *last == stored {
+                return Ok(false);
+            }
+            *last = stored.clone();
+        }
+        self.tokens.replace_ring(KeyRing::from_bytes(&stored)?);
+        Ok(true)
+    }
+
+    /// Retires the signing key for a new one; answers its `kid`. In the store the new key
+    /// signs from [`KEY_ACTIVATION_DELAY`] on, in every process; in a key file, at once.
+    pub async fn rotate_signing_key(&self) -> anyhow::Result<String> {
+        let ttl = self.settings.access_ttl;
+        let Some(shared) = &self.shared_keys else {
+            let path = self
+                .settings
+                .key_file
+                .as_deref()
+                .context("no key file and no store")?;
+            return KeyRing::rotate(path, ttl);
+        };
+        loop {
+            let current = shared
+                .secrets
+                .server_value(KEY_RING, KeyRing::fresh_bytes())
+                .await?;
+            let (rotated, kid) = KeyRing::rotated_bytes(&current, ttl, KEY_ACTIVATION_DELAY)?;
+            // Another process rotating at the same moment: start again from its ring.
+            if shared
+                .secrets
+                .replace_server_value(KEY_RING, &current, rotated)
+                .await?
+            {
+                self.sync_signing_keys().await?;
+                return Ok(kid);
+            }
+        }
     }
 
     /// Shares revocations through `cache`, so that every process sees them at once.
@@ -538,16 +653,23 @@ impl AuthService {
             .await
     }
 
-    /// Runs the revocation sync (every `revocation_sync_interval`) and an hourly purge until the
-    /// returned task is aborted.
+    /// Runs the revocation sync (every `revocation_sync_interval`), the shared key ring's sync
+    /// (every [`KEY_SYNC_INTERVAL`]) and an hourly purge until the returned task is aborted.
     pub fn spawn_maintenance(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let service = Arc::clone(self);
         tokio::spawn(async move {
             let mut sync = tokio::time::interval(service.settings.revocation_sync_interval);
             sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut purge = tokio::time::interval(Duration::from_secs(3600));
+            let mut keys = tokio::time::interval(KEY_SYNC_INTERVAL);
+            keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
+                    _ = keys.tick(), if service.shared_keys.is_some() => {
+                        if let Err(error) = service.sync_signing_keys().await {
+                            tracing::warn!(error = %error, "signing key sync failed");
+                        }
+                    }
                     _ = sync.tick() => {
                         if let Err(error) = service.sync_revocations().await {
                             tracing::warn!(error = %error, "revocation sync failed");

@@ -128,7 +128,7 @@ impl AccessTokens {
     pub fn mint(&self, user_id: UserId, now: Timestamp, shortened_by: i64) -> (String, Timestamp) {
         self.reload_if_rotated();
         let ring = self.current_ring();
-        let key = ring.signing_key();
+        let key = ring.signing_key(now);
         let ttl_seconds = i64::try_from(self.settings.access_ttl.as_secs()).unwrap_or(i64::MAX);
         let exp = now
             .as_unix_seconds()
@@ -275,25 +275,29 @@ impl AccessTokens {
 
     fn reload(&self, path: &std::path::Path) -> Option<Arc<KeyRing>> {
         match KeyRing::load_or_create(path) {
-            Ok(ring) => {
-                let ring = Arc::new(ring);
-                if let Ok(mut current) = self.ring.write() {
-                    *current = Arc::clone(&ring);
-                }
-                // A key may have been withdrawn: forget what was verified with the old ring.
-                for shard in &self.cache {
-                    if let Ok(mut entries) = shard.lock() {
-                        entries.clear();
-                    }
-                }
-                tracing::info!(kid = %ring.signing_key().kid, "signing key ring reloaded");
-                Some(ring)
-            }
+            Ok(ring) => Some(self.replace_ring(ring)),
             Err(error) => {
                 tracing::error!(error = %error, "cannot reload the signing key file");
                 None
             }
         }
+    }
+
+    /// Uses `ring` from now on (read again from wherever the keys are kept).
+    pub fn replace_ring(&self, ring: KeyRing) -> Arc<KeyRing> {
+        let ring = Arc::new(ring);
+        if let Ok(mut current) = self.ring.write() {
+            *current = Arc::clone(&ring);
+        }
+        // A key may have been withdrawn: forget what was verified with the old ring.
+        for shard in &self.cache {
+            if let Ok(mut entries) = shard.lock() {
+                entries.clear();
+            }
+        }
+        let kid = &ring.signing_key(Timestamp::now()).kid;
+        tracing::info!(%kid, "signing key ring reloaded");
+        ring
     }
 
     /// The public keys as a JWKS document.

@@ -578,6 +578,15 @@ pub trait ServerSecrets: Send + Sync {
 
     /// Destroys a secret (a key that must not outlive its period).
     async fn forget_server_secret(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Replaces the value named `name` with `new` if it is still `expected` (compare and swap);
+    /// answers whether it did.
+    async fn replace_server_value(
+        &self,
+        name: &str,
+        expected: &[u8],
+        new: Vec<u8>,
+    ) -> Result<bool, StoreError>;
 }
 
 #[async_trait]

@@ -36,6 +36,25 @@ impl ServerSecrets for SqlStore {
         Ok(value)
     }
 
+    async fn replace_server_value(
+        &self,
+        name: &str,
+        expected: &[u8],
+        new: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let replaced =
+            sqlx::query("UPDATE server_secrets SET value = $1 WHERE name = $2 AND value = $3")
+                .bind(new)
+                .bind(name)
+                .bind(expected.to_vec())
+                .execute(&mut *transaction)
+                .await
+                .map_err(translate)?;
+        transaction.commit().await?;
+        Ok(replaced.rows_affected() == 1)
+    }
+
     async fn forget_server_secret(&self, name: &str) -> Result<(), StoreError> {
         let mut transaction = self.begin_write().await?;
         sqlx::query("DELETE FROM server_secrets WHERE name = $1")

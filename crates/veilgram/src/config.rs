@@ -283,8 +283,8 @@ pub struct AuthConfig {
     pub refresh_token_ttl_seconds: u64,
     pub session_lifetime_seconds: u64,
     pub refresh_reuse_grace_seconds: u64,
-    /// The signing key ring; default `<data_dir>/signing-keys.json`. Share one file (a mounted
-    /// secret) between processes that serve the same users.
+    /// A file holding the signing key ring, mounted in every process that serves the same
+    /// users; by default the ring is kept in the database, where every process reads it.
     pub signing_key_file: Option<PathBuf>,
     pub revocation_sync_interval_ms: u64,
 }
@@ -615,11 +615,9 @@ impl Config {
         }
     }
 
-    pub fn signing_key_file(&self) -> PathBuf {
-        self.auth
-            .signing_key_file
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("signing-keys.json"))
+    /// Where keys were kept before they moved to the store: imported from there on first start.
+    pub fn legacy_signing_key_file(&self) -> PathBuf {
+        self.data_dir.join("signing-keys.json")
     }
 
     pub fn auth_settings(&self) -> veilgram_auth::AuthSettings {
@@ -630,7 +628,7 @@ impl Config {
             refresh_ttl: Duration::from_secs(self.auth.refresh_token_ttl_seconds),
             session_lifetime: Duration::from_secs(self.auth.session_lifetime_seconds),
             refresh_reuse_grace: Duration::from_secs(self.auth.refresh_reuse_grace_seconds),
-            key_file: self.signing_key_file(),
+            key_file: self.auth.signing_key_file.clone(),
             revocation_sync_interval: Duration::from_millis(
                 self.auth.revocation_sync_interval_ms.max(10),
             ),

@@ -92,7 +92,7 @@ fn main() -> ExitCode {
             Command::Serve => serve::serve(loaded.config).await,
             Command::Worker => serve::worker(loaded.config).await,
             Command::Migrate => serve::migrate(&loaded.config).await,
-            Command::RotateSigningKey => serve::rotate_signing_key(&loaded.config),
+            Command::RotateSigningKey => serve::rotate_signing_key(&loaded.config).await,
             Command::Moderator { change } => match change {
                 RoleChange::Grant { user_id } => {
                     serve::set_moderator(&loaded.config, &user_id, true).await

@@ -93,12 +93,25 @@ pub async fn set_moderator(config: &Config, user_id: &str, moderator: bool) -> a
     Ok(())
 }
 
-pub fn rotate_signing_key(config: &Config) -> anyhow::Result<()> {
-    let path = config.signing_key_file();
-    let ttl = Duration::from_secs(config.auth.access_token_ttl_seconds);
-    let kid = veilgram_auth::keys::KeyRing::rotate(&path, ttl)?;
+pub async fn rotate_signing_key(config: &Config) -> anyhow::Result<()> {
+    let store = Arc::new(open_store(config).await?);
+    let auth = open_auth(config, &store).await?;
+    let rotated = auth.rotate_signing_key().await;
+    store.close().await;
+    let kid = rotated?;
     println!("signing with new key {kid}; the previous key verifies until its tokens expire");
     Ok(())
+}
+
+/// The auth service on the configured signing keys (the store's ring by default).
+async fn open_auth(config: &Config, store: &Arc<SqlStore>) -> anyhow::Result<AuthService> {
+    AuthService::open(
+        Arc::clone(store) as Arc<dyn CredentialStore>,
+        Arc::clone(store) as Arc<dyn ServerSecrets>,
+        config.auth_settings(),
+        Some(&config.legacy_signing_key_file()),
+    )
+    .await
 }
 
 /// The push platforms this deployment delivers to: Web Push always, FCM and APNs when
@@ -137,8 +150,18 @@ fn open_media(
     config: &Config,
     store: &Arc<SqlStore>,
 ) -> anyhow::Result<(Arc<MediaService>, Arc<MediaWorker>)> {
-    let storage =
-        MediaStorage::open(&config.storage_config()).context("cannot open the media storage")?;
+    let storage_config = config.storage_config();
+    if matches!(storage_config, veilgram_media::StorageConfig::Local(_))
+        && store.engine() == veilgram_sql::Engine::Postgres
+    {
+        // A shared database means several processes, maybe on several hosts: only those that
+        // mount the same media directory see each other's files.
+        tracing::warn!(
+            "media is stored in this process's data directory while the database is shared: \
+             every process must mount the same directory, or set VEILGRAM_S3_ENDPOINT"
+        );
+    }
+    let storage = MediaStorage::open(&storage_config).context("cannot open the media storage")?;
     let media = Arc::new(
         MediaService::new(
             Arc::clone(store) as Arc<dyn MediaStore>,
@@ -185,10 +208,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(adapter = cache.name(), "cache ready");
-    let mut auth = AuthService::new(
-        Arc::clone(&store) as Arc<dyn CredentialStore>,
-        config.auth_settings(),
-    )?;
+    let mut auth = open_auth(&config, &store).await?;
     if cache_url != CacheUrl::Memory {
         // Shared with other processes: revocations go through it. An in-process cache would
         // only repeat this process's own mirror.

@@ -171,7 +171,7 @@ impl TestApp {
                     refresh_ttl: Duration::from_secs(3600),
                     session_lifetime: options.session_lifetime,
                     refresh_reuse_grace: options.refresh_reuse_grace,
-                    key_file: data_dir.path().join("signing-keys.json"),
+                    key_file: Some(data_dir.path().join("signing-keys.json")),
                     revocation_sync_interval: Duration::from_secs(1),
                 },
             )

@@ -172,7 +172,10 @@ async fn the_connection_cap_keeps_descriptors_free() {
         held.push(stream);
     }
     let most = descriptors(&server);
-    assert!(most + 16 <= 128, "{most} descriptors open: fewer than 16 left free");
+    assert!(
+        most + 16 <= 128,
+        "{most} descriptors open: fewer than 16 left free"
+    );
     for stream in &mut held {
         assert!(ended_within(stream, Duration::from_secs(10)).await);
     }

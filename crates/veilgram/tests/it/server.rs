@@ -217,8 +217,8 @@ impl Server {
     }
 }
 
-/// Two servers on one database, as a deployment runs them: their own data directories, the
-/// same signing keys (the first one's, copied before the second starts).
+/// Two servers on one database, as a deployment runs them (two pods): each its own data
+/// directory, nothing copied between them.
 pub struct Pair {
     pub first: Server,
     pub second: Server,
@@ -226,6 +226,11 @@ pub struct Pair {
 }
 
 impl Pair {
+    /// The data directory of the first (0) or second (1) server.
+    pub fn data_dir(&self, which: usize) -> &std::path::Path {
+        self._directories[which].path()
+    }
+
     pub fn start(database_url: &str, environment: &[(&str, &str)]) -> Self {
         let directories = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
         let start = |directory: &tempfile::TempDir| {
@@ -237,11 +242,6 @@ impl Pair {
             })
         };
         let first = start(&directories[0]);
-        std::fs::copy(
-            directories[0].path().join("signing-keys.json"),
-            directories[1].path().join("signing-keys.json"),
-        )
-        .unwrap();
         let second = start(&directories[1]);
         Self {
             first,
