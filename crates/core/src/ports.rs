@@ -692,6 +692,24 @@ pub trait CommentStore: ServerSecrets {
     ) -> Result<Vec<AliasBlock>, StoreError>;
 }
 
+/// Leases: one holder at a time for a named piece of work (a consumer group, a periodic task),
+/// taken over by another holder once the first stops renewing.
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Takes or renews `name` for `holder` until `now + ttl`, unless another holder's lease on it
+    /// is still running; answers whether `holder` holds it now.
+    async fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives `name` up if `holder` holds it (on shutdown), so another takes over at once.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+}
+
 /// How alias number `number` of an anonymous thread is shown: 0 is the post's author.
 pub fn alias_label(number: i64) -> String {
     if number == 0 {

@@ -7,6 +7,9 @@
 //! - [`EventHandler`], [`consume_once`] / [`spawn_consumer`]: log → handler, at least once. The
 //!   committed offset moves only after the handler succeeded, so handlers must be idempotent.
 //! - [`EventCounter`]: an in-process consumer that counts events by type for `/metrics`.
+//! - [`Lease`]: one process at a time for a consumer group, the relay or a periodic task: the
+//!   holder renews it, and another process takes over once the holder stops (it died, or
+//!   released it on shutdown). A consumer's group is its name: its offsets are the group's.
 //!
 //! Every loop is also available as a single step, so tests drive them deterministically.
 
@@ -15,8 +18,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 use veilgram_core::events::LoggedEvent;
-use veilgram_core::ports::{EventLog, EventPublisher, OutboxSource};
+use veilgram_core::ports::{EventLog, EventPublisher, Leases, OutboxSource};
+use veilgram_core::Timestamp;
 
 pub const RELAY_BATCH: i64 = 256;
 pub const CONSUMER_BATCH: i64 = 256;
@@ -36,19 +41,89 @@ pub async fn relay_once(
     Ok(pending.len())
 }
 
+/// How long a lease lasts unless renewed: a dead holder's work moves on after at most this.
+pub const LEASE_TTL: Duration = Duration::from_secs(5);
+
+/// This process's claim on one named piece of work, shared with other processes through
+/// [`Leases`]. The holder renews when half the lease has run; the others try again every
+/// quarter of it, so a dead holder's work resumes elsewhere within about `1.25 × ttl`.
+pub struct Lease {
+    leases: Arc<dyn Leases>,
+    name: String,
+    holder: Arc<str>,
+    ttl: Duration,
+    /// Whether this process held it at its last look, and when to look again.
+    state: tokio::sync::Mutex<(bool, Option<Instant>)>,
+}
+
+impl Lease {
+    pub fn new(leases: Arc<dyn Leases>, name: &str, holder: Arc<str>, ttl: Duration) -> Self {
+        Self {
+            leases,
+            name: name.to_owned(),
+            holder,
+            ttl,
+            state: tokio::sync::Mutex::new((false, None)),
+        }
+    }
+
+    /// Whether this process holds the lease now (claiming or renewing it when due).
+    pub async fn held(&self) -> anyhow::Result<bool> {
+        let mut state = self.state.lock().await;
+        let (held, next) = *state;
+        if next.is_some_and(|next| Instant::now() < next) {
+            return Ok(held);
+        }
+        let now = Timestamp::now();
+        let held = self
+            .leases
+            .claim_lease(&self.name, &self.holder, self.ttl, now)
+            .await
+            .inspect_err(|_| *state = (false, None))?;
+        let wait = if held { self.ttl / 2 } else { self.ttl / 4 };
+        if held != state.0 {
+            tracing::info!(lease = %self.name, held, "lease changed hands");
+        }
+        *state = (held, Some(Instant::now() + wait));
+        Ok(held)
+    }
+
+    /// Gives the lease up if held, so that another process takes over at once.
+    pub async fn release(&self) {
+        let mut state = self.state.lock().await;
+        if state.0 {
+            if let Err(error) = self.leases.release_lease(&self.name, &self.holder).await {
+                tracing::warn!(lease = %self.name, %error, "could not release a lease");
+            }
+        }
+        *state = (false, None);
+    }
+}
+
 /// What wakes a relay or consumer before its next poll: a value that changes when events were
 /// written in this process (`SqlStore::event_wakeups`). Polling remains for the events other
 /// processes write.
 pub type Wakeups = Option<tokio::sync::watch::Receiver<u64>>;
 
+/// Tells background loops to finish what they are doing and stop (`true` once shutting down).
+pub type Stop = tokio::sync::watch::Receiver<bool>;
+
+fn stopping(stop: &Stop) -> bool {
+    *stop.borrow()
+}
+
 /// Runs `step` every `interval` or as soon as `wakeups` changes, and again at once while it
-/// reports a full batch, until the task is aborted. A failing step is logged and retried at the
-/// next tick.
+/// reports a full batch, while this process holds `lease` (when there is one), until `stop`
+/// says so: then it finishes the step under way, releases the lease and ends. A failing step
+/// is logged and retried at the next tick.
+#[allow(clippy::too_many_arguments)]
 fn spawn_batches<F, Fut>(
     what: &'static str,
     interval: Duration,
     mut wakeups: Wakeups,
     batch: usize,
+    lease: Option<Lease>,
+    mut stop: Stop,
     mut step: F,
 ) -> tokio::task::JoinHandle<()>
 where
@@ -58,11 +133,12 @@ where
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        while !stopping(&stop) {
             match wakeups.as_mut() {
                 Some(changes) => {
                     tokio::select! {
                         _ = ticker.tick() => {}
+                        _ = stop.changed() => continue,
                         changed = changes.changed() => {
                             if changed.is_err() {
                                 wakeups = None; // the store is gone: polling only
@@ -71,10 +147,23 @@ where
                     }
                 }
                 None => {
-                    ticker.tick().await;
+                    tokio::select! {
+                        _ = ticker.tick() => {}
+                        _ = stop.changed() => continue,
+                    }
                 }
             }
-            loop {
+            if let Some(lease) = &lease {
+                match lease.held().await {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(error) => {
+                        tracing::warn!(task = what, error = %format!("{error:#}"), "cannot claim a lease; will retry");
+                        continue;
+                    }
+                }
+            }
+            while !stopping(&stop) {
                 match step().await {
                     Ok(done) if done == batch => continue,
                     Ok(_) => break,
@@ -85,7 +174,158 @@ where
                 }
             }
         }
+        if let Some(lease) = &lease {
+            lease.release().await;
+        }
     })
+}
+
+/// Where this process's background work is coordinated with other processes': the leases,
+/// this process's name among their holders, and the stop signal every loop obeys.
+#[derive(Clone)]
+pub struct Runner {
+    leases: Arc<dyn Leases>,
+    holder: Arc<str>,
+    stop: Stop,
+}
+
+impl Runner {
+    pub fn new(leases: Arc<dyn Leases>, stop: Stop) -> Self {
+        let holder: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
+        Self {
+            leases,
+            holder,
+            stop,
+        }
+    }
+
+    /// This process's claim on `name`.
+    pub fn lease(&self, name: &str, ttl: Duration) -> Lease {
+        Lease::new(
+            Arc::clone(&self.leases),
+            name,
+            Arc::clone(&self.holder),
+            ttl,
+        )
+    }
+
+    pub fn stop(&self) -> Stop {
+        self.stop.clone()
+    }
+
+    /// The outbox relay, in one process at a time.
+    pub fn relay(
+        &self,
+        outbox: Arc<dyn OutboxSource>,
+        publisher: Arc<dyn EventPublisher>,
+        interval: Duration,
+        wakeups: Wakeups,
+    ) -> tokio::task::JoinHandle<()> {
+        spawn_batches(
+            "outbox relay",
+            interval,
+            wakeups,
+            RELAY_BATCH as usize,
+            Some(self.lease("relay", LEASE_TTL)),
+            self.stop(),
+            move || {
+                let (outbox, publisher) = (Arc::clone(&outbox), Arc::clone(&publisher));
+                async move { relay_once(outbox.as_ref(), publisher.as_ref()).await }
+            },
+        )
+    }
+
+    /// A consumer group: each event is handled by one process of the group, the lease's holder.
+    pub fn consumer(
+        &self,
+        log: Arc<dyn EventLog>,
+        handler: Arc<dyn EventHandler>,
+        interval: Duration,
+        wakeups: Wakeups,
+    ) -> tokio::task::JoinHandle<()> {
+        let lease = self.lease(&format!("consumer:{}", handler.name()), LEASE_TTL);
+        spawn_batches(
+            handler.name(),
+            interval,
+            wakeups,
+            CONSUMER_BATCH as usize,
+            Some(lease),
+            self.stop(),
+            move || {
+                let (log, handler) = (Arc::clone(&log), Arc::clone(&handler));
+                async move { consume_once(log.as_ref(), handler.as_ref()).await }
+            },
+        )
+    }
+
+    /// A per-process tap: every process sees every event from `from` on, keeping its place in
+    /// memory (it commits nothing and is nobody's group).
+    pub fn tap(
+        &self,
+        log: Arc<dyn EventLog>,
+        handler: Arc<dyn EventHandler>,
+        from: i64,
+        interval: Duration,
+        wakeups: Wakeups,
+    ) -> tokio::task::JoinHandle<()> {
+        let position = Arc::new(std::sync::atomic::AtomicI64::new(from));
+        spawn_batches(
+            handler.name(),
+            interval,
+            wakeups,
+            CONSUMER_BATCH as usize,
+            None,
+            self.stop(),
+            move || {
+                let (log, handler, position) = (
+                    Arc::clone(&log),
+                    Arc::clone(&handler),
+                    Arc::clone(&position),
+                );
+                async move {
+                    let after = position.load(std::sync::atomic::Ordering::Relaxed);
+                    let events = log.read_after(after, CONSUMER_BATCH).await?;
+                    for event in &events {
+                        handler.handle(event).await?;
+                        position.store(event.offset, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok(events.len())
+                }
+            },
+        )
+    }
+
+    /// Runs `task` every `interval` in one process at a time (see [`spawn_every`]).
+    pub fn every<F, Fut, E>(
+        &self,
+        interval: Duration,
+        what: &'static str,
+        mut task: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), E>> + Send,
+        E: std::fmt::Display,
+    {
+        // Held across a few runs, so that one process keeps it while it is alive.
+        let lease = self.lease(&format!("periodic:{what}"), (interval * 3).max(LEASE_TTL));
+        spawn_batches(
+            what,
+            interval,
+            None,
+            usize::MAX,
+            Some(lease),
+            self.stop(),
+            move || {
+                let run = task();
+                async move {
+                    run.await
+                        .map(|()| 0)
+                        .map_err(|error| anyhow::anyhow!("{error}"))
+                }
+            },
+        )
+    }
 }
 
 /// Runs `task` every `interval` until aborted; a failed run is logged (as `what`) and the next
@@ -112,7 +352,8 @@ where
     })
 }
 
-/// Relays every `interval` (and at once while batches come back full) until aborted.
+/// Relays every `interval` (and at once while batches come back full) until aborted, without
+/// a lease (one process alone, or tests).
 pub fn spawn_relay(
     outbox: Arc<dyn OutboxSource>,
     publisher: Arc<dyn EventPublisher>,
@@ -124,11 +365,22 @@ pub fn spawn_relay(
         interval,
         wakeups,
         RELAY_BATCH as usize,
+        None,
+        never_stop(),
         move || {
             let (outbox, publisher) = (Arc::clone(&outbox), Arc::clone(&publisher));
             async move { relay_once(outbox.as_ref(), publisher.as_ref()).await }
         },
     )
+}
+
+/// A stop signal that never fires (its sender is kept alive for the life of the process).
+fn never_stop() -> Stop {
+    static NEVER: std::sync::OnceLock<tokio::sync::watch::Sender<bool>> =
+        std::sync::OnceLock::new();
+    NEVER
+        .get_or_init(|| tokio::sync::watch::channel(false).0)
+        .subscribe()
 }
 
 /// A consumer of the event log. Delivery is at least once: `handle` may see an event again
@@ -151,7 +403,8 @@ pub async fn consume_once(log: &dyn EventLog, handler: &dyn EventHandler) -> any
     Ok(events.len())
 }
 
-/// Consumes every `interval` (and at once while batches come back full) until aborted.
+/// Consumes every `interval` (and at once while batches come back full) until aborted, without
+/// a lease (one process alone, or tests).
 pub fn spawn_consumer(
     log: Arc<dyn EventLog>,
     handler: Arc<dyn EventHandler>,
@@ -163,6 +416,8 @@ pub fn spawn_consumer(
         interval,
         wakeups,
         CONSUMER_BATCH as usize,
+        None,
+        never_stop(),
         move || {
             let (log, handler) = (Arc::clone(&log), Arc::clone(&handler));
             async move { consume_once(log.as_ref(), handler.as_ref()).await }

@@ -26,6 +26,10 @@ pub struct GatewayConfig {
     pub cors_allowed_origins: Vec<String>,
     /// Upper bound of any JSON request body, in bytes.
     pub max_body_bytes: usize,
+    /// Serve the API and the web app (the `api` role).
+    pub api: bool,
+    /// Serve `/ws` (the `realtime` role).
+    pub realtime: bool,
 }
 
 impl Default for GatewayConfig {
@@ -33,6 +37,8 @@ impl Default for GatewayConfig {
         Self {
             cors_allowed_origins: Vec::new(),
             max_body_bytes: 64 * 1024,
+            api: true,
+            realtime: true,
         }
     }
 }
@@ -129,20 +135,31 @@ pub fn router(state: AppState, config: &GatewayConfig) -> Router {
     let (routes, openapi) = routes::api_router().split_for_parts();
     let openapi = Arc::new(openapi);
     let metrics = Arc::clone(&state.metrics);
-    routes
-        .route("/ws", axum::routing::get(routes::realtime::websocket))
-        .route(
+    // A process without the api role answers only the health checks (and `/ws` if realtime).
+    let mut routes = if config.api {
+        routes.route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {
                 let openapi = Arc::clone(&openapi);
                 async move { axum::Json(openapi.as_ref().clone()) }
             }),
         )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::limits::rate_limit,
-        ))
-        .merge(veilgram_web::routes())
+    } else {
+        routes::operations::routes().split_for_parts().0
+    };
+    if config.realtime {
+        routes = routes.route("/ws", axum::routing::get(routes::realtime::websocket));
+    }
+    let routes = routes.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::limits::rate_limit,
+    ));
+    let routes = if config.api {
+        routes.merge(veilgram_web::routes())
+    } else {
+        routes
+    };
+    routes
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -367,10 +367,15 @@ impl MediaWorker {
         }
     }
 
-    /// Runs jobs until the process ends: at once when woken, else every `interval`.
-    pub fn spawn(self: Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    /// Runs jobs until `stop` says so (the job under way is finished first): at once when
+    /// woken, else every `interval`.
+    pub fn spawn(
+        self: Arc<Self>,
+        interval: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            loop {
+            while !*stop.borrow() {
                 match self.run_once().await {
                     Ok(true) => continue,
                     Ok(false) => {}
@@ -379,6 +384,7 @@ impl MediaWorker {
                 tokio::select! {
                     () = self.wake.notified() => {}
                     () = tokio::time::sleep(interval) => {}
+                    _ = stop.changed() => {}
                 }
             }
         })

@@ -280,15 +280,23 @@ impl PushWorker {
     }
 
     /// Sends pushes until the process ends.
-    pub fn spawn(self: Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    /// Sends pushes until `stop` says so; the push under way is finished first.
+    pub fn spawn(
+        self: Arc<Self>,
+        interval: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            loop {
+            while !*stop.borrow() {
                 match self.run_once(Timestamp::now()).await {
                     Ok(true) => continue,
                     Ok(false) => {}
                     Err(error) => tracing::warn!(%error, "the push worker failed; retrying"),
                 }
-                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    _ = stop.changed() => {}
+                }
             }
         })
     }

@@ -31,6 +31,7 @@ mod feeds;
 mod graph;
 mod idempotency;
 mod jobs;
+mod leases;
 mod media;
 mod moderation;
 mod notifications;

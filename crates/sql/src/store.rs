@@ -69,6 +69,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "alias_blocks",
         sql: include_str!("../migrations/0010_alias_blocks.sql"),
     },
+    Migration {
+        version: 11,
+        name: "leases",
+        sql: include_str!("../migrations/0011_leases.sql"),
+    },
 ];
 
 /// The migrations' two dialect words, spelled for `engine`: byte strings and an auto-numbered

@@ -16,6 +16,9 @@ use veilgram_sql::DatabaseUrl;
 pub struct Config {
     /// `VEILGRAM_LISTEN`: the address to serve HTTP on.
     pub listen: String,
+    /// `VEILGRAM_ROLES` (or `serve --roles`): what this process runs, comma-separated among
+    /// `api`, `realtime`, `consumers`, `jobs`, `periodic`; all by default.
+    pub roles: String,
     /// `VEILGRAM_ADMIN_LISTEN`: where `/metrics` (with `/healthz` and `/readyz`) is served, for
     /// Prometheus and probes on a private network; empty serves no metrics.
     pub admin_listen: String,
@@ -303,6 +306,7 @@ impl Default for Config {
         Self {
             listen: "127.0.0.1:8080".into(),
             admin_listen: String::new(),
+            roles: Roles::ALL.join(","),
             data_dir: PathBuf::from("./veilgram-data"),
             database_url: String::new(),
             redis_url: String::new(),
@@ -475,6 +479,7 @@ impl Config {
             .with_context(|| {
                 format!("VEILGRAM_LISTEN {:?} is not a socket address", self.listen)
             })?;
+        self.roles()?;
         if !self.admin_listen.is_empty() {
             self.admin_listen
                 .parse::<std::net::SocketAddr>()
@@ -568,6 +573,11 @@ impl Config {
         })
     }
 
+    /// The roles this process runs.
+    pub fn roles(&self) -> anyhow::Result<Roles> {
+        Roles::parse(&self.roles)
+    }
+
     /// What the HTTP listener holds slow and greedy clients to.
     pub fn server_limits(&self) -> anyhow::Result<veilgram_gateway::server::ServerLimits> {
         Ok(veilgram_gateway::server::ServerLimits {
@@ -594,7 +604,9 @@ impl Config {
         }
     }
 
-    pub fn media_settings(&self) -> veilgram_media::MediaSettings {
+    /// The media settings of a process that runs the jobs itself (`runs_jobs`) or leaves
+    /// them, and large images, to a worker.
+    pub fn media_settings(&self, runs_jobs: bool) -> veilgram_media::MediaSettings {
         let mut settings = veilgram_media::MediaSettings::new(self.data_dir.join("uploads"));
         settings.max_image_bytes = self.media.max_image_bytes;
         settings.max_video_bytes = self.media.max_video_bytes;
@@ -602,7 +614,7 @@ impl Config {
         settings.video.max_long_side = self.media.video_max_long_side.max(2);
         settings.decode_budget_bytes = self.media.decode_budget_mb.max(1) << 20;
         settings.offload_pixels =
-            (!self.media.worker).then_some(self.media.offload_image_megapixels * 1_000_000);
+            (!runs_jobs).then_some(self.media.offload_image_megapixels * 1_000_000);
         settings
     }
 
@@ -714,6 +726,72 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
                 into.insert(key, value);
             }
         }
+    }
+}
+
+/// What one process runs; any subset may run in any number of processes sharing the database
+/// and the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roles {
+    /// The API and the web app.
+    pub api: bool,
+    /// `/ws` and the delivery of live events to its sockets.
+    pub realtime: bool,
+    /// The outbox relay and the event consumers (feed fan-out, notifications, live events),
+    /// each a group whose events one process handles at a time.
+    pub consumers: bool,
+    /// Media and push jobs.
+    pub jobs: bool,
+    /// Counter reconciliation, closing polls, media collection: one process at a time.
+    pub periodic: bool,
+}
+
+impl Roles {
+    pub const ALL: [&'static str; 5] = ["api", "realtime", "consumers", "jobs", "periodic"];
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let mut roles = Self {
+            api: false,
+            realtime: false,
+            consumers: false,
+            jobs: false,
+            periodic: false,
+        };
+        for role in text
+            .split(',')
+            .map(str::trim)
+            .filter(|role| !role.is_empty())
+        {
+            match role {
+                "api" => roles.api = true,
+                "realtime" => roles.realtime = true,
+                "consumers" => roles.consumers = true,
+                "jobs" => roles.jobs = true,
+                "periodic" => roles.periodic = true,
+                other => bail!("unknown role {other:?}: roles are {}", Self::ALL.join(", ")),
+            }
+        }
+        anyhow::ensure!(
+            roles != Self::parse_none(),
+            "no role given: roles are {}",
+            Self::ALL.join(", ")
+        );
+        Ok(roles)
+    }
+
+    const fn parse_none() -> Self {
+        Self {
+            api: false,
+            realtime: false,
+            consumers: false,
+            jobs: false,
+            periodic: false,
+        }
+    }
+
+    /// Whether this process serves HTTP beyond its admin listener.
+    pub const fn http(self) -> bool {
+        self.api || self.realtime
     }
 }
 

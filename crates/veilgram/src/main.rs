@@ -39,10 +39,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every service (gateway, auth, users) in this process. Migrates the database first.
-    Serve,
-    /// Run queued jobs (video transcoding) and media collection in this process, without
-    /// serving HTTP. `serve` runs them too unless `media.worker` is off.
+    /// Run this process's roles (all by default). Migrates the database first.
+    Serve {
+        /// What this process runs, comma-separated: api (the API and the web app), realtime
+        /// (/ws), consumers (the event consumers), jobs (media and push jobs), periodic
+        /// (reconciliation, closing polls, media collection). Also VEILGRAM_ROLES.
+        #[arg(long, value_name = "ROLES")]
+        roles: Option<String>,
+    },
+    /// The jobs role alone (media and push jobs), without serving HTTP (but its admin
+    /// listener, if set). `serve` runs the jobs too unless `media.worker` is off.
     Worker,
     /// Apply pending database migrations and exit.
     Migrate,
@@ -89,7 +95,13 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Serve => serve::serve(loaded.config).await,
+            Command::Serve { roles } => {
+                let mut config = loaded.config;
+                if let Some(roles) = roles {
+                    config.roles = roles;
+                }
+                serve::serve(config).await
+            }
             Command::Worker => serve::worker(loaded.config).await,
             Command::Migrate => serve::migrate(&loaded.config).await,
             Command::RotateSigningKey => serve::rotate_signing_key(&loaded.config).await,

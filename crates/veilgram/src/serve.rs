@@ -11,10 +11,10 @@ use veilgram_comments::CommentsService;
 use veilgram_core::jobs::JobQueue;
 use veilgram_core::ports::{
     CommentStore, CredentialStore, EventLog, EventPublisher, FeedStore, GraphStore, HealthCheck,
-    MediaStore, MentionDirectory, ModerationStore, NotificationStore, OutboxSource, PollStore,
-    PostStore, ProfileStore, PushDeviceStore, ServerSecrets,
+    Leases, MediaStore, MentionDirectory, ModerationStore, NotificationStore, OutboxSource,
+    PollStore, PostStore, ProfileStore, PushDeviceStore, ServerSecrets,
 };
-use veilgram_events::{EventCounter, EventHandler};
+use veilgram_events::{EventCounter, EventHandler, Runner};
 use veilgram_feeds::{FeedFanout, FeedService};
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, MetricsSource, RateLimiter, Services};
 use veilgram_media::{MediaService, MediaStorage, MediaWorker};
@@ -128,9 +128,13 @@ fn push_platforms(config: &Config) -> Vec<&'static str> {
 }
 
 /// Deletes uploads due for discarding every `media.collect_interval_seconds`.
-fn spawn_collector(config: &Config, media: &Arc<MediaService>) -> tokio::task::JoinHandle<()> {
+fn spawn_collector(
+    runner: &Runner,
+    config: &Config,
+    media: &Arc<MediaService>,
+) -> tokio::task::JoinHandle<()> {
     let media = Arc::clone(media);
-    veilgram_events::spawn_every(
+    runner.every(
         Duration::from_secs(config.media.collect_interval_seconds.max(1)),
         "media collection",
         move || {
@@ -149,6 +153,7 @@ fn spawn_collector(config: &Config, media: &Arc<MediaService>) -> tokio::task::J
 fn open_media(
     config: &Config,
     store: &Arc<SqlStore>,
+    runs_jobs: bool,
 ) -> anyhow::Result<(Arc<MediaService>, Arc<MediaWorker>)> {
     let storage_config = config.storage_config();
     if matches!(storage_config, veilgram_media::StorageConfig::Local(_))
@@ -166,7 +171,7 @@ fn open_media(
         MediaService::new(
             Arc::clone(store) as Arc<dyn MediaStore>,
             storage,
-            config.media_settings(),
+            config.media_settings(runs_jobs),
         )
         .context("cannot prepare the media work directory")?,
     );
@@ -181,22 +186,36 @@ fn open_media(
 
 /// `veilgram worker`: runs queued jobs (video transcoding) and media collection, without
 /// serving HTTP, until a shutdown signal.
-pub async fn worker(config: Config) -> anyhow::Result<()> {
-    let store = Arc::new(open_store(&config).await?);
-    let (media, worker) = open_media(&config, &store)?;
-    tracing::info!(storage = media.storage().name(), "veilgram worker running");
-    let jobs = worker.spawn(Duration::from_millis(config.media.worker_poll_ms.max(10)));
-    let collector = spawn_collector(&config, &media);
-    shutdown_signal().await;
-    jobs.abort();
-    collector.abort();
-    store.close().await;
-    tracing::info!("veilgram worker stopped");
-    Ok(())
+/// `veilgram worker`: the `jobs` role alone (media and push jobs), without serving HTTP
+/// unless an admin listener is configured.
+pub async fn worker(mut config: Config) -> anyhow::Result<()> {
+    config.roles = "jobs".into();
+    config.media.worker = true;
+    run(config).await
 }
 
+/// `veilgram serve`: the configured roles (all by default).
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    if !config.roles()?.http() && config.admin_listen.is_empty() {
+        anyhow::bail!(
+            "a process without the api or realtime role serves no HTTP: set \
+             VEILGRAM_ADMIN_LISTEN so that its /healthz, /readyz and /metrics can be reached"
+        );
+    }
+    run(config).await
+}
+
+/// Builds every service and runs this process's roles until SIGTERM, then drains them: the
+/// HTTP servers finish in-flight requests, consumers and workers finish what they hold and
+/// give their leases up.
+async fn run(config: Config) -> anyhow::Result<()> {
+    let roles = config.roles()?;
+    tracing::info!(?roles, "veilgram starting");
     let store = Arc::new(open_store(&config).await?);
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let runner = Runner::new(Arc::clone(&store) as Arc<dyn Leases>, stop.clone());
+    // Tasks that finish on `stop` (awaited on shutdown), and tasks that are simply aborted.
+    let mut draining: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     let cache_url = config.cache_url()?;
     let cache = veilgram_cache::connect(&cache_url, "", config.near_cache_bytes())
         .await
@@ -234,8 +253,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         directory,
     ));
     let mut background = Vec::new();
-    if config.events.relay_interval_ms > 0 {
-        background.push(veilgram_events::spawn_relay(
+    if roles.consumers && config.events.relay_interval_ms > 0 {
+        draining.push(runner.relay(
             Arc::clone(&store) as Arc<dyn OutboxSource>,
             Arc::clone(&store) as Arc<dyn EventPublisher>,
             Duration::from_millis(config.events.relay_interval_ms),
@@ -252,30 +271,35 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.feed_settings(),
         cursor_key,
     ));
-    background.push({
+    if roles.periodic {
         let feeds = Arc::clone(&feeds);
-        veilgram_events::spawn_every(
+        draining.push(runner.every(
             config.feed_settings().reconcile_interval,
             "counter reconciliation",
             move || {
                 let feeds = Arc::clone(&feeds);
                 async move { feeds.reconcile_counters().await.map(|_| ()) }
             },
-        )
-    });
+        ));
+    }
+    let consumer_interval = Duration::from_millis(config.events.consumer_interval_ms.max(10));
     let fanout = Arc::new(FeedFanout::new(Arc::clone(&feeds)));
     let fanout_stats = fanout.stats();
-    background.push(veilgram_events::spawn_consumer(
-        Arc::clone(&store) as Arc<dyn EventLog>,
-        fanout as Arc<dyn EventHandler>,
-        Duration::from_millis(config.events.consumer_interval_ms.max(10)),
-        Some(store.event_wakeups()),
-    ));
+    // Every process counts the events it sees from where the groups stood at its start.
+    let mut tap_from = i64::MAX;
+    for group in ["feeds", "notifications", "realtime"] {
+        tap_from = tap_from.min(
+            EventLog::committed_offset(store.as_ref(), group)
+                .await
+                .context("cannot read the consumers' offsets")?,
+        );
+    }
     let event_counter = Arc::new(EventCounter::default());
-    background.push(veilgram_events::spawn_consumer(
+    draining.push(runner.tap(
         Arc::clone(&store) as Arc<dyn EventLog>,
         Arc::clone(&event_counter) as Arc<dyn EventHandler>,
-        Duration::from_millis(config.events.consumer_interval_ms.max(10)),
+        tap_from,
+        consumer_interval,
         Some(store.event_wakeups()),
     ));
     users
@@ -295,10 +319,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             )
         })?;
     let hub = Arc::new(Hub::default());
-    background.push(
-        Arc::clone(&hub).spawn_dispatch(pubsub.as_ref(), Arc::clone(&store) as Arc<dyn FeedStore>),
-    );
-    for handler in [
+    if roles.realtime {
+        background.push(
+            Arc::clone(&hub)
+                .spawn_dispatch(pubsub.as_ref(), Arc::clone(&store) as Arc<dyn FeedStore>),
+        );
+    }
+    let consumers = [
+        fanout as Arc<dyn EventHandler>,
         Arc::new(
             NotificationMaker::new(
                 Arc::clone(&store) as Arc<dyn NotificationStore>,
@@ -316,19 +344,25 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Arc::clone(&store) as Arc<dyn PollStore>,
             config.feeds.fan_out_limit,
         )),
-    ] {
-        background.push(veilgram_events::spawn_consumer(
-            Arc::clone(&store) as Arc<dyn EventLog>,
-            handler,
-            Duration::from_millis(config.events.consumer_interval_ms.max(10)),
-            Some(store.event_wakeups()),
-        ));
+    ];
+    if roles.consumers {
+        for handler in consumers {
+            draining.push(runner.consumer(
+                Arc::clone(&store) as Arc<dyn EventLog>,
+                handler,
+                consumer_interval,
+                Some(store.event_wakeups()),
+            ));
+        }
     }
-    let (media, media_worker) = open_media(&config, &store)?;
+    let runs_jobs = roles.jobs && config.media.worker;
+    let (media, media_worker) = open_media(&config, &store, runs_jobs)?;
     let job_stats = media_worker.stats();
-    if config.media.worker {
-        background
-            .push(media_worker.spawn(Duration::from_millis(config.media.worker_poll_ms.max(10))));
+    if runs_jobs {
+        draining.push(media_worker.spawn(
+            Duration::from_millis(config.media.worker_poll_ms.max(10)),
+            stop.clone(),
+        ));
     } else {
         // No jobs run here, but /metrics still shows the queue.
         background.push(veilgram_events::spawn_every(
@@ -340,7 +374,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             },
         ));
     }
-    background.push(spawn_collector(&config, &media));
+    if roles.periodic {
+        draining.push(spawn_collector(&runner, &config, &media));
+    }
     // Web Push: one VAPID key for every process (browsers subscribe with its public half).
     let fresh_key = VapidKey::generate_pkcs8().map_err(|error| anyhow::anyhow!("{error}"))?;
     let vapid_document = store
@@ -382,23 +418,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         push_worker = push_worker.with_apns(apns);
     }
     let push_worker = Arc::new(push_worker);
-    background.push(push_worker.spawn(Duration::from_millis(500)));
+    if roles.jobs {
+        draining.push(push_worker.spawn(Duration::from_millis(500), stop.clone()));
+    }
     let polls = Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>));
     // Closed polls are announced (and their voters notified) within 15 seconds.
     let closing = Arc::clone(&polls);
-    background.push(veilgram_events::spawn_every(
-        Duration::from_secs(15),
-        "announcing closed polls",
-        move || {
-            let closing = Arc::clone(&closing);
-            async move {
-                closing
-                    .announce_closed(veilgram_core::Timestamp::now())
-                    .await
-                    .map(|_| ())
-            }
-        },
-    ));
+    if roles.periodic {
+        draining.push(runner.every(
+            Duration::from_secs(15),
+            "announcing closed polls",
+            move || {
+                let closing = Arc::clone(&closing);
+                async move {
+                    closing
+                        .announce_closed(veilgram_core::Timestamp::now())
+                        .await
+                        .map(|_| ())
+                }
+            },
+        ));
+    }
     let counter_for_metrics = Arc::clone(&event_counter);
     let cache_for_metrics = Arc::clone(&cache);
     let commit_stats = store.commit_stats();
@@ -448,20 +488,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let gateway = GatewayConfig {
         cors_allowed_origins: config.http.cors_allowed_origins.clone(),
         max_body_bytes: config.http.max_body_bytes,
+        api: roles.api,
+        realtime: roles.realtime,
     };
     let admin = veilgram_gateway::admin_router(state.clone());
     let app = veilgram_gateway::router(state, &gateway);
     let limits = config.server_limits()?;
 
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = listener.local_addr()?;
-    tracing::info!(%address, engine = store.engine().name(), "veilgram listening");
-    // The lines on stdout: scripts and tests read the bound addresses (port 0 picks one).
-    println!("veilgram listening on http://{address}");
     let (signalled_sender, signalled) = tokio::sync::watch::channel(false);
+    let listener = if roles.http() {
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, engine = store.engine().name(), "veilgram listening");
+        // The lines on stdout: scripts and tests read the bound addresses (port 0 picks one).
+        println!("veilgram listening on http://{address}");
+        Some(listener)
+    } else {
+        None
+    };
     let admin_server = if config.admin_listen.is_empty() {
+        if !roles.http() {
+            tracing::warn!("no HTTP role and no VEILGRAM_ADMIN_LISTEN: no health checks served");
+        }
         None
     } else {
         let admin_listener = tokio::net::TcpListener::bind(&config.admin_listen)
@@ -470,7 +520,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let admin_address = admin_listener.local_addr()?;
         tracing::info!(%admin_address, "veilgram admin listening (metrics, health)");
         println!("veilgram admin on http://{admin_address}");
-        let mut stop = signalled.clone();
+        let mut stop = stop.clone();
         Some(tokio::spawn(veilgram_gateway::server::serve(
             admin_listener,
             admin,
@@ -481,20 +531,34 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         )))
     };
 
-    let server = veilgram_gateway::server::serve(listener, app, limits, async move {
+    let signalled_wait = async move {
         shutdown_signal().await;
-        tracing::info!("shutdown signal received; finishing in-flight requests");
+        tracing::info!("shutdown signal received; draining");
         let _ = signalled_sender.send(true);
-    });
+    };
     let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
     let mut signalled_for_deadline = signalled.clone();
     let deadline = async move {
         let _ = signalled_for_deadline.wait_for(|fired| *fired).await;
         tokio::time::sleep(grace).await;
     };
+    tokio::pin!(deadline);
+    match listener {
+        Some(listener) => {
+            let server = veilgram_gateway::server::serve(listener, app, limits, signalled_wait);
+            tokio::select! {
+                () = server => {},
+                () = &mut deadline => tracing::warn!("grace period over; abandoning unfinished requests"),
+            }
+        }
+        None => signalled_wait.await,
+    }
+    // The HTTP server has finished its requests: the loops finish what they hold, in the time
+    // left of the grace period, and give their leases up.
+    let _ = stop_sender.send(true);
     tokio::select! {
-        () = server => {},
-        () = deadline => tracing::warn!("grace period over; abandoning unfinished requests"),
+        _ = futures_util::future::join_all(draining) => tracing::info!("background work drained"),
+        () = &mut deadline => tracing::warn!("grace period over; abandoning background work"),
     }
     if let Some(admin_server) = admin_server {
         admin_server.abort();

@@ -266,6 +266,7 @@ impl TestApp {
         let config = GatewayConfig {
             cors_allowed_origins: options.cors_allowed_origins,
             max_body_bytes: options.max_body_bytes,
+            ..GatewayConfig::default()
         };
         Self {
             pubsub,

@@ -6,6 +6,7 @@ mod browser;
 mod media;
 mod process;
 mod realtime;
+mod roles;
 mod server;
 
 pub use server::{Pair, Server, StartOptions};

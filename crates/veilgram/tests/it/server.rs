@@ -96,24 +96,27 @@ impl Server {
             });
         }
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first_line = String::new();
-        stdout.read_line(&mut first_line).unwrap();
-        let address = first_line
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        // A process with an HTTP role prints its address first; every one its admin address.
+        let address = match line.trim().strip_prefix("veilgram listening on http://") {
+            Some(address) => {
+                let address = address.to_owned();
+                line.clear();
+                stdout.read_line(&mut line).unwrap();
+                address
+            }
+            None => String::new(),
+        };
+        let admin_address = line
             .trim()
-            .strip_prefix("veilgram listening on http://")
+            .strip_prefix("veilgram admin on http://")
             .unwrap_or_else(|| {
                 panic!(
-                    "unexpected first line {first_line:?}; stderr: {:?}",
+                    "unexpected line {line:?}; stderr: {:?}",
                     stderr.lock().unwrap()
                 )
             })
-            .to_owned();
-        let mut second_line = String::new();
-        stdout.read_line(&mut second_line).unwrap();
-        let admin_address = second_line
-            .trim()
-            .strip_prefix("veilgram admin on http://")
-            .unwrap_or_else(|| panic!("unexpected second line {second_line:?}"))
             .to_owned();
         Self {
             child,
