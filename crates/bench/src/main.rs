@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
+mod events;
 mod feeds;
 mod media;
 mod realtime;
@@ -32,7 +33,8 @@ pub(crate) struct Arguments {
     /// What to measure: `writes` (sign-ups, reads, posts, likes, comments on both engines),
     /// `feeds` (home-feed reads and fan-out at 10,000 users, in memory and on Redis), `media`
     /// (photo uploads against in-process processing of the same photo), `realtime` (idle
-    /// WebSockets, memory per connection, broadcast latency), or `all`.
+    /// WebSockets, memory per connection, broadcast latency), `events` (a consumer group with
+    /// and without its lease, over one and two processes), or `all`.
     #[arg(long, default_value = "writes")]
     suite: String,
     /// WebSocket connections the realtime suite opens.
@@ -655,14 +657,18 @@ async fn main() -> anyhow::Result<()> {
         arguments.duration,
         std::thread::available_parallelism().map_or(0, usize::from)
     );
-    let (writes, feeds, uploads, sockets) = match arguments.suite.as_str() {
-        "writes" => (true, false, false, false),
-        "feeds" => (false, true, false, false),
-        "media" => (false, false, true, false),
-        "realtime" => (false, false, false, true),
-        "all" => (true, true, true, true),
-        other => bail!("unknown suite {other}: writes, feeds, media, realtime or all"),
+    let (writes, feeds, uploads, sockets, events) = match arguments.suite.as_str() {
+        "writes" => (true, false, false, false, false),
+        "feeds" => (false, true, false, false, false),
+        "media" => (false, false, true, false, false),
+        "realtime" => (false, false, false, true, false),
+        "events" => (false, false, false, false, true),
+        "all" => (true, true, true, true, true),
+        other => bail!("unknown suite {other}: writes, feeds, media, realtime, events or all"),
     };
+    if events {
+        events::print(&arguments.engines).await?;
+    }
     if sockets {
         realtime::print(&arguments, &binary).await?;
     }
