@@ -257,15 +257,15 @@ impl CommentsService {
         Ok(self.store.delete_comment(comment_id, &event).await?)
     }
 
-    /// Deletes a comment for a moderator (the caller has checked the role).
+    /// Deletes a comment for a moderator or the system (the caller has checked the role).
     pub async fn remove(
         &self,
         comment_id: CommentId,
         post_id: PostId,
-        moderator: UserId,
+        by: veilgram_core::ports::Actor,
     ) -> Result<(), CommentError> {
         let event = EventEnvelope::new(
-            Some(moderator),
+            by.user(),
             Timestamp::now(),
             DomainEvent::CommentDeleted {
                 comment_id,

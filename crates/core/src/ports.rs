@@ -692,6 +692,30 @@ pub trait CommentStore: ServerSecrets {
     ) -> Result<Vec<AliasBlock>, StoreError>;
 }
 
+/// Who does something that is not one's own business: a moderator, or the system itself (an
+/// automatic moderation consumer, a periodic task).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    User(UserId),
+    System,
+}
+
+impl Actor {
+    /// The account, when a person acted (an event's `actor`).
+    pub const fn user(self) -> Option<UserId> {
+        match self {
+            Self::User(user) => Some(user),
+            Self::System => None,
+        }
+    }
+
+    /// How a record names it: the account id, or `system`.
+    pub fn recorded(self) -> String {
+        self.user()
+            .map_or_else(|| "system".to_owned(), |user| user.to_string())
+    }
+}
+
 /// Leases: one holder at a time for a named piece of work (a consumer group, a periodic task),
 /// taken over by another holder once the first stops renewing.
 #[async_trait]
@@ -1375,7 +1399,7 @@ pub trait ModerationStore: Send + Sync {
         &self,
         target: &ReportTarget,
         action: ModerationAction,
-        moderator: UserId,
+        by: Actor,
         now: Timestamp,
         event: &EventEnvelope,
     ) -> Result<Vec<Revocation>, StoreError>;

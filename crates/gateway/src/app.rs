@@ -11,13 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use veilgram_auth::AuthService;
-use veilgram_comments::CommentsService;
 use veilgram_core::ports::HealthCheck;
-use veilgram_feeds::FeedService;
-use veilgram_polls::PollsService;
-use veilgram_posts::PostsService;
-use veilgram_users::UsersService;
 
 /// What the HTTP edge needs from configuration.
 #[derive(Clone, Debug)]
@@ -80,18 +74,10 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// What [`AppState`] holds: the services (each shareable on its own) and their settings.
+/// What [`AppState`] holds: the application (every service, and the workflows spanning them,
+/// reached through `Deref`) and the HTTP edge's own parts and settings.
 pub struct Services {
-    pub auth: Arc<AuthService>,
-    pub users: Arc<UsersService>,
-    pub posts: Arc<PostsService>,
-    pub comments: Arc<CommentsService>,
-    pub polls: Arc<PollsService>,
-    pub feeds: Arc<FeedService>,
-    pub media: Arc<veilgram_media::MediaService>,
-    pub moderation: Arc<veilgram_moderation::ModerationService>,
-    pub notifications: Arc<veilgram_notifications::NotificationsService>,
-    pub push_devices: Arc<veilgram_notifications::PushDevices>,
+    pub app: Arc<veilgram_app::App>,
     /// This process's live connections.
     pub hub: Arc<veilgram_realtime::Hub>,
     /// Origins a browser may open `/ws` from (besides the server's own).
@@ -107,26 +93,11 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
 }
 
-impl AppState {
-    /// After a change to these accounts' relations, likes, votes or profiles committed: the
-    /// feed cache forgets what it held about them, so their next read (on any process sharing
-    /// the cache) sees the change. A cache out of reach is logged, not answered: the change
-    /// stands, and the event consumer drops the same entries once it can (the profile cache of
-    /// this process is dropped either way).
-    pub(crate) async fn accounts_changed(&self, users: &[veilgram_core::UserId]) {
-        for user in users {
-            self.users.forget_cached(*user);
-        }
-        if let Err(error) = self.feeds.forget_accounts(users).await {
-            tracing::warn!(%error, "feed cache not told of an account change; its events will");
-        }
-    }
+impl std::ops::Deref for Services {
+    type Target = veilgram_app::App;
 
-    /// After a post was edited, deleted or moderated: as `accounts_changed`, for the post.
-    pub(crate) async fn post_changed(&self, post_id: veilgram_core::PostId) {
-        if let Err(error) = self.feeds.forget_post(post_id).await {
-            tracing::warn!(%error, "feed cache not told of a post change; its events will");
-        }
+    fn deref(&self) -> &veilgram_app::App {
+        &self.app
     }
 }
 

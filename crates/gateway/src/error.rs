@@ -199,6 +199,17 @@ impl From<FeedError> for ApiError {
     }
 }
 
+impl From<veilgram_app::AppError> for ApiError {
+    fn from(error: veilgram_app::AppError) -> Self {
+        match error {
+            veilgram_app::AppError::Moderation(error) => error.into(),
+            veilgram_app::AppError::Post(error) => error.into(),
+            veilgram_app::AppError::Comment(error) => error.into(),
+            veilgram_app::AppError::User(error) => error.into(),
+        }
+    }
+}
+
 impl From<CursorError> for ApiError {
     fn from(error: CursorError) -> Self {
         Self::invalid_field("cursor", error.to_string())

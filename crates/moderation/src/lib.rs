@@ -4,7 +4,8 @@
 //! A decision is one transaction in the store (hiding a post or suspending its author, closing
 //! every open report about the content, and a `content.moderated` event that notifies the
 //! author and reaches their live connections). Deleting content goes through the content's own
-//! service first (the gateway calls it), so a moderator's delete is exactly an author's.
+//! service first (the application layer's `moderate` does it), so a moderator's delete is
+//! exactly an author's. The actor is a moderator or the system (automatic moderation).
 //!
 //! Roles are granted by operators (`veilgram moderator grant <user id>`), never through the
 //! API.
@@ -12,7 +13,7 @@
 use std::sync::Arc;
 use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{
-    ModerationAction, ModerationStore, ReportGroup, ReportTarget, Revocation,
+    Actor, ModerationAction, ModerationStore, ReportGroup, ReportTarget, Revocation,
 };
 use veilgram_core::{ReportId, StoreError, Timestamp, UserId};
 
@@ -71,13 +72,21 @@ impl ModerationService {
         Ok(self.store.open_reports(after, limit).await?)
     }
 
-    /// What an open report is about (moderators only).
+    /// Moderators may act; the system always may.
+    async fn require_allowed(&self, by: Actor) -> Result<(), ModerationError> {
+        match by {
+            Actor::User(user) => self.require_moderator(user).await,
+            Actor::System => Ok(()),
+        }
+    }
+
+    /// What an open report is about (moderators and the system only).
     pub async fn target(
         &self,
-        moderator: UserId,
+        by: Actor,
         report_id: ReportId,
     ) -> Result<ReportTarget, ModerationError> {
-        self.require_moderator(moderator).await?;
+        self.require_allowed(by).await?;
         self.store
             .report_target(report_id)
             .await?
@@ -96,18 +105,18 @@ impl ModerationService {
     /// applies a hide or a suspension, and announces it. Returns the suspension's revocations.
     pub async fn decide(
         &self,
-        moderator: UserId,
+        by: Actor,
         target: &ReportTarget,
         action: ModerationAction,
     ) -> Result<Vec<Revocation>, ModerationError> {
-        self.require_moderator(moderator).await?;
+        self.require_allowed(by).await?;
         let action = Self::effective(target, action);
         let now = Timestamp::now();
         if action == ModerationAction::SuspendAuthor && target.author_id.is_none() {
             return Err(ModerationError::NotFound);
         }
         let event = EventEnvelope::new(
-            Some(moderator),
+            by.user(),
             now,
             DomainEvent::ContentModerated {
                 post_id: target.post_id,
@@ -116,9 +125,6 @@ impl ModerationService {
                 action: action.as_str().to_owned(),
             },
         );
-        Ok(self
-            .store
-            .resolve(target, action, moderator, now, &event)
-            .await?)
+        Ok(self.store.resolve(target, action, by, now, &event).await?)
     }
 }

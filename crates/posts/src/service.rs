@@ -316,10 +316,10 @@ impl PostsService {
         &self,
         post_id: PostId,
         author_id: UserId,
-        moderator: UserId,
+        by: veilgram_core::ports::Actor,
     ) -> Result<(), PostError> {
         let event = EventEnvelope::new(
-            Some(moderator),
+            by.user(),
             Timestamp::now(),
             DomainEvent::PostDeleted { post_id, author_id },
         );

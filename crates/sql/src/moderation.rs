@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use veilgram_core::events::EventEnvelope;
 use veilgram_core::ports::{
-    ModerationAction, ModerationStore, ReportGroup, ReportTarget, Revocation,
+    Actor, ModerationAction, ModerationStore, ReportGroup, ReportTarget, Revocation,
 };
 use veilgram_core::{CommentId, ReportId, StoreError, Timestamp, UserId};
 
@@ -186,7 +186,7 @@ impl ModerationStore for SqlStore {
         &self,
         target: &ReportTarget,
         action: ModerationAction,
-        moderator: UserId,
+        by: Actor,
         now: Timestamp,
         event: &EventEnvelope,
     ) -> Result<Vec<Revocation>, StoreError> {
@@ -225,7 +225,7 @@ impl ModerationStore for SqlStore {
              action = $3 WHERE status = 'open' AND target_kind = $4 AND target_id = $5",
         )
         .bind(now.as_millis())
-        .bind(moderator.to_string())
+        .bind(by.recorded())
         .bind(action.as_str())
         .bind(kind)
         .bind(target_id)

@@ -5,30 +5,24 @@ use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
+use veilgram_app::{App, AppSettings};
 use veilgram_auth::AuthService;
 use veilgram_cache::CacheUrl;
-use veilgram_comments::CommentsService;
 use veilgram_core::jobs::JobQueue;
 use veilgram_core::ports::{
-    CommentStore, CredentialStore, EventLog, EventPublisher, FeedStore, GraphStore, HealthCheck,
-    Leases, MediaStore, MentionDirectory, ModerationStore, NotificationStore, OutboxSource,
-    PollStore, PostStore, ProfileStore, PushDeviceStore, ServerSecrets,
+    CredentialStore, EventLog, EventPublisher, FeedStore, HealthCheck, Leases, ModerationStore,
+    NotificationStore, OutboxSource, PollStore, PushDeviceStore, ServerSecrets,
 };
 use veilgram_events::{EventCounter, EventHandler, Runner};
-use veilgram_feeds::{FeedFanout, FeedService};
+use veilgram_feeds::FeedFanout;
 use veilgram_gateway::{AppState, GatewayConfig, Metrics, MetricsSource, RateLimiter, Services};
-use veilgram_media::{MediaService, MediaStorage, MediaWorker};
+use veilgram_media::MediaService;
 use veilgram_moderation::ModerationService;
 use veilgram_notifications::providers::{pem_to_der, Apns, ApnsSettings, Fcm, FcmSettings};
 use veilgram_notifications::webpush::VapidKey;
-use veilgram_notifications::{
-    NotificationMaker, NotificationsService, PushDevices, PushQueue, PushWorker,
-};
-use veilgram_polls::PollsService;
-use veilgram_posts::PostsService;
+use veilgram_notifications::{NotificationMaker, PushQueue, PushWorker};
 use veilgram_realtime::{Hub, Relay};
 use veilgram_sql::{PoolSettings, SqlStore};
-use veilgram_users::UsersService;
 
 pub fn init_logging(log: &LogConfig) {
     let filter = EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -149,41 +143,6 @@ fn spawn_collector(
     )
 }
 
-/// The media service on the configured storage, and a worker for its jobs.
-fn open_media(
-    config: &Config,
-    store: &Arc<SqlStore>,
-    runs_jobs: bool,
-) -> anyhow::Result<(Arc<MediaService>, Arc<MediaWorker>)> {
-    let storage_config = config.storage_config();
-    if matches!(storage_config, veilgram_media::StorageConfig::Local(_))
-        && store.engine() == veilgram_sql::Engine::Postgres
-    {
-        // A shared database means several processes, maybe on several hosts: only those that
-        // mount the same media directory see each other's files.
-        tracing::warn!(
-            "media is stored in this process's data directory while the database is shared: \
-             every process must mount the same directory, or set VEILGRAM_S3_ENDPOINT"
-        );
-    }
-    let storage = MediaStorage::open(&storage_config).context("cannot open the media storage")?;
-    let media = Arc::new(
-        MediaService::new(
-            Arc::clone(store) as Arc<dyn MediaStore>,
-            storage,
-            config.media_settings(runs_jobs),
-        )
-        .context("cannot prepare the media work directory")?,
-    );
-    let worker = Arc::new(MediaWorker::new(
-        Arc::clone(&media),
-        Arc::clone(store) as Arc<dyn MediaStore>,
-        Arc::clone(store) as Arc<dyn JobQueue>,
-        Duration::from_secs(2),
-    ));
-    Ok((media, worker))
-}
-
 /// `veilgram worker`: runs queued jobs (video transcoding) and media collection, without
 /// serving HTTP, until a shutdown signal.
 /// `veilgram worker`: the `jobs` role alone (media and push jobs), without serving HTTP
@@ -238,20 +197,40 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("cannot load the revocation list")?;
     let maintenance = auth.spawn_maintenance();
-    let users = Arc::new(UsersService::new(
-        Arc::clone(&store) as Arc<dyn ProfileStore>,
-        Arc::clone(&store) as Arc<dyn GraphStore>,
-        Duration::from_millis(config.users.profile_cache_ttl_ms),
-    ));
-    let directory = Arc::clone(&store) as Arc<dyn MentionDirectory>;
-    let posts = Arc::new(PostsService::new(
-        Arc::clone(&store) as Arc<dyn PostStore>,
-        Arc::clone(&directory),
-    ));
-    let comments = Arc::new(CommentsService::new(
-        Arc::clone(&store) as Arc<dyn CommentStore>,
-        directory,
-    ));
+    let runs_jobs = roles.jobs && config.media.worker;
+    let storage = config.storage_config();
+    if matches!(storage, veilgram_media::StorageConfig::Local(_))
+        && store.engine() == veilgram_sql::Engine::Postgres
+    {
+        // A shared database means several processes, maybe on several hosts: only those that
+        // mount the same media directory see each other's files.
+        tracing::warn!(
+            "media is stored in this process's data directory while the database is shared: \
+             every process must mount the same directory, or set VEILGRAM_S3_ENDPOINT"
+        );
+    }
+    let app = Arc::new(
+        App::build(
+            Arc::clone(&store),
+            Arc::clone(&cache),
+            auth,
+            AppSettings {
+                profile_cache_ttl: Duration::from_millis(config.users.profile_cache_ttl_ms),
+                feeds: config.feed_settings(),
+                cursor_key: None,
+                storage,
+                media: config.media_settings(runs_jobs),
+                allow_local_push: config.push.allow_local_endpoints,
+            },
+        )
+        .await?,
+    );
+    let (users, feeds, media) = (
+        Arc::clone(&app.users),
+        Arc::clone(&app.feeds),
+        Arc::clone(&app.media),
+    );
+    tracing::info!(storage = media.storage().name(), "media storage ready");
     let mut background = Vec::new();
     if roles.consumers && config.events.relay_interval_ms > 0 {
         draining.push(runner.relay(
@@ -261,16 +240,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
             Some(store.event_wakeups()),
         ));
     }
-    let cursor_key = store
-        .server_secret("feed-cursor-key")
-        .await
-        .context("cannot read the feed cursor key")?;
-    let feeds = Arc::new(FeedService::new(
-        Arc::clone(&cache),
-        Arc::clone(&store) as Arc<dyn FeedStore>,
-        config.feed_settings(),
-        cursor_key,
-    ));
     if roles.periodic {
         let feeds = Arc::clone(&feeds);
         draining.push(runner.every(
@@ -355,8 +324,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             ));
         }
     }
-    let runs_jobs = roles.jobs && config.media.worker;
-    let (media, media_worker) = open_media(&config, &store, runs_jobs)?;
+    let media_worker = Arc::new(app.media_worker(Duration::from_secs(2)));
     let job_stats = media_worker.stats();
     if runs_jobs {
         draining.push(media_worker.spawn(
@@ -421,7 +389,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if roles.jobs {
         draining.push(push_worker.spawn(Duration::from_millis(500), stop.clone()));
     }
-    let polls = Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>));
+    let polls = Arc::clone(&app.polls);
     // Closed polls are announced (and their voters notified) within 15 seconds.
     let closing = Arc::clone(&polls);
     if roles.periodic {
@@ -443,24 +411,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let cache_for_metrics = Arc::clone(&cache);
     let commit_stats = store.commit_stats();
     let state = AppState::new(Services {
-        auth,
-        users,
-        posts,
-        comments,
-        polls,
-        feeds,
-        media: Arc::clone(&media),
-        moderation: Arc::new(ModerationService::new(
-            Arc::clone(&store) as Arc<dyn ModerationStore>
-        )),
-        notifications: Arc::new(NotificationsService::new(
-            Arc::clone(&store) as Arc<dyn NotificationStore>
-        )),
+        app,
         hub,
-        push_devices: Arc::new(PushDevices::new(
-            Arc::clone(&store) as Arc<dyn PushDeviceStore>,
-            config.push.allow_local_endpoints,
-        )),
         ws_origins: Arc::new(config.http.cors_allowed_origins.clone()),
         unauthenticated_sockets: veilgram_gateway::server::AddressCounts::new(
             config.http.max_unauthenticated_sockets_per_address,

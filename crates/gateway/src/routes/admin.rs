@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use veilgram_core::ports::Actor;
 use veilgram_core::ports::{ModerationAction, ReportGroup};
 use veilgram_core::ReportId;
-use veilgram_moderation::ModerationService;
 
 const QUEUE: &str = "reports";
 
@@ -137,30 +137,8 @@ async fn resolve_report(
             "one of dismiss, hide, delete, suspend_author",
         ));
     };
-    let moderator = caller.user_id;
-    let target = state.moderation.target(moderator, report_id).await?;
-    if ModerationService::effective(&target, action) == ModerationAction::Delete {
-        match (target.comment_id, target.author_id) {
-            (Some(comment), _) => {
-                state
-                    .comments
-                    .remove(comment, target.post_id, moderator)
-                    .await?
-            }
-            (None, Some(author)) => {
-                state
-                    .posts
-                    .remove(target.post_id, author, moderator)
-                    .await?
-            }
-            (None, None) => return Err(ApiError::not_found("report")),
-        }
-    }
-    let revocations = state.moderation.decide(moderator, &target, action).await?;
-    state.auth.apply_revocations(&revocations).await;
-    state.post_changed(target.post_id).await;
-    if let (ModerationAction::SuspendAuthor, Some(author)) = (action, target.author_id) {
-        state.accounts_changed(&[author]).await;
-    }
+    state
+        .moderate(Actor::User(caller.user_id), report_id, action)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -238,7 +238,11 @@ async fn delete_post(
             let post = state.posts.get(id, Some(caller.user_id)).await?;
             state
                 .posts
-                .remove(id, post.author_id, caller.user_id)
+                .remove(
+                    id,
+                    post.author_id,
+                    veilgram_core::ports::Actor::User(caller.user_id),
+                )
                 .await?;
             state.users.forget_cached(post.author_id);
         }

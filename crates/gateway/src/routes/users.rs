@@ -173,9 +173,7 @@ async fn delete_me(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> Result<StatusCode, ApiError> {
-    let revocation = state.users.delete(caller.user_id).await?;
-    state.auth.apply_revocations(&[revocation]).await;
-    state.accounts_changed(&[caller.user_id]).await;
+    state.delete_account(caller.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -188,9 +186,7 @@ async fn deactivate_me(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> Result<StatusCode, ApiError> {
-    let revocations = state.users.deactivate(caller.user_id).await?;
-    state.auth.apply_revocations(&revocations).await;
-    state.accounts_changed(&[caller.user_id]).await;
+    state.deactivate_account(caller.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -10,30 +10,26 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 use veilgram_auth::{AuthService, AuthSettings};
-use veilgram_comments::CommentsService;
 use veilgram_core::cache::Cache;
 use veilgram_core::jobs::JobQueue;
 use veilgram_core::ports::{
-    CommentStore, CredentialStore, GraphStore, HealthCheck, MentionDirectory, PollStore, PostStore,
-    ProfileStore,
-};
-use veilgram_core::ports::{
-    FeedStore, MediaStore, NotificationStore, PushDeviceStore, ServerSecrets,
+    CredentialStore, FeedStore, HealthCheck, NotificationStore, PollStore, PushDeviceStore,
+    ServerSecrets,
 };
 use veilgram_core::pubsub::PubSub;
 use veilgram_feeds::{FeedFanout, FeedService, FeedSettings};
 use veilgram_gateway::{
     AppState, GatewayConfig, Metrics, RateLimitSettings, RateLimiter, Services,
 };
-use veilgram_media::{MediaService, MediaSettings, MediaStorage, MediaWorker, StorageConfig};
-use veilgram_notifications::{NotificationMaker, NotificationsService, PushDevices, PushQueue};
-use veilgram_polls::PollsService;
-use veilgram_posts::PostsService;
+use veilgram_media::{MediaService, MediaSettings, MediaWorker, StorageConfig};
+use veilgram_notifications::{NotificationMaker, PushQueue};
 use veilgram_realtime::{Hub, Relay};
 use veilgram_testkit::TestDatabase;
 use veilgram_users::UsersService;
 
 pub struct TestApp {
+    /// The application behind the router (its workflows, as a consumer would call them).
+    pub app: Arc<veilgram_app::App>,
     pub router: Router,
     /// What the admin listener serves (`/metrics`).
     pub admin: Router,
@@ -178,25 +174,6 @@ impl TestApp {
             .unwrap()
             .with_cache(Arc::clone(&cache)),
         );
-        let users = Arc::new(UsersService::new(
-            Arc::clone(&store) as Arc<dyn ProfileStore>,
-            Arc::clone(&store) as Arc<dyn GraphStore>,
-            Duration::from_secs(60),
-        ));
-        let posts = Arc::new(PostsService::new(
-            Arc::clone(&store) as Arc<dyn PostStore>,
-            Arc::clone(&store) as Arc<dyn MentionDirectory>,
-        ));
-        let comments = Arc::new(CommentsService::new(
-            Arc::clone(&store) as Arc<dyn CommentStore>,
-            Arc::clone(&store) as Arc<dyn MentionDirectory>,
-        ));
-        let feeds = Arc::new(FeedService::new(
-            Arc::clone(&cache),
-            Arc::clone(&store) as Arc<dyn FeedStore>,
-            options.feed_settings,
-            b"test cursor key".to_vec(),
-        ));
         let storage = options
             .storage
             .clone()
@@ -209,20 +186,30 @@ impl TestApp {
             media_settings.decode_budget_bytes = budget;
         }
         media_settings.offload_pixels = options.offload_pixels;
-        let media = Arc::new(
-            MediaService::new(
-                Arc::clone(&store) as Arc<dyn MediaStore>,
-                MediaStorage::open(&storage).unwrap(),
-                media_settings,
+        // The same application `veilgram serve` builds.
+        let app = Arc::new(
+            veilgram_app::App::build(
+                Arc::clone(&store),
+                Arc::clone(&cache),
+                Arc::clone(&auth),
+                veilgram_app::AppSettings {
+                    profile_cache_ttl: Duration::from_secs(60),
+                    feeds: options.feed_settings,
+                    cursor_key: Some(b"test cursor key".to_vec()),
+                    storage,
+                    media: media_settings,
+                    allow_local_push: options.allow_local_push,
+                },
             )
+            .await
             .unwrap(),
         );
-        let media_worker = Arc::new(MediaWorker::new(
-            Arc::clone(&media),
-            Arc::clone(&store) as Arc<dyn MediaStore>,
-            Arc::clone(&store) as Arc<dyn JobQueue>,
-            Duration::from_millis(10),
-        ));
+        let (users, feeds, media) = (
+            Arc::clone(&app.users),
+            Arc::clone(&app.feeds),
+            Arc::clone(&app.media),
+        );
+        let media_worker = Arc::new(app.media_worker(Duration::from_millis(10)));
         let pubsub = options
             .pubsub
             .clone()
@@ -231,18 +218,8 @@ impl TestApp {
         let dispatch = Arc::clone(&hub)
             .spawn_dispatch(pubsub.as_ref(), Arc::clone(&store) as Arc<dyn FeedStore>);
         let state = AppState::new(Services {
-            media: Arc::clone(&media),
-            moderation: Arc::new(veilgram_moderation::ModerationService::new(
-                Arc::clone(&store) as Arc<dyn veilgram_core::ports::ModerationStore>,
-            )),
-            notifications: Arc::new(NotificationsService::new(
-                Arc::clone(&store) as Arc<dyn NotificationStore>
-            )),
+            app: Arc::clone(&app),
             hub: Arc::clone(&hub),
-            push_devices: Arc::new(PushDevices::new(
-                Arc::clone(&store) as Arc<dyn PushDeviceStore>,
-                options.allow_local_push,
-            )),
             ws_origins: Arc::new(options.cors_allowed_origins.clone()),
             unauthenticated_sockets: veilgram_gateway::server::AddressCounts::new(
                 options.unauthenticated_sockets_per_address,
@@ -253,12 +230,6 @@ impl TestApp {
                 Arc::clone(&store) as Arc<dyn ServerSecrets>,
                 options.rate_limits,
             )),
-            feeds: Arc::clone(&feeds),
-            auth: Arc::clone(&auth),
-            users: Arc::clone(&users),
-            posts,
-            comments,
-            polls: Arc::new(PollsService::new(Arc::clone(&store) as Arc<dyn PollStore>)),
             metrics_sources: Arc::new([]),
             health_checks: Arc::new([Arc::clone(&store) as Arc<dyn HealthCheck>]),
             metrics: Arc::new(Metrics::default()),
@@ -275,6 +246,7 @@ impl TestApp {
             media_worker,
             cache,
             feeds,
+            app,
             admin: veilgram_gateway::admin_router(state.clone()),
             router: veilgram_gateway::router(state, &config),
             store,

@@ -320,7 +320,62 @@ async fn dismissing_deleting_and_suspending(database: &TestDatabase) {
     );
 }
 
+/// The application layer's moderation, called as an automatic moderation consumer would: by
+/// the system, with no moderator account. It closes the reports, hides the post from everyone
+/// but its author and tells the author; an ordinary account calling it is refused.
+async fn the_system_moderates_without_a_moderator_account(database: &TestDatabase) {
+    use veilgram_core::ports::{Actor, ModerationAction};
+    let app = TestApp::new(database).await;
+    let author = app.signup(None).await;
+    let reader = app.signup(None).await;
+    let judge = moderator(&app).await;
+    let post = app
+        .post_text(&author.access_token, "flagged automatically", "public")
+        .await;
+    report(
+        &app,
+        &format!("/api/v1/posts/{post}/report"),
+        "abuse",
+        &reader,
+    )
+    .await;
+    let groups = queue(&app, "", &judge.access_token).await;
+    let report_id: veilgram_core::ReportId =
+        groups["items"][0]["id"].as_str().unwrap().parse().unwrap();
+    let member = Actor::User(reader.user_id.parse().unwrap());
+    assert!(app
+        .app
+        .moderate(member, report_id, ModerationAction::Hide)
+        .await
+        .is_err());
+    app.app
+        .moderate(Actor::System, report_id, ModerationAction::Hide)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&format!("/api/v1/posts/{post}"), Some(&reader.access_token))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/posts/{post}"), Some(&author.access_token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        queue(&app, "", &judge.access_token).await["items"],
+        json!([])
+    );
+    assert_eq!(
+        notification_types(&app, &author).await,
+        vec![json!(["moderation", post, null])]
+    );
+}
+
 veilgram_testkit::for_each_engine!(
+    the_system_moderates_without_a_moderator_account,
     moderators_work_through_grouped_reports,
     dismissing_deleting_and_suspending,
 );
