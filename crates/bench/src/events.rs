@@ -53,7 +53,7 @@ async fn fill(store: &SqlStore) -> anyhow::Result<i64> {
     }
     let mut last = 0;
     loop {
-        let batch = store.read_after(last, 1000).await?;
+        let batch = store.read_after(0, last, 1000).await?;
         match batch.last() {
             Some(event) => last = event.offset,
             None => return Ok(last),
@@ -65,7 +65,7 @@ async fn fill(store: &SqlStore) -> anyhow::Result<i64> {
 async fn rate(store: &SqlStore, group: &str, last: i64, started: Instant) -> anyhow::Result<f64> {
     let deadline = started + Duration::from_secs(300);
     let mut ticker = tokio::time::interval(Duration::from_millis(5));
-    while store.committed_offset(group).await? < last {
+    while store.committed_offset(group, 0).await? < last {
         anyhow::ensure!(Instant::now() < deadline, "{group} did not finish");
         ticker.tick().await;
     }

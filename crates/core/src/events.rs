@@ -137,6 +137,36 @@ pub enum DomainEvent {
 }
 
 impl DomainEvent {
+    /// The aggregate the event belongs to, as text: events of one key stay in order, in one
+    /// partition of the log (the post for what happens to a post and its comments, polls and
+    /// media; the account whose relations change for follows and blocks).
+    pub fn partition_key(&self) -> String {
+        match self {
+            Self::PostCreated { post_id, .. }
+            | Self::PostEdited { post_id, .. }
+            | Self::PostDeleted { post_id, .. }
+            | Self::PostLiked { post_id, .. }
+            | Self::PostUnliked { post_id, .. }
+            | Self::PostReported { post_id, .. }
+            | Self::CommentCreated { post_id, .. }
+            | Self::CommentDeleted { post_id, .. }
+            | Self::CommentLiked { post_id, .. }
+            | Self::CommentUnliked { post_id, .. }
+            | Self::PollVoted { post_id, .. }
+            | Self::PollClosed { post_id, .. }
+            | Self::MediaProcessed { post_id, .. }
+            | Self::ContentModerated { post_id, .. } => post_id.to_string(),
+            Self::CommentReported { comment_id, .. } => comment_id.to_string(),
+            Self::UserFollowed { follower_id, .. } | Self::UserUnfollowed { follower_id, .. } => {
+                follower_id.to_string()
+            }
+            Self::UserBlocked { blocker_id, .. } | Self::UserUnblocked { blocker_id, .. } => {
+                blocker_id.to_string()
+            }
+            Self::UserDeleted { user_id } => user_id.to_string(),
+        }
+    }
+
     /// The `type` of the envelope, e.g. `post.created`.
     pub fn event_type(&self) -> String {
         serde_json::to_value(self)
@@ -194,6 +224,15 @@ impl EventEnvelope {
 pub struct LoggedEvent {
     pub offset: i64,
     pub envelope: EventEnvelope,
+}
+
+/// The partition of `partitions` that events with `key` go to: FNV-1a, stable across
+/// processes and versions (a broker adapter must agree with it).
+pub fn partition_of(key: &str, partitions: u32) -> u32 {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % u64::from(partitions.max(1))) as u32
 }
 
 #[cfg(test)]

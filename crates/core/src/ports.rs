@@ -886,12 +886,30 @@ pub trait EventPublisher: Send + Sync {
 /// The reading side of the log, with per-consumer committed offsets.
 #[async_trait]
 pub trait EventLog: Send + Sync {
-    /// Events with an offset above `after`, in order, at most `limit`.
-    async fn read_after(&self, after: i64, limit: i64) -> Result<Vec<LoggedEvent>, StoreError>;
+    /// How many partitions the log has. An event goes to
+    /// [`partition_of`](crate::events::partition_of)`(its partition key, partitions)`, so one
+    /// aggregate's events keep their order; offsets are per partition per consumer group, as a
+    /// broker's are. The embedded log has one.
+    fn partitions(&self) -> u32;
 
-    async fn committed_offset(&self, consumer: &str) -> Result<i64, StoreError>;
+    /// Events of `partition` with an offset above `after`, in order, at most `limit`.
+    async fn read_after(
+        &self,
+        partition: u32,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<LoggedEvent>, StoreError>;
 
-    async fn commit_offset(&self, consumer: &str, offset: i64) -> Result<(), StoreError>;
+    /// Where `group` stands in `partition` (0 before it has read anything).
+    async fn committed_offset(&self, group: &str, partition: u32) -> Result<i64, StoreError>;
+
+    /// Moves `group` forward in `partition` to `offset`; never backwards.
+    async fn commit_offset(
+        &self,
+        group: &str,
+        partition: u32,
+        offset: i64,
+    ) -> Result<(), StoreError>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -258,18 +258,31 @@ impl Runner {
         )
     }
 
-    /// A per-process tap: every process sees every event from `from` on, keeping its place in
-    /// memory (it commits nothing and is nobody's group).
-    pub fn tap(
+    /// A per-process tap: every process sees every event from where `groups` stood (the
+    /// least of them, per partition) when it started, keeping its place in memory (it commits
+    /// nothing and is nobody's group).
+    pub async fn tap(
         &self,
         log: Arc<dyn EventLog>,
         handler: Arc<dyn EventHandler>,
-        from: i64,
+        groups: &[&str],
         interval: Duration,
         wakeups: Wakeups,
-    ) -> tokio::task::JoinHandle<()> {
-        let position = Arc::new(std::sync::atomic::AtomicI64::new(from));
-        spawn_batches(
+    ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let mut from = Vec::new();
+        for partition in 0..log.partitions() {
+            let mut least = i64::MAX;
+            for group in groups {
+                least = least.min(log.committed_offset(group, partition).await?);
+            }
+            from.push(std::sync::atomic::AtomicI64::new(if least == i64::MAX {
+                0
+            } else {
+                least
+            }));
+        }
+        let positions = Arc::new(from);
+        Ok(spawn_batches(
             handler.name(),
             interval,
             wakeups,
@@ -277,22 +290,28 @@ impl Runner {
             None,
             self.stop(),
             move || {
-                let (log, handler, position) = (
+                let (log, handler, positions) = (
                     Arc::clone(&log),
                     Arc::clone(&handler),
-                    Arc::clone(&position),
+                    Arc::clone(&positions),
                 );
                 async move {
-                    let after = position.load(std::sync::atomic::Ordering::Relaxed);
-                    let events = log.read_after(after, CONSUMER_BATCH).await?;
-                    for event in &events {
-                        handler.handle(event).await?;
-                        position.store(event.offset, std::sync::atomic::Ordering::Relaxed);
+                    let mut most = 0;
+                    for (partition, position) in positions.iter().enumerate() {
+                        let after = position.load(std::sync::atomic::Ordering::Relaxed);
+                        let events = log
+                            .read_after(partition as u32, after, CONSUMER_BATCH)
+                            .await?;
+                        for event in &events {
+                            handler.handle(event).await?;
+                            position.store(event.offset, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        most = most.max(events.len());
                     }
-                    Ok(events.len())
+                    Ok(most)
                 }
             },
-        )
+        ))
     }
 
     /// Runs `task` every `interval` in one process at a time (see [`spawn_every`]).
@@ -393,14 +412,21 @@ pub trait EventHandler: Send + Sync {
 }
 
 /// Hands one batch to `handler`, committing after each event it handled. Returns how many.
+/// One batch is read from each partition in turn; the count is the most any partition gave
+/// (a full batch somewhere means there may be more).
 pub async fn consume_once(log: &dyn EventLog, handler: &dyn EventHandler) -> anyhow::Result<usize> {
-    let committed = log.committed_offset(handler.name()).await?;
-    let events = log.read_after(committed, CONSUMER_BATCH).await?;
-    for event in &events {
-        handler.handle(event).await?;
-        log.commit_offset(handler.name(), event.offset).await?;
+    let mut most = 0;
+    for partition in 0..log.partitions() {
+        let committed = log.committed_offset(handler.name(), partition).await?;
+        let events = log.read_after(partition, committed, CONSUMER_BATCH).await?;
+        for event in &events {
+            handler.handle(event).await?;
+            log.commit_offset(handler.name(), partition, event.offset)
+                .await?;
+        }
+        most = most.max(events.len());
     }
-    Ok(events.len())
+    Ok(most)
 }
 
 /// Consumes every `interval` (and at once while batches come back full) until aborted, without

@@ -108,9 +108,30 @@ impl EventPublisher for SqlStore {
     }
 }
 
+/// The embedded log is one partition: any other is an error, never silently empty.
+fn only_partition(partition: u32) -> Result<(), StoreError> {
+    if partition == 0 {
+        Ok(())
+    } else {
+        Err(StoreError::Unavailable(format!(
+            "the embedded event log has one partition, not {partition}"
+        )))
+    }
+}
+
 #[async_trait]
 impl EventLog for SqlStore {
-    async fn read_after(&self, after: i64, limit: i64) -> Result<Vec<LoggedEvent>, StoreError> {
+    fn partitions(&self) -> u32 {
+        1
+    }
+
+    async fn read_after(
+        &self,
+        partition: u32,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        only_partition(partition)?;
         let rows = sqlx::query(
             "SELECT log_offset, id, event_type, version, occurred_at, actor_id, payload \
              FROM event_log WHERE log_offset > $1 ORDER BY log_offset LIMIT $2",
@@ -130,24 +151,31 @@ impl EventLog for SqlStore {
             .collect()
     }
 
-    async fn committed_offset(&self, consumer: &str) -> Result<i64, StoreError> {
+    async fn committed_offset(&self, group: &str, partition: u32) -> Result<i64, StoreError> {
+        only_partition(partition)?;
         let offset: Option<i64> =
             sqlx::query_scalar("SELECT log_offset FROM consumer_offsets WHERE consumer = $1")
-                .bind(consumer)
+                .bind(group)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(translate)?;
         Ok(offset.unwrap_or(0))
     }
 
-    async fn commit_offset(&self, consumer: &str, offset: i64) -> Result<(), StoreError> {
+    async fn commit_offset(
+        &self,
+        group: &str,
+        partition: u32,
+        offset: i64,
+    ) -> Result<(), StoreError> {
+        only_partition(partition)?;
         let mut transaction = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO consumer_offsets (consumer, log_offset) VALUES ($1, $2) \
              ON CONFLICT (consumer) DO UPDATE SET log_offset = excluded.log_offset \
              WHERE consumer_offsets.log_offset < excluded.log_offset",
         )
-        .bind(consumer)
+        .bind(group)
         .bind(offset)
         .execute(&mut *transaction)
         .await

@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod cache;
+pub mod contracts;
 pub mod s3;
 pub mod samples;
 

@@ -255,22 +255,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let fanout = Arc::new(FeedFanout::new(Arc::clone(&feeds)));
     let fanout_stats = fanout.stats();
     // Every process counts the events it sees from where the groups stood at its start.
-    let mut tap_from = i64::MAX;
-    for group in ["feeds", "notifications", "realtime"] {
-        tap_from = tap_from.min(
-            EventLog::committed_offset(store.as_ref(), group)
-                .await
-                .context("cannot read the consumers' offsets")?,
-        );
-    }
     let event_counter = Arc::new(EventCounter::default());
-    draining.push(runner.tap(
-        Arc::clone(&store) as Arc<dyn EventLog>,
-        Arc::clone(&event_counter) as Arc<dyn EventHandler>,
-        tap_from,
-        consumer_interval,
-        Some(store.event_wakeups()),
-    ));
+    draining.push(
+        runner
+            .tap(
+                Arc::clone(&store) as Arc<dyn EventLog>,
+                Arc::clone(&event_counter) as Arc<dyn EventHandler>,
+                &["feeds", "notifications", "realtime"],
+                consumer_interval,
+                Some(store.event_wakeups()),
+            )
+            .await
+            .context("cannot read the consumers' offsets")?,
+    );
     users
         .sync_profile_cache()
         .await

@@ -88,7 +88,7 @@ async fn the_relay_moves_events_to_the_log_exactly_once(database: &TestDatabase)
     assert_eq!(relay_once(&store, &store).await.unwrap(), 1);
     assert_eq!(relay_once(&store, &store).await.unwrap(), 0);
     assert!(store.pending_events(10).await.unwrap().is_empty());
-    let logged = store.read_after(0, 10).await.unwrap();
+    let logged = store.read_after(0, 0, 10).await.unwrap();
     assert_eq!(logged.len(), 1);
     assert_eq!(logged[0].envelope, event);
 }
@@ -108,24 +108,24 @@ async fn consumers_resume_from_their_committed_offset(database: &TestDatabase) {
         "nothing is handed over twice"
     );
     let newest = store
-        .read_after(0, 10)
+        .read_after(0, 0, 10)
         .await
         .unwrap()
         .last()
         .unwrap()
         .offset;
     assert_eq!(
-        store.committed_offset("event-counter").await.unwrap(),
+        store.committed_offset("event-counter", 0).await.unwrap(),
         newest
     );
     // Offsets never move backwards.
-    store.commit_offset("event-counter", 1).await.unwrap();
+    store.commit_offset("event-counter", 0, 1).await.unwrap();
     assert_eq!(
-        store.committed_offset("event-counter").await.unwrap(),
+        store.committed_offset("event-counter", 0).await.unwrap(),
         newest
     );
     // A new consumer starts from the beginning.
-    assert_eq!(store.committed_offset("someone-new").await.unwrap(), 0);
+    assert_eq!(store.committed_offset("someone-new", 0).await.unwrap(), 0);
 }
 
 /// Hands every event it is given to a channel.
@@ -188,7 +188,18 @@ async fn committed_events_wake_the_relay_and_consumers(database: &TestDatabase) 
     }
 }
 
+async fn the_embedded_log_keeps_the_event_log_contract(database: &TestDatabase) {
+    let store = database.store().await;
+    veilgram_testkit::contracts::events::events_are_logged_once_in_their_partition_in_order(&store)
+        .await;
+    veilgram_testkit::contracts::events::groups_keep_their_own_place_and_never_move_back(&store)
+        .await;
+    veilgram_testkit::contracts::events::a_lease_has_one_holder_and_moves_when_it_lapses(&store)
+        .await;
+}
+
 veilgram_testkit::for_each_engine!(
+    the_embedded_log_keeps_the_event_log_contract,
     committed_events_wake_the_relay_and_consumers,
     a_change_and_its_event_are_written_together,
     the_relay_moves_events_to_the_log_exactly_once,
