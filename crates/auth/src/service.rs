@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use veilgram_core::cache::{Cache, CacheError, CacheKey};
+use veilgram_core::error::Conflict;
 use veilgram_core::ports::{
     CredentialStore, NewAccount, NewRefreshToken, NewSession, Revocation, SecretHash, ServerSecrets,
 };
@@ -111,7 +112,7 @@ pub enum AuthError {
 impl From<StoreError> for AuthError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Conflict("nickname") => Self::NicknameTaken,
+            StoreError::Conflict(Conflict::Nickname) => Self::NicknameTaken,
             other => Self::Store(other),
         }
     }
@@ -386,7 +387,7 @@ impl AuthService {
             let (tokens, session) = self.new_session(user_id, now, self.shortening(attempt));
             match self.store.start_session(&session).await {
                 Ok(()) => return Ok(tokens),
-                Err(StoreError::Conflict("access_token")) => continue,
+                Err(StoreError::Conflict(Conflict::AccessToken)) => continue,
                 // Deleted between the two statements: indistinguishable from a wrong key.
                 Err(StoreError::NotFound) => return Err(AuthError::InvalidCredentials),
                 Err(error) => return Err(error.into()),
@@ -435,7 +436,7 @@ impl AuthService {
                         .on_spent_token_presented(record.family_id, now, now)
                         .await)
                 }
-                Err(StoreError::Conflict("access_token")) => continue,
+                Err(StoreError::Conflict(Conflict::AccessToken)) => continue,
                 Err(error) => return Err(error.into()),
             }
         }

@@ -4,6 +4,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
+use veilgram_core::error::Conflict;
 use veilgram_core::events::{DomainEvent, EventEnvelope, EventFor};
 use veilgram_core::ports::{
     AliasBlock, Changed, CommentOwnership, CommentPlacement, CommentRecord, CommentStore,
@@ -47,8 +48,8 @@ impl From<StoreError> for CommentError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => Self::NotFound,
-            StoreError::Conflict("idempotency_mismatch") => Self::IdempotencyMismatch,
-            StoreError::Conflict("parent") => Self::InvalidParent,
+            StoreError::Conflict(Conflict::IdempotencyMismatch) => Self::IdempotencyMismatch,
+            StoreError::Conflict(Conflict::Parent) => Self::InvalidParent,
             other => Self::Store(other),
         }
     }
@@ -158,7 +159,9 @@ impl CommentsService {
                 .await
             {
                 Ok(created) => break created,
-                Err(StoreError::Conflict("alias" | "idempotency_key")) if attempts < 3 => {
+                Err(StoreError::Conflict(Conflict::Alias | Conflict::IdempotencyKey))
+                    if attempts < 3 =>
+                {
                     attempts += 1
                 }
                 Err(StoreError::NotFound) => return Err(CommentError::PostNotFound),

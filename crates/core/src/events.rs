@@ -25,7 +25,7 @@ pub enum DomainEvent {
     PostCreated {
         post_id: PostId,
         author_id: UserId,
-        visibility: String,
+        visibility: crate::ports::Visibility,
         hashtags: Vec<String>,
         mentions: Vec<UserId>,
     },
@@ -132,7 +132,7 @@ pub enum DomainEvent {
         comment_id: Option<CommentId>,
         /// None when the comment's account is gone.
         author_id: Option<UserId>,
-        action: String,
+        action: crate::ports::ModerationAction,
     },
 }
 
@@ -168,15 +168,31 @@ impl DomainEvent {
     }
 
     /// The `type` of the envelope, e.g. `post.created`.
-    pub fn event_type(&self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|value| {
-                value
-                    .get("type")
-                    .and_then(|kind| kind.as_str().map(str::to_owned))
-            })
-            .unwrap_or_default()
+    pub const fn event_type(&self) -> &'static str {
+        // The same names as the serde tags above (a test holds them equal), read without
+        // serialising the event.
+        match self {
+            Self::PostCreated { .. } => "post.created",
+            Self::PostEdited { .. } => "post.edited",
+            Self::PostDeleted { .. } => "post.deleted",
+            Self::PostLiked { .. } => "post.liked",
+            Self::PostUnliked { .. } => "post.unliked",
+            Self::PostReported { .. } => "post.reported",
+            Self::CommentCreated { .. } => "comment.created",
+            Self::CommentDeleted { .. } => "comment.deleted",
+            Self::CommentLiked { .. } => "comment.liked",
+            Self::CommentUnliked { .. } => "comment.unliked",
+            Self::CommentReported { .. } => "comment.reported",
+            Self::PollVoted { .. } => "poll.voted",
+            Self::UserFollowed { .. } => "user.followed",
+            Self::UserUnfollowed { .. } => "user.unfollowed",
+            Self::UserBlocked { .. } => "user.blocked",
+            Self::UserUnblocked { .. } => "user.unblocked",
+            Self::UserDeleted { .. } => "user.deleted",
+            Self::PollClosed { .. } => "poll.closed",
+            Self::MediaProcessed { .. } => "media.processed",
+            Self::ContentModerated { .. } => "content.moderated",
+        }
     }
 
     /// The payload alone, as JSON.
@@ -238,6 +254,114 @@ pub fn partition_of(key: &str, partitions: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_event_type_is_its_serde_tag() {
+        let (post, user, comment) = (PostId::generate(), UserId::random(), CommentId::generate());
+        let (poll, report) = (PollId::generate(), ReportId::generate());
+        let events = [
+            DomainEvent::PostCreated {
+                post_id: post,
+                author_id: user,
+                visibility: crate::ports::Visibility::Public,
+                hashtags: vec![],
+                mentions: vec![],
+            },
+            DomainEvent::PostEdited {
+                post_id: post,
+                author_id: user,
+                hashtags: vec![],
+                mentions: vec![],
+            },
+            DomainEvent::PostDeleted {
+                post_id: post,
+                author_id: user,
+            },
+            DomainEvent::PostLiked {
+                post_id: post,
+                author_id: user,
+                user_id: user,
+            },
+            DomainEvent::PostUnliked {
+                post_id: post,
+                author_id: user,
+                user_id: user,
+            },
+            DomainEvent::PostReported {
+                post_id: post,
+                report_id: report,
+                reason: "spam".into(),
+            },
+            DomainEvent::CommentCreated {
+                comment_id: comment,
+                post_id: post,
+                post_author_id: user,
+                parent_id: None,
+                parent_author_id: None,
+                author_id: user,
+                mentions: vec![],
+            },
+            DomainEvent::CommentDeleted {
+                comment_id: comment,
+                post_id: post,
+            },
+            DomainEvent::CommentLiked {
+                comment_id: comment,
+                post_id: post,
+                user_id: user,
+            },
+            DomainEvent::CommentUnliked {
+                comment_id: comment,
+                post_id: post,
+                user_id: user,
+            },
+            DomainEvent::CommentReported {
+                comment_id: comment,
+                report_id: report,
+                reason: "spam".into(),
+            },
+            DomainEvent::PollVoted {
+                poll_id: poll,
+                post_id: post,
+            },
+            DomainEvent::UserFollowed {
+                follower_id: user,
+                followee_id: user,
+            },
+            DomainEvent::UserUnfollowed {
+                follower_id: user,
+                followee_id: user,
+            },
+            DomainEvent::UserBlocked {
+                blocker_id: user,
+                blocked_id: user,
+            },
+            DomainEvent::UserUnblocked {
+                blocker_id: user,
+                blocked_id: user,
+            },
+            DomainEvent::UserDeleted { user_id: user },
+            DomainEvent::PollClosed {
+                poll_id: poll,
+                post_id: post,
+                author_id: user,
+            },
+            DomainEvent::MediaProcessed {
+                media_id: MediaId::random(),
+                post_id: post,
+            },
+            DomainEvent::ContentModerated {
+                post_id: post,
+                comment_id: None,
+                author_id: None,
+                action: crate::ports::ModerationAction::Hide,
+            },
+        ];
+        for event in events {
+            let tagged = serde_json::to_value(&event).unwrap();
+            assert_eq!(tagged["type"], event.event_type());
+        }
+    }
 
     #[test]
     fn type_and_payload_round_trip() {

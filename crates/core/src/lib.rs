@@ -29,7 +29,7 @@ pub mod sequence;
 pub mod text;
 pub mod time;
 
-pub use error::StoreError;
+pub use error::{Conflict, StoreError};
 
 /// One Prometheus metric without labels: name, kind (`counter` or `gauge`), help, value.
 pub type Metric<'a> = (&'a str, &'a str, &'a str, u64);

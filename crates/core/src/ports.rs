@@ -85,7 +85,7 @@ pub struct RevocationEntry {
 #[async_trait]
 pub trait CredentialStore: Send + Sync {
     /// Creates the user and its first session in one transaction.
-    /// `Conflict("nickname")` when the nickname key is taken.
+    /// `Conflict(Conflict::Nickname)` when the nickname key is taken.
     async fn create_account(
         &self,
         account: &NewAccount,
@@ -200,7 +200,7 @@ pub trait ProfileStore: Send + Sync {
     async fn user(&self, user_id: UserId) -> Result<Option<UserRecord>, StoreError>;
 
     /// Applies a change and returns the profile after it. `NotFound` for an unknown user,
-    /// `Conflict("nickname")` when the new nickname key is taken.
+    /// `Conflict(Conflict::Nickname)` when the new nickname key is taken.
     async fn update_profile(
         &self,
         user_id: UserId,
@@ -250,7 +250,8 @@ pub trait HealthCheck: Send + Sync {
 // Posts
 
 /// Who may see a post.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Visibility {
     Public,
     /// The author's followers and the author.
@@ -444,7 +445,7 @@ pub trait MentionDirectory: Send + Sync {
 pub trait PostStore: Send + Sync {
     /// Creates the post (and its hashtags and mentions) and answers it as its author sees it,
     /// unless the idempotency key was seen: then the first post is answered (`NotFound` if it is
-    /// gone). `Conflict("idempotency_key")` for the same key with another body.
+    /// gone). `Conflict(Conflict::IdempotencyKey)` for the same key with another body.
     async fn create_post(
         &self,
         post: &NewPost,
@@ -592,11 +593,11 @@ pub trait ServerSecrets: Send + Sync {
 #[async_trait]
 pub trait CommentStore: ServerSecrets {
     /// Creates a comment on a post the author may see. `NotFound` for an invisible post,
-    /// `Conflict("parent")` for a parent on another post or that does not exist. The event is
+    /// `Conflict(Conflict::Parent)` for a parent on another post or that does not exist. The event is
     /// built from the placement by `event` and written in the same transaction.
     /// Answers the comment as its author sees it. With an idempotency key already used with the
     /// same body, nothing is written and the earlier comment is answered
-    /// (`Conflict("idempotency_mismatch")` for another body).
+    /// (`Conflict(Conflict::IdempotencyMismatch)` for another body).
     async fn create_comment(
         &self,
         comment: &NewComment,
@@ -766,8 +767,8 @@ pub trait PollStore: Send + Sync {
     ) -> Result<Option<PollRecord>, StoreError>;
 
     /// Records one vote; `event` builds the domain event from the poll's post. `NotFound` for a
-    /// poll the voter may not see, `Conflict("vote")` for a second vote, `Conflict("closed")`
-    /// after closing, `Conflict("option")` for an index out of range.
+    /// poll the voter may not see, `Conflict(Conflict::Vote)` for a second vote, `Conflict(Conflict::PollClosed)`
+    /// after closing, `Conflict(Conflict::PollOption)` for an index out of range.
     async fn vote(
         &self,
         poll_id: PollId,
@@ -1339,7 +1340,8 @@ pub trait PushDeviceStore: Send + Sync {
 }
 
 /// What a moderator may do about reported content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ModerationAction {
     /// Nothing wrong: the reports are closed.
     Dismiss,

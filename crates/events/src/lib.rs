@@ -513,7 +513,9 @@ impl EventHandler for EventCounter {
             .counts
             .lock()
             .map_err(|_| anyhow::anyhow!("poisoned"))?;
-        *counts.entry(event.envelope.event.event_type()).or_default() += 1;
+        *counts
+            .entry(event.envelope.event.event_type().to_owned())
+            .or_default() += 1;
         Ok(())
     }
 }

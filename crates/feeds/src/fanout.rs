@@ -200,8 +200,13 @@ impl EventHandler for FeedFanout {
                     created_at: envelope.occurred_at,
                     post_id: *post_id,
                 };
-                self.post_created(entry, *author_id, visibility == "public", hashtags)
-                    .await
+                self.post_created(
+                    entry,
+                    *author_id,
+                    *visibility == veilgram_core::ports::Visibility::Public,
+                    hashtags,
+                )
+                .await
             }
             DomainEvent::PostEdited {
                 post_id, hashtags, ..
@@ -259,7 +264,7 @@ impl EventHandler for FeedFanout {
                 author_id: Some(author_id),
                 action,
                 ..
-            } if action == "suspend_author" => {
+            } if *action == veilgram_core::ports::ModerationAction::SuspendAuthor => {
                 self.feeds.forget_accounts(&[*author_id]).await?;
                 Ok(self.feeds.forget_post(*post_id).await?)
             }

@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use veilgram_core::error::Conflict;
 use veilgram_core::jobs::NewJob;
 use veilgram_core::ports::{Created, IdempotencyKey, MediaRecord, MediaStore, StoredObject};
 use veilgram_core::{MediaId, StoreError, Timestamp, UserId};
@@ -325,7 +326,7 @@ impl MediaService {
                 now,
             )
             .await;
-        if let Err(StoreError::Conflict("idempotency_key")) = created {
+        if let Err(StoreError::Conflict(Conflict::IdempotencyKey)) = created {
             // A concurrent request with the same key won: this one answers what it made.
             created = self
                 .store
@@ -346,7 +347,7 @@ impl MediaService {
             Err(error) => {
                 self.delete_objects(&objects).await;
                 Err(match error {
-                    StoreError::Conflict("idempotency_mismatch") => {
+                    StoreError::Conflict(Conflict::IdempotencyMismatch) => {
                         MediaError::IdempotencyKeyReused
                     }
                     other => other.into(),

@@ -122,7 +122,7 @@ impl ModerationService {
                 post_id: target.post_id,
                 comment_id: target.comment_id,
                 author_id: target.author_id,
-                action: action.as_str().to_owned(),
+                action,
             },
         );
         Ok(self.store.resolve(target, action, by, now, &event).await?)

@@ -248,8 +248,8 @@ impl NotificationMaker {
                 comment_id,
                 author_id: Some(author_id),
                 action,
-            } if action != "dismiss" => {
-                let deleted = action == "delete";
+            } if *action != veilgram_core::ports::ModerationAction::Dismiss => {
+                let deleted = *action == veilgram_core::ports::ModerationAction::Delete;
                 add(NewNotification {
                     user_id: *author_id,
                     kind: NotificationKind::Moderation,

@@ -5,6 +5,7 @@
 //! neither an endpoint nor an event (`poll.voted` names only the poll) ever lists it.
 
 use std::sync::Arc;
+use veilgram_core::error::Conflict;
 use veilgram_core::events::{DomainEvent, EventEnvelope, EventFor};
 use veilgram_core::ports::{PollRecord, PollStore};
 use veilgram_core::{PollId, PostId, StoreError, Timestamp, UserId};
@@ -27,9 +28,9 @@ impl From<StoreError> for PollError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => Self::NotFound,
-            StoreError::Conflict("vote") => Self::AlreadyVoted,
-            StoreError::Conflict("closed") => Self::Closed,
-            StoreError::Conflict("option") => Self::InvalidOption,
+            StoreError::Conflict(Conflict::Vote) => Self::AlreadyVoted,
+            StoreError::Conflict(Conflict::PollClosed) => Self::Closed,
+            StoreError::Conflict(Conflict::PollOption) => Self::InvalidOption,
             other => Self::Store(other),
         }
     }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use veilgram_core::error::Conflict;
 use veilgram_core::events::{DomainEvent, EventEnvelope, EventFor};
 use veilgram_core::ports::{
     Changed, IdempotencyKey, MentionDirectory, NewPoll, NewPost, NewReport, PostEdit, PostRecord,
@@ -53,7 +54,7 @@ impl From<StoreError> for PostError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => Self::NotFound,
-            StoreError::Conflict("idempotency_mismatch") => Self::IdempotencyMismatch,
+            StoreError::Conflict(Conflict::IdempotencyMismatch) => Self::IdempotencyMismatch,
             other => Self::Store(other),
         }
     }
@@ -207,7 +208,7 @@ impl PostsService {
             DomainEvent::PostCreated {
                 post_id: post.id,
                 author_id: author,
-                visibility: visibility.as_str().to_owned(),
+                visibility,
                 hashtags: tags,
                 mentions,
             },
@@ -221,7 +222,7 @@ impl PostsService {
         });
         let created = match self.store.create_post(&post, key.as_ref(), &event).await {
             // Two concurrent requests with one key: the loser reads the winner's answer.
-            Err(StoreError::Conflict("idempotency_key")) => {
+            Err(StoreError::Conflict(Conflict::IdempotencyKey)) => {
                 self.store.create_post(&post, key.as_ref(), &event).await?
             }
             // The author exists (they are signed in): what was not found is an upload.

@@ -154,7 +154,7 @@ impl EventHandler for Relay {
                 comment_id,
                 author_id: Some(author_id),
                 action,
-            } if action != "dismiss" => {
+            } if *action != veilgram_core::ports::ModerationAction::Dismiss => {
                 let data = serde_json::json!({
                     "post_id": post_id.to_string(),
                     "comment_id": comment_id.map(|id| id.to_string()),

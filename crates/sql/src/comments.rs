@@ -12,6 +12,7 @@ use crate::store::{
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
+use veilgram_core::error::Conflict;
 use veilgram_core::events::{EventEnvelope, EventFor};
 use veilgram_core::ports::{
     alias_label, AliasBlock, Changed, CommentAuthor, CommentOwnership, CommentPlacement,
@@ -182,11 +183,13 @@ impl Write for CreateComment {
                     ..
                 } = match visible_comment(transaction, reply_to, comment.author_id).await {
                     Ok(found) => found,
-                    Err(StoreError::NotFound) => return Err(StoreError::Conflict("parent")),
+                    Err(StoreError::NotFound) => {
+                        return Err(StoreError::Conflict(Conflict::Parent))
+                    }
                     Err(other) => return Err(other),
                 };
                 if parent_post != comment.post_id {
-                    return Err(StoreError::Conflict("parent"));
+                    return Err(StoreError::Conflict(Conflict::Parent));
                 }
                 let row = sqlx::query("SELECT depth, parent_id FROM comments WHERE id = $1")
                     .bind(reply_to.to_string())
@@ -232,7 +235,7 @@ impl Write for CreateComment {
                     .fetch_one(&mut **transaction)
                     .await
                     .map_err(|error| match translate(error) {
-                        StoreError::Conflict(_) => StoreError::Conflict("alias"),
+                        StoreError::Conflict(_) => StoreError::Conflict(Conflict::Alias),
                         other => other,
                     })?;
                     Some(number)

@@ -2,12 +2,13 @@
 //! that a retry returns it instead of creating something again.
 
 use crate::store::{column, translate, WriteTransaction};
+use veilgram_core::error::Conflict;
 use veilgram_core::ports::IdempotencyKey;
 use veilgram_core::{StoreError, Timestamp};
 
 /// Claims `key` for `resource_id` inside the creating transaction. Returns the id of what an
 /// earlier request with the same key and body created (the caller then creates nothing), or
-/// `Conflict("idempotency_mismatch")` when the key came with another body.
+/// `Conflict(Conflict::IdempotencyMismatch)` when the key came with another body.
 pub(crate) async fn claim(
     transaction: &mut WriteTransaction,
     key: &IdempotencyKey,
@@ -28,7 +29,7 @@ pub(crate) async fn claim(
     if let Some(seen) = seen {
         let request_hash: Vec<u8> = column(&seen, "request_hash")?;
         if request_hash != key.request_hash {
-            return Err(StoreError::Conflict("idempotency_mismatch"));
+            return Err(StoreError::Conflict(Conflict::IdempotencyMismatch));
         }
         return Ok(Some(column(&seen, "resource_id")?));
     }

@@ -7,6 +7,7 @@ use crate::store::{
 };
 use crate::SqlStore;
 use async_trait::async_trait;
+use veilgram_core::error::Conflict;
 use veilgram_core::events::EventFor;
 use veilgram_core::ports::{NewPoll, PollRecord, PollStore};
 use veilgram_core::{PollId, PostId, StoreError, Timestamp, UserId};
@@ -141,10 +142,10 @@ impl PollStore for SqlStore {
             .map_err(translate)?
             .ok_or(StoreError::NotFound)?;
         if Timestamp::from_millis(column(&row, "closes_at")?) <= now {
-            return Err(StoreError::Conflict("closed"));
+            return Err(StoreError::Conflict(Conflict::PollClosed));
         }
         if option_index < 0 || option_index >= column::<i64>(&row, "option_count")? {
-            return Err(StoreError::Conflict("option"));
+            return Err(StoreError::Conflict(Conflict::PollOption));
         }
         sqlx::query("INSERT INTO poll_votes (poll_id, user_id, option_index, created_at) VALUES ($1, $2, $3, $4)")
             .bind(poll_id.to_string())

@@ -8,6 +8,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
+use veilgram_core::error::Conflict;
 use veilgram_core::ports::HealthCheck;
 use veilgram_core::StoreError;
 
@@ -319,15 +320,15 @@ pub(crate) fn translate(error: sqlx::Error) -> StoreError {
                 .map(str::to_owned)
                 .unwrap_or_else(|| database_error.message().to_owned());
             if rule.contains("nickname") {
-                StoreError::Conflict("nickname")
+                StoreError::Conflict(Conflict::Nickname)
             } else if rule.contains("poll_votes") {
-                StoreError::Conflict("vote")
+                StoreError::Conflict(Conflict::Vote)
             } else if rule.contains("idempotency") {
-                StoreError::Conflict("idempotency_key")
+                StoreError::Conflict(Conflict::IdempotencyKey)
             } else if rule.contains("access_token_hash") {
-                StoreError::Conflict("access_token")
+                StoreError::Conflict(Conflict::AccessToken)
             } else {
-                StoreError::Conflict("unique")
+                StoreError::Conflict(Conflict::Unique)
             }
         }
         _ => StoreError::Unavailable(error.to_string()),

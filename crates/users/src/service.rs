@@ -5,6 +5,7 @@ use crate::nickname::{Nickname, NicknameError};
 use crate::profanity::ProfanityFilter;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use veilgram_core::error::Conflict;
 use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{
     Changed, GraphCursor, GraphEntry, GraphList, GraphStore, ProfileChange, ProfileStore,
@@ -37,7 +38,7 @@ impl From<StoreError> for UserError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => Self::NotFound,
-            StoreError::Conflict("nickname") => Self::NicknameTaken,
+            StoreError::Conflict(Conflict::Nickname) => Self::NicknameTaken,
             other => Self::Store(other),
         }
     }

@@ -215,7 +215,7 @@ async fn a_closed_poll_refuses_votes_with_410(database: &TestDatabase) {
         DomainEvent::PostCreated {
             post_id,
             author_id,
-            visibility: "public".into(),
+            visibility: veilgram_core::ports::Visibility::Public,
             hashtags: Vec::new(),
             mentions: Vec::new(),
         },

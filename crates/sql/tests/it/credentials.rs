@@ -2,6 +2,7 @@
 
 use crate::{account, hash, refresh_token, session};
 use std::time::Duration;
+use veilgram_core::error::Conflict;
 use veilgram_core::ports::{CredentialStore, ProfileStore, Revocation};
 use veilgram_core::{StoreError, Timestamp, UserId};
 use veilgram_testkit::TestDatabase;
@@ -40,7 +41,7 @@ async fn a_taken_nickname_key_writes_nothing(database: &TestDatabase) {
     let clash_session = session(clash.user_id, "b2");
     let outcome = store.create_account(&clash, &clash_session).await;
     assert!(
-        matches!(outcome, Err(StoreError::Conflict("nickname"))),
+        matches!(outcome, Err(StoreError::Conflict(Conflict::Nickname))),
         "{outcome:?}"
     );
     assert_eq!(store.user(clash.user_id).await.unwrap(), None);
@@ -81,7 +82,7 @@ async fn concurrent_sign_ups_with_one_clash_fail_only_the_clash(database: &TestD
                 created += 1;
                 assert!(store.user(user_id).await.unwrap().is_some());
             }
-            Err(StoreError::Conflict("nickname")) => {
+            Err(StoreError::Conflict(Conflict::Nickname)) => {
                 assert_eq!(
                     store.user(user_id).await.unwrap(),
                     None,

@@ -74,7 +74,7 @@ async fn a_failing_write_costs_its_batch_nothing(database: &TestDatabase) {
             DomainEvent::PostCreated {
                 post_id: post.id,
                 author_id: author.user_id,
-                visibility: "public".into(),
+                visibility: veilgram_core::ports::Visibility::Public,
                 hashtags: Vec::new(),
                 mentions: Vec::new(),
             },

@@ -1,6 +1,7 @@
 //! `ProfileStore`: profiles, deactivation, deletion, export.
 
 use crate::{account, session};
+use veilgram_core::error::Conflict;
 use veilgram_core::ports::{CredentialStore, ProfileChange, ProfileStore, Revocation};
 use veilgram_core::{StoreError, Timestamp, UserId};
 use veilgram_testkit::TestDatabase;
@@ -64,7 +65,7 @@ async fn a_nickname_clash_on_update_changes_nothing(database: &TestDatabase) {
     };
     let outcome = store.update_profile(kim.user_id, &change).await;
     assert!(
-        matches!(outcome, Err(StoreError::Conflict("nickname"))),
+        matches!(outcome, Err(StoreError::Conflict(Conflict::Nickname))),
         "{outcome:?}"
     );
     let kim_now = store.user(kim.user_id).await.unwrap().unwrap();
