@@ -22,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod jobs;
+pub mod live;
 pub mod memo;
 pub mod ports;
 pub mod pubsub;

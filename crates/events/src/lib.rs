@@ -402,14 +402,8 @@ fn never_stop() -> Stop {
         .subscribe()
 }
 
-/// A consumer of the event log. Delivery is at least once: `handle` may see an event again
-/// after a crash, and must give the same result.
-#[async_trait]
-pub trait EventHandler: Send + Sync {
-    /// The consumer's name: its committed offset is stored under it.
-    fn name(&self) -> &'static str;
-    async fn handle(&self, event: &LoggedEvent) -> anyhow::Result<()>;
-}
+/// The consumer port lives with the other ports; re-exported here, where consumers are run.
+pub use veilgram_core::ports::EventHandler;
 
 /// Hands one batch to `handler`, committing after each event it handled. Returns how many.
 /// One batch is read from each partition in turn; the count is the most any partition gave

@@ -20,24 +20,13 @@ pub use push::{PushDevices, PushError};
 use async_trait::async_trait;
 use std::sync::Arc;
 use veilgram_core::events::{DomainEvent, LoggedEvent};
+use veilgram_core::live::{live_event, user_channel};
 use veilgram_core::ports::{
     NewNotification, NotificationKind, NotificationRecord, NotificationStore,
 };
 use veilgram_core::pubsub::{PubSub, Published};
 use veilgram_core::{NotificationId, StoreError, Timestamp, UserId};
 use veilgram_events::EventHandler;
-
-/// The channel a user's live events (notifications, feed additions) go to.
-pub fn user_channel(user_id: UserId) -> String {
-    format!("{USER_CHANNEL_PREFIX}{user_id}")
-}
-
-/// The user whose channel `channel` is, if it is a user's channel.
-pub fn user_of_channel(channel: &str) -> Option<UserId> {
-    channel.strip_prefix(USER_CHANNEL_PREFIX)?.parse().ok()
-}
-
-const USER_CHANNEL_PREFIX: &str = "user:";
 
 /// A notification as clients see it (API.md), for the list and for live delivery.
 pub fn to_json(notification: &NotificationRecord) -> serde_json::Value {
@@ -51,42 +40,6 @@ pub fn to_json(notification: &NotificationRecord) -> serde_json::Value {
         "created_at": notification.created_at.to_rfc3339(),
         "read": notification.read,
     })
-}
-
-/// A live event on a channel, as `/ws` sends it.
-pub fn live_event(channel: &str, event: &str, id: &str, data: serde_json::Value) -> Published {
-    on_channel(channel, &event_fields(event, id, &data))
-}
-
-/// A live event for a group of users that each process resolves to its own connections
-/// (the realtime hub's `followers:<id>`): one bus message instead of one per recipient. Its
-/// payload is the event without a channel, which [`addressed`] completes per recipient.
-pub fn unaddressed(group: &str, event: &str, id: &str, data: &serde_json::Value) -> Published {
-    Published {
-        channel: group.to_owned(),
-        payload: Arc::from(event_fields(event, id, data)),
-    }
-}
-
-/// An [`unaddressed`] event's payload as the live event `/ws` sends on `channel`.
-pub fn addressed(channel: &str, unaddressed: &str) -> Published {
-    on_channel(channel, unaddressed)
-}
-
-/// `"data":…,"event":…,"id":…}`: the end of an event's JSON object, after its channel.
-fn event_fields(event: &str, id: &str, data: &serde_json::Value) -> String {
-    let object = serde_json::json!({ "event": event, "id": id, "data": data }).to_string();
-    object
-        .strip_prefix('{')
-        .map_or_else(|| object.clone(), str::to_owned)
-}
-
-fn on_channel(channel: &str, fields: &str) -> Published {
-    let quoted = serde_json::Value::from(channel).to_string();
-    Published {
-        channel: channel.to_owned(),
-        payload: Arc::from(format!(r#"{{"type":"event","channel":{quoted},{fields}"#)),
-    }
 }
 
 pub struct NotificationsService {
@@ -299,33 +252,5 @@ impl EventHandler for NotificationMaker {
             tracing::warn!(%error, "notifications were stored but not delivered live");
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn readdressed_events_are_whole_json_documents_per_channel() {
-        let data = serde_json::json!({ "post_id": "p\"1" });
-        let group = unaddressed("followers:a", "post.created", "e1", &data);
-        assert_eq!(group.channel, "followers:a");
-        for channel in ["user:a", "user:\"b"] {
-            let event = addressed(channel, &group.payload);
-            assert_eq!(event.channel, channel);
-            let parsed: serde_json::Value = serde_json::from_str(&event.payload).unwrap();
-            assert_eq!(
-                parsed,
-                serde_json::json!({
-                    "type": "event", "channel": channel, "event": "post.created",
-                    "id": "e1", "data": { "post_id": "p\"1" },
-                })
-            );
-        }
-        assert_eq!(
-            live_event("post:1", "comment.created", "e2", data).channel,
-            "post:1"
-        );
     }
 }

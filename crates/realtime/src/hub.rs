@@ -4,10 +4,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, mpsc, Notify};
+use veilgram_core::live::{addressed, user_channel, user_of_channel};
 use veilgram_core::ports::FeedStore;
 use veilgram_core::pubsub::{PubSub, Published};
 use veilgram_core::UserId;
-use veilgram_notifications::{addressed, user_channel, user_of_channel};
 
 use crate::relay::FOLLOWERS_PREFIX;
 

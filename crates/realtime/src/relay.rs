@@ -7,11 +7,11 @@
 use async_trait::async_trait;
 use std::sync::Arc;
 use veilgram_core::events::{DomainEvent, LoggedEvent};
+use veilgram_core::live::{live_event, unaddressed, user_channel};
 use veilgram_core::ports::{FeedStore, PollStore};
 use veilgram_core::pubsub::{PubSub, Published};
 use veilgram_core::{PostId, UserId};
 use veilgram_events::EventHandler;
-use veilgram_notifications::{live_event, unaddressed, user_channel};
 
 pub struct Relay {
     pubsub: Arc<dyn PubSub>,

@@ -230,7 +230,7 @@ async fn session(
     };
     drop(unauthenticated);
     let user = principal.user_id;
-    let own = veilgram_notifications::user_channel(user);
+    let own = veilgram_core::live::user_channel(user);
     let mut registration = state.hub.register();
     let connection = registration.id;
     state.hub.subscribe(connection, &own);
@@ -327,7 +327,7 @@ async fn handle(
         ClientMessage::Ping => Some(text(&serde_json::json!({ "type": "pong" }))),
         ClientMessage::Auth { .. } => Some(error_message("bad_message", "already authenticated")),
         ClientMessage::Unsubscribe { channel } => {
-            if channel != veilgram_notifications::user_channel(user) {
+            if channel != veilgram_core::live::user_channel(user) {
                 state.hub.unsubscribe(connection, &channel);
             }
             Some(text(
