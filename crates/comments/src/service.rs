@@ -341,7 +341,7 @@ impl CommentsService {
             DomainEvent::CommentReported {
                 comment_id,
                 report_id: report.id,
-                reason: report.reason.clone(),
+                reason: report.reason,
             },
         );
         self.store

@@ -54,7 +54,7 @@ pub enum DomainEvent {
     PostReported {
         post_id: PostId,
         report_id: ReportId,
-        reason: String,
+        reason: crate::ports::ReportReason,
     },
     #[serde(rename = "comment.created")]
     CommentCreated {
@@ -87,7 +87,7 @@ pub enum DomainEvent {
     CommentReported {
         comment_id: CommentId,
         report_id: ReportId,
-        reason: String,
+        reason: crate::ports::ReportReason,
     },
     /// A vote was cast. Deliberately names neither the voter nor the option: votes are private.
     #[serde(rename = "poll.voted")]
@@ -290,7 +290,7 @@ mod tests {
             DomainEvent::PostReported {
                 post_id: post,
                 report_id: report,
-                reason: "spam".into(),
+                reason: crate::ports::ReportReason::Spam,
             },
             DomainEvent::CommentCreated {
                 comment_id: comment,
@@ -318,7 +318,7 @@ mod tests {
             DomainEvent::CommentReported {
                 comment_id: comment,
                 report_id: report,
-                reason: "spam".into(),
+                reason: crate::ports::ReportReason::Spam,
             },
             DomainEvent::PollVoted {
                 poll_id: poll,

@@ -382,7 +382,7 @@ impl PostsService {
             DomainEvent::PostReported {
                 post_id,
                 report_id: report.id,
-                reason: report.reason.clone(),
+                reason: report.reason,
             },
         );
         self.store.report_post(post_id, &report, &event).await?;

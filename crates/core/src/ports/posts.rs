@@ -109,15 +109,39 @@ pub struct PostEdit {
     pub edited_at: Timestamp,
 }
 
-/// What a report may give as its reason.
-pub const REPORT_REASONS: &[&str] = &["spam", "abuse", "nsfw", "other"];
+/// Why something was reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportReason {
+    Spam,
+    Abuse,
+    Nsfw,
+    Other,
+}
+
+impl ReportReason {
+    pub const ALL: [Self; 4] = [Self::Spam, Self::Abuse, Self::Nsfw, Self::Other];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Spam => "spam",
+            Self::Abuse => "abuse",
+            Self::Nsfw => "nsfw",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == text)
+    }
+}
 pub const MAX_REPORT_NOTE_CHARS: usize = 500;
 
 #[derive(Clone, Debug)]
 pub struct NewReport {
     pub id: ReportId,
     pub reporter_id: UserId,
-    pub reason: String,
+    pub reason: ReportReason,
     pub note: Option<String>,
     pub created_at: Timestamp,
 }
@@ -125,7 +149,7 @@ pub struct NewReport {
 /// Why a report's input was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportInputError {
-    /// Not one of [`REPORT_REASONS`].
+    /// Not one of [`ReportReason`]'s names.
     Reason,
     /// Longer than [`MAX_REPORT_NOTE_CHARS`].
     Note,
@@ -138,9 +162,7 @@ impl NewReport {
         reason: &str,
         note: Option<&str>,
     ) -> Result<Self, ReportInputError> {
-        if !REPORT_REASONS.contains(&reason) {
-            return Err(ReportInputError::Reason);
-        }
+        let reason = ReportReason::parse(reason).ok_or(ReportInputError::Reason)?;
         let note = note.map(str::trim).filter(|note| !note.is_empty());
         if note.is_some_and(|note| note.chars().count() > MAX_REPORT_NOTE_CHARS) {
             return Err(ReportInputError::Note);
@@ -148,7 +170,7 @@ impl NewReport {
         Ok(Self {
             id: ReportId::generate(),
             reporter_id,
-            reason: reason.to_owned(),
+            reason,
             note: note.map(str::to_owned),
             created_at: Timestamp::now(),
         })

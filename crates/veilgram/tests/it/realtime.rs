@@ -47,10 +47,14 @@ async fn a_comment_through_one_process_reaches_a_socket_on_another() {
             .await
             .unwrap();
     }
+    // (The author's own channel may carry the post's announcement meanwhile.)
     let mut answers = Vec::new();
     while answers.len() < 2 {
         if let Some(Ok(Message::Text(text))) = socket.next().await {
-            answers.push(serde_json::from_str::<Value>(text.as_str()).unwrap()["type"].clone());
+            let kind = serde_json::from_str::<Value>(text.as_str()).unwrap()["type"].clone();
+            if kind != "event" {
+                answers.push(kind);
+            }
         }
     }
     assert_eq!(answers, ["ready", "subscribed"]);
