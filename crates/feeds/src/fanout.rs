@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use veilgram_core::cache::{CacheKey, Scored};
 use veilgram_core::events::{DomainEvent, LoggedEvent};
-use veilgram_core::ports::{Engagement, FeedEntry};
+use veilgram_core::ports::{Engagement, FeedEntry, ModerationAction, Visibility};
 use veilgram_core::{PostId, Timestamp, UserId};
 use veilgram_events::EventHandler;
 
@@ -203,7 +203,7 @@ impl EventHandler for FeedFanout {
                 self.post_created(
                     entry,
                     *author_id,
-                    *visibility == veilgram_core::ports::Visibility::Public,
+                    *visibility == Visibility::Public,
                     hashtags,
                 )
                 .await
@@ -264,7 +264,7 @@ impl EventHandler for FeedFanout {
                 author_id: Some(author_id),
                 action,
                 ..
-            } if *action == veilgram_core::ports::ModerationAction::SuspendAuthor => {
+            } if *action == ModerationAction::SuspendAuthor => {
                 self.feeds.forget_accounts(&[*author_id]).await?;
                 Ok(self.feeds.forget_post(*post_id).await?)
             }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use veilgram_core::events::{DomainEvent, LoggedEvent};
 use veilgram_core::live::{live_event, user_channel};
 use veilgram_core::ports::{
-    NewNotification, NotificationKind, NotificationRecord, NotificationStore,
+    ModerationAction, NewNotification, NotificationKind, NotificationRecord, NotificationStore,
 };
 use veilgram_core::pubsub::{PubSub, Published};
 use veilgram_core::{NotificationId, StoreError, Timestamp, UserId};
@@ -201,8 +201,8 @@ impl NotificationMaker {
                 comment_id,
                 author_id: Some(author_id),
                 action,
-            } if *action != veilgram_core::ports::ModerationAction::Dismiss => {
-                let deleted = *action == veilgram_core::ports::ModerationAction::Delete;
+            } if *action != ModerationAction::Dismiss => {
+                let deleted = *action == ModerationAction::Delete;
                 add(NewNotification {
                     user_id: *author_id,
                     kind: NotificationKind::Moderation,

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use veilgram_core::events::{DomainEvent, LoggedEvent};
 use veilgram_core::live::{live_event, unaddressed, user_channel};
-use veilgram_core::ports::{FeedStore, PollStore};
+use veilgram_core::ports::{FeedStore, ModerationAction, PollStore};
 use veilgram_core::pubsub::{PubSub, Published};
 use veilgram_core::{PostId, UserId};
 use veilgram_events::EventHandler;
@@ -154,7 +154,7 @@ impl EventHandler for Relay {
                 comment_id,
                 author_id: Some(author_id),
                 action,
-            } if *action != veilgram_core::ports::ModerationAction::Dismiss => {
+            } if *action != ModerationAction::Dismiss => {
                 let data = serde_json::json!({
                     "post_id": post_id.to_string(),
                     "comment_id": comment_id.map(|id| id.to_string()),

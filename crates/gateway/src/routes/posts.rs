@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use veilgram_core::ports::PostRecord;
+use veilgram_core::ports::{Actor, PostRecord};
 use veilgram_core::{PostId, UserId};
 use veilgram_posts::{NewPostRequest, PollRequest, PostError};
 
@@ -238,11 +238,7 @@ async fn delete_post(
             let post = state.posts.get(id, Some(caller.user_id)).await?;
             state
                 .posts
-                .remove(
-                    id,
-                    post.author_id,
-                    veilgram_core::ports::Actor::User(caller.user_id),
-                )
+                .remove(id, post.author_id, Actor::User(caller.user_id))
                 .await?;
             state.users.forget_cached(post.author_id);
         }
