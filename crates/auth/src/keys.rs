@@ -37,6 +37,15 @@ struct KeyFile {
     keys: Vec<StoredKey>,
 }
 
+impl KeyFile {
+    /// A ring of one new key, signing at once.
+    fn fresh() -> Self {
+        Self {
+            keys: vec![new_stored_key(Timestamp::now(), None)],
+        }
+    }
+}
+
 /// A key of the ring, decoded.
 #[derive(Clone)]
 pub struct RingKey {
@@ -118,9 +127,7 @@ impl KeyRing {
         let file = match read_key_file(path)? {
             Some(file) if !file.keys.is_empty() => file,
             _ => {
-                let file = KeyFile {
-                    keys: vec![new_stored_key(Timestamp::now(), None)],
-                };
+                let file = KeyFile::fresh();
                 write_key_file(path, &file)?;
                 file
             }
@@ -139,10 +146,7 @@ impl KeyRing {
 
     /// A ring of one fresh key, in its stored form (for the store's first writer).
     pub fn fresh_bytes() -> Vec<u8> {
-        let file = KeyFile {
-            keys: vec![new_stored_key(Timestamp::now(), None)],
-        };
-        serde_json::to_vec(&file).unwrap_or_default()
+        serde_json::to_vec(&KeyFile::fresh()).unwrap_or_default()
     }
 
     /// The stored form of a key file (to move a data directory's keys into the store).

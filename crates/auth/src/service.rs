@@ -142,6 +142,16 @@ struct SharedKeys {
     last: std::sync::Mutex<Vec<u8>>,
 }
 
+impl SharedKeys {
+    /// The ring as stored (made when the service opened, so it is there).
+    async fn stored_ring(&self) -> anyhow::Result<Vec<u8>> {
+        self.secrets
+            .stored_server_value(KEY_RING)
+            .await?
+            .context("the signing key ring is missing from the store")
+    }
+}
+
 /// The server value the signing key ring is kept under.
 const KEY_RING: &str = "signing-key-ring";
 /// How often a process reads the shared key ring.
@@ -222,10 +232,7 @@ impl AuthService {
         let Some(shared) = &self.shared_keys else {
             return Ok(false);
         };
-        let stored = shared
-            .secrets
-            .server_value(KEY_RING, KeyRing::fresh_bytes())
-            .await?;
+        let stored = shared.stored_ring().await?;
         {
             let mut last = shared
                 .last
@@ -253,10 +260,7 @@ impl AuthService {
             return KeyRing::rotate(path, ttl);
         };
         loop {
-            let current = shared
-                .secrets
-                .server_value(KEY_RING, KeyRing::fresh_bytes())
-                .await?;
+            let current = shared.stored_ring().await?;
             let (rotated, kid) = KeyRing::rotated_bytes(&current, ttl, KEY_ACTIVATION_DELAY)?;
             // Another process rotating at the same moment: start again from its ring.
             if shared

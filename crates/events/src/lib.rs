@@ -112,6 +112,14 @@ fn stopping(stop: &Stop) -> bool {
     *stop.borrow()
 }
 
+/// Waits for `wakeups` to change (forever without them); answers whether their sender is gone.
+async fn woken(wakeups: &mut Wakeups) -> bool {
+    match wakeups {
+        Some(changes) => changes.changed().await.is_err(),
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs `step` every `interval` or as soon as `wakeups` changes, and again at once while it
 /// reports a full batch, while this process holds `lease` (when there is one), until `stop`
 /// says so: then it finishes the step under way, releases the lease and ends. A failing step
@@ -134,24 +142,13 @@ where
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !stopping(&stop) {
-            match wakeups.as_mut() {
-                Some(changes) => {
-                    tokio::select! {
-                        _ = ticker.tick() => {}
-                        _ = stop.changed() => continue,
-                        changed = changes.changed() => {
-                            if changed.is_err() {
-                                wakeups = None; // the store is gone: polling only
-                            }
-                        }
-                    }
-                }
-                None => {
-                    tokio::select! {
-                        _ = ticker.tick() => {}
-                        _ = stop.changed() => continue,
-                    }
-                }
+            let store_gone = tokio::select! {
+                _ = ticker.tick() => false,
+                _ = stop.changed() => continue,
+                gone = woken(&mut wakeups) => gone,
+            };
+            if store_gone {
+                wakeups = None; // polling only
             }
             if let Some(lease) = &lease {
                 match lease.held().await {
@@ -221,17 +218,14 @@ impl Runner {
         interval: Duration,
         wakeups: Wakeups,
     ) -> tokio::task::JoinHandle<()> {
-        spawn_batches(
-            "outbox relay",
+        let lease = self.lease("relay", LEASE_TTL);
+        relay_loop(
+            outbox,
+            publisher,
             interval,
             wakeups,
-            RELAY_BATCH as usize,
-            Some(self.lease("relay", LEASE_TTL)),
+            Some(lease),
             self.stop(),
-            move || {
-                let (outbox, publisher) = (Arc::clone(&outbox), Arc::clone(&publisher));
-                async move { relay_once(outbox.as_ref(), publisher.as_ref()).await }
-            },
         )
     }
 
@@ -244,18 +238,7 @@ impl Runner {
         wakeups: Wakeups,
     ) -> tokio::task::JoinHandle<()> {
         let lease = self.lease(&format!("consumer:{}", handler.name()), LEASE_TTL);
-        spawn_batches(
-            handler.name(),
-            interval,
-            wakeups,
-            CONSUMER_BATCH as usize,
-            Some(lease),
-            self.stop(),
-            move || {
-                let (log, handler) = (Arc::clone(&log), Arc::clone(&handler));
-                async move { consume_once(log.as_ref(), handler.as_ref()).await }
-            },
-        )
+        consumer_loop(log, handler, interval, wakeups, Some(lease), self.stop())
     }
 
     /// A per-process tap: every process sees every event from where `groups` stood (the
@@ -271,17 +254,14 @@ impl Runner {
     ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
         let mut from = Vec::new();
         for partition in 0..log.partitions() {
-            let mut least = i64::MAX;
+            let mut least: Option<i64> = None;
             for group in groups {
-                least = least.min(log.committed_offset(group, partition).await?);
+                let at = log.committed_offset(group, partition).await?;
+                least = Some(least.map_or(at, |least| least.min(at)));
             }
-            from.push(std::sync::atomic::AtomicI64::new(if least == i64::MAX {
-                0
-            } else {
-                least
-            }));
+            from.push(std::sync::atomic::AtomicI64::new(least.unwrap_or(0)));
         }
-        let positions = Arc::new(from);
+        let positions: Arc<[std::sync::atomic::AtomicI64]> = Arc::from(from);
         Ok(spawn_batches(
             handler.name(),
             interval,
@@ -295,21 +275,7 @@ impl Runner {
                     Arc::clone(&handler),
                     Arc::clone(&positions),
                 );
-                async move {
-                    let mut most = 0;
-                    for (partition, position) in positions.iter().enumerate() {
-                        let after = position.load(std::sync::atomic::Ordering::Relaxed);
-                        let events = log
-                            .read_after(partition as u32, after, CONSUMER_BATCH)
-                            .await?;
-                        for event in &events {
-                            handler.handle(event).await?;
-                            position.store(event.offset, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        most = most.max(events.len());
-                    }
-                    Ok(most)
-                }
+                async move { hand_over(log.as_ref(), handler.as_ref(), Place::Memory(&positions)).await }
             },
         ))
     }
@@ -379,13 +345,24 @@ pub fn spawn_relay(
     interval: Duration,
     wakeups: Wakeups,
 ) -> tokio::task::JoinHandle<()> {
+    relay_loop(outbox, publisher, interval, wakeups, None, never_stop())
+}
+
+fn relay_loop(
+    outbox: Arc<dyn OutboxSource>,
+    publisher: Arc<dyn EventPublisher>,
+    interval: Duration,
+    wakeups: Wakeups,
+    lease: Option<Lease>,
+    stop: Stop,
+) -> tokio::task::JoinHandle<()> {
     spawn_batches(
         "outbox relay",
         interval,
         wakeups,
         RELAY_BATCH as usize,
-        None,
-        never_stop(),
+        lease,
+        stop,
         move || {
             let (outbox, publisher) = (Arc::clone(&outbox), Arc::clone(&publisher));
             async move { relay_once(outbox.as_ref(), publisher.as_ref()).await }
@@ -405,22 +382,45 @@ fn never_stop() -> Stop {
 /// The consumer port lives with the other ports; re-exported here, where consumers are run.
 pub use veilgram_core::ports::EventHandler;
 
-/// Hands one batch to `handler`, committing after each event it handled. Returns how many.
-/// One batch is read from each partition in turn; the count is the most any partition gave
-/// (a full batch somewhere means there may be more).
-pub async fn consume_once(log: &dyn EventLog, handler: &dyn EventHandler) -> anyhow::Result<usize> {
+/// Where a consumer stands in each partition: a group's committed offsets, or a tap's place
+/// kept in memory.
+enum Place<'a> {
+    Group(&'a str),
+    Memory(&'a [std::sync::atomic::AtomicI64]),
+}
+
+/// Hands `handler` one batch from each partition in turn, moving its place after each event
+/// it handled; answers the most any partition gave (a full batch means there may be more).
+async fn hand_over(
+    log: &dyn EventLog,
+    handler: &dyn EventHandler,
+    place: Place<'_>,
+) -> anyhow::Result<usize> {
+    use std::sync::atomic::Ordering::Relaxed;
     let mut most = 0;
     for partition in 0..log.partitions() {
-        let committed = log.committed_offset(handler.name(), partition).await?;
-        let events = log.read_after(partition, committed, CONSUMER_BATCH).await?;
+        let after = match place {
+            Place::Group(group) => log.committed_offset(group, partition).await?,
+            Place::Memory(positions) => positions[partition as usize].load(Relaxed),
+        };
+        let events = log.read_after(partition, after, CONSUMER_BATCH).await?;
         for event in &events {
             handler.handle(event).await?;
-            log.commit_offset(handler.name(), partition, event.offset)
-                .await?;
+            match place {
+                Place::Group(group) => log.commit_offset(group, partition, event.offset).await?,
+                Place::Memory(positions) => {
+                    positions[partition as usize].store(event.offset, Relaxed)
+                }
+            }
         }
         most = most.max(events.len());
     }
     Ok(most)
+}
+
+/// Hands one batch of each partition to `handler`, committing after each event it handled.
+pub async fn consume_once(log: &dyn EventLog, handler: &dyn EventHandler) -> anyhow::Result<usize> {
+    hand_over(log, handler, Place::Group(handler.name())).await
 }
 
 /// Consumes every `interval` (and at once while batches come back full) until aborted, without
@@ -431,13 +431,24 @@ pub fn spawn_consumer(
     interval: Duration,
     wakeups: Wakeups,
 ) -> tokio::task::JoinHandle<()> {
+    consumer_loop(log, handler, interval, wakeups, None, never_stop())
+}
+
+fn consumer_loop(
+    log: Arc<dyn EventLog>,
+    handler: Arc<dyn EventHandler>,
+    interval: Duration,
+    wakeups: Wakeups,
+    lease: Option<Lease>,
+    stop: Stop,
+) -> tokio::task::JoinHandle<()> {
     spawn_batches(
         handler.name(),
         interval,
         wakeups,
         CONSUMER_BATCH as usize,
-        None,
-        never_stop(),
+        lease,
+        stop,
         move || {
             let (log, handler) = (Arc::clone(&log), Arc::clone(&handler));
             async move { consume_once(log.as_ref(), handler.as_ref()).await }

@@ -172,6 +172,11 @@ impl Network {
     }
 }
 
+/// Whether `address` is in one of `networks`.
+pub(crate) fn within(networks: &[Network], address: IpAddr) -> bool {
+    networks.iter().any(|network| network.contains(address))
+}
+
 /// IPv4-mapped IPv6 addresses are their IPv4 address.
 fn canonical(address: IpAddr) -> IpAddr {
     match address {
@@ -273,10 +278,7 @@ impl RateLimiter {
     }
 
     fn trusted(&self, address: IpAddr) -> bool {
-        self.settings
-            .trusted_proxies
-            .iter()
-            .any(|network| network.contains(address))
+        within(&self.settings.trusted_proxies, address)
     }
 
     /// The key of day `day`, made on first use and shared through the store; the key of two

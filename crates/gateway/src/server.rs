@@ -16,7 +16,7 @@
 //!
 //! Addresses are counted under a keyed hash (a random key made at start), never kept.
 
-use crate::limits::{address_bytes, Network};
+use crate::limits::{address_bytes, within, Network};
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
@@ -128,14 +128,6 @@ impl AddressCounts {
             address: hashed,
         })
     }
-
-    /// How many addresses hold at least one slot.
-    pub fn addresses(&self) -> usize {
-        self.held
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len()
-    }
 }
 
 impl Drop for AddressSlot {
@@ -216,20 +208,14 @@ pub async fn serve(
             tracing::debug!("connection cap reached: closing a new connection");
             continue;
         };
-        let slot = if limits
-            .trusted_proxies
-            .iter()
-            .any(|network| network.contains(peer.ip()))
-        {
+        let slot = if within(&limits.trusted_proxies, peer.ip()) {
             None
         } else {
-            match per_address.claim(peer.ip()) {
-                Some(slot) => Some(slot),
-                None => {
-                    tracing::debug!("per-address connection cap reached: closing");
-                    continue;
-                }
-            }
+            let Some(slot) = per_address.claim(peer.ip()) else {
+                tracing::debug!("per-address connection cap reached: closing");
+                continue;
+            };
+            Some(slot)
         };
         let _ = stream.set_nodelay(true);
         let service = RequestBodyTimeout::new(router.clone(), limits.body_timeout).map_request(

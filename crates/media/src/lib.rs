@@ -223,14 +223,41 @@ impl MediaService {
         path: &Path,
         format: Format,
     ) -> Result<ProcessedImage, MediaError> {
-        let limits = self.settings.image.clone();
-        let cost = {
-            let (path, limits) = (path.to_owned(), limits.clone());
-            tokio::task::spawn_blocking(move || decode_cost(&path, format, &limits))
-                .await
-                .map_err(|error| MediaError::Processing(error.to_string()))??
-        };
+        let cost = self.cost_of(path, format, false).await?;
+        self.decode_costed(path, format, cost).await
+    }
+
+    /// What decoding the image at `path` will cost, from its header, refused if it alone
+    /// exceeds the budget (or, with `refuse_archives`, if an archive is appended to it).
+    async fn cost_of(
+        &self,
+        path: &Path,
+        format: Format,
+        refuse_archives: bool,
+    ) -> Result<DecodeCost, MediaError> {
+        let (path, limits) = (path.to_owned(), self.settings.image.clone());
+        let cost = tokio::task::spawn_blocking(move || {
+            if refuse_archives && sniff::has_zip_trailer(&tail_of(&path).map_err(MediaError::Io)?) {
+                return Err(MediaError::Refused(
+                    "an image with an archive appended is refused".into(),
+                ));
+            }
+            decode_cost(&path, format, &limits)
+        })
+        .await
+        .map_err(|error| MediaError::Processing(error.to_string()))??;
         self.within_budget(cost)?;
+        Ok(cost)
+    }
+
+    /// [`decode_image`](Self::decode_image) once its cost is known.
+    async fn decode_costed(
+        &self,
+        path: &Path,
+        format: Format,
+        cost: DecodeCost,
+    ) -> Result<ProcessedImage, MediaError> {
+        let limits = self.settings.image.clone();
         let shutting_down = |_| MediaError::Processing("shutting down".into());
         let _share = self
             .decode_budget
@@ -300,12 +327,19 @@ impl MediaService {
         });
         let id = MediaId::random();
         let (media, objects, job) = match format.kind() {
-            Kind::Image if self.offloaded(&received, format).await? => {
-                self.store_original(id, owner, format, &received).await?
-            }
             Kind::Image => {
-                self.store_image(id, owner, format, received.file.path())
-                    .await?
+                let path = received.file.path();
+                let cost = self.cost_of(path, format, true).await?;
+                // Large images are decoded by a job, in whichever process runs jobs.
+                if self
+                    .settings
+                    .offload_pixels
+                    .is_some_and(|most| cost.pixels > most)
+                {
+                    self.store_original(id, owner, format, &received).await?
+                } else {
+                    self.store_image(id, owner, format, path, cost).await?
+                }
             }
             Kind::Video => self.store_original(id, owner, format, &received).await?,
         };
@@ -356,38 +390,15 @@ impl MediaService {
         }
     }
 
-    /// Whether an image is to be decoded by a job rather than now: it is refused as it would
-    /// be on decoding (an archive appended, a size beyond the limits or the decoding budget),
-    /// else offloaded when it has more pixels than `offload_pixels`.
-    async fn offloaded(&self, received: &Received, format: Format) -> Result<bool, MediaError> {
-        let path = received.file.path().to_owned();
-        let limits = self.settings.image.clone();
-        let cost = tokio::task::spawn_blocking(move || {
-            let tail = tail_of(&path).map_err(MediaError::Io)?;
-            if sniff::has_zip_trailer(&tail) {
-                return Err(MediaError::Refused(
-                    "an image with an archive appended is refused".into(),
-                ));
-            }
-            decode_cost(&path, format, &limits)
-        })
-        .await
-        .map_err(|error| MediaError::Processing(error.to_string()))??;
-        self.within_budget(cost)?;
-        Ok(self
-            .settings
-            .offload_pixels
-            .is_some_and(|most| cost.pixels > most))
-    }
-
     async fn store_image(
         &self,
         id: MediaId,
         owner: UserId,
         format: Format,
         path: &Path,
+        cost: DecodeCost,
     ) -> Result<(MediaRecord, Vec<StoredObject>, Option<NewJob>), MediaError> {
-        let processed = self.decode_image(path, format).await?;
+        let processed = self.decode_costed(path, format, cost).await?;
         let mut objects = Vec::with_capacity(processed.variants.len());
         for variant in processed.variants {
             if let Some(found) = metadata::leftover_metadata(&variant.bytes) {

@@ -554,11 +554,7 @@ impl CommentStore for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(translate)?;
-        Ok(if inserted.rows_affected() == 0 {
-            Changed::AlreadySo
-        } else {
-            Changed::Yes
-        })
+        Ok(changed_rows(inserted.rows_affected()))
     }
 
     async fn unblock_alias(
@@ -572,11 +568,7 @@ impl CommentStore for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(translate)?;
-        Ok(if deleted.rows_affected() == 0 {
-            Changed::AlreadySo
-        } else {
-            Changed::Yes
-        })
+        Ok(changed_rows(deleted.rows_affected()))
     }
 
     async fn alias_blocks(
@@ -606,5 +598,14 @@ impl CommentStore for SqlStore {
                 })
             })
             .collect()
+    }
+}
+
+/// `Yes` when a statement touched a row, `AlreadySo` when there was nothing to change.
+fn changed_rows(rows: u64) -> Changed {
+    if rows == 0 {
+        Changed::AlreadySo
+    } else {
+        Changed::Yes
     }
 }

@@ -36,6 +36,14 @@ impl ServerSecrets for SqlStore {
         Ok(value)
     }
 
+    async fn stored_server_value(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)
+    }
+
     async fn replace_server_value(
         &self,
         name: &str,

@@ -749,14 +749,16 @@ pub struct Roles {
 impl Roles {
     pub const ALL: [&'static str; 5] = ["api", "realtime", "consumers", "jobs", "periodic"];
 
+    const NONE: Self = Self {
+        api: false,
+        realtime: false,
+        consumers: false,
+        jobs: false,
+        periodic: false,
+    };
+
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let mut roles = Self {
-            api: false,
-            realtime: false,
-            consumers: false,
-            jobs: false,
-            periodic: false,
-        };
+        let mut roles = Self::NONE;
         for role in text
             .split(',')
             .map(str::trim)
@@ -772,21 +774,11 @@ impl Roles {
             }
         }
         anyhow::ensure!(
-            roles != Self::parse_none(),
+            roles != Self::NONE,
             "no role given: roles are {}",
             Self::ALL.join(", ")
         );
         Ok(roles)
-    }
-
-    const fn parse_none() -> Self {
-        Self {
-            api: false,
-            realtime: false,
-            consumers: false,
-            jobs: false,
-            periodic: false,
-        }
     }
 
     /// Whether this process serves HTTP beyond its admin listener.

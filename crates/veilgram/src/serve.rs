@@ -143,8 +143,6 @@ fn spawn_collector(
     )
 }
 
-/// `veilgram worker`: runs queued jobs (video transcoding) and media collection, without
-/// serving HTTP, until a shutdown signal.
 /// `veilgram worker`: the `jobs` role alone (media and push jobs), without serving HTTP
 /// unless an admin listener is configured.
 pub async fn worker(mut config: Config) -> anyhow::Result<()> {
@@ -386,9 +384,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if roles.jobs {
         draining.push(push_worker.spawn(Duration::from_millis(500), stop.clone()));
     }
-    let polls = Arc::clone(&app.polls);
     // Closed polls are announced (and their voters notified) within 15 seconds.
-    let closing = Arc::clone(&polls);
+    let closing = Arc::clone(&app.polls);
     if roles.periodic {
         draining.push(runner.every(
             Duration::from_secs(15),

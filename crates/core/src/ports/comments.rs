@@ -70,31 +70,6 @@ pub struct CommentOwnership {
 /// Replies deeper than this attach to their parent's level instead (0 is top level).
 pub const MAX_COMMENT_DEPTH: i64 = 2;
 
-/// Server-wide secrets (keys for thread aliases, feed cursors, client-address hashing), kept in
-/// the relational store so that every process shares them.
-#[async_trait]
-pub trait ServerSecrets: Send + Sync {
-    /// The secret named `name` (32 random bytes), created on first use; every process gets the
-    /// first writer's value.
-    async fn server_secret(&self, name: &str) -> Result<Vec<u8>, StoreError>;
-
-    /// The value named `name`, stored as `fresh` by whichever process asks first (a key pair
-    /// made in advance, say); every process gets that first value.
-    async fn server_value(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError>;
-
-    /// Destroys a secret (a key that must not outlive its period).
-    async fn forget_server_secret(&self, name: &str) -> Result<(), StoreError>;
-
-    /// Replaces the value named `name` with `new` if it is still `expected` (compare and swap);
-    /// answers whether it did.
-    async fn replace_server_value(
-        &self,
-        name: &str,
-        expected: &[u8],
-        new: Vec<u8>,
-    ) -> Result<bool, StoreError>;
-}
-
 #[async_trait]
 pub trait CommentStore: ServerSecrets {
     /// Creates a comment on a post the author may see. `NotFound` for an invisible post,
@@ -196,48 +171,6 @@ pub trait CommentStore: ServerSecrets {
         before: Option<AliasBlockId>,
         limit: i64,
     ) -> Result<Vec<AliasBlock>, StoreError>;
-}
-
-/// Who does something that is not one's own business: a moderator, or the system itself (an
-/// automatic moderation consumer, a periodic task).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Actor {
-    User(UserId),
-    System,
-}
-
-impl Actor {
-    /// The account, when a person acted (an event's `actor`).
-    pub const fn user(self) -> Option<UserId> {
-        match self {
-            Self::User(user) => Some(user),
-            Self::System => None,
-        }
-    }
-
-    /// How a record names it: the account id, or `system`.
-    pub fn recorded(self) -> String {
-        self.user()
-            .map_or_else(|| "system".to_owned(), |user| user.to_string())
-    }
-}
-
-/// Leases: one holder at a time for a named piece of work (a consumer group, a periodic task),
-/// taken over by another holder once the first stops renewing.
-#[async_trait]
-pub trait Leases: Send + Sync {
-    /// Takes or renews `name` for `holder` until `now + ttl`, unless another holder's lease on it
-    /// is still running; answers whether `holder` holds it now.
-    async fn claim_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: std::time::Duration,
-        now: Timestamp,
-    ) -> Result<bool, StoreError>;
-
-    /// Gives `name` up if `holder` holds it (on shutdown), so another takes over at once.
-    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
 
 /// How alias number `number` of an anonymous thread is shown: 0 is the post's author.

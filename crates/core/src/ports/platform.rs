@@ -235,3 +235,73 @@ pub trait HealthCheck: Send + Sync {
     fn name(&self) -> &'static str;
     async fn check(&self) -> Result<(), StoreError>;
 }
+
+/// Server-wide secrets (keys for thread aliases, feed cursors, client-address hashing), kept in
+/// the relational store so that every process shares them.
+#[async_trait]
+pub trait ServerSecrets: Send + Sync {
+    /// The secret named `name` (32 random bytes), created on first use; every process gets the
+    /// first writer's value.
+    async fn server_secret(&self, name: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// The value named `name`, stored as `fresh` by whichever process asks first (a key pair
+    /// made in advance, say); every process gets that first value.
+    async fn server_value(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError>;
+
+    /// Destroys a secret (a key that must not outlive its period).
+    async fn forget_server_secret(&self, name: &str) -> Result<(), StoreError>;
+
+    /// The value named `name` if one was stored (read only: nothing is made).
+    async fn stored_server_value(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Replaces the value named `name` with `new` if it is still `expected` (compare and swap);
+    /// answers whether it did.
+    async fn replace_server_value(
+        &self,
+        name: &str,
+        expected: &[u8],
+        new: Vec<u8>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Who does something that is not one's own business: a moderator, or the system itself (an
+/// automatic moderation consumer, a periodic task).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    User(UserId),
+    System,
+}
+
+impl Actor {
+    /// The account, when a person acted (an event's `actor`).
+    pub const fn user(self) -> Option<UserId> {
+        match self {
+            Self::User(user) => Some(user),
+            Self::System => None,
+        }
+    }
+
+    /// How a record names it: the account id, or `system`.
+    pub fn recorded(self) -> String {
+        self.user()
+            .map_or_else(|| "system".to_owned(), |user| user.to_string())
+    }
+}
+
+/// Leases: one holder at a time for a named piece of work (a consumer group, a periodic task),
+/// taken over by another holder once the first stops renewing.
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Takes or renews `name` for `holder` until `now + ttl`, unless another holder's lease on it
+    /// is still running; answers whether `holder` holds it now.
+    async fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives `name` up if `holder` holds it (on shutdown), so another takes over at once.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+}

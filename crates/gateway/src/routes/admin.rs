@@ -81,31 +81,19 @@ async fn open_reports(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<ReportQueuePage>, ApiError> {
     let limit = page.limit()?;
-    let after = match &page.cursor {
-        Some(cursor) => Some(
-            cursor::decode(&state, QUEUE, cursor)?
-                .parse::<ReportId>()
-                .map_err(|_| ApiError::invalid_field("cursor", "this cursor is not valid"))?,
-        ),
-        None => None,
-    };
+    let after: Option<ReportId> = page
+        .cursor
+        .as_deref()
+        .map(|raw| cursor::decode_id(&state, QUEUE, raw))
+        .transpose()?;
     let groups = state
         .moderation
         .queue(caller.user_id, after, limit + 1)
         .await?;
-    let more = groups.len() as i64 > limit;
-    let items: Vec<ReportGroupView> = groups
-        .into_iter()
-        .take(limit as usize)
-        .map(ReportGroupView::from)
-        .collect();
-    let next_cursor = more
-        .then(|| {
-            items
-                .last()
-                .map(|last| cursor::encode(&state, QUEUE, &last.id))
-        })
-        .flatten();
+    let (groups, next_cursor) = cursor::page(&state, QUEUE, groups, limit, |group| {
+        group.report_id.to_string()
+    });
+    let items = groups.into_iter().map(ReportGroupView::from).collect();
     Ok(Json(ReportQueuePage { items, next_cursor }))
 }
 

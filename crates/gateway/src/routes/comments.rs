@@ -139,33 +139,13 @@ fn comment_id(raw: &str) -> Result<CommentId, ApiError> {
 fn after(state: &AppState, page: &PageQuery, list: &str) -> Result<Option<CommentId>, ApiError> {
     page.cursor
         .as_deref()
-        .map(|raw| {
-            cursor::decode(state, list, raw)?.parse().map_err(|_| {
-                ApiError::invalid_field("cursor", "the cursor is not valid for this list")
-            })
-        })
+        .map(|raw| cursor::decode_id(state, list, raw))
         .transpose()
 }
 
-fn page(
-    state: &AppState,
-    mut views: Vec<CommentView>,
-    ids: Vec<CommentId>,
-    limit: i64,
-    list: &str,
-) -> CommentPage {
-    let more = views.len() as i64 > limit;
-    views.truncate(limit as usize);
-    let next_cursor = if more {
-        ids.get(limit as usize - 1)
-            .map(|id| cursor::encode(state, list, &id.to_string()))
-    } else {
-        None
-    };
-    CommentPage {
-        items: views,
-        next_cursor,
-    }
+fn page(state: &AppState, views: Vec<CommentView>, limit: i64, list: &str) -> CommentPage {
+    let (items, next_cursor) = cursor::page(state, list, views, limit, |view| view.id.to_string());
+    CommentPage { items, next_cursor }
 }
 
 /// Comments on a post, or replies to one of its comments.
@@ -229,12 +209,11 @@ async fn post_comments(
             limit + 1,
         )
         .await?;
-    let ids = threads.iter().map(|thread| thread.comment.id).collect();
     let views = threads
         .into_iter()
         .map(|ThreadView { comment, replies }| CommentView::new(comment, Some(replies)))
         .collect();
-    Ok(Json(page(&state, views, ids, limit, "comments")))
+    Ok(Json(page(&state, views, limit, "comments")))
 }
 
 /// Direct replies to a comment, oldest first.
@@ -257,12 +236,11 @@ async fn replies(
             limit + 1,
         )
         .await?;
-    let ids = replies.iter().map(|reply| reply.id).collect();
     let views = replies
         .into_iter()
         .map(|reply| CommentView::new(reply, None))
         .collect();
-    Ok(Json(page(&state, views, ids, limit, "replies")))
+    Ok(Json(page(&state, views, limit, "replies")))
 }
 
 /// Deletes a comment (its author or the post's author). One with replies stays as `[deleted]`.
@@ -389,25 +367,14 @@ async fn alias_blocks(
     let before = page
         .cursor
         .as_deref()
-        .map(|raw| {
-            cursor::decode(&state, LIST, raw)?.parse().map_err(|_| {
-                ApiError::invalid_field("cursor", "the cursor is not valid for this list")
-            })
-        })
+        .map(|raw| cursor::decode_id(&state, LIST, raw))
         .transpose()?;
-    let mut blocks = state
+    let blocks = state
         .comments
         .alias_blocks(caller.user_id, before, limit + 1)
         .await?;
-    let more = blocks.len() as i64 > limit;
-    blocks.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| {
-            blocks
-                .last()
-                .map(|last| cursor::encode(&state, LIST, &last.id.to_string()))
-        })
-        .flatten();
+    let (blocks, next_cursor) =
+        cursor::page(&state, LIST, blocks, limit, |block| block.id.to_string());
     Ok(Json(AliasBlockPage {
         items: blocks
             .into_iter()

@@ -119,23 +119,13 @@ async fn list(
             })
         }
     };
-    let mut entries = state
+    let entries = state
         .users
         .graph_list(user_id, which, viewer, after, limit + 1)
         .await?;
-    let more = entries.len() as i64 > limit;
-    entries.truncate(limit as usize);
-    let next_cursor = if more {
-        entries.last().map(|entry| {
-            cursor::encode(
-                state,
-                list_name,
-                &format!("{}:{}", entry.since.as_millis(), entry.user.id),
-            )
-        })
-    } else {
-        None
-    };
+    let (entries, next_cursor) = cursor::page(state, list_name, entries, limit, |entry| {
+        format!("{}:{}", entry.since.as_millis(), entry.user.id)
+    });
     Ok(ProfilePage {
         items: entries
             .into_iter()

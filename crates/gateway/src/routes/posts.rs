@@ -266,16 +266,11 @@ async fn user_posts(
     let author: UserId = path_uuid(&id, "id")?;
     let viewer = caller.map(|c| c.user_id);
     let limit = page.limit()?;
-    let before = match &page.cursor {
-        Some(raw) => Some(
-            cursor::decode(&state, "user-posts", raw)?
-                .parse::<PostId>()
-                .map_err(|_| {
-                    ApiError::invalid_field("cursor", "the cursor is not valid for this list")
-                })?,
-        ),
-        None => None,
-    };
+    let before: Option<PostId> = page
+        .cursor
+        .as_deref()
+        .map(|raw| cursor::decode_id(&state, "user-posts", raw))
+        .transpose()?;
     // The author must be visible to the caller at all (not deactivated, no block either way).
     state.users.public_profile(author, viewer).await?;
     let posts = state
@@ -285,16 +280,10 @@ async fn user_posts(
     Ok(Json(page_of(&state, posts, limit)))
 }
 
-fn page_of(state: &AppState, mut posts: Vec<PostRecord>, limit: i64) -> PostPage {
-    let more = posts.len() as i64 > limit;
-    posts.truncate(limit as usize);
-    let next_cursor = if more {
-        posts
-            .last()
-            .map(|post| cursor::encode(state, "user-posts", &post.id.to_string()))
-    } else {
-        None
-    };
+fn page_of(state: &AppState, posts: Vec<PostRecord>, limit: i64) -> PostPage {
+    let (posts, next_cursor) = cursor::page(state, "user-posts", posts, limit, |post| {
+        post.id.to_string()
+    });
     PostPage {
         items: posts.into_iter().map(PostView::from).collect(),
         next_cursor,

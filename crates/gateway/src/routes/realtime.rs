@@ -196,22 +196,28 @@ async fn replay(
     }
 }
 
+/// A message over [`MAX_FRAME`], or one the protocol layer stopped reading (over
+/// [`HARD_LIMIT`]): either is answered with 1009.
+fn too_big(incoming: &Result<Message, axum::Error>) -> bool {
+    match incoming {
+        Ok(Message::Text(text)) => text.len() > MAX_FRAME,
+        Ok(Message::Binary(bytes)) => bytes.len() > MAX_FRAME,
+        Ok(_) => false,
+        Err(error) => error.to_string().contains("too long"),
+    }
+}
+
 async fn session(
     state: AppState,
     mut socket: WebSocket,
     unauthenticated: Option<crate::server::AddressSlot>,
 ) {
-    let first = tokio::time::timeout(AUTH_WITHIN, socket.recv()).await;
-    let first = match first {
-        Ok(Some(Ok(Message::Text(first)))) if first.len() <= MAX_FRAME => first,
-        Ok(Some(Err(error))) if error.to_string().contains("too long") => {
+    let first = match tokio::time::timeout(AUTH_WITHIN, socket.recv()).await {
+        Ok(Some(incoming)) if too_big(&incoming) => {
             close(&mut socket, TOO_BIG, "frame too large").await;
             return;
         }
-        Ok(Some(Ok(Message::Text(_)))) => {
-            close(&mut socket, TOO_BIG, "frame too large").await;
-            return;
-        }
+        Ok(Some(Ok(Message::Text(first)))) => first,
         _ => {
             close(&mut socket, POLICY, "authenticate first").await;
             return;
@@ -249,24 +255,13 @@ async fn session(
         tokio::select! {
             incoming = socket.recv() => {
                 let message = match incoming {
-                    None | Some(Ok(Message::Close(_))) => break,
-                    Some(Err(error)) => {
-                        if error.to_string().contains("too long") {
-                            close(&mut socket, TOO_BIG, "frame too large").await;
-                        }
+                    Some(incoming) if too_big(&incoming) => {
+                        close(&mut socket, TOO_BIG, "frame too large").await;
                         break;
                     }
+                    None | Some(Ok(Message::Close(_)) | Err(_)) => break,
                     Some(Ok(message)) => message,
                 };
-                let size = match &message {
-                    Message::Text(text) => text.len(),
-                    Message::Binary(bytes) => bytes.len(),
-                    _ => 0,
-                };
-                if size > MAX_FRAME {
-                    close(&mut socket, TOO_BIG, "frame too large").await;
-                    break;
-                }
                 if window.0.elapsed() >= Duration::from_secs(1) {
                     window = (Instant::now(), 0);
                 }

@@ -22,13 +22,7 @@ async fn connect_from(host: u8, server: &str) -> std::io::Result<TcpStream> {
 
 /// The server process's resident memory, in MiB.
 fn resident_mib(server: &Server) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap();
-    kib / 1024.0
+    crate::server::memory_kib(server.child.id(), "VmRSS") as f64 / 1024.0
 }
 
 /// Open descriptors of the server process.
@@ -297,34 +291,12 @@ async fn unauthenticated_websockets_cost_little_and_are_counted_per_address() {
 
 /// The server process's peak resident memory so far, in MiB.
 fn peak_mib(server: &Server) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap();
-    kib / 1024.0
+    crate::server::memory_kib(server.child.id(), "VmHWM") as f64 / 1024.0
 }
 
-/// Uploads `bytes` as an image; answers the status.
+/// Uploads `bytes`; answers the status.
 async fn upload(address: &str, token: &str, bytes: &[u8]) -> u16 {
-    const BOUNDARY: &str = "veilgram-abuse-boundary";
-    let mut body = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\
-         Content-Type: image/png\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    let mut stream = TcpStream::connect(address).await.unwrap();
-    let head = format!(
-        "POST /api/v1/media HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&body).await.unwrap();
-    crate::server::read_response(&mut stream).await.0
+    crate::media::upload_raw(address, token, bytes).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -165,7 +165,7 @@ async fn varnish_serves_repeat_media_requests_from_its_cache() {
 
 /// Sends one multipart upload (field `file`) to the real server; answers the status and the
 /// JSON answer.
-async fn upload_raw(address: &str, token: &str, bytes: &[u8]) -> (u16, Value) {
+pub(crate) async fn upload_raw(address: &str, token: &str, bytes: &[u8]) -> (u16, Value) {
     let boundary = "process-test-boundary";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\n"
@@ -189,13 +189,7 @@ async fn upload_raw(address: &str, token: &str, bytes: &[u8]) -> (u16, Value) {
 
 /// The server's peak resident memory so far, in bytes (Linux).
 fn peak_memory(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kilobytes: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kilobytes * 1024
+    crate::server::memory_kib(pid, "VmHWM") * 1024
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

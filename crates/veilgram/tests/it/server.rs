@@ -284,3 +284,13 @@ pub async fn get_text(address: &str, path: &str) -> String {
     stream.read_to_end(&mut raw).await.unwrap();
     String::from_utf8_lossy(&raw).into_owned()
 }
+
+/// A memory figure of process `pid` (`VmRSS`, `VmHWM`, ...) from `/proc/<pid>/status`, in KiB.
+pub fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
