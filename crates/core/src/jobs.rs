@@ -1,10 +1,17 @@
-//! The job queue port (the seed's Celery workers): durable jobs leased by workers, acknowledged
-//! when done, retried with exponential backoff, and dead-lettered after too many attempts.
+//! The job queue port (the seed's Celery workers): durable jobs held by workers, acknowledged
+//! when done, retried after a delay, and dead-lettered after too many attempts.
 //!
-//! Delivery is at least once: a worker that dies holding a lease loses it when the lease times
-//! out, and the job runs again, so every job must be safe to run twice.
+//! It promises only what a broker such as RabbitMQ keeps too. The broker's clock decides when a
+//! job is due, so no call takes a time. A job is held by the worker that received it until that
+//! worker acknowledges, fails or dead-letters it, or is gone (its process ended, its connection
+//! dropped): how long a hold survives a silent worker is the adapter's business, not the
+//! caller's. A job is answered by its `receipt` (a delivery tag), not by its id. Finished jobs
+//! are not kept, and jobs held by workers are not counted.
+//!
+//! Delivery is at least once: a worker that dies holding a job loses it to another, and the job
+//! runs again, so every job must be safe to run twice.
 
-use crate::{JobId, StoreError, Timestamp};
+use crate::{JobId, StoreError};
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -15,9 +22,26 @@ pub struct Job {
     pub queue: String,
     /// JSON, written by whoever enqueued it.
     pub payload: String,
-    /// Attempts so far, this one included.
+    /// Attempts so far, this one included (an attempt cut short by a worker's death may count).
     pub attempt: i64,
     pub max_attempts: i64,
+    /// This delivery, as the adapter knows it: acknowledging or failing the job passes it back.
+    pub receipt: Receipt,
+}
+
+/// An adapter's handle on one delivery of a job (a lease, a broker's delivery tag); opaque to
+/// callers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt(String);
+
+impl Receipt {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A job to enqueue.
@@ -32,18 +56,18 @@ pub struct NewJob {
 /// What a failed attempt led to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Retry {
-    /// It runs again at the given time.
-    At(Timestamp),
+    /// It runs again, no sooner than this from now (the delay asked for, or an adapter's
+    /// rounding of it up).
+    After(Duration),
     /// No attempts left: the job is in the dead-letter state, kept for inspection.
     DeadLettered,
 }
 
-/// Jobs by state, for `/metrics`.
+/// Jobs waiting, by state, for `/metrics`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobCounts {
+    /// Waiting to run: due now, or after a retry's delay.
     pub queued: i64,
-    pub leased: i64,
-    pub done: i64,
     pub dead: i64,
 }
 
@@ -60,42 +84,28 @@ pub trait JobQueue: Send + Sync {
     /// Adds a job, runnable now.
     async fn enqueue(&self, job: NewJob) -> Result<(), StoreError>;
 
-    /// The oldest runnable job of `queue` (queued and due, or leased by a worker whose lease
-    /// ran out), now leased until `now + lease`; `None` when there is none.
-    async fn lease(
-        &self,
-        queue: &str,
-        lease: Duration,
-        now: Timestamp,
-    ) -> Result<Option<Job>, StoreError>;
+    /// The next runnable job of `queue`, now held by this worker; `None` when there is none.
+    async fn lease(&self, queue: &str) -> Result<Option<Job>, StoreError>;
 
-    /// The job is done (a job no longer leased, say acknowledged twice, is left alone).
-    async fn ack(&self, id: JobId) -> Result<(), StoreError>;
+    /// The job is done and forgotten. A delivery whose hold was lost meanwhile (the job went to
+    /// another worker) finishes nothing: the other worker's does.
+    async fn ack(&self, job: &Job) -> Result<(), StoreError>;
 
     /// The attempt failed with `error` (kept for operators; never user content): the job runs
-    /// again after `backoff(base, attempt)` (or `at_least`, a `Retry-After`, if longer), or is
-    /// dead-lettered when out of attempts.
-    async fn fail(
-        &self,
-        job: &Job,
-        error: &str,
-        base: Duration,
-        at_least: Option<Duration>,
-        now: Timestamp,
-    ) -> Result<Retry, StoreError>;
+    /// again no sooner than `delay` from now (see `backoff`), or is dead-lettered when out of
+    /// attempts.
+    async fn fail(&self, job: &Job, error: &str, delay: Duration) -> Result<Retry, StoreError>;
 
     async fn counts(&self) -> Result<JobCounts, StoreError>;
 
     /// The job can never succeed (an unreadable payload, a refusal): dead-lettered now,
     /// whatever attempts it had left.
-    async fn dead_letter(&self, job: &Job, error: &str, now: Timestamp) -> Result<(), StoreError> {
+    async fn dead_letter(&self, job: &Job, error: &str) -> Result<(), StoreError> {
         let last = Job {
             attempt: job.max_attempts,
             ..job.clone()
         };
-        self.fail(&last, error, Duration::ZERO, None, now)
-            .await
-            .map(|_| ())
+        self.fail(&last, error, Duration::ZERO).await.map(|_| ())
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use veilgram_core::events::{DomainEvent, EventEnvelope, EventFor};
-use veilgram_core::jobs::{Job, JobCounts, JobQueue, NewJob, Retry};
+use veilgram_core::jobs::{backoff, Job, JobCounts, JobQueue, NewJob, Retry};
 use veilgram_core::ports::{MediaStore, ProcessingOutcome, StoredObject};
 use veilgram_core::{JobId, MediaId, PostId, Timestamp};
 
@@ -53,8 +53,6 @@ pub struct MediaWorker {
     media: Arc<MediaService>,
     store: Arc<dyn MediaStore>,
     jobs: Arc<dyn JobQueue>,
-    /// How long a lease lasts: a worker that dies loses its job to another after this.
-    lease: Duration,
     /// The first retry's delay (doubling after).
     backoff: Duration,
     /// Signalled when this process enqueued a job.
@@ -62,13 +60,12 @@ pub struct MediaWorker {
     stats: Arc<JobStats>,
 }
 
-/// The job queue as last seen by this worker, and what it ran, for `/metrics`.
+/// The job queue as last seen by this worker, and what it runs and ran, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct JobStats {
     queued: AtomicI64,
-    leased: AtomicI64,
-    done: AtomicI64,
     dead: AtomicI64,
+    running: AtomicI64,
     ran: AtomicI64,
     retried: AtomicI64,
 }
@@ -76,14 +73,14 @@ pub struct JobStats {
 impl JobStats {
     pub fn render(&self) -> String {
         let mut out = String::from(
-            "# HELP veilgram_jobs Jobs in the queue by state (as last seen by this process).\n\
+            "# HELP veilgram_jobs Jobs waiting in the queue by state (as last seen by this process), \
+             and jobs this process is running.\n\
              # TYPE veilgram_jobs gauge\n",
         );
         for (state, value) in [
             ("queued", &self.queued),
-            ("leased", &self.leased),
-            ("done", &self.done),
             ("dead", &self.dead),
+            ("running", &self.running),
         ] {
             let _ = writeln!(
                 out,
@@ -111,8 +108,6 @@ impl JobStats {
 
     fn record(&self, counts: &JobCounts) {
         self.queued.store(counts.queued, Ordering::Relaxed);
-        self.leased.store(counts.leased, Ordering::Relaxed);
-        self.done.store(counts.done, Ordering::Relaxed);
         self.dead.store(counts.dead, Ordering::Relaxed);
     }
 }
@@ -124,13 +119,11 @@ impl MediaWorker {
         jobs: Arc<dyn JobQueue>,
         backoff: Duration,
     ) -> Self {
-        let lease = media.settings().video.time_limit * 3;
         let wake = media.enqueued();
         Self {
             media,
             store,
             jobs,
-            lease,
             backoff,
             wake,
             stats: Arc::default(),
@@ -152,7 +145,7 @@ impl MediaWorker {
     pub async fn run_once(&self) -> Result<bool, MediaError> {
         let mut leased = None;
         for queue in [IMAGE_QUEUE, VIDEO_QUEUE] {
-            leased = self.jobs.lease(queue, self.lease, Timestamp::now()).await?;
+            leased = self.jobs.lease(queue).await?;
             if leased.is_some() {
                 break;
             }
@@ -162,16 +155,21 @@ impl MediaWorker {
             return Ok(false);
         };
         self.stats.ran.fetch_add(1, Ordering::Relaxed);
+        self.stats.running.fetch_add(1, Ordering::Relaxed);
+        let handled = self.handle(&job).await;
+        self.stats.running.fetch_sub(1, Ordering::Relaxed);
+        handled.map(|()| true)
+    }
+
+    async fn handle(&self, job: &Job) -> Result<(), MediaError> {
         let Ok(task) = serde_json::from_str::<ProcessingJob>(&job.payload) else {
             // Nothing can make it readable: dead-lettered for an operator to look at.
-            self.jobs
-                .dead_letter(&job, "unreadable payload", Timestamp::now())
-                .await?;
-            return Ok(true);
+            self.jobs.dead_letter(job, "unreadable payload").await?;
+            return Ok(());
         };
         match self.process(&task).await {
             Ok(()) => {
-                self.jobs.ack(job.id).await?;
+                self.jobs.ack(job).await?;
                 tracing::info!(media_id = %task.media_id, "a media job finished");
             }
             Err(
@@ -181,12 +179,12 @@ impl MediaWorker {
             ) => {
                 tracing::info!(%error, media_id = %task.media_id, "an upload could not be processed");
                 self.give_up(&task).await?;
-                self.jobs.ack(job.id).await?;
+                self.jobs.ack(job).await?;
                 tracing::info!(media_id = %task.media_id, "a media job finished");
             }
-            Err(error) => self.retry(&job, &task, &error).await?,
+            Err(error) => self.retry(job, &task, &error).await?,
         }
-        Ok(true)
+        Ok(())
     }
 
     async fn retry(
@@ -199,13 +197,7 @@ impl MediaWorker {
         self.stats.retried.fetch_add(1, Ordering::Relaxed);
         let retry = self
             .jobs
-            .fail(
-                job,
-                &error.to_string(),
-                self.backoff,
-                None,
-                Timestamp::now(),
-            )
+            .fail(job, &error.to_string(), backoff(self.backoff, job.attempt))
             .await?;
         if retry == Retry::DeadLettered {
             self.give_up(task).await?;

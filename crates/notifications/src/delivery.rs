@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use veilgram_core::jobs::{JobQueue, NewJob};
+use veilgram_core::jobs::{backoff, JobQueue, NewJob};
 use veilgram_core::ports::{NotificationRecord, PushDeviceStore, PushTarget};
 use veilgram_core::{JobId, PushDeviceId, StoreError, Timestamp};
 
@@ -173,12 +173,8 @@ impl PushWorker {
     }
 
     /// Sends one due push, if any; answers whether one ran.
-    pub async fn run_once(&self, now: Timestamp) -> Result<bool, StoreError> {
-        let Some(job) = self
-            .jobs
-            .lease(PUSH_QUEUE, Duration::from_secs(120), now)
-            .await?
-        else {
+    pub async fn run_once(&self) -> Result<bool, StoreError> {
+        let Some(job) = self.jobs.lease(PUSH_QUEUE).await? else {
             return Ok(false);
         };
         let task = serde_json::from_str::<PushJob>(&job.payload).ok();
@@ -187,21 +183,20 @@ impl PushWorker {
             None => Sent::Refused("unreadable payload".into()),
         };
         match outcome {
-            Sent::Delivered => self.jobs.ack(job.id).await?,
+            Sent::Delivered => self.jobs.ack(&job).await?,
             Sent::Gone => {
                 if let Some(task) = &task {
                     self.devices.forget_device(task.device_id).await?;
                 }
-                self.jobs.ack(job.id).await?;
+                self.jobs.ack(&job).await?;
             }
             Sent::Retry(error, at_least) => {
-                self.jobs
-                    .fail(&job, &error, self.backoff, at_least, now)
-                    .await?;
+                let delay = backoff(self.backoff, job.attempt).max(at_least.unwrap_or_default());
+                self.jobs.fail(&job, &error, delay).await?;
             }
             Sent::Refused(error) => {
                 tracing::warn!(%error, "a push was refused; dead-lettered");
-                self.jobs.dead_letter(&job, &error, now).await?;
+                self.jobs.dead_letter(&job, &error).await?;
             }
         }
         Ok(true)
@@ -288,7 +283,7 @@ impl PushWorker {
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             while !*stop.borrow() {
-                match self.run_once(Timestamp::now()).await {
+                match self.run_once().await {
                     Ok(true) => continue,
                     Ok(false) => {}
                     Err(error) => tracing::warn!(%error, "the push worker failed; retrying"),

@@ -120,6 +120,8 @@ pub struct SqlStore {
     /// Bumped after every commit of this process that wrote to the outbox or the event log, so
     /// the relay and consumers of this process start at once instead of at their next poll.
     events_written: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The jobs this process holds (see `jobs`).
+    pub(crate) holds: Arc<crate::jobs::Holds>,
 }
 
 /// A write transaction; on SQLite it also holds this process's write gate until it ends.
@@ -190,11 +192,22 @@ impl SqlStore {
             write_gate,
             committer: None,
             events_written: Arc::new(tokio::sync::watch::channel(0).0),
+            holds: crate::jobs::Holds::new(crate::jobs::JOB_LEASE),
         };
         if engine == Engine::Sqlite {
             store.committer = Some(crate::batch::Committer::start(store.clone()));
         }
         Ok(store)
+    }
+
+    /// A handle of this store for a task of its own: it neither holds this handle's jobs nor
+    /// keeps the committer alive, so the task cannot keep the store from ending.
+    pub(crate) fn detached(&self) -> Self {
+        Self {
+            holds: crate::jobs::Holds::new(self.holds.lease()),
+            committer: None,
+            ..self.clone()
+        }
     }
 
     pub const fn engine(&self) -> Engine {
