@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use veilgram_auth::proof::{ProofOfWork, ProofSettings};
 use veilgram_auth::AuthService;
 use veilgram_comments::{CommentError, CommentsService};
 use veilgram_core::cache::Cache;
@@ -36,12 +37,15 @@ pub struct AppSettings {
     pub media: MediaSettings,
     /// Accept Web Push endpoints on loopback and private networks (development only).
     pub allow_local_push: bool,
+    pub proof_of_work: ProofSettings,
 }
 
 /// Every service of one process.
 pub struct App {
     pub store: Arc<SqlStore>,
     pub auth: Arc<AuthService>,
+    /// Sign-up's (and troubled logins') proof of work.
+    pub proofs: Arc<ProofOfWork>,
     pub users: Arc<UsersService>,
     pub posts: Arc<PostsService>,
     pub comments: Arc<CommentsService>,
@@ -82,6 +86,11 @@ impl App {
                 .await
                 .context("cannot read the feed cursor key")?,
         };
+        let proof_key = store
+            .server_secret("proof-of-work-key")
+            .await
+            .context("cannot read the proof-of-work key")?;
+        let proofs = ProofOfWork::new(proof_key, Arc::clone(&cache), settings.proof_of_work);
         let media = MediaService::new(
             Arc::clone(&store) as Arc<dyn MediaStore>,
             MediaStorage::open(&settings.storage).context("cannot open the media storage")?,
@@ -89,6 +98,7 @@ impl App {
         )
         .context("cannot prepare the media work directory")?;
         Ok(Self {
+            proofs: Arc::new(proofs),
             users: Arc::new(UsersService::new(
                 Arc::clone(&store) as Arc<dyn ProfileStore>,
                 Arc::clone(&store) as Arc<dyn GraphStore>,

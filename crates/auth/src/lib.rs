@@ -6,6 +6,7 @@
 //! - [`keys`]: the signing key ring kept in the data dir, its rotation and the JWKS document.
 //! - [`tokens`]: minting and strictly verifying access JWTs, with a cache of verified tokens.
 //! - [`revocations`]: the in-process mirror of the revocation list, synced from the store.
+//! - [`proof`]: proof-of-work challenges for sign-up and for logins after repeated failures.
 //! - [`service`]: [`AuthService`], the operations the gateway calls.
 //!
 //! # Invariants
@@ -16,6 +17,7 @@
 //!   revocation checks.
 
 pub mod keys;
+pub mod proof;
 pub mod revocations;
 pub mod secrets;
 pub mod service;

@@ -25,6 +25,7 @@ use tokio::net::TcpStream;
 mod events;
 mod feeds;
 mod media;
+mod proof;
 mod realtime;
 
 #[derive(Parser)]
@@ -34,7 +35,8 @@ pub(crate) struct Arguments {
     /// `feeds` (home-feed reads and fan-out at 10,000 users, in memory and on Redis), `media`
     /// (photo uploads against in-process processing of the same photo), `realtime` (idle
     /// WebSockets, memory per connection, broadcast latency), `events` (a consumer group with
-    /// and without its lease, over one and two processes), or `all`.
+    /// and without its lease, over one and two processes), `proof` (the proof of work's hash
+    /// against SHA-256, and solve times), or `all`.
     #[arg(long, default_value = "writes")]
     suite: String,
     /// WebSocket connections the realtime suite opens.
@@ -101,6 +103,7 @@ pub(crate) fn start_server(
         .env("VEILGRAM_LOG__LEVEL", "warn")
         // A load generator is one client sending far more than any person.
         .env("VEILGRAM_RATE_LIMIT_SCALE", "0")
+        .env("VEILGRAM_AUTH__PROOF_OF_WORK", "false")
         .env("VEILGRAM_DATABASE__MAX_CONNECTIONS", "16")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -642,6 +645,12 @@ async fn measure_engine(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let arguments = Arguments::parse();
+    if matches!(arguments.suite.as_str(), "proof" | "all") {
+        proof::print();
+        if arguments.suite == "proof" {
+            return Ok(());
+        }
+    }
     let binary = match &arguments.veilgram {
         Some(path) => path.clone(),
         None => std::env::current_exe()?.with_file_name("veilgram"),
@@ -663,9 +672,13 @@ async fn main() -> anyhow::Result<()> {
         "media" => (false, false, true, false, false),
         "realtime" => (false, false, false, true, false),
         "events" => (false, false, false, false, true),
+        "proof" => (false, false, false, false, false),
         "all" => (true, true, true, true, true),
-        other => bail!("unknown suite {other}: writes, feeds, media, realtime, events or all"),
+        other => {
+            bail!("unknown suite {other}: writes, feeds, media, realtime, events, proof or all")
+        }
     };
+
     if events {
         events::print(&arguments.engines).await?;
     }

@@ -84,6 +84,10 @@ id_type!(
     AliasBlockId
 );
 id_type!(
+    /// A block of an address or network (kept as keyed hashes). Time-ordered (v7).
+    AddressBlockId
+);
+id_type!(
     /// A report of a post or comment.
     ReportId
 );
@@ -144,6 +148,13 @@ impl PostId {
 }
 
 impl CommentId {
+    /// A fresh time-ordered id.
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl AddressBlockId {
     /// A fresh time-ordered id.
     pub fn generate() -> Self {
         Self(Uuid::now_v7())

@@ -58,7 +58,7 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 pub use ids::{
-    AliasBlockId, CommentId, EventId, IdMap, IdSet, JobId, MediaId, NotificationId, PollId, PostId,
-    PushDeviceId, ReportId, SessionFamilyId, UserId,
+    AddressBlockId, AliasBlockId, CommentId, EventId, IdMap, IdSet, JobId, MediaId, NotificationId,
+    PollId, PostId, PushDeviceId, ReportId, SessionFamilyId, UserId,
 };
 pub use time::Timestamp;

@@ -238,6 +238,18 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<veilgram_auth::proof::ProofError> for ApiError {
+    fn from(error: veilgram_auth::proof::ProofError) -> Self {
+        use veilgram_auth::proof::ProofError;
+        let code = match error {
+            ProofError::Required => "proof_required",
+            ProofError::Expired | ProofError::Spent => "proof_expired",
+            ProofError::Forged | ProofError::Wrong => "proof_invalid",
+        };
+        Self::new(StatusCode::FORBIDDEN, code, error.to_string()).with_field("proof")
+    }
+}
+
 fn nickname_taken() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,

@@ -156,6 +156,43 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// Where a request comes from, as far as the server may know it: the address (never stored or
+/// logged) and its keyed hash of the day, which names it in counters.
+pub struct ClientAddress {
+    pub address: Option<std::net::IpAddr>,
+    pub bucket: String,
+}
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok());
+        let address = state.rate_limits.client_address(peer, forwarded);
+        let bucket = match address {
+            Some(address) => {
+                state
+                    .rate_limits
+                    .address_bucket(address, veilgram_core::Timestamp::now())
+                    .await?
+            }
+            // An in-process caller: one shared name.
+            None => "unknown".into(),
+        };
+        Ok(Self { address, bucket })
+    }
+}
+
 /// A caller the rate-limit middleware already authenticated for this request (extensions are
 /// set by the server only), so the token is verified once.
 #[derive(Clone, Copy)]

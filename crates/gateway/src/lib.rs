@@ -18,6 +18,7 @@
 //!   tokens, recovery keys, query strings or bodies.
 
 pub mod app;
+pub mod blocks;
 pub mod cursor;
 pub mod error;
 pub mod extract;

@@ -27,6 +27,9 @@ use veilgram_core::{Timestamp, UserId};
 static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
+/// A per-address budget spent this many times over blocks its address for a while.
+const FLOOD_FACTOR: u64 = 3;
+
 /// The kinds of request that have budgets of their own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Budget {
@@ -151,6 +154,11 @@ impl Network {
         };
         let bits = if address.is_ipv4() { 32 } else { 128 };
         (prefix <= bits).then_some(Self { address, prefix })
+    }
+
+    /// The network's address and prefix length.
+    pub const fn parts(&self) -> (IpAddr, u8) {
+        (self.address, self.prefix)
     }
 
     pub fn contains(&self, address: IpAddr) -> bool {
@@ -304,6 +312,18 @@ impl RateLimiter {
         Ok(key)
     }
 
+    /// The address key of day `day`: today's as the rate limits use it, another day's (made
+    /// ahead of its day by a block that lasts into it) read or made without forgetting any.
+    pub async fn key_of_day(&self, day: i64, now: Timestamp) -> Result<Vec<u8>, ApiError> {
+        if day == now.as_millis().div_euclid(DAY_MS) {
+            return self.day_key(day).await;
+        }
+        Ok(self
+            .secrets
+            .server_secret(&format!("address-key:{day}"))
+            .await?)
+    }
+
     /// The bucket name of an address today: a keyed hash, never the address.
     pub async fn address_bucket(
         &self,
@@ -343,6 +363,7 @@ impl RateLimiter {
         let reset = left_ms.div_ceil(1000).max(1);
         Ok(Spent::Counted {
             budget,
+            used,
             limit,
             remaining: limit.count.saturating_sub(used),
             reset,
@@ -360,6 +381,8 @@ enum Spent {
     Unlimited,
     Counted {
         budget: Budget,
+        /// Requests counted in this window, this one included.
+        used: u64,
         limit: Limit,
         remaining: u64,
         reset: u64,
@@ -401,17 +424,33 @@ pub async fn rate_limit(
     next: Next,
 ) -> Response {
     let limiter = state.rate_limits.as_ref();
-    if !limiter.enabled() {
-        return next.run(request).await;
-    }
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned());
+    let now = Timestamp::now();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let forwarded = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok());
+    let address = limiter.client_address(peer, forwarded);
+    if let (Some(route), Some(address)) = (route.as_deref(), address) {
+        if crate::blocks::guarded(request.method(), route)
+            && state.address_blocks.blocked(address, now).await
+        {
+            return crate::blocks::refusal().into_response();
+        }
+    }
+    if !limiter.enabled() {
+        return next.run(request).await;
+    }
     let Some(budget) = route.and_then(|route| Budget::of(request.method(), &route)) else {
         return next.run(request).await;
     };
-    let now = Timestamp::now();
     // A signed, unexpired token names whose budget to spend from at once; its check against
     // the revocation list shared through the cache goes out together with the spending.
     let token = bearer_token(request.headers())
@@ -421,15 +460,7 @@ pub async fn rate_limit(
     let who = match token {
         Some(token) => Who::User(token.user_id()),
         None => {
-            let peer = request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|info| info.0.ip());
-            let forwarded = request
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|value| value.to_str().ok());
-            match limiter.client_address(peer, forwarded) {
+            match address {
                 Some(address) => match limiter.address_bucket(address, now).await {
                     Ok(bucket) => Who::Address(bucket),
                     Err(error) => return error.into_response(),
@@ -454,6 +485,20 @@ pub async fn rate_limit(
         Ok(spent) => spent,
         Err(error) => return error.into_response(),
     };
+    if let (Spent::Counted { used, limit, .. }, Some(address)) = (&spent, address) {
+        // A flood of sign-ups or logins blocks its address for a while, once.
+        if budget.per_address() && *used == limit.count * FLOOD_FACTOR + 1 {
+            let reason = format!("{} flood", budget.name());
+            match state
+                .address_blocks
+                .block_address(address, crate::blocks::FLOOD_BLOCK, &reason, now)
+                .await
+            {
+                Ok(_) => tracing::warn!(budget = budget.name(), "a flooding address was blocked"),
+                Err(_) => tracing::warn!("a flooding address could not be blocked"),
+            }
+        }
+    }
     let headers = spent.headers();
     let mut response = match spent {
         Spent::Counted {

@@ -23,6 +23,7 @@
 //! - Each port method is one transaction, or (SQLite) one write inside a group commit that is
 //!   redone alone if its batch fails: it either writes everything or nothing.
 
+mod address_blocks;
 mod batch;
 mod comments;
 mod credentials;

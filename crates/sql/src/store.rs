@@ -75,6 +75,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "leases",
         sql: include_str!("../migrations/0011_leases.sql"),
     },
+    Migration {
+        version: 12,
+        name: "address_blocks",
+        sql: include_str!("../migrations/0012_address_blocks.sql"),
+    },
 ];
 
 /// The migrations' two dialect words, spelled for `engine`: byte strings and an auto-numbered

@@ -290,6 +290,13 @@ pub struct AuthConfig {
     /// users; by default the ring is kept in the database, where every process reads it.
     pub signing_key_file: Option<PathBuf>,
     pub revocation_sync_interval_ms: u64,
+    /// Sign-up (and logins after repeated failures) must carry a solved challenge; `false` for
+    /// load tests and benchmarks only.
+    pub proof_of_work: bool,
+    /// Leading zero bits of a quiet day's challenge (each adds as much work again).
+    pub proof_of_work_bits: u8,
+    /// Argon2id memory per hash of a challenge, in KiB.
+    pub proof_of_work_memory_kib: u32,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -365,6 +372,9 @@ impl Default for AuthConfig {
             refresh_reuse_grace_seconds: 5,
             signing_key_file: None,
             revocation_sync_interval_ms: 1000,
+            proof_of_work: true,
+            proof_of_work_bits: veilgram_auth::proof::ProofSettings::default().base_bits,
+            proof_of_work_memory_kib: veilgram_auth::proof::ProofSettings::default().memory_kib,
         }
     }
 }
@@ -503,6 +513,14 @@ impl Config {
         {
             bail!("auth.access_token_ttl_seconds must be between 1 and 86400");
         }
+        if self.auth.proof_of_work_bits > 20
+            || !(256..=65_536).contains(&self.auth.proof_of_work_memory_kib)
+        {
+            bail!(
+                "auth.proof_of_work_bits must be at most 20, and auth.proof_of_work_memory_kib \
+                 between 256 and 65536"
+            );
+        }
         self.rate_limit_settings()?;
         if !(1..=10_000).contains(&self.feeds.timeline_length) {
             bail!("feeds.timeline_length must be between 1 and 10000");
@@ -630,6 +648,15 @@ impl Config {
     /// Where keys were kept before they moved to the store: imported from there on first start.
     pub fn legacy_signing_key_file(&self) -> PathBuf {
         self.data_dir.join("signing-keys.json")
+    }
+
+    pub fn proof_settings(&self) -> veilgram_auth::proof::ProofSettings {
+        veilgram_auth::proof::ProofSettings {
+            enabled: self.auth.proof_of_work,
+            base_bits: self.auth.proof_of_work_bits,
+            memory_kib: self.auth.proof_of_work_memory_kib,
+            ..veilgram_auth::proof::ProofSettings::default()
+        }
     }
 
     pub fn auth_settings(&self) -> veilgram_auth::AuthSettings {

@@ -55,6 +55,20 @@ enum Command {
     /// Retire the current access-token signing key and start signing with a new one. Tokens
     /// signed by the old key stay valid until they expire; running servers pick the new key up.
     RotateSigningKey,
+    /// Block an address or network from making changes (sign-up, login, writes) for a while;
+    /// it is kept only as keyed hashes, one per day, that cannot be read back into addresses.
+    BlockAddress {
+        /// An address (IPv6 by its /64) or a network in CIDR (at least /8, or /16 for IPv6).
+        network: String,
+        /// How long: `90s`, `30m`, `12h`, `7d` (at most 90 days).
+        #[arg(long = "for", value_name = "DURATION")]
+        lasting: String,
+        /// Shown to moderators in the list of blocks.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Lift an address block by its id (listed by `GET /api/v1/admin/address-blocks`).
+    UnblockAddress { id: String },
     /// Grant or revoke the moderator role (moderators see the report queue and act on it).
     Moderator {
         #[command(subcommand)]
@@ -105,6 +119,17 @@ fn main() -> ExitCode {
             Command::Worker => serve::worker(loaded.config).await,
             Command::Migrate => serve::migrate(&loaded.config).await,
             Command::RotateSigningKey => serve::rotate_signing_key(&loaded.config).await,
+            Command::BlockAddress {
+                network,
+                lasting,
+                reason,
+            } => {
+                serve::block_address(&loaded.config, Some((&network, &lasting, &reason)), None)
+                    .await
+            }
+            Command::UnblockAddress { id } => {
+                serve::block_address(&loaded.config, None, Some(&id)).await
+            }
             Command::Moderator { change } => match change {
                 RoleChange::Grant { user_id } => {
                     serve::set_moderator(&loaded.config, &user_id, true).await

@@ -87,6 +87,66 @@ pub async fn set_moderator(config: &Config, user_id: &str, moderator: bool) -> a
     Ok(())
 }
 
+/// Blocks `(network, duration, reason)`, or lifts the block `lift`.
+pub async fn block_address(
+    config: &Config,
+    block: Option<(&str, &str, &str)>,
+    lift: Option<&str>,
+) -> anyhow::Result<()> {
+    use veilgram_gateway::blocks::{parse_duration, AddressBlocks};
+    let store = Arc::new(open_store(config).await?);
+    // The limiter only lends its day keys here; they live in the store, not the cache.
+    let limiter = Arc::new(RateLimiter::new(
+        Arc::new(veilgram_cache::MemoryCache::default()),
+        Arc::clone(&store) as Arc<dyn ServerSecrets>,
+        config.rate_limit_settings()?,
+    ));
+    let blocks = AddressBlocks::new(
+        Arc::clone(&store) as Arc<dyn veilgram_core::ports::AddressBlockStore>,
+        limiter,
+    );
+    let outcome = match (block, lift) {
+        (Some((network, lasting, reason)), _) => match parse_duration(lasting) {
+            None => Err(anyhow::anyhow!(
+                "--for {lasting:?}: a number of seconds, or with s, m, h or d"
+            )),
+            Some(lasting) => blocks
+                .block(
+                    network,
+                    lasting,
+                    veilgram_core::ports::AddressBlockKind::Manual,
+                    reason,
+                    veilgram_core::Timestamp::now(),
+                )
+                .await
+                .map(|block| {
+                    println!(
+                        "blocked {} /{} until {} (block {}); only keyed hashes are stored",
+                        block.family,
+                        block.prefix,
+                        block.until.to_rfc3339(),
+                        block.id
+                    );
+                })
+                .map_err(|error| anyhow::anyhow!("{network:?}: {}", error.message)),
+        },
+        (None, Some(id)) => match id.parse() {
+            Err(_) => Err(anyhow::anyhow!("{id:?} is not a block id")),
+            Ok(id) => match blocks.lift(id).await {
+                Ok(true) => {
+                    println!("lifted block {id}");
+                    Ok(())
+                }
+                Ok(false) => Err(anyhow::anyhow!("no block {id}")),
+                Err(error) => Err(anyhow::anyhow!("{}", error.message)),
+            },
+        },
+        (None, None) => Ok(()),
+    };
+    store.close().await;
+    outcome
+}
+
 pub async fn rotate_signing_key(config: &Config) -> anyhow::Result<()> {
     let store = Arc::new(open_store(config).await?);
     let auth = open_auth(config, &store).await?;
@@ -219,6 +279,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 storage,
                 media: config.media_settings(runs_jobs),
                 allow_local_push: config.push.allow_local_endpoints,
+                proof_of_work: config.proof_settings(),
             },
         )
         .await?,
@@ -404,6 +465,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let counter_for_metrics = Arc::clone(&event_counter);
     let cache_for_metrics = Arc::clone(&cache);
     let commit_stats = store.commit_stats();
+    let rate_limits = Arc::new(RateLimiter::new(
+        Arc::clone(&cache),
+        Arc::clone(&store) as Arc<dyn ServerSecrets>,
+        config.rate_limit_settings()?,
+    ));
     let state = AppState::new(Services {
         app,
         hub,
@@ -412,10 +478,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
             config.http.max_unauthenticated_sockets_per_address,
         ),
         vapid_public_key: Arc::from(vapid_public.as_str()),
-        rate_limits: Arc::new(RateLimiter::new(
-            Arc::clone(&cache),
-            Arc::clone(&store) as Arc<dyn ServerSecrets>,
-            config.rate_limit_settings()?,
+        rate_limits: Arc::clone(&rate_limits),
+        address_blocks: Arc::new(veilgram_gateway::blocks::AddressBlocks::new(
+            Arc::clone(&store) as Arc<dyn veilgram_core::ports::AddressBlockStore>,
+            rate_limits,
         )),
         metrics_sources: Arc::new([
             Arc::new(move || counter_for_metrics.render()) as MetricsSource,

@@ -9,7 +9,7 @@
 //!
 //! # Invariants
 //! - Every answer carries a strict Content-Security-Policy (no inline script or style, no
-//!   `eval`, connections and media to this origin only), `nosniff`, a Permissions-Policy that
+//!   `eval` (WebAssembly only, for the proof of work's Argon2), connections and media to this origin only), `nosniff`, a Permissions-Policy that
 //!   turns off the powerful features it never uses, and `Cross-Origin-Opener-Policy`.
 //! - Assets are gzip-compressed once, at first use; a client that does not accept gzip gets
 //!   the plain bytes.
@@ -28,7 +28,8 @@ use std::sync::LazyLock;
 const VERSION_PLACEHOLDER: &str = "__VERSION__";
 
 /// The policy every answer of the web client carries.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
     style-src 'self'; img-src 'self' blob:; media-src 'self' blob:; connect-src 'self'; \
     worker-src 'self'; manifest-src 'self'; font-src 'self'; base-uri 'none'; \
     form-action 'none'; frame-ancestors 'none'";
@@ -58,6 +59,9 @@ const FILES: &[(&str, &[u8])] = assets![
     "dom.js",
     "i18n.js",
     "live.js",
+    "proof.js",
+    "proof-worker.js",
+    "vendor/argon2.umd.min.js",
     "router.js",
     "session.js",
     "messages/en.js",

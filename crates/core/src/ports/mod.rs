@@ -8,12 +8,13 @@
 
 use crate::events::{EventEnvelope, EventFor, LoggedEvent};
 use crate::{
-    AliasBlockId, CommentId, EventId, IdMap, IdSet, MediaId, NotificationId, PollId, PostId,
-    PushDeviceId, ReportId, SessionFamilyId, StoreError, Timestamp, UserId,
+    AddressBlockId, AliasBlockId, CommentId, EventId, IdMap, IdSet, MediaId, NotificationId,
+    PollId, PostId, PushDeviceId, ReportId, SessionFamilyId, StoreError, Timestamp, UserId,
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+mod abuse;
 mod comments;
 mod events;
 mod feeds;
@@ -26,6 +27,7 @@ mod polls;
 mod posts;
 mod push;
 
+pub use abuse::*;
 pub use comments::*;
 pub use events::*;
 pub use feeds::*;

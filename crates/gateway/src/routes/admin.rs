@@ -1,4 +1,5 @@
-//! Moderation routes (moderators only): the open-report queue and decisions on it.
+//! Moderation routes (moderators only): the open-report queue and decisions on it, and blocks
+//! of abusive addresses and networks (kept as keyed hashes; see `blocks`).
 
 use crate::app::AppState;
 use crate::cursor;
@@ -13,8 +14,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use veilgram_core::ports::Actor;
+use veilgram_core::ports::{AddressBlock, AddressBlockKind};
 use veilgram_core::ports::{ModerationAction, ReportGroup};
-use veilgram_core::ReportId;
+use veilgram_core::{AddressBlockId, ReportId, Timestamp};
 
 const QUEUE: &str = "reports";
 
@@ -22,6 +24,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(open_reports))
         .routes(routes!(resolve_report))
+        .routes(routes!(address_blocks, block_network))
+        .routes(routes!(lift_block))
 }
 
 /// The open reports about one post or comment.
@@ -129,4 +133,124 @@ async fn resolve_report(
         .moderate(Actor::User(caller.user_id), report_id, action)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A block as listed: the kind of network, never which.
+#[derive(Serialize, ToSchema)]
+pub struct AddressBlockView {
+    id: String,
+    /// `manual` (a moderator or operator) or `flood` (the address flooded sign-ups, logins or
+    /// proofs of work).
+    kind: &'static str,
+    /// `ipv4` or `ipv6`.
+    family: &'static str,
+    prefix: u8,
+    reason: String,
+    until: String,
+    created_at: String,
+}
+
+impl From<AddressBlock> for AddressBlockView {
+    fn from(block: AddressBlock) -> Self {
+        Self {
+            id: block.id.to_string(),
+            kind: block.kind.name(),
+            family: block.family,
+            prefix: block.prefix,
+            reason: block.reason,
+            until: block.until.to_rfc3339(),
+            created_at: block.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AddressBlockList {
+    items: Vec<AddressBlockView>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockRequest {
+    /// An address (`203.0.113.7`; IPv6 by its /64) or a network (`203.0.113.0/24`, at least /8;
+    /// `2001:db8::/48`, at least /16). Kept only as keyed hashes.
+    network: String,
+    /// How long, at most 90 days.
+    duration_seconds: u64,
+    /// For the moderators' list (at most 200 characters).
+    #[serde(default)]
+    reason: String,
+}
+
+async fn require_moderator(
+    state: &AppState,
+    caller: &veilgram_auth::Principal,
+) -> Result<(), ApiError> {
+    if state.moderation.is_moderator(caller.user_id).await? {
+        Ok(())
+    } else {
+        Err(veilgram_moderation::ModerationError::NotModerator.into())
+    }
+}
+
+/// The address blocks in force, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/admin/address-blocks", tag = "moderation", security(("bearer" = [])),
+    responses((status = 200, body = AddressBlockList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+async fn address_blocks(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<AddressBlockList>, ApiError> {
+    require_moderator(&state, &caller).await?;
+    let blocks = state.address_blocks.list(Timestamp::now()).await?;
+    Ok(Json(AddressBlockList {
+        items: blocks.into_iter().map(AddressBlockView::from).collect(),
+    }))
+}
+
+/// Blocks an address or network from making changes (sign-up, login and every write) for a
+/// while; reading stays open.
+#[utoipa::path(
+    post, path = "/api/v1/admin/address-blocks", tag = "moderation", security(("bearer" = [])),
+    request_body = BlockRequest,
+    responses((status = 201, body = AddressBlockView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+async fn block_network(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(request): ApiJson<BlockRequest>,
+) -> Result<(StatusCode, Json<AddressBlockView>), ApiError> {
+    require_moderator(&state, &caller).await?;
+    let block = state
+        .address_blocks
+        .block(
+            &request.network,
+            std::time::Duration::from_secs(request.duration_seconds),
+            AddressBlockKind::Manual,
+            &request.reason,
+            Timestamp::now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(block.into())))
+}
+
+/// Lifts an address block.
+#[utoipa::path(
+    delete, path = "/api/v1/admin/address-blocks/{id}", tag = "moderation", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+async fn lift_block(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    require_moderator(&state, &caller).await?;
+    let id: AddressBlockId = path_uuid(&id, "id")?;
+    if state.address_blocks.lift(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("address block"))
+    }
 }

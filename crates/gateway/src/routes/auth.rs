@@ -2,7 +2,7 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{path_uuid, ApiJson, Caller};
+use crate::extract::{path_uuid, ApiJson, Caller, ClientAddress};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,12 +11,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use veilgram_auth::proof::{ProofError, Purpose};
 use veilgram_auth::service::SignedUp;
 use veilgram_auth::IssuedTokens;
-use veilgram_core::UserId;
+use veilgram_core::{Timestamp, UserId};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(challenge))
         .routes(routes!(signup))
         .routes(routes!(login))
         .routes(routes!(refresh))
@@ -30,6 +32,53 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct SignupRequest {
     /// Optional; a random placeholder is assigned when absent.
     nickname: Option<String>,
+    /// A solved sign-up challenge; required unless the server runs without proofs of work.
+    proof: Option<ProofBody>,
+}
+
+/// A solved challenge: the challenge as handed out and a nonce whose Argon2id hash starts with
+/// the challenge's number of zero bits.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProofBody {
+    challenge: String,
+    /// Decimal, at most 2^53 (what a JavaScript number holds exactly).
+    #[schema(value_type = u64, maximum = 9007199254740991_u64)]
+    nonce: u64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    /// What the solution will be spent on.
+    #[schema(value_type = String, example = "signup")]
+    purpose: PurposeName,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum PurposeName {
+    Signup,
+    Login,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChallengeResponse {
+    /// Signed and opaque: send it back with the nonce.
+    challenge: String,
+    /// Always `argon2id` (version 0x13, one lane, 32-byte output; the salt is the challenge
+    /// id, base64url-decoded; the password `"<id>:<nonce>"`).
+    algorithm: &'static str,
+    /// The Argon2 salt, base64url (the challenge's id).
+    salt: String,
+    /// Whether the request it is for needs a proof now (sign-up whenever proofs are on; login
+    /// after repeated failures from the caller's address).
+    required: bool,
+    /// Leading zero bits the hash must have; 0 when the server requires no proof.
+    bits: u8,
+    memory_kib: u32,
+    iterations: u32,
+    expires_at: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -69,6 +118,8 @@ pub struct SignupResponse {
 pub struct LoginRequest {
     user_id: String,
     recovery_key: String,
+    /// A solved login challenge, needed after repeated failed logins from one address.
+    proof: Option<ProofBody>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -94,17 +145,96 @@ fn no_store(status: StatusCode, body: impl Serialize) -> Response {
 /// Secrets are short; anything longer is not one of ours.
 const MAX_SECRET_LENGTH: usize = 512;
 
+/// Hands out a proof-of-work challenge, signed, single-use and expiring; its difficulty grows
+/// with recent sign-ups, from the caller's address and overall.
+#[utoipa::path(
+    post, path = "/api/v1/auth/challenge", tag = "auth",
+    request_body = ChallengeRequest,
+    responses((status = 201, body = ChallengeResponse), (status = 400, body = ErrorBody))
+)]
+async fn challenge(
+    State(state): State<AppState>,
+    client: ClientAddress,
+    ApiJson(request): ApiJson<ChallengeRequest>,
+) -> Result<Response, ApiError> {
+    let purpose = match request.purpose {
+        PurposeName::Signup => Purpose::Signup,
+        PurposeName::Login => Purpose::Login,
+    };
+    let now = Timestamp::now();
+    let required = match purpose {
+        Purpose::Signup => state.proofs.enabled(),
+        Purpose::Login => state.proofs.login_needs_proof(&client.bucket, now).await,
+    };
+    let challenge = state.proofs.challenge(purpose, &client.bucket, now).await;
+    Ok(no_store(
+        StatusCode::CREATED,
+        ChallengeResponse {
+            challenge: challenge.token,
+            algorithm: "argon2id",
+            salt: challenge.id,
+            required,
+            bits: challenge.bits,
+            memory_kib: challenge.memory_kib,
+            iterations: challenge.iterations,
+            expires_at: challenge.expires_at.to_rfc3339(),
+        },
+    ))
+}
+
+/// Wrong or forged solutions from one address in fifteen minutes that block it for a while.
+const FAILED_PROOFS_BEFORE_BLOCK: u64 = 20;
+
+/// Spends a proof for `purpose`, if the server wants proofs; a missing one is `proof_required`.
+/// An address that keeps sending wrong ones is blocked for a while.
+async fn spend_proof(
+    state: &AppState,
+    client: &ClientAddress,
+    purpose: Purpose,
+    proof: Option<&ProofBody>,
+) -> Result<(), ApiError> {
+    if !state.proofs.enabled() {
+        return Ok(());
+    }
+    let proof = proof.ok_or(ProofError::Required)?;
+    if proof.challenge.len() > 1024 || proof.nonce > (1 << 53) {
+        return Err(ProofError::Forged.into());
+    }
+    let now = Timestamp::now();
+    let redeemed = state
+        .proofs
+        .redeem(purpose, &proof.challenge, proof.nonce, now)
+        .await;
+    if let Err(ProofError::Wrong | ProofError::Forged) = redeemed {
+        let failed = state.proofs.failed(&client.bucket, now).await;
+        if let (FAILED_PROOFS_BEFORE_BLOCK, Some(address)) = (failed, client.address) {
+            let reason = "failed proofs of work";
+            if state
+                .address_blocks
+                .block_address(address, crate::blocks::FLOOD_BLOCK, reason, now)
+                .await
+                .is_ok()
+            {
+                tracing::warn!("an address sending wrong proofs of work was blocked");
+            }
+        }
+    }
+    Ok(redeemed?)
+}
+
 /// Creates an anonymous account: no email, no phone.
 #[utoipa::path(
     post, path = "/api/v1/auth/signup", tag = "auth",
     request_body = SignupRequest,
     responses(
         (status = 201, body = SignupResponse),
-        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)
     )
 )]
 async fn signup(
     State(state): State<AppState>,
+    client: ClientAddress,
     ApiJson(request): ApiJson<SignupRequest>,
 ) -> Result<Response, ApiError> {
     let chosen = request.nickname.is_some();
@@ -112,6 +242,8 @@ async fn signup(
         Some(raw) => state.users.parse_nickname(&raw)?,
         None => state.users.random_nickname(),
     };
+    // After the cheap checks, before any write.
+    spend_proof(&state, &client, Purpose::Signup, request.proof.as_ref()).await?;
     // A random placeholder can (very rarely) collide: draw again instead of failing.
     let mut attempt = nickname;
     let mut tries = 0;
@@ -128,6 +260,10 @@ async fn signup(
             other => break other?,
         }
     };
+    state
+        .proofs
+        .signed_up(&client.bucket, Timestamp::now())
+        .await;
     Ok(no_store(
         StatusCode::CREATED,
         SignupResponse {
@@ -141,10 +277,14 @@ async fn signup(
 #[utoipa::path(
     post, path = "/api/v1/auth/login", tag = "auth",
     request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody))
+    responses(
+        (status = 200, body = TokenResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)
+    )
 )]
 async fn login(
     State(state): State<AppState>,
+    client: ClientAddress,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let user_id: UserId = path_uuid(&request.user_id, "user_id")?;
@@ -154,7 +294,19 @@ async fn login(
             "the recovery key is too long",
         ));
     }
-    let tokens = state.auth.login(user_id, &request.recovery_key).await?;
+    let now = Timestamp::now();
+    if state.proofs.login_needs_proof(&client.bucket, now).await {
+        spend_proof(&state, &client, Purpose::Login, request.proof.as_ref()).await?;
+    }
+    let tokens = match state.auth.login(user_id, &request.recovery_key).await {
+        Ok(tokens) => tokens,
+        Err(error) => {
+            if matches!(error, veilgram_auth::AuthError::InvalidCredentials) {
+                state.proofs.login_failed(&client.bucket, now).await;
+            }
+            return Err(error.into());
+        }
+    };
     // Logging in reactivates a deactivated account: drop any cached copy that says otherwise.
     state.accounts_changed(&[user_id]).await;
     Ok(no_store(StatusCode::OK, TokenResponse::from(tokens)))

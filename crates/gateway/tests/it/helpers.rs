@@ -93,6 +93,8 @@ pub struct Options {
     pub pubsub: Option<Arc<dyn PubSub>>,
     /// Accept Web Push endpoints on loopback (the tests' push service).
     pub allow_local_push: bool,
+    /// Off unless a test is about proofs of work.
+    pub proof_of_work: veilgram_auth::proof::ProofSettings,
     pub unauthenticated_sockets_per_address: usize,
 }
 
@@ -124,6 +126,7 @@ impl Default for Options {
             offload_pixels: None,
             pubsub: None,
             allow_local_push: false,
+            proof_of_work: veilgram_auth::proof::ProofSettings::disabled(),
             unauthenticated_sockets_per_address: 16,
         }
     }
@@ -199,6 +202,7 @@ impl TestApp {
                     storage,
                     media: media_settings,
                     allow_local_push: options.allow_local_push,
+                    proof_of_work: options.proof_of_work.clone(),
                 },
             )
             .await
@@ -217,6 +221,11 @@ impl TestApp {
         let hub = Arc::new(Hub::default());
         let dispatch = Arc::clone(&hub)
             .spawn_dispatch(pubsub.as_ref(), Arc::clone(&store) as Arc<dyn FeedStore>);
+        let rate_limits = Arc::new(RateLimiter::new(
+            Arc::clone(&cache),
+            Arc::clone(&store) as Arc<dyn ServerSecrets>,
+            options.rate_limits,
+        ));
         let state = AppState::new(Services {
             app: Arc::clone(&app),
             hub: Arc::clone(&hub),
@@ -225,10 +234,10 @@ impl TestApp {
                 options.unauthenticated_sockets_per_address,
             ),
             vapid_public_key: Arc::from("test-vapid-key"),
-            rate_limits: Arc::new(RateLimiter::new(
-                Arc::clone(&cache),
-                Arc::clone(&store) as Arc<dyn ServerSecrets>,
-                options.rate_limits,
+            rate_limits: Arc::clone(&rate_limits),
+            address_blocks: Arc::new(veilgram_gateway::blocks::AddressBlocks::new(
+                Arc::clone(&store) as Arc<dyn veilgram_core::ports::AddressBlockStore>,
+                rate_limits,
             )),
             metrics_sources: Arc::new([]),
             health_checks: Arc::new([Arc::clone(&store) as Arc<dyn HealthCheck>]),

@@ -12,6 +12,7 @@ mod media;
 mod moderation;
 mod polls;
 mod posts;
+mod proof;
 mod push;
 mod realtime;
 mod tokens;

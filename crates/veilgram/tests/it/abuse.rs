@@ -4,21 +4,11 @@
 //! (127.0.0.2 and up), so the per-address caps can be told from the overall ones.
 //! Each test prints what it measured (server memory, how fast `/healthz` answered).
 
+use crate::server::connect_from;
 use crate::{Server, StartOptions};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
-
-/// A connection to `server` from loopback address `127.0.0.<host>`.
-async fn connect_from(host: u8, server: &str) -> std::io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(
-        IpAddr::V4(Ipv4Addr::new(127, 0, 0, host)),
-        0,
-    ))?;
-    socket.connect(server.parse().unwrap()).await
-}
+use tokio::net::TcpStream;
 
 /// The server process's resident memory, in MiB.
 fn resident_mib(server: &Server) -> f64 {
@@ -353,4 +343,218 @@ async fn decoding_stays_within_its_memory_budget() {
          {peak_after_photos:.1} MiB after four parallel 3840×2160 PNGs, stored in {stored_in:?}",
         bomb.len() / 1000
     );
+}
+
+/// Signs up from `127.0.0.<host>`: (status, body).
+async fn sign_up_from(server: &Server, host: u8) -> (u16, serde_json::Value) {
+    server
+        .request_from(
+            host,
+            "POST",
+            "/api/v1/auth/signup",
+            Some(&serde_json::json!({})),
+            None,
+        )
+        .await
+}
+
+/// Waits until a sign-up from `host` answers `status` (a block made by another process shows
+/// within the server's refresh of its copy).
+async fn sign_up_answers(server: &Server, host: u8, status: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (answer, body) = sign_up_from(server, host).await;
+        if answer == status {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sign-up still answers {answer}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_networks_may_read_not_write_and_are_kept_as_hashes_only() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(StartOptions {
+        data_dir: Some(data.path()),
+        ..StartOptions::default()
+    });
+    let (_, moderator) = sign_up_from(&server, 1).await;
+    let moderator_token = moderator["access_token"].as_str().unwrap().to_owned();
+    let granted = crate::server::binary()
+        .args(["moderator", "grant", moderator["user_id"].as_str().unwrap()])
+        .env_clear()
+        .env("VEILGRAM_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+    let (_, member) = sign_up_from(&server, 7).await;
+    let member_token = member["access_token"].as_str().unwrap().to_owned();
+
+    // An operator blocks 127.0.0.7 from the command line, in a process of its own.
+    let blocked = crate::server::binary()
+        .args([
+            "block-address",
+            "127.0.0.7",
+            "--for",
+            "1h",
+            "--reason",
+            "spam wave",
+        ])
+        .env_clear()
+        .env("VEILGRAM_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    assert!(
+        blocked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&blocked.stderr)
+    );
+    sign_up_answers(&server, 7, 403).await;
+    let (status, body) = sign_up_from(&server, 7).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("address_blocked"))
+    );
+    let post = serde_json::json!({ "text": "buy now" });
+    let (status, _) = server
+        .request_from(7, "POST", "/api/v1/posts", Some(&post), Some(&member_token))
+        .await;
+    assert_eq!(status, 403, "a blocked network cannot post");
+    let (status, _) = server
+        .request_from(7, "GET", "/api/v1/users/me", None, Some(&member_token))
+        .await;
+    assert_eq!(status, 200, "it can still read");
+    let (status, _) = sign_up_from(&server, 8).await;
+    assert_eq!(status, 201, "the neighbour is not blocked");
+
+    // Moderators see the kind of network and the reason, never the address.
+    let (status, list) = server
+        .request(
+            "GET",
+            "/api/v1/admin/address-blocks",
+            None,
+            Some(&moderator_token),
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(
+        (
+            items[0]["family"].as_str(),
+            items[0]["prefix"].as_u64(),
+            items[0]["reason"].as_str()
+        ),
+        (Some("ipv4"), Some(32), Some("spam wave"))
+    );
+    assert!(!list.to_string().contains("127.0.0.7"), "{list}");
+    let (status, _) = server
+        .request(
+            "GET",
+            "/api/v1/admin/address-blocks",
+            None,
+            Some(&member_token),
+        )
+        .await;
+    assert_eq!(status, 403, "members may not list blocks");
+    // Nor does the database hold it, in any form a reader could recognise.
+    for file in ["veilgram.db", "veilgram.db-wal"] {
+        if let Ok(bytes) = std::fs::read(data.path().join(file)) {
+            for needle in [&b"127.0.0.7"[..], &[127, 0, 0, 7][..]] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|window| window == needle),
+                    "{file} holds the address"
+                );
+            }
+        }
+    }
+
+    // A moderator blocks a whole network through the API, then lifts the first block.
+    for (network, seconds) in [("10.0.0.0/4", 60), ("127.0.0.0/8", 0), ("nonsense", 60)] {
+        let body = serde_json::json!({ "network": network, "duration_seconds": seconds });
+        let (status, answer) = server
+            .request(
+                "POST",
+                "/api/v1/admin/address-blocks",
+                Some(&body),
+                Some(&moderator_token),
+            )
+            .await;
+        assert_eq!(status, 400, "{network} for {seconds} s: {answer}");
+    }
+    let body = serde_json::json!({ "network": "127.0.0.8/31", "duration_seconds": 600 });
+    let (status, network_block) = server
+        .request(
+            "POST",
+            "/api/v1/admin/address-blocks",
+            Some(&body),
+            Some(&moderator_token),
+        )
+        .await;
+    assert_eq!(status, 201, "{network_block}");
+    assert_eq!(network_block["prefix"].as_u64(), Some(31));
+    let (status, _) = sign_up_from(&server, 9).await;
+    assert_eq!(status, 403, "127.0.0.9 is in 127.0.0.8/31");
+    let (status, _) = sign_up_from(&server, 10).await;
+    assert_eq!(status, 201, "127.0.0.10 is not");
+    let first = items[0]["id"].as_str().unwrap();
+    let (status, _) = server
+        .request(
+            "DELETE",
+            &format!("/api/v1/admin/address-blocks/{first}"),
+            None,
+            Some(&moderator_token),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = sign_up_from(&server, 7).await;
+    assert_eq!(status, 201, "lifted at once: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_up_flood_blocks_its_address_for_a_while() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(StartOptions {
+        data_dir: Some(data.path()),
+        environment: vec![("VEILGRAM_RATE_LIMIT_SCALE", "1")],
+        ..StartOptions::default()
+    });
+    let (_, early) = sign_up_from(&server, 20).await;
+    let token = early["access_token"].as_str().unwrap().to_owned();
+    // Five sign-ups per half hour are allowed; three times that again is a flood.
+    let mut refused = 0;
+    for _ in 0..16 {
+        let (status, _) = sign_up_from(&server, 20).await;
+        if status == 429 {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 10, "{refused} sign-ups refused");
+    let post = serde_json::json!({ "text": "hello" });
+    let (status, body) = server
+        .request_from(20, "POST", "/api/v1/posts", Some(&post), Some(&token))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("address_blocked")),
+        "the flooding address is blocked from writing: {body}"
+    );
+    let (status, _) = server
+        .request_from(
+            21,
+            "POST",
+            "/api/v1/auth/signup",
+            Some(&serde_json::json!({})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "others are not");
 }

@@ -68,6 +68,8 @@ impl Server {
             .env("VEILGRAM_LOG__LEVEL", "info")
             // Tests sign in more often than people do; a test about limits sets its own.
             .env("VEILGRAM_RATE_LIMIT_SCALE", "0")
+            // A test about proofs of work turns them back on.
+            .env("VEILGRAM_AUTH__PROOF_OF_WORK", "false")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(directory) = options.data_dir {
@@ -202,7 +204,19 @@ impl Server {
         body: Option<&Value>,
         token: Option<&str>,
     ) -> (u16, Value) {
-        let mut stream = TcpStream::connect(&self.address).await.unwrap();
+        self.request_from(1, method, path, body, token).await
+    }
+
+    /// [`Self::request`] from loopback address `127.0.0.<host>`.
+    pub async fn request_from(
+        &self,
+        host: u8,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let mut stream = connect_from(host, &self.address).await.unwrap();
         let body = body.map(Value::to_string).unwrap_or_default();
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
@@ -259,6 +273,16 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A connection to `server` from loopback address `127.0.0.<host>`.
+pub async fn connect_from(host: u8, server: &str) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(std::net::SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, host)),
+        0,
+    ))?;
+    socket.connect(server.parse().unwrap()).await
 }
 
 /// Reads a `Connection: close` response: status code and JSON body (or `Null`).

@@ -23,6 +23,7 @@ export default {
   signup_nickname_label: "Nickname (optional)",
   signup_nickname_hint: "2–30 characters. Leave empty for a random one; you can change it later.",
   signup_button: "Create an anonymous account",
+  proof_running: "Checking that this is a person, not a script: a few seconds…",
   have_key_link: "I already have a recovery key",
   key_title: "Save your recovery key",
   key_lead: "This is shown only once. With your user id and this key you can sign in on any device. Without them, nobody — not even us — can give you your account back.",

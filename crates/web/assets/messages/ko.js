@@ -23,6 +23,7 @@ export default {
   signup_nickname_label: "닉네임 (선택)",
   signup_nickname_hint: "2–30자. 비워 두면 무작위 닉네임이 정해지며 나중에 바꿀 수 있습니다.",
   signup_button: "익명 계정 만들기",
+  proof_running: "사람인지 확인하는 중입니다(스크립트 방지). 몇 초 걸립니다…",
   have_key_link: "이미 복구 키가 있어요",
   key_title: "복구 키를 저장하세요",
   key_lead: "이 화면은 한 번만 표시됩니다. 사용자 ID와 이 키가 있으면 어느 기기에서든 로그인할 수 있습니다. 잃어버리면 저희를 포함해 누구도 계정을 되찾아 드릴 수 없습니다.",

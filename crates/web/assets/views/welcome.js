@@ -3,6 +3,7 @@
 import { h, download } from "../dom.js";
 import { t } from "../i18n.js";
 import { api } from "../api.js";
+import { solveChallenge } from "../proof.js";
 import * as session from "../session.js";
 import * as router from "../router.js";
 import { errorText, field } from "./common.js";
@@ -15,10 +16,24 @@ export function showRecoveryKey(userId, recoveryKey, then = "/") {
   router.go("/saved-key");
 }
 
+/** A progress bar for a proof of work, hidden until one runs. */
+function proofProgress() {
+  const bar = h("progress", { max: 1, value: 0, "data-testid": "proof-progress" });
+  const node = h("div", { class: "stack", hidden: true }, h("span", { class: "hint" }, t("proof_running")), bar);
+  return {
+    node,
+    update: (fraction) => {
+      node.hidden = fraction >= 1;
+      bar.value = fraction;
+    },
+  };
+}
+
 export function welcomeView() {
   const nickname = h("input", { id: "signup-nickname", name: "nickname", maxlength: 30, autocomplete: "off" });
   const error = h("p", { class: "error", role: "alert" });
   const submit = h("button", { type: "submit", class: "primary", "data-testid": "signup" }, t("signup_button"));
+  const progress = proofProgress();
   const form = h("form", {
     class: "card stack",
     onsubmit: async (event) => {
@@ -27,17 +42,21 @@ export function welcomeView() {
       error.textContent = "";
       try {
         const body = nickname.value.trim() ? { nickname: nickname.value.trim() } : {};
+        progress.update(0);
+        body.proof = await solveChallenge("signup", progress.update);
+        progress.update(1);
         const answer = await api("POST", "/auth/signup", { body, auth: false });
         pendingKey = { userId: answer.user_id, recoveryKey: answer.recovery_key, then: "/", tokens: answer };
         router.go("/saved-key");
       } catch (failure) {
+        progress.update(1);
         error.textContent = errorText(failure);
         submit.disabled = false;
       }
     },
   },
   field(t("signup_nickname_label"), nickname, t("signup_nickname_hint")),
-  error, submit);
+  progress.node, error, submit);
   return {
     node: h("div", { class: "welcome" },
       h("h1", {}, t("welcome_title")),
@@ -96,6 +115,7 @@ export function loginView() {
   const key = h("input", { id: "login-key", name: "recovery_key", type: "password", autocomplete: "current-password", required: true, spellcheck: false });
   const error = h("p", { class: "error", role: "alert" });
   const submit = h("button", { type: "submit", class: "primary", "data-testid": "login" }, t("login_button"));
+  const progress = proofProgress();
   return {
     node: h("div", { class: "welcome" },
       h("h1", {}, t("login_title")),
@@ -107,12 +127,17 @@ export function loginView() {
           error.textContent = "";
           try {
             const userId = user.value.trim();
-            const answer = await api("POST", "/auth/login", {
-              body: { user_id: userId, recovery_key: key.value.trim() }, auth: false,
-            });
+            const body = { user_id: userId, recovery_key: key.value.trim() };
+            // After failed logins from this network the server wants a proof of work.
+            progress.update(0);
+            const proof = await solveChallenge("login", progress.update);
+            progress.update(1);
+            if (proof) body.proof = proof;
+            const answer = await api("POST", "/auth/login", { body, auth: false });
             session.store(answer, userId);
             router.go("/");
           } catch (failure) {
+            progress.update(1);
             error.textContent = failure.status === 401 || failure.status === 400 ? t("login_failed") : errorText(failure);
             submit.disabled = false;
           }
@@ -120,7 +145,7 @@ export function loginView() {
       },
       field(t("key_file_user_id"), user),
       field(t("key_file_recovery_key"), key),
-      error, submit),
+      progress.node, error, submit),
       h("p", {}, h("a", { href: "#/welcome" }, t("back_to_signup")))),
   };
 }

@@ -29,9 +29,14 @@ struct Stage {
 
 impl Stage {
     fn new() -> Self {
+        Self::with_environment(Vec::new())
+    }
+
+    fn with_environment(environment: Vec<(&str, &str)>) -> Self {
         let data = tempfile::tempdir().unwrap();
         let server = Server::start(StartOptions {
             data_dir: Some(data.path()),
+            environment,
             ..Default::default()
         });
         let base = format!("http://{}", server.address);
@@ -434,7 +439,11 @@ async fn anonymous_threads_show_aliases_that_only_alias_blocks_hide() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn korean_keyboard_sign_up_then_log_out_log_in_and_delete() {
-    let stage = Stage::new();
+    // With proofs of work on, as in production (at a quick difficulty).
+    let stage = Stage::with_environment(vec![
+        ("VEILGRAM_AUTH__PROOF_OF_WORK", "true"),
+        ("VEILGRAM_AUTH__PROOF_OF_WORK_BITS", "5"),
+    ]);
     let shots = screenshots("account");
     let phone = stage.browser("phone", "ko-KR").await;
 
@@ -464,8 +473,13 @@ async fn korean_keyboard_sign_up_then_log_out_log_in_and_delete() {
     // Sign-up with the keyboard alone: Enter submits, Space ticks, Enter continues.
     let nickname = phone.find("#signup-nickname").await;
     nickname.type_text("하늘").await;
+    let started = std::time::Instant::now();
     nickname.type_text("\u{E007}").await;
     let user_id = phone.text("[data-testid=user-id]").await;
+    println!(
+        "sign-up with a 5-bit proof of work (4 MiB Argon2id) in Chromium: {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     let key = phone.text("[data-testid=recovery-key]").await;
     phone.snap(&shots, "02-recovery-key").await;
     phone
@@ -529,6 +543,19 @@ async fn korean_keyboard_sign_up_then_log_out_log_in_and_delete() {
         )
         .await;
     assert_eq!(status, 401, "the old recovery key stopped working");
+    // Two more failures from this address: its next login needs a proof of work.
+    for _ in 0..2 {
+        let (status, _) = stage
+            .server
+            .request(
+                "POST",
+                "/api/v1/auth/login",
+                Some(&json!({ "user_id": user_id, "recovery_key": key })),
+                None,
+            )
+            .await;
+        assert_eq!(status, 401);
+    }
     let key = new_key;
     phone.find("[data-testid=logout]").await.click().await;
     phone
@@ -559,16 +586,32 @@ async fn korean_keyboard_sign_up_then_log_out_log_in_and_delete() {
     laptop
         .wait_until("location.hash === '#/welcome'", "the welcome screen")
         .await;
-    let (status, _) = stage
+    let (status, challenge) = stage
+        .server
+        .request(
+            "POST",
+            "/api/v1/auth/challenge",
+            Some(&json!({ "purpose": "login" })),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{challenge}");
+    let token = challenge["challenge"].as_str().unwrap();
+    let (nonce, _) = veilgram_auth::proof::solve(token).unwrap();
+    let (status, answer) = stage
         .server
         .request(
             "POST",
             "/api/v1/auth/login",
-            Some(&json!({ "user_id": user_id, "recovery_key": key })),
+            Some(&json!({ "user_id": user_id, "recovery_key": key,
+                          "proof": { "challenge": token, "nonce": nonce } })),
             None,
         )
         .await;
-    assert_eq!(status, 401, "the deleted account's key no longer works");
+    assert_eq!(
+        status, 401,
+        "the deleted account's key no longer works: {answer}"
+    );
 
     for browser in [&phone, &laptop] {
         browser.assert_clean_console().await;
