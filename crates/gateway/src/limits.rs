@@ -21,7 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use veilgram_core::cache::{Cache, CacheKey};
-use veilgram_core::ports::ServerSecrets;
+use veilgram_core::ports::{ServerSecrets, StandingStore};
 use veilgram_core::{Timestamp, UserId};
 
 static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -109,6 +109,11 @@ impl Budget {
             _ => return None,
         };
         Some(budget)
+    }
+
+    /// Budgets a new account earns over time (see `trust`).
+    const fn earned(self) -> bool {
+        matches!(self, Self::Posting | Self::Commenting | Self::Following)
     }
 
     /// Budgets that count per address even for authenticated callers (they guard sign-in).
@@ -228,6 +233,25 @@ pub struct RateLimiter {
     settings: RateLimitSettings,
     /// Today's address key, by day number.
     day_key: Mutex<Option<(i64, Vec<u8>)>>,
+    /// Accounts' age and kept content, for the budgets new accounts earn; none: full budgets.
+    standing: Option<Arc<dyn StandingStore>>,
+    /// Trust as last read, per account, for `STANDING_TTL`.
+    trusted: Mutex<std::collections::HashMap<UserId, (std::time::Instant, f64)>>,
+}
+
+/// How long an account's trust is reused before it is read again.
+const STANDING_TTL: Duration = Duration::from_secs(300);
+/// Accounts whose trust this process remembers at most.
+const STANDING_KEPT: usize = 100_000;
+
+/// The share of the posting, commenting and following budgets an account has earned: a tenth
+/// at sign-up, growing with age to the whole after a week, and by a twentieth for every post or
+/// comment older than a day that is still up.
+pub fn trust(age: Duration, content_kept: i64) -> f64 {
+    let week = 7.0 * 24.0 * 3600.0;
+    let aged = (age.as_secs_f64() / week).min(1.0);
+    let kept = f64::from(u32::try_from(content_kept.clamp(0, 20)).unwrap_or(0));
+    (0.1 + 0.9 * aged + 0.05 * kept).min(1.0)
 }
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -243,7 +267,48 @@ impl RateLimiter {
             secrets,
             settings,
             day_key: Mutex::new(None),
+            standing: None,
+            trusted: Mutex::default(),
         }
+    }
+
+    /// Gives new accounts lower posting, commenting and following budgets, read from `store`.
+    pub fn with_standing(mut self, store: Arc<dyn StandingStore>) -> Self {
+        self.standing = Some(store);
+        self
+    }
+
+    /// `user`'s trust (1 without a standing store, or when it cannot be read).
+    async fn trust_of(&self, user: UserId, now: Timestamp) -> f64 {
+        let Some(store) = &self.standing else {
+            return 1.0;
+        };
+        if let Ok(trusted) = self.trusted.lock() {
+            if let Some((at, trust)) = trusted.get(&user) {
+                if at.elapsed() < STANDING_TTL {
+                    return *trust;
+                }
+            }
+        }
+        let trust = match store.standing(user, now).await {
+            Ok(Some(standing)) => {
+                let age =
+                    u64::try_from(now.as_millis() - standing.created_at.as_millis()).unwrap_or(0);
+                trust(Duration::from_millis(age), standing.content_kept)
+            }
+            Ok(None) => 1.0,
+            Err(error) => {
+                tracing::warn!(%error, "an account's standing was not read; full budget");
+                return 1.0;
+            }
+        };
+        if let Ok(mut trusted) = self.trusted.lock() {
+            if trusted.len() >= STANDING_KEPT {
+                trusted.clear();
+            }
+            trusted.insert(user, (std::time::Instant::now(), trust));
+        }
+        trust
     }
 
     /// Whether any budget is enforced (a scale of 0 turns them all off).
@@ -340,9 +405,13 @@ impl RateLimiter {
 
     /// Spends one request of `budget` for `who`; the answer says whether it may go on.
     async fn spend(&self, budget: Budget, who: &Who, now: Timestamp) -> Result<Spent, ApiError> {
-        let Some(limit) = self.limit(budget) else {
+        let Some(mut limit) = self.limit(budget) else {
             return Ok(Spent::Unlimited);
         };
+        if let (Who::User(user), true) = (who, budget.earned()) {
+            let trust = self.trust_of(*user, now).await;
+            limit.count = ((limit.count as f64) * trust).floor().max(1.0) as u64;
+        }
         let window_ms = limit.seconds as i64 * 1000;
         let window = now.as_millis().div_euclid(window_ms);
         let name = format!("rl:{}:{window}", budget.name());
@@ -525,6 +594,30 @@ pub async fn rate_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_accounts_earn_their_budgets_with_age_and_kept_content() {
+        let hour = Duration::from_secs(3600);
+        assert!(
+            (trust(Duration::ZERO, 0) - 0.1).abs() < 1e-9,
+            "a tenth at sign-up"
+        );
+        assert!(trust(hour * 23, 0) < 0.25, "still low within the first day");
+        assert!(trust(hour * 24, 0) > trust(hour * 23, 0), "grows with age");
+        assert!(
+            trust(hour * 24, 4) > trust(hour * 24, 0) + 0.19,
+            "and with kept content"
+        );
+        assert!(
+            (trust(hour * 24 * 7, 0) - 1.0).abs() < 1e-9,
+            "whole after a week"
+        );
+        assert!(
+            (trust(hour, 1000) - 1.0).abs() < 1e-9,
+            "never more than whole"
+        );
+        assert!((trust(hour, -5) - trust(hour, 0)).abs() < 1e-9);
+    }
 
     #[test]
     fn networks_match_their_addresses() {

@@ -103,3 +103,34 @@ impl AddressBlockStore for SqlStore {
         Ok(deleted.rows_affected() > 0)
     }
 }
+
+#[async_trait]
+impl veilgram_core::ports::StandingStore for SqlStore {
+    async fn standing(
+        &self,
+        user: veilgram_core::UserId,
+        now: Timestamp,
+    ) -> Result<Option<veilgram_core::ports::Standing>, StoreError> {
+        let day_ago = now.as_millis() - 24 * 3600 * 1000;
+        let row = sqlx::query(
+            "SELECT u.created_at, \
+               (SELECT COUNT(*) FROM posts p WHERE p.author_id = u.id AND p.created_at < $2 \
+                  AND p.moderation_state = 'visible') \
+             + (SELECT COUNT(*) FROM comments c WHERE c.author_id = u.id AND c.created_at < $2 \
+                  AND c.deleted_at IS NULL) AS kept \
+             FROM users u WHERE u.id = $1",
+        )
+        .bind(user.to_string())
+        .bind(day_ago)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(translate)?;
+        row.map(|row| {
+            Ok(veilgram_core::ports::Standing {
+                created_at: Timestamp::from_millis(column(&row, "created_at")?),
+                content_kept: column(&row, "kept")?,
+            })
+        })
+        .transpose()
+    }
+}

@@ -465,11 +465,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let counter_for_metrics = Arc::clone(&event_counter);
     let cache_for_metrics = Arc::clone(&cache);
     let commit_stats = store.commit_stats();
-    let rate_limits = Arc::new(RateLimiter::new(
-        Arc::clone(&cache),
-        Arc::clone(&store) as Arc<dyn ServerSecrets>,
-        config.rate_limit_settings()?,
-    ));
+    let rate_limits = Arc::new(
+        RateLimiter::new(
+            Arc::clone(&cache),
+            Arc::clone(&store) as Arc<dyn ServerSecrets>,
+            config.rate_limit_settings()?,
+        )
+        .with_standing(Arc::clone(&store) as Arc<dyn veilgram_core::ports::StandingStore>),
+    );
     let state = AppState::new(Services {
         app,
         hub,

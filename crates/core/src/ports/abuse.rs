@@ -64,3 +64,17 @@ pub trait AddressBlockStore: Send + Sync {
     /// Lifts a block; `false` when there was none.
     async fn lift_address_block(&self, id: AddressBlockId) -> Result<bool, StoreError>;
 }
+
+/// What an account's trust is judged by: its age and how much of its content stayed up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standing {
+    pub created_at: Timestamp,
+    /// Posts and comments older than a day that are still up (neither deleted nor hidden).
+    pub content_kept: i64,
+}
+
+#[async_trait]
+pub trait StandingStore: Send + Sync {
+    /// `None` for an account that does not exist.
+    async fn standing(&self, user: UserId, now: Timestamp) -> Result<Option<Standing>, StoreError>;
+}

@@ -221,11 +221,14 @@ impl TestApp {
         let hub = Arc::new(Hub::default());
         let dispatch = Arc::clone(&hub)
             .spawn_dispatch(pubsub.as_ref(), Arc::clone(&store) as Arc<dyn FeedStore>);
-        let rate_limits = Arc::new(RateLimiter::new(
-            Arc::clone(&cache),
-            Arc::clone(&store) as Arc<dyn ServerSecrets>,
-            options.rate_limits,
-        ));
+        let rate_limits = Arc::new(
+            RateLimiter::new(
+                Arc::clone(&cache),
+                Arc::clone(&store) as Arc<dyn ServerSecrets>,
+                options.rate_limits,
+            )
+            .with_standing(Arc::clone(&store) as Arc<dyn veilgram_core::ports::StandingStore>),
+        );
         let state = AppState::new(Services {
             app: Arc::clone(&app),
             hub: Arc::clone(&hub),

@@ -166,7 +166,8 @@ async fn posting_is_limited_per_account_and_scale_zero_turns_limits_off(database
     let app = TestApp::with_options(
         database,
         Options {
-            rate_limits: settings(Budget::Posting, 2, &[]),
+            // A new account has earned a tenth of it: 2.
+            rate_limits: settings(Budget::Posting, 20, &[]),
             ..Options::default()
         },
     )
@@ -185,7 +186,10 @@ async fn posting_is_limited_per_account_and_scale_zero_turns_limits_off(database
         )
         .await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(refused.headers["ratelimit-policy"], "\"posting\";q=2;w=600");
+    assert_eq!(
+        refused.headers["ratelimit-policy"], "\"posting\";q=2;w=600",
+        "a new account's share of the posting budget"
+    );
     app.post_text(&second.access_token, "mine", "public").await;
     // Reads have their own budget.
     let read = app.get("/api/v1/users/me", Some(&first.access_token)).await;
