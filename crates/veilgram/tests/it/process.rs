@@ -423,7 +423,8 @@ async fn rate_limits_hold_across_two_processes_sharing_redis() {
         &[
             ("VEILGRAM_REDIS_URL", redis_url.as_str()),
             ("VEILGRAM_RATE_LIMIT_SCALE", "1"),
-            ("VEILGRAM_RATE_LIMITS__POSTING", "3/3600"),
+            // A new account has earned a tenth: 3.
+            ("VEILGRAM_RATE_LIMITS__POSTING", "30/3600"),
         ],
     );
     let (first, second) = (&pair.first, &pair.second);
