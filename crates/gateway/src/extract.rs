@@ -170,15 +170,9 @@ impl FromRequestParts<AppState> for ClientAddress {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip());
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|value| value.to_str().ok());
-        let address = state.rate_limits.client_address(peer, forwarded);
+        let address = state
+            .rate_limits
+            .request_address(&parts.extensions, &parts.headers);
         let bucket = match address {
             Some(address) => {
                 state

@@ -350,6 +350,21 @@ impl RateLimiter {
         Some(canonical(address))
     }
 
+    /// [`Self::client_address`] of a request, from its connection and its headers.
+    pub fn request_address(
+        &self,
+        extensions: &axum::http::Extensions,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<IpAddr> {
+        let peer = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        let forwarded = headers
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok());
+        self.client_address(peer, forwarded)
+    }
+
     fn trusted(&self, address: IpAddr) -> bool {
         within(&self.settings.trusted_proxies, address)
     }
@@ -498,15 +513,7 @@ pub async fn rate_limit(
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned());
     let now = Timestamp::now();
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
-    let forwarded = request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|value| value.to_str().ok());
-    let address = limiter.client_address(peer, forwarded);
+    let address = limiter.request_address(request.extensions(), request.headers());
     if let (Some(route), Some(address)) = (route.as_deref(), address) {
         if crate::blocks::guarded(request.method(), route)
             && state.address_blocks.blocked(address, now).await

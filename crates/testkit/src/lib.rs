@@ -20,6 +20,24 @@ const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres"
 const STALE_AFTER_SECONDS: u64 = 2 * 3600;
 
 /// The admin URL of the test PostgreSQL server.
+/// Tries `attempt` every 20 ms until it answers `Some`, for at most `patience`; `None` after.
+/// For conditions only time brings about (a retry falling due, another process's refresh).
+pub async fn poll_until<T, F, Fut>(patience: std::time::Duration, mut attempt: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    while tokio::time::Instant::now() < deadline {
+        tick.tick().await;
+        if let Some(done) = attempt().await {
+            return Some(done);
+        }
+    }
+    None
+}
+
 pub fn postgres_admin_url() -> String {
     std::env::var(POSTGRES_URL_VARIABLE).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
 }

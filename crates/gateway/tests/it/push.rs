@@ -286,13 +286,12 @@ fn push_worker(app: &TestApp, allow_local: bool) -> PushWorker {
 /// Runs the worker until `done` holds (a retried push has run), polling; answers how long
 /// that took from `since`.
 async fn run_until(worker: &PushWorker, since: Instant, done: impl Fn() -> bool) -> Duration {
-    let deadline = since + Duration::from_secs(15);
-    while !done() {
-        assert!(Instant::now() < deadline, "the retried pushes ran");
-        if !worker.run_once().await.unwrap() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    let ran = veilgram_testkit::poll_until(Duration::from_secs(15), || async {
+        while worker.run_once().await.unwrap() {}
+        done().then_some(())
+    })
+    .await;
+    assert!(ran.is_some(), "the retried pushes ran");
     since.elapsed()
 }
 

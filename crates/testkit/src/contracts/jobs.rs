@@ -27,14 +27,7 @@ fn job(payload: &str, max_attempts: i64) -> NewJob {
 
 /// The next job of the test queue once one is runnable, polling; `None` after `PATIENCE`.
 async fn next_job(store: &dyn JobQueue) -> Option<Job> {
-    let deadline = Instant::now() + PATIENCE;
-    while Instant::now() < deadline {
-        if let Some(job) = store.lease(QUEUE).await.unwrap() {
-            return Some(job);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
+    crate::poll_until(PATIENCE, || async { store.lease(QUEUE).await.unwrap() }).await
 }
 
 pub async fn jobs_are_leased_once_acked_retried_and_dead_lettered(store: Arc<dyn JobQueue>) {

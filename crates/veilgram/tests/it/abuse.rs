@@ -361,18 +361,11 @@ async fn sign_up_from(server: &Server, host: u8) -> (u16, serde_json::Value) {
 /// Waits until a sign-up from `host` answers `status` (a block made by another process shows
 /// within the server's refresh of its copy).
 async fn sign_up_answers(server: &Server, host: u8, status: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (answer, body) = sign_up_from(server, host).await;
-        if answer == status {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sign-up still answers {answer}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let answered = veilgram_testkit::poll_until(Duration::from_secs(10), || async {
+        (sign_up_from(server, host).await.0 == status).then_some(())
+    })
+    .await;
+    assert!(answered.is_some(), "sign-up never answered {status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -384,38 +377,24 @@ async fn blocked_networks_may_read_not_write_and_are_kept_as_hashes_only() {
     });
     let (_, moderator) = sign_up_from(&server, 1).await;
     let moderator_token = moderator["access_token"].as_str().unwrap().to_owned();
-    let granted = crate::server::binary()
-        .args(["moderator", "grant", moderator["user_id"].as_str().unwrap()])
-        .env_clear()
-        .env("VEILGRAM_DATA_DIR", data.path())
-        .output()
-        .unwrap();
-    assert!(
-        granted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&granted.stderr)
+    crate::server::run_subcommand(
+        &["moderator", "grant", moderator["user_id"].as_str().unwrap()],
+        data.path(),
     );
     let (_, member) = sign_up_from(&server, 7).await;
     let member_token = member["access_token"].as_str().unwrap().to_owned();
 
     // An operator blocks 127.0.0.7 from the command line, in a process of its own.
-    let blocked = crate::server::binary()
-        .args([
+    crate::server::run_subcommand(
+        &[
             "block-address",
             "127.0.0.7",
             "--for",
             "1h",
             "--reason",
             "spam wave",
-        ])
-        .env_clear()
-        .env("VEILGRAM_DATA_DIR", data.path())
-        .output()
-        .unwrap();
-    assert!(
-        blocked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&blocked.stderr)
+        ],
+        data.path(),
     );
     sign_up_answers(&server, 7, 403).await;
     let (status, body) = sign_up_from(&server, 7).await;

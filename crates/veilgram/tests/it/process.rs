@@ -63,7 +63,7 @@ fn help_explains_the_subcommands() {
 fn migrate_brings_the_database_up_to_date_and_is_repeatable() {
     let directory = tempfile::tempdir().unwrap();
     for _ in 0..2 {
-        let output = run_subcommand("migrate", directory.path());
+        let output = run_subcommand(&["migrate"], directory.path());
         assert!(
             String::from_utf8_lossy(&output.stdout).contains("database (sqlite) is at migration")
         );
@@ -305,7 +305,7 @@ async fn a_rotated_signing_key_is_used_without_restart_and_old_tokens_stay_valid
     let old_token = signup["access_token"].as_str().unwrap().to_owned();
     let old_kid = kid_of(&old_token);
 
-    run_subcommand("rotate-signing-key", directory.path());
+    run_subcommand(&["rotate-signing-key"], directory.path());
 
     // The server notices within about a second; wait for a token signed by the new key.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -31,10 +31,11 @@ pub fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_veilgram"))
 }
 
-/// Runs `veilgram <subcommand>` on `data_dir` with a clean environment; panics unless it succeeds.
-pub fn run_subcommand(subcommand: &str, data_dir: &std::path::Path) -> std::process::Output {
+/// Runs `veilgram <arguments…>` on `data_dir` with a clean environment; panics unless it
+/// succeeds.
+pub fn run_subcommand(arguments: &[&str], data_dir: &std::path::Path) -> std::process::Output {
     let output = binary()
-        .arg(subcommand)
+        .args(arguments)
         .env_clear()
         .env("VEILGRAM_DATA_DIR", data_dir)
         .output()
