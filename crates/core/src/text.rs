@@ -1,5 +1,6 @@
 //! Text rules shared by several services: the nickname key that makes nicknames unique and
-//! resolves `@mentions`, the folding of look-alike letters, and hashtag and mention parsing.
+//! resolves `@mentions`, the folding of look-alike letters, hashtag and mention parsing, and the
+//! counting of links (which new accounts have a smaller budget of).
 //!
 //! A hashtag is `#` followed by Unicode letters, digits or `_` (Hangul included), stored NFKC and
 //! lower-cased. A mention is `@` followed by a nickname. Neither starts inside a word, so
@@ -9,12 +10,14 @@ use unicode_normalization::UnicodeNormalization;
 
 /// NFKC, then full case folding, then NFKC again (Unicode's NFKC_Casefold, closely), then
 /// look-alike letters from other scripts folded to Latin, so "Аdmin" (Cyrillic А) and "admin"
-/// collide.
+/// collide, and NFKC once more, so a folded letter composes with the accent after it as the
+/// Latin letter would ("е\u{301}", Cyrillic, and "é"). A key is its own key.
 pub fn nickname_key(display: &str) -> String {
     let normalised: String = display.nfkc().collect();
     let folded = caseless::default_case_fold_str(&normalised);
     let renormalised: String = folded.nfkc().collect();
-    renormalised.chars().map(fold_confusables).collect()
+    let latin: String = renormalised.chars().map(fold_confusables).collect();
+    latin.nfkc().collect()
 }
 
 /// Folds Cyrillic and Greek letters that look like Latin ones onto the Latin letter.
@@ -109,6 +112,58 @@ pub fn mention_keys(text: &str) -> Vec<String> {
     keys
 }
 
+/// Top-level domains a bare `name.tld` is taken as a link for (with a scheme, `www.` or a
+/// path after it, any top-level domain of two or more letters is).
+const LINK_TLDS: &[&str] = &[
+    "app", "biz", "cc", "cn", "co", "com", "dev", "gg", "info", "io", "jp", "kr", "link", "ly",
+    "me", "net", "online", "org", "ru", "shop", "site", "to", "top", "tv", "xyz",
+];
+
+/// Distinct links in `text`: words that start with `http://`, `https://` or `www.`, and bare
+/// host names (`example.com`, `한국.kr/path`) with a known top-level domain or a path.
+/// Addresses (`a@b.com`) are not links. The text is NFKC-normalised first, so full-width
+/// `ｅｘａｍｐｌｅ．ｃｏｍ` counts as well.
+pub fn links(text: &str) -> usize {
+    let normalised: String = text.nfkc().collect::<String>().to_lowercase();
+    let mut found: Vec<&str> = Vec::new();
+    let edges: &[char] = &[
+        '(', ')', '[', ']', '<', '>', '{', '}', '"', '\'', '.', ',', '!', '?', ';', ':', '…',
+    ];
+    for word in normalised.split(|c: char| c.is_whitespace() || c == '<' || c == '>') {
+        let word = word.trim_matches(edges);
+        if word.is_empty() || found.contains(&word) {
+            continue;
+        }
+        let (rest, marked) = match word
+            .strip_prefix("https://")
+            .or_else(|| word.strip_prefix("http://"))
+        {
+            Some(rest) => (rest, true),
+            None => (word, word.starts_with("www.")),
+        };
+        let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (host, path) = rest.split_at(host_end);
+        let host = host.split(':').next().unwrap_or(host);
+        if host.contains('@') || (!marked && word.contains('@')) {
+            continue;
+        }
+        let labels: Vec<&str> = host.split('.').collect();
+        let well_formed = labels.len() >= 2
+            && labels.iter().all(|label| {
+                !label.is_empty() && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        if !well_formed {
+            continue;
+        }
+        let tld = labels[labels.len() - 1];
+        let letters = tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic);
+        if letters && (marked || !path.is_empty() || LINK_TLDS.contains(&tld)) {
+            found.push(word);
+        }
+    }
+    found.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,11 +187,36 @@ mod tests {
     }
 
     #[test]
+    fn look_alikes_with_accents_key_as_the_latin_letter() {
+        assert_eq!(nickname_key("Min\u{435}\u{301}"), nickname_key("miné"));
+        assert_eq!(nickname_key("Аdmin"), "admin");
+        let key = nickname_key("Ｍｉｎａ\u{435}\u{301}");
+        assert_eq!(nickname_key(&key), key, "a key is its own key");
+    }
+
+    #[test]
     fn mentions_resolve_to_nickname_keys() {
         assert_eq!(
             mention_keys("hi @Mina and @mina, thanks @JOE_92."),
             vec!["mina", "joe_92"]
         );
         assert_eq!(mention_keys("@x is too short"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn links_are_counted_once_each_in_every_common_spelling() {
+        assert_eq!(links("no links here, e.g. none. Mr.Smith said so"), 0);
+        assert_eq!(links("see https://example.org/a?b=c and http://x.io"), 2);
+        assert_eq!(links("(www.example.com) and example.com, 한국.kr/길"), 3);
+        assert_eq!(links("ｅｘａｍｐｌｅ．ｃｏｍ"), 1, "full-width folds");
+        assert_eq!(links("a.com a.com A.COM"), 1, "distinct, case aside");
+        assert_eq!(
+            links("write to mina@example.com"),
+            0,
+            "addresses are not links"
+        );
+        assert_eq!(links("version 1.2.3 or file.txt"), 0);
+        assert_eq!(links("notes.txt/x"), 1, "a path makes a host name a link");
+        assert_eq!(links("https://"), 0);
     }
 }

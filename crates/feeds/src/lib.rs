@@ -22,7 +22,7 @@
 //! - Feeds are ordered by `(score, post id)`, and a cursor names both: pages stay stable while
 //!   new posts arrive above them.
 
-mod cursor;
+pub mod cursor;
 mod decoded;
 mod fanout;
 mod hydrate;

@@ -106,7 +106,7 @@ impl std::ops::Deref for Services {
 /// The whole HTTP surface, plus the OpenAPI document generated from the same routes.
 pub fn router(state: AppState, config: &GatewayConfig) -> Router {
     let (routes, openapi) = routes::api_router().split_for_parts();
-    let openapi = Arc::new(openapi);
+    let openapi = Arc::new(crate::openapi::document(&openapi));
     let metrics = Arc::clone(&state.metrics);
     // A process without the api role answers only the health checks (and `/ws` if realtime).
     let mut routes = if config.api {

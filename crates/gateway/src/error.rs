@@ -318,7 +318,11 @@ impl From<CommentError> for ApiError {
         let message = error.to_string();
         match error {
             CommentError::InvalidText => Self::invalid_field("text", message),
-            CommentError::InvalidParent => Self::invalid_field("parent_id", message),
+            // An id that names no comment of this post: nothing to reply to, as for a missing
+            // post or media.
+            CommentError::InvalidParent => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", message).with_field("parent_id")
+            }
             CommentError::InvalidReason => Self::invalid_field("reason", message),
             CommentError::InvalidNote => Self::invalid_field("note", message),
             CommentError::PostNotFound => Self::not_found("post"),

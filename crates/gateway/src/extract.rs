@@ -90,39 +90,35 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
     }
 }
 
-/// Parses JSON, naming the field at fault in the error.
+/// Parses JSON, naming the field at fault in the error. A number with a zero fraction (`3.0`)
+/// is the integer it equals, as JSON Schema's `integer` says.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // Every body is an object: serde would also read a struct from an array of its fields.
+    if body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "the body must be a JSON object",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
     let value = match parsed {
         Ok(value) => value,
-        Err(error) => {
-            let path = error.path().to_string();
-            let inner = error.into_inner();
-            if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_json",
-                    "the body is not valid JSON",
-                ));
+        Err(error)
+            if error
+                .inner()
+                .to_string()
+                .starts_with("invalid type: floating point") =>
+        {
+            let mut tree: serde_json::Value =
+                serde_json::from_slice(body).map_err(|_| malformed_json())?;
+            if !integral_numbers(&mut tree) {
+                return Err(field_error(error));
             }
-            let message = inner.to_string();
-            // The path of an unknown field ends in its name; that of a missing one is its
-            // parent's, and serde names the field only in the message.
-            let field = match (path.as_str(), message.starts_with("missing field")) {
-                (".", _) => field_named_in(&message),
-                (parent, true) => field_named_in(&message).map(|child| format!("{parent}.{child}")),
-                (path, false) => Some(path.to_owned()),
-            };
-            let clean = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_owned();
-            let mut api_error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", clean);
-            api_error.field = field;
-            return Err(api_error);
+            return serde_path_to_error::deserialize(tree).map_err(field_error);
         }
+        Err(error) => return Err(field_error(error)),
     };
     deserializer.end().map_err(|_| {
         ApiError::new(
@@ -132,6 +128,64 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         )
     })?;
     Ok(value)
+}
+
+fn malformed_json() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+        "the body is not valid JSON",
+    )
+}
+
+/// The API error for a body that is JSON but not what the operation takes, naming the field.
+fn field_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+        return malformed_json();
+    }
+    let message = inner.to_string();
+    // The path of an unknown field ends in its name; that of a missing one is its parent's,
+    // and serde names the field only in the message.
+    let field = match (path.as_str(), message.starts_with("missing field")) {
+        (".", _) => field_named_in(&message),
+        (parent, true) => field_named_in(&message).map(|child| format!("{parent}.{child}")),
+        (path, false) => Some(path.to_owned()),
+    };
+    let clean = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    let mut api_error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", clean);
+    api_error.field = field;
+    api_error
+}
+
+/// Turns every number in `tree` with a zero fraction into the integer it equals; whether any
+/// was turned.
+fn integral_numbers(tree: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match tree {
+        Value::Number(number) if number.is_f64() => {
+            let Some(float) = number.as_f64() else {
+                return false;
+            };
+            let exact = float.fract() == 0.0 && float.abs() < 9_007_199_254_740_992.0;
+            if exact {
+                *tree = Value::from(float as i64);
+            }
+            exact
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |turned, item| integral_numbers(item) | turned),
+        Value::Object(fields) => fields
+            .values_mut()
+            .fold(false, |turned, value| integral_numbers(value) | turned),
+        _ => false,
+    }
 }
 
 /// serde names the field in "missing field `x`" / "unknown field `x`" messages at the root.
@@ -258,6 +312,19 @@ mod tests {
         let nested = parse_json::<Login>(br#"{"user_id":"x","nested":{"count":999}}"#).unwrap_err();
         assert_eq!(nested.field.as_deref(), Some("nested.count"));
         assert_eq!(nested.code, "invalid_field");
+    }
+
+    #[test]
+    fn integral_numbers_are_integers_and_arrays_are_not_objects() {
+        let parsed = parse_json::<Login>(br#"{"user_id":"x","nested":{"count":7.0}}"#).unwrap();
+        assert_eq!(parsed.nested.map(|nested| nested.count), Some(7));
+        let fraction = parse_json::<Login>(br#"{"user_id":"x","nested":{"count":7.5}}"#);
+        assert_eq!(fraction.unwrap_err().field.as_deref(), Some("nested.count"));
+        let array = parse_json::<Login>(br#"["x", null]"#).unwrap_err();
+        assert_eq!(
+            array.code, "invalid_field",
+            "serde would read a struct from it"
+        );
     }
 
     #[test]
@@ -452,7 +519,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     limit: Option<String>,
+    /// Empty is the first page, as absent is (forms and clients send `?cursor=`).
+    #[serde(default, deserialize_with = "non_empty")]
     pub cursor: Option<String>,
+}
+
+fn non_empty<'de, D: serde::Deserializer<'de>>(input: D) -> Result<Option<String>, D::Error> {
+    let text = <Option<String> as serde::Deserialize>::deserialize(input)?;
+    Ok(text.filter(|text| !text.is_empty()))
 }
 
 pub const DEFAULT_PAGE: i64 = 20;

@@ -22,8 +22,11 @@ pub mod blocks;
 pub mod cursor;
 pub mod error;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 pub mod observe;
+pub mod openapi;
 pub(crate) mod routes;
 pub mod server;
 

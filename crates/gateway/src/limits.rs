@@ -40,6 +40,8 @@ pub enum Budget {
     Commenting,
     Liking,
     Following,
+    /// Links in new posts, edits and comments, counted per link (see `veilgram_core::text::links`).
+    Links,
     Uploads,
     /// Other changes (edits, deletions, reports, votes, profile changes).
     Writes,
@@ -47,7 +49,7 @@ pub enum Budget {
 }
 
 impl Budget {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Signup,
         Self::Login,
         Self::Refresh,
@@ -55,6 +57,7 @@ impl Budget {
         Self::Commenting,
         Self::Liking,
         Self::Following,
+        Self::Links,
         Self::Uploads,
         Self::Writes,
         Self::Reads,
@@ -69,6 +72,7 @@ impl Budget {
             Self::Commenting => "commenting",
             Self::Liking => "liking",
             Self::Following => "following",
+            Self::Links => "links",
             Self::Uploads => "uploads",
             Self::Writes => "writes",
             Self::Reads => "reads",
@@ -77,13 +81,14 @@ impl Budget {
 
     /// Defaults close to Mastodon's published limits: sign-ups 5 per 30 minutes and logins 5
     /// per 5 minutes per address; statuses (posts, comments) 300 per 3 hours; media 30 per 30
-    /// minutes; follows 400 per day; everything else 300 per 5 minutes.
+    /// minutes; follows 400 per day; links 100 per 3 hours; everything else 300 per 5 minutes.
     pub const fn default_limit(self) -> Limit {
         let (count, seconds) = match self {
             Self::Signup => (5, 1800),
             Self::Login => (5, 300),
             Self::Refresh => (60, 300),
             Self::Posting | Self::Commenting => (300, 3 * 3600),
+            Self::Links => (100, 3 * 3600),
             Self::Uploads => (30, 1800),
             Self::Following => (400, 24 * 3600),
             Self::Liking | Self::Writes | Self::Reads => (300, 300),
@@ -113,7 +118,10 @@ impl Budget {
 
     /// Budgets a new account earns over time (see `trust`).
     const fn earned(self) -> bool {
-        matches!(self, Self::Posting | Self::Commenting | Self::Following)
+        matches!(
+            self,
+            Self::Posting | Self::Commenting | Self::Following | Self::Links
+        )
     }
 
     /// Budgets that count per address even for authenticated callers (they guard sign-in).
@@ -244,7 +252,7 @@ const STANDING_TTL: Duration = Duration::from_secs(300);
 /// Accounts whose trust this process remembers at most.
 const STANDING_KEPT: usize = 100_000;
 
-/// The share of the posting, commenting and following budgets an account has earned: a tenth
+/// The share of the posting, commenting, following and link budgets an account has earned: a tenth
 /// at sign-up, growing with age to the whole after a week, and by a twentieth for every post or
 /// comment older than a day that is still up.
 pub fn trust(age: Duration, content_kept: i64) -> f64 {
@@ -272,7 +280,8 @@ impl RateLimiter {
         }
     }
 
-    /// Gives new accounts lower posting, commenting and following budgets, read from `store`.
+    /// Gives new accounts lower posting, commenting, following and link budgets, read from
+    /// `store`.
     pub fn with_standing(mut self, store: Arc<dyn StandingStore>) -> Self {
         self.standing = Some(store);
         self
@@ -418,8 +427,55 @@ impl RateLimiter {
         Ok(veilgram_core::hex(&digest[..16]))
     }
 
-    /// Spends one request of `budget` for `who`; the answer says whether it may go on.
-    async fn spend(&self, budget: Budget, who: &Who, now: Timestamp) -> Result<Spent, ApiError> {
+    /// Spends `links` links of `user`'s link budget for a post, edit or comment about to be
+    /// written. Over the budget, the links are given back (the refused text is not written)
+    /// and the answer is a 429 `rate_limited` with `Retry-After`.
+    pub async fn spend_links(&self, user: UserId, links: usize) -> Result<(), ApiError> {
+        let amount = u64::try_from(links).unwrap_or(u64::MAX);
+        if amount == 0 {
+            return Ok(());
+        }
+        let who = Who::User(user);
+        let spent = self
+            .spend(Budget::Links, &who, Timestamp::now(), amount)
+            .await?;
+        let Spent::Counted {
+            over: true,
+            reset,
+            limit,
+            ..
+        } = &spent
+        else {
+            return Ok(());
+        };
+        if let Some(key) = Self::bucket(Budget::Links, &who, Timestamp::now(), *limit) {
+            let refund = -i64::try_from(amount).unwrap_or(i64::MAX);
+            if self.cache.increment(&key, refund, None).await.is_err() {
+                tracing::warn!("refused links were not given back: the cache is unavailable");
+            }
+        }
+        Err(spent.refusal(*reset, "links in too many posts and comments"))
+    }
+
+    /// The cache key counting `budget` for `who` in the window `now` falls in.
+    fn bucket(budget: Budget, who: &Who, now: Timestamp, limit: Limit) -> Option<CacheKey> {
+        let window_ms = i64::try_from(limit.seconds).ok()?.checked_mul(1000)?;
+        let window = now.as_millis().div_euclid(window_ms);
+        let name = format!("rl:{}:{window}", budget.name());
+        Some(match who {
+            Who::User(user_id) => CacheKey::of_user(*user_id, &name),
+            Who::Address(bucket) => CacheKey::named(&format!("{name}:a:{bucket}")),
+        })
+    }
+
+    /// Spends `amount` of `budget` for `who`; the answer says whether it may go on.
+    async fn spend(
+        &self,
+        budget: Budget,
+        who: &Who,
+        now: Timestamp,
+        amount: u64,
+    ) -> Result<Spent, ApiError> {
         let Some(mut limit) = self.limit(budget) else {
             return Ok(Spent::Unlimited);
         };
@@ -429,13 +485,12 @@ impl RateLimiter {
         }
         let window_ms = limit.seconds as i64 * 1000;
         let window = now.as_millis().div_euclid(window_ms);
-        let name = format!("rl:{}:{window}", budget.name());
-        let key = match who {
-            Who::User(user_id) => CacheKey::of_user(*user_id, &name),
-            Who::Address(bucket) => CacheKey::named(&format!("{name}:a:{bucket}")),
+        let Some(key) = Self::bucket(budget, who, now, limit) else {
+            return Ok(Spent::Unlimited);
         };
         let ttl = Duration::from_millis(window_ms as u64);
-        let used = match self.cache.increment(&key, 1, Some(ttl)).await {
+        let delta = i64::try_from(amount).unwrap_or(i64::MAX);
+        let used = match self.cache.increment(&key, delta, Some(ttl)).await {
             Ok(used) => used.max(0) as u64,
             Err(error) => {
                 // Limits fail open: a cache outage must not take the whole API down with it.
@@ -475,6 +530,20 @@ enum Spent {
 }
 
 impl Spent {
+    /// The 429 for a spent budget, with `Retry-After` and the budget's headers.
+    fn refusal(&self, reset: u64, what: &str) -> ApiError {
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("{what}; retry in {reset} s"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&reset.to_string()) {
+            error.headers.push((header::RETRY_AFTER, value));
+        }
+        error.headers.extend(self.headers());
+        error
+    }
+
     fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
         let Self::Counted {
             budget,
@@ -552,7 +621,7 @@ pub async fn rate_limit(
             None => None,
         }
     };
-    let (principal, spent) = tokio::join!(confirm, limiter.spend(budget, &who, now));
+    let (principal, spent) = tokio::join!(confirm, limiter.spend(budget, &who, now, 1));
     if let Some(principal) = principal {
         // The handler's extractor takes it from here instead of checking the token again.
         request.extensions_mut().insert(Authenticated(principal));
@@ -579,21 +648,14 @@ pub async fn rate_limit(
     let mut response = match spent {
         Spent::Counted {
             over: true, reset, ..
-        } => {
-            let mut error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many {} requests; retry in {reset} s", budget.name()),
-            );
-            if let Ok(value) = HeaderValue::from_str(&reset.to_string()) {
-                error.headers.push((header::RETRY_AFTER, value));
-            }
-            error.into_response()
-        }
+        } => spent
+            .refusal(reset, &format!("too many {} requests", budget.name()))
+            .into_response(),
         _ => next.run(request).await,
     };
     for (name, value) in headers {
-        response.headers_mut().insert(name, value);
+        // A handler's own refusal (the links budget) describes the budget that refused.
+        response.headers_mut().entry(name).or_insert(value);
     }
     response
 }

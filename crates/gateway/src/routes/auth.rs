@@ -41,10 +41,33 @@ pub struct SignupRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProofBody {
+    #[serde(deserialize_with = "challenge_text")]
+    #[schema(max_length = 1024)]
     challenge: String,
-    /// Decimal, at most 2^53 (what a JavaScript number holds exactly).
+    /// Decimal, below 2^53 (what a JavaScript number holds exactly).
+    #[serde(deserialize_with = "exact_in_javascript")]
     #[schema(value_type = u64, maximum = 9007199254740991_u64)]
     nonce: u64,
+}
+
+/// A challenge as `POST /auth/challenge` hands it out is far shorter than 1024 characters.
+fn challenge_text<'de, D: serde::Deserializer<'de>>(input: D) -> Result<String, D::Error> {
+    let challenge = String::deserialize(input)?;
+    if challenge.chars().count() > 1024 {
+        return Err(serde::de::Error::custom(
+            "a challenge is at most 1024 characters",
+        ));
+    }
+    Ok(challenge)
+}
+
+/// A nonce a browser can count to: below 2^53.
+fn exact_in_javascript<'de, D: serde::Deserializer<'de>>(input: D) -> Result<u64, D::Error> {
+    let nonce = u64::deserialize(input)?;
+    if nonce >= 1 << 53 {
+        return Err(serde::de::Error::custom("a nonce is below 2^53"));
+    }
+    Ok(nonce)
 }
 
 #[derive(Deserialize, ToSchema)]

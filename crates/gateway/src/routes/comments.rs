@@ -169,6 +169,8 @@ async fn create_comment(
         .map(|raw| path_uuid(raw, "parent_id"))
         .transpose()?;
     let key = idempotency_key(&headers)?;
+    let links = veilgram_core::text::links(&request.text);
+    state.rate_limits.spend_links(caller.user_id, links).await?;
     let (comment, replayed) = state
         .comments
         .create(
@@ -189,7 +191,7 @@ async fn create_comment(
 }
 
 /// Top-level comments of a post, oldest first, each with `reply_count` and its first replies.
-#[utoipa::path(get, path = "/api/v1/posts/{id}/comments", tag = "comments",
+#[utoipa::path(get, path = "/api/v1/posts/{id}/comments", tag = "comments", security((), ("bearer" = [])),
     params(("id" = String, Path, format = Uuid), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = CommentPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn post_comments(
@@ -217,7 +219,7 @@ async fn post_comments(
 }
 
 /// Direct replies to a comment, oldest first.
-#[utoipa::path(get, path = "/api/v1/comments/{id}/replies", tag = "comments",
+#[utoipa::path(get, path = "/api/v1/comments/{id}/replies", tag = "comments", security((), ("bearer" = [])),
     params(("id" = String, Path, format = Uuid), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = CommentPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn replies(

@@ -70,7 +70,7 @@ async fn home_feed(
 
 /// Public posts of the last week ranked by engagement with time decay.
 #[utoipa::path(
-    get, path = "/api/v1/feed/popular", tag = "feeds",
+    get, path = "/api/v1/feed/popular", tag = "feeds", security((), ("bearer" = [])),
     params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = PostPage), (status = 400, body = ErrorBody),
                (status = 503, body = ErrorBody))
@@ -86,7 +86,7 @@ async fn popular_feed(
 /// Public posts carrying a hashtag, newest first. The tag is matched as stored: NFKC, lower
 /// case, with or without its `#`.
 #[utoipa::path(
-    get, path = "/api/v1/feed/hashtags/{tag}", tag = "feeds",
+    get, path = "/api/v1/feed/hashtags/{tag}", tag = "feeds", security((), ("bearer" = [])),
     params(("tag" = String, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = PostPage), (status = 400, body = ErrorBody),
                (status = 503, body = ErrorBody))

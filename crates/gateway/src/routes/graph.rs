@@ -136,7 +136,7 @@ async fn list(
 }
 
 /// Who follows a user, newest first.
-#[utoipa::path(get, path = "/api/v1/users/{id}/followers", tag = "graph",
+#[utoipa::path(get, path = "/api/v1/users/{id}/followers", tag = "graph", security((), ("bearer" = [])),
     params(("id" = String, Path, format = Uuid), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ProfilePage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn followers(
@@ -158,7 +158,7 @@ async fn followers(
 }
 
 /// Whom a user follows, newest first.
-#[utoipa::path(get, path = "/api/v1/users/{id}/following", tag = "graph",
+#[utoipa::path(get, path = "/api/v1/users/{id}/following", tag = "graph", security((), ("bearer" = [])),
     params(("id" = String, Path, format = Uuid), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ProfilePage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn following(

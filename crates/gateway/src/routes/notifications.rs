@@ -41,22 +41,22 @@ async fn list_notifications(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<NotificationPage>, ApiError> {
     let limit = query.limit()?;
+    // Signed like every other list's cursor, and for this caller's list only.
+    let list = format!("notifications:{}", caller.user_id);
     let before: Option<NotificationId> = query
         .cursor
         .as_deref()
-        .map(|cursor| path_uuid(cursor, "cursor"))
+        .map(|cursor| crate::cursor::decode_id(&state, &list, cursor))
         .transpose()?;
-    let mut found = state
+    let found = state
         .notifications
         .list(caller.user_id, before, limit + 1)
         .await?;
-    let next_cursor = (found.len() as i64 > limit).then(|| {
-        found.truncate(limit as usize);
-        found.last().map(|last| last.id.to_string())
-    });
+    let (found, next_cursor) =
+        crate::cursor::page(&state, &list, found, limit, |last| last.id.to_string());
     Ok(Json(NotificationPage {
         items: found.iter().map(veilgram_notifications::to_json).collect(),
-        next_cursor: next_cursor.flatten(),
+        next_cursor,
     }))
 }
 

@@ -61,7 +61,7 @@ pub struct VoteRequest {
 }
 
 /// A poll's results (public for polls on public posts).
-#[utoipa::path(get, path = "/api/v1/polls/{id}", tag = "polls",
+#[utoipa::path(get, path = "/api/v1/polls/{id}", tag = "polls", security((), ("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = PollView), (status = 404, body = ErrorBody)))]
 async fn get_poll(

@@ -157,6 +157,8 @@ async fn create_post(
     ApiJsonWithDigest(request, digest): ApiJsonWithDigest<CreatePostRequest>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
+    let links = veilgram_core::text::links(&request.text);
+    state.rate_limits.spend_links(caller.user_id, links).await?;
     let request = NewPostRequest {
         text: request.text,
         media_ids: request.media_ids,
@@ -184,7 +186,7 @@ async fn create_post(
 
 /// A post, if the caller may see it (public posts need no token).
 #[utoipa::path(
-    get, path = "/api/v1/posts/{id}", tag = "posts",
+    get, path = "/api/v1/posts/{id}", tag = "posts", security((), ("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = PostView), (status = 404, body = ErrorBody))
 )]
@@ -212,10 +214,16 @@ async fn edit_post(
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<EditPostRequest>,
 ) -> Result<Json<PostView>, ApiError> {
-    let post = state
-        .posts
-        .edit(post_id(&id)?, caller.user_id, &request.text)
-        .await?;
+    let id = post_id(&id)?;
+    let mut links = veilgram_core::text::links(&request.text);
+    if links > 0 {
+        // Only links the edit adds are spent.
+        if let Ok(before) = state.posts.get(id, Some(caller.user_id)).await {
+            links = links.saturating_sub(veilgram_core::text::links(&before.text));
+        }
+    }
+    state.rate_limits.spend_links(caller.user_id, links).await?;
+    let post = state.posts.edit(id, caller.user_id, &request.text).await?;
     state.post_changed(post.id).await;
     Ok(Json(post.into()))
 }
@@ -253,7 +261,7 @@ async fn delete_post(
 
 /// A user's posts the caller may see, newest first.
 #[utoipa::path(
-    get, path = "/api/v1/users/{id}/posts", tag = "posts",
+    get, path = "/api/v1/users/{id}/posts", tag = "posts", security((), ("bearer" = [])),
     params(("id" = String, Path, format = Uuid), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = PostPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]

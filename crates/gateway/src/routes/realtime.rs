@@ -43,9 +43,9 @@ const POLICY: u16 = 1008;
 const TOO_BIG: u16 = 1009;
 const TRY_AGAIN_LATER: u16 = 1013;
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum ClientMessage {
+pub(crate) enum ClientMessage {
     Auth {
         token: String,
         since: Option<String>,
@@ -58,6 +58,42 @@ enum ClientMessage {
         channel: String,
     },
     Ping,
+}
+
+impl ClientMessage {
+    /// A client's message, or `None` for anything unknown or malformed.
+    pub(crate) fn parse(body: &str) -> Option<Self> {
+        serde_json::from_str(body).ok()
+    }
+}
+
+/// What a channel a client asks for names: a post's or a poll's updates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Topic {
+    Post(PostId),
+    Poll(PollId),
+}
+
+impl Topic {
+    /// The topic of `channel` (`post:<id>`, `poll:<id>`), or `None` for any other channel.
+    pub(crate) fn parse(channel: &str) -> Option<Self> {
+        if let Some(id) = channel.strip_prefix("post:") {
+            return id.parse().ok().map(Self::Post);
+        }
+        channel
+            .strip_prefix("poll:")
+            .and_then(|id| id.parse().ok())
+            .map(Self::Poll)
+    }
+
+    /// The channel's one spelling, the one events are published on (a client may write the id
+    /// in another form a UUID parser accepts).
+    pub(crate) fn channel(self) -> String {
+        match self {
+            Self::Post(id) => format!("post:{id}"),
+            Self::Poll(id) => format!("poll:{id}"),
+        }
+    }
 }
 
 /// The origin a browser page must come from: the allowlist, or this server itself.
@@ -223,7 +259,7 @@ async fn session(
             return;
         }
     };
-    let Ok(ClientMessage::Auth { token, since }) = serde_json::from_str(first.as_str()) else {
+    let Some(ClientMessage::Auth { token, since }) = ClientMessage::parse(first.as_str()) else {
         close(&mut socket, POLICY, "authenticate first").await;
         return;
     };
@@ -315,7 +351,7 @@ async fn handle(
     user: veilgram_core::UserId,
     body: &str,
 ) -> Option<Message> {
-    let Ok(message) = serde_json::from_str::<ClientMessage>(body) else {
+    let Some(message) = ClientMessage::parse(body) else {
         return Some(error_message("bad_message", "unknown or malformed message"));
     };
     match message {
@@ -330,9 +366,13 @@ async fn handle(
             ))
         }
         ClientMessage::Subscribe { channel, since } => {
-            if !may_listen(state, user, &channel).await {
+            let Some(topic) = Topic::parse(&channel) else {
+                return Some(error_message("not_found", "no such channel you may see"));
+            };
+            if !may_listen(state, user, topic).await {
                 return Some(error_message("not_found", "no such channel you may see"));
             }
+            let channel = topic.channel();
             if !state.hub.subscribe(connection, &channel) {
                 return Some(error_message(
                     "too_many_subscriptions",
@@ -351,18 +391,9 @@ async fn handle(
 }
 
 /// Whether `user` may listen to `channel`: the same visibility as the REST API.
-async fn may_listen(state: &AppState, user: veilgram_core::UserId, channel: &str) -> bool {
-    if let Some(post) = channel
-        .strip_prefix("post:")
-        .and_then(|id| id.parse::<PostId>().ok())
-    {
-        return state.posts.get(post, Some(user)).await.is_ok();
+async fn may_listen(state: &AppState, user: veilgram_core::UserId, topic: Topic) -> bool {
+    match topic {
+        Topic::Post(post) => state.posts.get(post, Some(user)).await.is_ok(),
+        Topic::Poll(poll) => state.polls.get(poll, Some(user)).await.is_ok(),
     }
-    if let Some(poll) = channel
-        .strip_prefix("poll:")
-        .and_then(|id| id.parse::<PollId>().ok())
-    {
-        return state.polls.get(poll, Some(user)).await.is_ok();
-    }
-    false
 }

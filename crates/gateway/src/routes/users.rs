@@ -146,7 +146,7 @@ async fn get_me(
     request_body = UpdateProfileRequest,
     responses(
         (status = 200, body = Profile), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)
     )
 )]
 async fn update_me(
@@ -226,7 +226,7 @@ async fn export_me(
 
 /// Someone's public profile. Deactivated and deleted accounts are 404.
 #[utoipa::path(
-    get, path = "/api/v1/users/{id}", tag = "users",
+    get, path = "/api/v1/users/{id}", tag = "users", security((), ("bearer" = [])),
     params(("id" = String, Path, format = Uuid, description = "user id")),
     responses((status = 200, body = PublicProfile), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]

@@ -214,6 +214,37 @@ async fn the_openapi_document_matches_the_routes(database: &TestDatabase) {
             "{documented} is not documented"
         );
     }
+    // The statuses the layers around every handler give are documented, and what an answer
+    // creates links to the operations on it.
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            let bearer = operation["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|scheme| scheme.get("bearer").is_some()));
+            if path.starts_with("/api/v1/") {
+                assert!(responses.contains_key("429"), "{method} {path}: 429");
+                assert!(responses.contains_key("503"), "{method} {path}: 503");
+            }
+            if bearer {
+                assert!(responses.contains_key("401"), "{method} {path}: 401");
+            }
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415"] {
+                    assert!(responses.contains_key(status), "{method} {path}: {status}");
+                }
+            }
+        }
+    }
+    let created = &paths["/api/v1/posts"]["post"]["responses"]["201"]["links"];
+    assert_eq!(
+        created["get_post_by_id"]["parameters"]["id"], "$response.body#/id",
+        "{created}"
+    );
+    assert_eq!(
+        paths["/api/v1/feed/popular"]["get"]["parameters"][0]["schema"]["maximum"], 100,
+        "limit is documented as the server reads it"
+    );
     // Every documented operation is routed: none answers "route not found" or 405.
     for (path, operations) in paths {
         for method in operations.as_object().unwrap().keys() {

@@ -218,7 +218,82 @@ async fn posting_is_limited_per_account_and_scale_zero_turns_limits_off(database
     }
 }
 
+async fn new_accounts_have_a_small_links_budget_that_refused_text_does_not_spend(
+    database: &TestDatabase,
+) {
+    let app = TestApp::with_options(
+        database,
+        Options {
+            // A new account has earned a tenth of it: 3 links.
+            rate_limits: settings(Budget::Links, 30, &[]),
+            ..Options::default()
+        },
+    )
+    .await;
+    let author = app.signup(None).await;
+    let token = author.access_token.as_str();
+    let post = app
+        .post_text(
+            token,
+            "see https://a.example/x and b.com, twice: b.com",
+            "public",
+        )
+        .await;
+    // Two links spent of three: a post with two more is refused whole, and spends nothing.
+    let refused = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "c.com and www.d.example" }),
+            Some(token),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.body["error"]["code"], "rate_limited");
+    assert!(refused.headers.contains_key("retry-after"));
+    assert_eq!(
+        refused.headers["ratelimit-policy"], "\"links\";q=3;w=600",
+        "a new account's share of the links budget"
+    );
+    // Text without links is not limited by it, and an edit spends only the links it adds.
+    app.post_text(token, "no links at all", "public").await;
+    let edited = app
+        .call(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/posts/{post}"),
+            Some(json!({ "text": "see https://a.example/x and b.com, edited" })),
+            Some(token),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{:?}", edited.body);
+    // The refused post gave its links back: one is left, for a comment.
+    let comment = app
+        .post(
+            &format!("/api/v1/posts/{post}/comments"),
+            json!({ "text": "more at e.com" }),
+            Some(token),
+        )
+        .await;
+    assert_eq!(comment.status, StatusCode::CREATED, "{:?}", comment.body);
+    let over = app
+        .post(
+            &format!("/api/v1/posts/{post}/comments"),
+            json!({ "text": "and f.com" }),
+            Some(token),
+        )
+        .await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
+    let comments = app
+        .get(&format!("/api/v1/posts/{post}/comments"), Some(token))
+        .await;
+    assert_eq!(
+        comments.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "the refused comment was not written"
+    );
+}
+
 veilgram_testkit::for_each_engine!(
+    new_accounts_have_a_small_links_budget_that_refused_text_does_not_spend,
     sign_ups_are_limited_per_address_and_ipv6_per_64,
     forwarded_for_counts_only_from_trusted_proxies,
     posting_is_limited_per_account_and_scale_zero_turns_limits_off,

@@ -15,6 +15,7 @@ mod posts;
 mod proof;
 mod push;
 mod realtime;
+mod sessions;
 mod tokens;
 mod users;
 mod web;
