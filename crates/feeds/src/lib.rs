@@ -207,6 +207,17 @@ impl FeedService {
         &self.settings
     }
 
+    /// The posts among `ids` that `viewer` may see, in the order of `ids`: what any list of
+    /// posts from elsewhere (search) is checked through, exactly as the feeds are.
+    pub async fn visible_posts(
+        &self,
+        ids: &[PostId],
+        viewer: Option<UserId>,
+    ) -> Result<Vec<PostRecord>, FeedError> {
+        let (_, relations) = self.reader(Feed::Popular, viewer).await?;
+        self.hydrate(ids, viewer, relations.as_deref()).await
+    }
+
     /// A page of `feed` as `viewer` may see it, after `cursor`.
     pub async fn page(
         &self,

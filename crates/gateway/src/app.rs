@@ -87,6 +87,8 @@ pub struct Services {
     /// The VAPID public key browsers subscribe to Web Push with (base64url).
     pub vapid_public_key: Arc<str>,
     pub rate_limits: Arc<crate::limits::RateLimiter>,
+    /// The search index (the indexer consumer group writes it).
+    pub search: Arc<dyn veilgram_core::ports::SearchIndex>,
     /// Networks blocked from writing (see `blocks`).
     pub address_blocks: Arc<crate::blocks::AddressBlocks>,
     /// Extra Prometheus text appended to `/metrics` (e.g. event consumers' progress).

@@ -199,6 +199,13 @@ impl From<FeedError> for ApiError {
     }
 }
 
+impl From<veilgram_core::ports::SearchError> for ApiError {
+    fn from(error: veilgram_core::ports::SearchError) -> Self {
+        // Either way the index cannot answer now; nothing else depends on it.
+        Self::unavailable(&error)
+    }
+}
+
 impl From<veilgram_app::AppError> for ApiError {
     fn from(error: veilgram_app::AppError) -> Self {
         match error {

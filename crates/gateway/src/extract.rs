@@ -534,16 +534,21 @@ pub const MAX_PAGE: i64 = 100;
 
 impl PageQuery {
     pub fn limit(&self) -> Result<i64, ApiError> {
-        match &self.limit {
-            None => Ok(DEFAULT_PAGE),
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
-                .filter(|limit| (1..=MAX_PAGE).contains(limit))
-                .ok_or_else(|| {
-                    ApiError::invalid_field("limit", "limit must be a number from 1 to 100")
-                }),
-        }
+        page_limit(self.limit.as_deref())
+    }
+}
+
+/// A page's `limit` as given (1..=100), or the default.
+pub fn page_limit(raw: Option<&str>) -> Result<i64, ApiError> {
+    match raw {
+        None => Ok(DEFAULT_PAGE),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|limit| (1..=MAX_PAGE).contains(limit))
+            .ok_or_else(|| {
+                ApiError::invalid_field("limit", "limit must be a number from 1 to 100")
+            }),
     }
 }
 

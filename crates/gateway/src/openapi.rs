@@ -429,6 +429,14 @@ fn complete(path: &str, method: &str, operation: &mut Map<String, Value>) {
                         "type": "string", "format": "idempotency-key", "pattern": "^[!-~]{1,255}$",
                     });
                 }
+                ("query", "sort") => {
+                    parameter["schema"] = json!({
+                        "type": "string", "enum": ["relevance", "recent", "popular"],
+                    });
+                }
+                ("query", "type") => {
+                    parameter["schema"] = json!({ "type": "string", "enum": ["posts"] });
+                }
                 ("query", "limit") => {
                     parameter["schema"] = json!({
                         "type": "integer", "minimum": 1, "maximum": crate::extract::MAX_PAGE,

@@ -350,6 +350,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 .spawn_dispatch(pubsub.as_ref(), Arc::clone(&store) as Arc<dyn FeedStore>),
         );
     }
+    // The embedded search index, in the data directory: the process running the consumers
+    // writes it, every process reads it.
+    let search = Arc::new(
+        veilgram_search::TantivySearch::open(&config.data_dir.join("search"))
+            .context("cannot open the search index")?,
+    );
     let consumers = [
         fanout as Arc<dyn EventHandler>,
         Arc::new(
@@ -368,6 +374,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
             Arc::clone(&store) as Arc<dyn FeedStore>,
             Arc::clone(&store) as Arc<dyn PollStore>,
             config.feeds.fan_out_limit,
+        )),
+        Arc::new(veilgram_search::Indexer::new(
+            Arc::clone(&search) as Arc<dyn veilgram_core::ports::SearchIndex>,
+            Arc::clone(&store) as Arc<dyn veilgram_core::ports::PostStore>,
         )),
     ];
     if roles.consumers {
@@ -474,6 +484,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_standing(Arc::clone(&store) as Arc<dyn veilgram_core::ports::StandingStore>),
     );
     let state = AppState::new(Services {
+        search: Arc::clone(&search) as Arc<dyn veilgram_core::ports::SearchIndex>,
         app,
         hub,
         ws_origins: Arc::new(config.http.cors_allowed_origins.clone()),

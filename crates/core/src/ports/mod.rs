@@ -26,6 +26,7 @@ mod platform;
 mod polls;
 mod posts;
 mod push;
+mod search;
 
 pub use abuse::*;
 pub use comments::*;
@@ -39,3 +40,4 @@ pub use platform::*;
 pub use polls::*;
 pub use posts::*;
 pub use push::*;
+pub use search::*;

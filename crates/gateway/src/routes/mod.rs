@@ -14,6 +14,7 @@ mod posts;
 mod push;
 pub(crate) mod realtime;
 pub(crate) mod rendered;
+mod search;
 mod users;
 
 use crate::app::AppState;
@@ -64,5 +65,6 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(media::routes())
         .merge(notifications::routes())
         .merge(push::routes())
+        .merge(search::routes())
         .merge(operations::routes())
 }

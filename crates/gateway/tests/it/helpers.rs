@@ -36,6 +36,8 @@ pub struct TestApp {
     pub pubsub: Arc<dyn PubSub>,
     _dispatch: DropAbort,
     pub media: Arc<MediaService>,
+    /// The search index (in memory), kept by the indexer as `drain_events` runs it.
+    pub search: Arc<veilgram_search::TantivySearch>,
     /// Runs video jobs when a test asks (`media_worker.run_once()`).
     pub media_worker: Arc<MediaWorker>,
     pub cache: Arc<dyn Cache>,
@@ -229,7 +231,9 @@ impl TestApp {
             )
             .with_standing(Arc::clone(&store) as Arc<dyn veilgram_core::ports::StandingStore>),
         );
+        let search = Arc::new(veilgram_search::TantivySearch::in_memory().unwrap());
         let state = AppState::new(Services {
+            search: Arc::clone(&search) as Arc<dyn veilgram_core::ports::SearchIndex>,
             app: Arc::clone(&app),
             hub: Arc::clone(&hub),
             ws_origins: Arc::new(options.cors_allowed_origins.clone()),
@@ -253,6 +257,7 @@ impl TestApp {
         };
         Self {
             pubsub,
+            search,
             _dispatch: DropAbort(dispatch),
             media,
             media_worker,
@@ -297,6 +302,11 @@ impl TestApp {
         while veilgram_events::consume_once(self.store.as_ref(), &fanout).await? > 0 {}
         while veilgram_events::consume_once(self.store.as_ref(), &notifications).await? > 0 {}
         while veilgram_events::consume_once(self.store.as_ref(), &relay).await? > 0 {}
+        let indexer = veilgram_search::Indexer::new(
+            Arc::clone(&self.search) as Arc<dyn veilgram_core::ports::SearchIndex>,
+            Arc::clone(&self.store) as Arc<dyn veilgram_core::ports::PostStore>,
+        );
+        while veilgram_events::consume_once(self.store.as_ref(), &indexer).await? > 0 {}
         Ok(())
     }
 

@@ -15,6 +15,7 @@ mod posts;
 mod proof;
 mod push;
 mod realtime;
+mod search;
 mod sessions;
 mod tokens;
 mod users;

@@ -1,0 +1,201 @@
+//! Search through the API: Korean and English fragments, the caller's visibility, paging, bad
+//! input.
+
+use crate::helpers::TestApp;
+use axum::http::StatusCode;
+use serde_json::json;
+use veilgram_testkit::TestDatabase;
+
+async fn found(app: &TestApp, query: &str, token: Option<&str>) -> Vec<String> {
+    let path = format!("/api/v1/search?q={}", urlencode(query));
+    let response = app.get(&path, token).await;
+    assert_eq!(
+        response.status,
+        StatusCode::OK,
+        "{query}: {}",
+        response.text
+    );
+    response.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|post| post["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                char::from(byte).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+async fn posts_are_found_by_korean_and_english_fragments(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let author = app.signup(None).await;
+    let token = author.access_token.as_str();
+    let seoul = app
+        .post_text(token, "서울에서 찍은 #야경 사진, photography", "public")
+        .await;
+    let insta = app.post_text(token, "인스타그램 말고 여기", "public").await;
+    app.drain_events().await;
+    assert_eq!(
+        found(&app, "서울", None).await,
+        vec![seoul.clone()],
+        "particle"
+    );
+    assert_eq!(
+        found(&app, "스타", None).await,
+        vec![insta.clone()],
+        "fragment"
+    );
+    assert_eq!(
+        found(&app, "#야경", None).await,
+        vec![seoul.clone()],
+        "hashtag"
+    );
+    assert_eq!(
+        found(&app, "ＰＨＯＴＯ", None).await,
+        vec![seoul.clone()],
+        "width, case"
+    );
+    assert!(found(&app, "부산", None).await.is_empty());
+    // An edit is found by its new words only; a deleted post is not found at all.
+    let edited = app
+        .call(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/posts/{insta}"),
+            Some(json!({ "text": "부산 바다" })),
+            Some(token),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK);
+    app.delete(&format!("/api/v1/posts/{seoul}"), token).await;
+    app.drain_events().await;
+    assert!(found(&app, "스타", None).await.is_empty());
+    assert_eq!(found(&app, "부산", None).await, vec![insta]);
+    assert!(found(&app, "서울", None).await.is_empty());
+}
+
+async fn search_shows_only_what_the_caller_may_see(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let author = app.signup(None).await;
+    let follower = app.signup(None).await;
+    let stranger = app.signup(None).await;
+    let blocked = app.signup(None).await;
+    for fan in [&follower, &blocked] {
+        app.post(
+            &format!("/api/v1/users/{}/follow", author.user_id),
+            json!({}),
+            Some(&fan.access_token),
+        )
+        .await;
+    }
+    let public = app
+        .post_text(&author.access_token, "고양이 공개", "public")
+        .await;
+    let private = app
+        .post_text(&author.access_token, "고양이 비공개", "followers")
+        .await;
+    app.post(
+        &format!("/api/v1/users/{}/block", blocked.user_id),
+        json!({}),
+        Some(&author.access_token),
+    )
+    .await;
+    app.drain_events().await;
+    let mut both = found(&app, "고양이", Some(&follower.access_token)).await;
+    both.sort();
+    let mut expected = vec![public.clone(), private.clone()];
+    expected.sort();
+    assert_eq!(both, expected, "a follower finds followers-only posts");
+    assert_eq!(found(&app, "고양이", None).await, vec![public.clone()]);
+    assert_eq!(
+        found(&app, "고양이", Some(&stranger.access_token)).await,
+        vec![public.clone()]
+    );
+    assert!(
+        found(&app, "고양이", Some(&blocked.access_token))
+            .await
+            .is_empty(),
+        "nothing between people who blocked each other"
+    );
+    // A deleted account leaves nothing in the index.
+    app.delete("/api/v1/users/me", &author.access_token).await;
+    app.drain_events().await;
+    assert!(found(&app, "고양이", Some(&follower.access_token))
+        .await
+        .is_empty());
+}
+
+async fn search_pages_by_signed_cursor_and_refuses_bad_input(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let author = app.signup(None).await;
+    let mut posted = Vec::new();
+    for n in 0..5 {
+        posted.push(
+            app.post_text(&author.access_token, &format!("강아지 {n}"), "public")
+                .await,
+        );
+    }
+    app.drain_events().await;
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/search?q=%EA%B0%95%EC%95%84%EC%A7%80&sort=recent&limit=2".to_owned();
+    loop {
+        let page = app.get(&path, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        for post in page.body["items"].as_array().unwrap() {
+            seen.push(post["id"].as_str().unwrap().to_owned());
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => {
+                let other = app
+                    .get(&format!("/api/v1/search?q=other&cursor={cursor}"), None)
+                    .await;
+                assert_eq!(
+                    other.status,
+                    StatusCode::BAD_REQUEST,
+                    "a cursor of another search"
+                );
+                path = format!(
+                    "/api/v1/search?q=%EA%B0%95%EC%95%84%EC%A7%80&sort=recent&limit=2&cursor={cursor}"
+                );
+            }
+            None => break,
+        }
+    }
+    posted.reverse();
+    assert_eq!(seen, posted, "newest first, each once");
+    for (path, field) in [
+        ("/api/v1/search", None),
+        ("/api/v1/search?q=", Some("q")),
+        ("/api/v1/search?q=x&sort=best", Some("sort")),
+        ("/api/v1/search?q=x&type=everything", Some("type")),
+        ("/api/v1/search?q=x&limit=1000", Some("limit")),
+        ("/api/v1/search?q=x&cursor=forged", Some("cursor")),
+    ] {
+        let refused = app.get(path, None).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{path}");
+        if let Some(field) = field {
+            assert_eq!(refused.field(), field, "{path}");
+        }
+    }
+    let long = format!("/api/v1/search?q={}", "a".repeat(201));
+    assert_eq!(app.get(&long, None).await.field(), "q");
+    for syntax in ["\"", "*", "AND (", "\\", "a:b", "%00"] {
+        let response = app
+            .get(&format!("/api/v1/search?q={}", urlencode(syntax)), None)
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{syntax:?} is text");
+    }
+}
+
+veilgram_testkit::for_each_engine!(
+    posts_are_found_by_korean_and_english_fragments,
+    search_shows_only_what_the_caller_may_see,
+    search_pages_by_signed_cursor_and_refuses_bad_input,
+);
