@@ -22,6 +22,7 @@ const open = new Set(["/welcome", "/login", "/saved-key"]);
 router.route("/", () => feedView({ kind: "home" }));
 router.route("/popular", () => feedView({ kind: "popular" }));
 router.route("/tag/:tag", ({ tag }) => feedView({ kind: "tag", tag }));
+router.route("/search/:query", ({ query }) => feedView({ kind: "search", query }));
 router.route("/post/:id", ({ id }) => postView(id));
 router.route("/compose", () => composerView());
 router.route("/user/:id", ({ id }) => profileView(id));

@@ -11,17 +11,20 @@ import { pagedList } from "./common.js";
 
 const PAGE = 20;
 
-export function feedView({ kind, tag }) {
-  const path = kind === "home" ? "/feed/home" : kind === "popular" ? "/feed/popular" : `/feed/hashtags/${encodeURIComponent(tag)}`;
-  const title = kind === "home" ? t("feed_home") : kind === "popular" ? t("feed_popular") : `#${tag}`;
+export function feedView({ kind, tag, query }) {
+  const path = kind === "home" ? "/feed/home" : kind === "popular" ? "/feed/popular"
+    : kind === "search" ? "/search" : `/feed/hashtags/${encodeURIComponent(tag)}`;
+  const title = kind === "home" ? t("feed_home") : kind === "popular" ? t("feed_popular")
+    : kind === "search" ? t("search_results", { query }) : `#${tag}`;
+  const extra = kind === "search" ? { q: query } : {};
   const list = h("div", { class: "feed", "data-testid": "feed", role: "feed", "aria-busy": "true" });
   const cleanups = [];
   let fresh = 0;
   const pages = pagedList({
     list,
-    fetchPage: (cursor) => api("GET", path, { query: { limit: PAGE, cursor } }),
+    fetchPage: (cursor) => api("GET", path, { query: { ...extra, limit: PAGE, cursor } }),
     render: postCard,
-    empty: kind === "home" ? t("feed_home_empty") : t("feed_empty"),
+    empty: kind === "home" ? t("feed_home_empty") : kind === "search" ? t("search_empty") : t("feed_empty"),
     end: t("feed_end"),
     onPage: () => {
       // The first feed a page load shows: what "time to first feed" measures.
@@ -56,7 +59,7 @@ export function feedView({ kind, tag }) {
     }));
   }
 
-  const nav = kind === "tag" ? null : h("div", { class: "feed-switch", role: "group", "aria-label": t("feeds") },
+  const nav = kind === "tag" || kind === "search" ? null : h("div", { class: "feed-switch", role: "group", "aria-label": t("feeds") },
     h("a", { href: "#/", class: kind === "home" ? "active" : "", "aria-current": kind === "home" ? "page" : null }, t("feed_home")),
     h("a", { href: "#/popular", class: kind === "popular" ? "active" : "", "aria-current": kind === "popular" ? "page" : null }, t("feed_popular")));
   return {

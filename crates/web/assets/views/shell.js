@@ -1,5 +1,5 @@
-// The frame around every screen: top bar with the hashtag box, navigation with the unread
-// badge, the main region, and the connection indicator.
+// The frame around every screen: top bar with the search box (posts, or one #hashtag's
+// feed), navigation with the unread badge, the main region, and the connection indicator.
 
 import { h, mount, toast } from "../dom.js";
 import { t, formatNumber } from "../i18n.js";
@@ -41,15 +41,17 @@ function build() {
   const status = h("div", { class: "connection", role: "status", hidden: true }, t("reconnecting"));
   const main = h("main", { id: "main", tabindex: "-1" });
   const search = h("input", {
-    type: "search", name: "tag", id: "tag-search", autocomplete: "off",
-    placeholder: t("search_hashtags"), "aria-label": t("search_hashtags"),
+    type: "search", name: "q", id: "tag-search", autocomplete: "off", maxlength: "200",
+    placeholder: t("search_posts"), "aria-label": t("search_posts"),
   });
   const form = h("form", {
     class: "tag-search", role: "search",
     onsubmit: (event) => {
       event.preventDefault();
-      const tag = search.value.trim().replace(/^#/, "").toLowerCase();
-      if (tag) router.go(`/tag/${encodeURIComponent(tag)}`);
+      const text = search.value.trim();
+      // One #word goes to its hashtag's feed; anything else searches posts.
+      if (/^#[^\s#]+$/u.test(text)) router.go(`/tag/${encodeURIComponent(text.slice(1).toLowerCase())}`);
+      else if (text) router.go(`/search/${encodeURIComponent(text)}`);
     },
   }, search);
   const link = (path, iconName, label, extra = null) =>

@@ -201,7 +201,17 @@ async fn two_people_post_follow_comment_and_vote_live() {
         .await;
     assert_eq!(alt, json!("A red sun over dark water"));
 
-    // Bora finds it by its hashtag and follows Alice from her profile.
+    // Bora finds it by a fragment of a word in the top bar's search box, then by its
+    // hashtag, and follows Alice from her profile.
+    stage.open(&bora, "/").await;
+    bora.find("#tag-search").await.type_text("rive").await;
+    bora.script(
+        "document.querySelector('form.tag-search').requestSubmit();",
+        json!([]),
+    )
+    .await;
+    bora.wait_for_text("[data-testid=feed]", "Sunset over the river")
+        .await;
     stage.open(&bora, "/tag/sunset").await;
     bora.wait_for_text("[data-testid=feed]", "Sunset over the river")
         .await;
@@ -493,6 +503,22 @@ async fn korean_keyboard_sign_up_then_log_out_log_in_and_delete() {
         .type_text("\u{E007}")
         .await;
     phone.wait_for_text("h1", "홈").await;
+
+    // A post in Korean, found again by the stem of a word that carries a particle.
+    start_post(&stage, &phone, "서울에서 찍은 야경 #밤하늘").await;
+    publish(&phone).await;
+    stage.open(&phone, "/").await;
+    phone.find("#tag-search").await.type_text("서울").await;
+    phone
+        .script(
+            "document.querySelector('form.tag-search').requestSubmit();",
+            json!([]),
+        )
+        .await;
+    phone.wait_for_text("h1", "검색: 서울").await;
+    phone
+        .wait_for_text("[data-testid=feed]", "서울에서 찍은 야경")
+        .await;
 
     // English from settings, then log out.
     stage.open(&phone, "/settings").await;
