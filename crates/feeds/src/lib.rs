@@ -207,6 +207,25 @@ impl FeedService {
         &self.settings
     }
 
+    /// Hashtags completing what someone typed (`#` or not, any width or case): the tag it
+    /// spells first, then the tags it begins by how many public posts used them in the last
+    /// 30 days.
+    pub async fn hashtag_suggestions(
+        &self,
+        typed: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, FeedError> {
+        let typed = typed.trim().trim_start_matches('#');
+        let Some(prefix) = veilgram_core::text::hashtags(&format!("#{typed}"))
+            .into_iter()
+            .next()
+        else {
+            return Ok(Vec::new());
+        };
+        let since = Timestamp::now().minus(std::time::Duration::from_secs(30 * 24 * 3600));
+        Ok(self.store.hashtag_uses(&prefix, since, limit).await?)
+    }
+
     /// The posts among `ids` that `viewer` may see, in the order of `ids`: what any list of
     /// posts from elsewhere (search) is checked through, exactly as the feeds are.
     pub async fn visible_posts(

@@ -178,6 +178,41 @@ impl FeedStore for SqlStore {
         rows.iter().map(entry_from_row).collect()
     }
 
+    async fn hashtag_uses(
+        &self,
+        prefix: &str,
+        since: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        // `LIKE` with `\` escaping `_` and `%` (a tag may hold `_`): right under any collation.
+        let pattern: String = prefix
+            .chars()
+            .flat_map(|c| match c {
+                '\\' | '%' | '_' => vec!['\\', c],
+                other => vec![other],
+            })
+            .chain(std::iter::once('%'))
+            .collect();
+        let rows = sqlx::query(
+            "SELECT h.tag, COUNT(*) AS uses FROM post_hashtags h JOIN posts p ON p.id = h.post_id \
+             JOIN users author ON author.id = p.author_id \
+             WHERE h.tag LIKE $1 ESCAPE '\\' AND h.post_id > $2 AND p.visibility = 'public' \
+             AND p.moderation_state <> 'hidden' AND author.deactivated_at IS NULL \
+             GROUP BY h.tag ORDER BY CASE WHEN h.tag = $3 THEN 0 ELSE 1 END, uses DESC, h.tag \
+             LIMIT $4",
+        )
+        .bind(pattern)
+        .bind(ids_since(since))
+        .bind(prefix)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(translate)?;
+        rows.iter()
+            .map(|row| Ok((column(row, "tag")?, column(row, "uses")?)))
+            .collect()
+    }
+
     async fn post_records(&self, ids: &[PostId]) -> Result<Vec<PostRecord>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -441,4 +476,14 @@ impl FeedStore for SqlStore {
         })
         .transpose()
     }
+}
+
+/// The smallest post id (UUIDv7, time-ordered) made at `since`: ids above it are younger.
+fn ids_since(since: Timestamp) -> String {
+    let millis = u64::try_from(since.as_millis()).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
+    format!(
+        "{:08x}-{:04x}-7000-0000-000000000000",
+        millis >> 16,
+        millis & 0xFFFF
+    )
 }

@@ -112,6 +112,15 @@ pub trait FeedStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<FeedEntry>, StoreError>;
 
+    /// Hashtags starting with `prefix` (already normalised) and how many public, visible posts
+    /// since `since` carry each: `prefix` itself first, then by that count, at most `limit`.
+    async fn hashtag_uses(
+        &self,
+        prefix: &str,
+        since: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError>;
+
     /// The posts among `ids` that exist, whoever may see them, with their polls, in any order,
     /// as someone who neither liked them nor voted sees them: what the post cache holds. One
     /// query for the posts and one for their polls, whatever the number of ids.

@@ -10,8 +10,10 @@ use crate::routes::posts::PostPage;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use axum::Json;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use veilgram_core::ports::{PostSearch, SearchPosition, SearchSort};
@@ -21,7 +23,52 @@ use veilgram_core::{PostId, UserId};
 pub const MAX_QUERY_CHARS: usize = 200;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(search))
+    OpenApiRouter::new()
+        .routes(routes!(search))
+        .routes(routes!(suggest_hashtags))
+}
+
+/// Hashtags a search box or composer may complete to.
+#[derive(Serialize, ToSchema)]
+pub struct HashtagSuggestions {
+    items: Vec<HashtagUse>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HashtagUse {
+    /// Without `#`, normalised (NFKC, lower case).
+    tag: String,
+    /// Public posts that used it in the last 30 days.
+    uses: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestQuery {
+    q: String,
+}
+
+/// Hashtag autocompletion ranked by use: the tag `q` spells first (with or without `#`), then
+/// the tags starting with it by how many public posts used them in the last 30 days; ten at most.
+#[utoipa::path(
+    get, path = "/api/v1/search/hashtags/suggest", tag = "search",
+    params(("q" = String, Query, min_length = 1, max_length = 101, description = "what was typed, `#` or not")),
+    responses((status = 200, body = HashtagSuggestions), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody))
+)]
+async fn suggest_hashtags(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<SuggestQuery>,
+) -> Result<Json<HashtagSuggestions>, ApiError> {
+    if query.q.is_empty() || query.q.chars().count() > veilgram_core::text::MAX_HASHTAG_CHARS + 1 {
+        return Err(ApiError::invalid_field("q", "q is 1 to 101 characters"));
+    }
+    let found = state.feeds.hashtag_suggestions(&query.q, 10).await?;
+    Ok(Json(HashtagSuggestions {
+        items: found
+            .into_iter()
+            .map(|(tag, uses)| HashtagUse { tag, uses })
+            .collect(),
+    }))
 }
 
 #[derive(Deserialize)]

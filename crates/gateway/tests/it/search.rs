@@ -194,7 +194,79 @@ async fn search_pages_by_signed_cursor_and_refuses_bad_input(database: &TestData
     }
 }
 
+async fn suggest(app: &TestApp, typed: &str) -> Vec<(String, i64)> {
+    let path = format!("/api/v1/search/hashtags/suggest?q={}", urlencode(typed));
+    let response = app.get(&path, None).await;
+    assert_eq!(
+        response.status,
+        StatusCode::OK,
+        "{typed}: {}",
+        response.text
+    );
+    response.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            (
+                item["tag"].as_str().unwrap().to_owned(),
+                item["uses"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn hashtags_complete_by_use_with_the_exact_tag_first(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let author = app.signup(None).await;
+    let token = author.access_token.as_str();
+    for text in [
+        "#seoul #seoultrip",
+        "#seoul",
+        "#seoul #seo",
+        "#a_b #axb",
+        "#서울 #서울맛집",
+        "#서울맛집",
+    ] {
+        app.post_text(token, text, "public").await;
+    }
+    app.post_text(token, "#seoulsecret #seoulsecret2", "followers")
+        .await;
+    let owned = |items: &[(&str, i64)]| -> Vec<(String, i64)> {
+        items
+            .iter()
+            .map(|(tag, uses)| ((*tag).to_owned(), *uses))
+            .collect()
+    };
+    assert_eq!(
+        suggest(&app, "seo").await,
+        owned(&[("seo", 1), ("seoul", 3), ("seoultrip", 1)]),
+        "the exact tag first, then by use; followers-only posts are not counted"
+    );
+    assert_eq!(
+        suggest(&app, "#ＳＥＯＵＬ").await,
+        owned(&[("seoul", 3), ("seoultrip", 1)])
+    );
+    assert_eq!(
+        suggest(&app, "서울").await,
+        owned(&[("서울", 1), ("서울맛집", 2)])
+    );
+    assert_eq!(
+        suggest(&app, "a_").await,
+        owned(&[("a_b", 1)]),
+        "_ is a letter"
+    );
+    assert!(suggest(&app, "%").await.is_empty());
+    assert_eq!(
+        app.get("/api/v1/search/hashtags/suggest?q=", None)
+            .await
+            .field(),
+        "q"
+    );
+}
+
 veilgram_testkit::for_each_engine!(
+    hashtags_complete_by_use_with_the_exact_tag_first,
     posts_are_found_by_korean_and_english_fragments,
     search_shows_only_what_the_caller_may_see,
     search_pages_by_signed_cursor_and_refuses_bad_input,
