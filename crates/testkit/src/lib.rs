@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod contracts;
+pub mod opensearch;
 pub mod s3;
 pub mod samples;
 

@@ -51,6 +51,15 @@ pub struct Config {
     /// Never logged.
     pub s3_secret_key: String,
     pub s3_region: String,
+    /// `VEILGRAM_SEARCH_URL`: empty for the embedded index (tantivy, `<data_dir>/search`);
+    /// `http(s)://host:port` of an OpenSearch server (tested against an Elasticsearch 8 API).
+    pub search_url: String,
+    pub search_username: String,
+    /// Never logged.
+    pub search_password: String,
+    /// `VEILGRAM_SEARCH_INDEX_PREFIX`: names VeilGram's alias and indexes on the server
+    /// (`<prefix>-posts`, `<prefix>-posts-v<N>`).
+    pub search_index_prefix: String,
     pub media: MediaConfig,
     pub push: PushConfig,
     pub log: LogConfig,
@@ -334,6 +343,10 @@ impl Default for Config {
             s3_access_key: String::new(),
             s3_secret_key: String::new(),
             s3_region: "garage".into(),
+            search_url: String::new(),
+            search_username: String::new(),
+            search_password: String::new(),
+            search_index_prefix: "veilgram".into(),
             media: MediaConfig::default(),
             push: PushConfig::default(),
             log: LogConfig::default(),
@@ -410,6 +423,7 @@ impl fmt::Debug for Config {
                     .unwrap_or("<invalid>"),
             )
             .field("s3_endpoint", &self.s3_endpoint)
+            .field("search_url", &self.search_url)
             .finish_non_exhaustive()
     }
 }
@@ -607,6 +621,17 @@ impl Config {
             max_connections: self.http.max_connections,
             max_connections_per_address: self.http.max_connections_per_address,
             trusted_proxies: self.rate_limit_settings()?.trusted_proxies,
+        })
+    }
+
+    /// The OpenSearch server to search on, if one is configured.
+    pub fn opensearch(&self) -> Option<veilgram_search::OpenSearchSettings> {
+        let given = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+        given(&self.search_url).map(|url| veilgram_search::OpenSearchSettings {
+            url,
+            username: given(&self.search_username),
+            password: given(&self.search_password),
+            prefix: self.search_index_prefix.clone(),
         })
     }
 

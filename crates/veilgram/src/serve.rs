@@ -350,12 +350,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 .spawn_dispatch(pubsub.as_ref(), Arc::clone(&store) as Arc<dyn FeedStore>),
         );
     }
-    // The embedded search index, in the data directory: the process running the consumers
-    // writes it, every process reads it.
-    let search = Arc::new(
-        veilgram_search::TantivySearch::open(&config.data_dir.join("search"))
-            .context("cannot open the search index")?,
-    );
+    // The search index: OpenSearch if configured, else embedded in the data directory (the
+    // process running the consumers writes it, every process reads it).
+    let search: Arc<dyn veilgram_core::ports::SearchIndex> = match config.opensearch() {
+        // Reached on first use: with OpenSearch down, search answers 503 and the indexer
+        // retries, and nothing else waits for it.
+        Some(settings) => Arc::new(
+            veilgram_search::OpenSearchIndex::new(&settings)
+                .map_err(|error| anyhow::anyhow!("VEILGRAM_SEARCH_URL: {error}"))?,
+        ),
+        None => Arc::new(
+            veilgram_search::TantivySearch::open(&config.data_dir.join("search"))
+                .context("cannot open the search index")?,
+        ),
+    };
     let consumers = [
         fanout as Arc<dyn EventHandler>,
         Arc::new(
@@ -376,7 +384,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             config.feeds.fan_out_limit,
         )),
         Arc::new(veilgram_search::Indexer::new(
-            Arc::clone(&search) as Arc<dyn veilgram_core::ports::SearchIndex>,
+            Arc::clone(&search),
             Arc::clone(&store) as Arc<dyn veilgram_core::ports::PostStore>,
         )),
     ];
@@ -484,7 +492,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_standing(Arc::clone(&store) as Arc<dyn veilgram_core::ports::StandingStore>),
     );
     let state = AppState::new(Services {
-        search: Arc::clone(&search) as Arc<dyn veilgram_core::ports::SearchIndex>,
+        search: Arc::clone(&search),
         app,
         hub,
         ws_origins: Arc::new(config.http.cors_allowed_origins.clone()),

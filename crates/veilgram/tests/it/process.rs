@@ -498,3 +498,55 @@ async fn role(server: &Server, token: &str) -> Value {
         .1["role"]
         .clone()
 }
+
+/// With `VEILGRAM_SEARCH_URL`, posts are indexed on and searched through that server (here the
+/// Elasticsearch 8 API of the noida-db `scripts/opensearch` runs), under the configured prefix.
+#[tokio::test]
+async fn search_runs_on_opensearch_when_configured() {
+    let url = tokio::task::spawn_blocking(veilgram_testkit::opensearch::url)
+        .await
+        .unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("process-{}-{nanos}", std::process::id());
+    let directory = tempfile::tempdir().unwrap();
+    let server = Server::start(StartOptions {
+        data_dir: Some(directory.path()),
+        environment: vec![
+            ("VEILGRAM_SEARCH_URL", url.as_str()),
+            ("VEILGRAM_SEARCH_INDEX_PREFIX", prefix.as_str()),
+        ],
+        ..StartOptions::default()
+    });
+    let (_, signup) = server
+        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
+        .await;
+    let token = signup["access_token"].as_str().unwrap();
+    let (status, _) = server
+        .request(
+            "POST",
+            "/api/v1/posts",
+            Some(&json!({ "text": "제주도에서 오름 트레킹" })),
+            Some(token),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let found = veilgram_testkit::poll_until(Duration::from_secs(10), || async {
+        let (_, page) = server
+            .request("GET", "/api/v1/search?q=%EC%A0%9C%EC%A3%BC", None, None)
+            .await;
+        (page["items"].as_array().map(Vec::len) == Some(1)).then_some(page)
+    })
+    .await
+    .expect("the post is searchable through OpenSearch");
+    assert_eq!(found["items"][0]["text"], "제주도에서 오름 트레킹");
+    let aliases = reqwest::get(format!("{url}/_alias/{prefix}-posts"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(aliases.contains(&format!("{prefix}-posts-v1")), "{aliases}");
+}
