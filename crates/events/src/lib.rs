@@ -384,6 +384,7 @@ pub use veilgram_core::ports::EventHandler;
 
 /// Where a consumer stands in each partition: a group's committed offsets, or a tap's place
 /// kept in memory.
+#[derive(Clone, Copy)]
 enum Place<'a> {
     Group(&'a str),
     Memory(&'a [std::sync::atomic::AtomicI64]),
@@ -404,21 +405,35 @@ async fn hand_over(
             Place::Memory(positions) => positions[partition as usize].load(Relaxed),
         };
         let events = log.read_after(partition, after, CONSUMER_BATCH).await?;
-        for event in &events {
-            handler.handle(event).await?;
+        let commit = |offset: i64| async move {
             match place {
-                Place::Group(group) => log.commit_offset(group, partition, event.offset).await?,
+                Place::Group(group) => log.commit_offset(group, partition, offset).await,
                 Place::Memory(positions) => {
-                    positions[partition as usize].store(event.offset, Relaxed)
+                    positions[partition as usize].store(offset, Relaxed);
+                    Ok(())
                 }
             }
+        };
+        let batched = handler.batches();
+        for event in &events {
+            handler.handle(event).await?;
+            if !batched {
+                commit(event.offset).await?;
+            }
+        }
+        // A batching handler's work becomes durable at its flush: only then may the offset
+        // move past it (a failure before leaves the whole batch to be handled again).
+        if let (true, Some(last)) = (batched, events.last()) {
+            handler.flush().await?;
+            commit(last.offset).await?;
         }
         most = most.max(events.len());
     }
     Ok(most)
 }
 
-/// Hands one batch of each partition to `handler`, committing after each event it handled.
+/// Hands one batch of each partition to `handler`, committing after each event it handled (or
+/// once after the batch, flushed, for a handler that [`batches`](EventHandler::batches)).
 pub async fn consume_once(log: &dyn EventLog, handler: &dyn EventHandler) -> anyhow::Result<usize> {
     hand_over(log, handler, Place::Group(handler.name())).await
 }

@@ -54,4 +54,16 @@ pub trait EventHandler: Send + Sync {
     /// The consumer group's name: its committed offsets and its lease are stored under it.
     fn name(&self) -> &'static str;
     async fn handle(&self, event: &LoggedEvent) -> anyhow::Result<()>;
+
+    /// Whether what `handle` did is durable only after [`flush`](Self::flush): then the group's
+    /// offset moves once per batch, after the flush, instead of after each event (for a store
+    /// whose commit is costly, such as a search index).
+    fn batches(&self) -> bool {
+        false
+    }
+
+    /// Makes what the events handled since the last flush did durable.
+    async fn flush(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }

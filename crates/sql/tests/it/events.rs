@@ -128,6 +128,88 @@ async fn consumers_resume_from_their_committed_offset(database: &TestDatabase) {
     assert_eq!(store.committed_offset("someone-new", 0).await.unwrap(), 0);
 }
 
+/// A handler whose work is durable only at its flush, which fails while `failing` is set.
+struct Batching {
+    handled: std::sync::atomic::AtomicUsize,
+    flushes: std::sync::atomic::AtomicUsize,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl veilgram_events::EventHandler for Batching {
+    fn name(&self) -> &'static str {
+        "batching"
+    }
+
+    async fn handle(&self, _: &veilgram_core::events::LoggedEvent) -> anyhow::Result<()> {
+        self.handled
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn batches(&self) -> bool {
+        true
+    }
+
+    async fn flush(&self) -> anyhow::Result<()> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!("the flush failed");
+        }
+        self.flushes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A batching consumer's offset moves only after its flush: a failed flush hands the batch
+/// over again, and a good one moves the offset past the whole batch at once.
+async fn a_batching_consumer_commits_only_what_it_flushed(database: &TestDatabase) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let store = database.store().await;
+    let events: Vec<EventEnvelope> = (0..6)
+        .map(|_| followed(UserId::random(), UserId::random()))
+        .collect();
+    store.publish(&events).await.unwrap();
+    let handler = Batching {
+        handled: 0.into(),
+        flushes: 0.into(),
+        failing: true.into(),
+    };
+    assert!(consume_once(&store, &handler).await.is_err());
+    for partition in 0..store.partitions() {
+        assert_eq!(
+            store.committed_offset("batching", partition).await.unwrap(),
+            0
+        );
+    }
+    handler.failing.store(false, SeqCst);
+    let mut rounds = 0;
+    while consume_once(&store, &handler).await.unwrap() > 0 {
+        rounds += 1;
+    }
+    assert!(rounds > 0);
+    for partition in 0..store.partitions() {
+        let newest = store
+            .read_after(partition, 0, 100)
+            .await
+            .unwrap()
+            .last()
+            .map_or(0, |event| event.offset);
+        assert_eq!(
+            store.committed_offset("batching", partition).await.unwrap(),
+            newest
+        );
+    }
+    assert!(
+        handler.handled.load(SeqCst) > 6,
+        "the failed batch was handed over again"
+    );
+    assert!(
+        handler.flushes.load(SeqCst) <= store.partitions() as usize,
+        "once per batch"
+    );
+}
+
 /// Hands every event it is given to a channel.
 struct Forward(tokio::sync::mpsc::UnboundedSender<veilgram_core::events::LoggedEvent>);
 
@@ -204,4 +286,5 @@ veilgram_testkit::for_each_engine!(
     a_change_and_its_event_are_written_together,
     the_relay_moves_events_to_the_log_exactly_once,
     consumers_resume_from_their_committed_offset,
+    a_batching_consumer_commits_only_what_it_flushed,
 );

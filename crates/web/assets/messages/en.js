@@ -6,6 +6,8 @@ export default {
   loading: "Loading…",
   not_found: "Not found, or not yours to see.",
   reconnecting: "Reconnecting…",
+  tag_suggestions: "Hashtag suggestions",
+  tag_uses: { one: "{count} post", other: "{count} posts" },
   search_posts: "Search posts or go to a #hashtag",
   search_results: "Search: {query}",
   search_empty: "No posts match.",

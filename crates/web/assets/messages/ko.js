@@ -6,6 +6,8 @@ export default {
   loading: "불러오는 중…",
   not_found: "찾을 수 없거나 볼 수 없는 내용입니다.",
   reconnecting: "다시 연결하는 중…",
+  tag_suggestions: "해시태그 추천",
+  tag_uses: { one: "게시물 {count}개", other: "게시물 {count}개" },
   search_posts: "게시물 검색 또는 #해시태그로 이동",
   search_results: "검색: {query}",
   search_empty: "일치하는 게시물이 없습니다.",

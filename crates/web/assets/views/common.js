@@ -1,5 +1,6 @@
 // Pieces several screens share: labelled fields, error text, avatars, confirmation dialogs.
 
+import { api } from "../api.js";
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
 
@@ -146,5 +147,28 @@ export function pagedList({ list, fetchPage, render, empty, end = "", onPage = n
       observer.disconnect();
       for (const cleanup of cleanups.splice(0)) cleanup();
     },
+  };
+}
+
+/**
+ * Hashtag completion as someone types: calls `show(items)` with the tags (`{tag, uses}`, ranked
+ * by the server: the typed tag first, then by recent use) that complete `typed`, a short while
+ * after the last keystroke; an empty `typed` clears them. Answers a function to call on input.
+ */
+export function hashtagCompletion(show) {
+  let timer = null;
+  let asked = 0;
+  return (typed) => {
+    clearTimeout(timer);
+    const ask = ++asked;
+    if (!typed) {
+      show([]);
+      return;
+    }
+    timer = setTimeout(() => {
+      api("GET", "/search/hashtags/suggest", { query: { q: typed } })
+        .then((answer) => { if (ask === asked) show(answer.items); })
+        .catch(() => show([]));
+    }, 150);
   };
 }

@@ -1,11 +1,11 @@
-// Writing a post: text with highlighted hashtags, up to 10 photos or videos (uploaded at once,
+// Writing a post: text with highlighted hashtags (completed from the most used as they are typed), up to 10 photos or videos (uploaded at once,
 // with progress and a description each), a poll, visibility and the anonymous-thread switch.
 
 import { h, toast } from "../dom.js";
 import { t } from "../i18n.js";
 import { api, upload, whenProcessed } from "../api.js";
 import * as router from "../router.js";
-import { errorText, field } from "./common.js";
+import { errorText, field, hashtagCompletion } from "./common.js";
 
 const MAX_MEDIA = 10;
 const MAX_TEXT = 2000;
@@ -27,10 +27,34 @@ function highlightedTextarea() {
     backdrop.scrollTop = textarea.scrollTop;
     counter.textContent = t("characters_left", { count: MAX_TEXT - textarea.value.length });
   };
-  textarea.addEventListener("input", sync);
+  // The #tag being typed completes from the tags people use most.
+  const suggestions = h("ul", { class: "tag-suggestions", role: "listbox", "aria-label": t("tag_suggestions"),
+    "data-testid": "tag-suggestions", hidden: true });
+  const complete = hashtagCompletion((items) => {
+    suggestions.replaceChildren(...items.map(({ tag, uses }) => h("li", { role: "option" },
+      h("button", { type: "button", onclick: () => choose(tag) }, `#${tag}`, " ",
+        h("small", { class: "hint" }, t("tag_uses", { count: uses }))))));
+    suggestions.hidden = items.length === 0;
+  });
+  const typing = () => textarea.value.slice(0, textarea.selectionStart).match(/#([\p{L}\p{N}_]+)$/u);
+  const choose = (tag) => {
+    const typed = typing();
+    if (!typed) return;
+    const end = textarea.selectionStart;
+    const start = end - typed[1].length;
+    textarea.value = `${textarea.value.slice(0, start)}${tag} ${textarea.value.slice(end)}`;
+    textarea.selectionStart = textarea.selectionEnd = start + tag.length + 1;
+    textarea.focus();
+    sync();
+    complete("");
+  };
+  textarea.addEventListener("input", () => {
+    sync();
+    complete(typing()?.[1] ?? "");
+  });
   textarea.addEventListener("scroll", () => { backdrop.scrollTop = textarea.scrollTop; });
   sync();
-  return { textarea, node: h("div", { class: "highlight-box" }, backdrop, textarea), counter };
+  return { textarea, node: h("div", {}, h("div", { class: "highlight-box" }, backdrop, textarea), suggestions), counter };
 }
 
 export function composerView() {

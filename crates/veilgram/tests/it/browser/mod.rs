@@ -225,7 +225,23 @@ async fn two_people_post_follow_comment_and_vote_live() {
     // Bora on her home feed sees Alice's next post arrive live.
     stage.open(&bora, "/").await;
     bora.find("[data-testid=feed]").await;
-    start_post(&stage, &alice, "Second post of the day").await;
+    // The composer completes the hashtag being typed from the tags people use.
+    start_post(&stage, &alice, "Second post of the day #suns").await;
+    alice
+        .wait_for_text("[data-testid=tag-suggestions]", "#sunset")
+        .await;
+    alice
+        .find("[data-testid=tag-suggestions] button")
+        .await
+        .click()
+        .await;
+    let completed = alice
+        .script(
+            "return document.querySelector('[data-testid=post-text]').value;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(completed, json!("Second post of the day #sunset "));
     publish(&alice).await;
     bora.wait_for_text("[data-testid=new-posts]", "1 new post")
         .await;
