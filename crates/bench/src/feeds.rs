@@ -27,11 +27,11 @@ pub(crate) fn subject(token: &str) -> anyhow::Result<String> {
     Ok(claims["sub"].as_str().context("no sub")?.to_owned())
 }
 
-/// A small deterministic generator (xorshift64*), so every run builds the same graph.
-struct Xorshift(u64);
+/// A small deterministic generator (xorshift64*), so every run builds the same data.
+pub(crate) struct Xorshift(pub(crate) u64);
 
 impl Xorshift {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -40,6 +40,11 @@ impl Xorshift {
 
     fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// One of `from`, uniformly.
+    pub(crate) fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[(self.next() % from.len() as u64) as usize]
     }
 }
 

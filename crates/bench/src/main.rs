@@ -27,6 +27,7 @@ mod feeds;
 mod media;
 mod proof;
 mod realtime;
+mod search;
 
 #[derive(Parser)]
 #[command(about = "Load-test veilgram over HTTP and print a table")]
@@ -36,9 +37,13 @@ pub(crate) struct Arguments {
     /// (photo uploads against in-process processing of the same photo), `realtime` (idle
     /// WebSockets, memory per connection, broadcast latency), `events` (a consumer group with
     /// and without its lease, over one and two processes), `proof` (the proof of work's hash
-    /// against SHA-256, and solve times), or `all`.
+    /// against SHA-256, and solve times), `search` (indexing and queries on the embedded
+    /// index, in process), or `all`.
     #[arg(long, default_value = "writes")]
     suite: String,
+    /// Posts the search suite indexes.
+    #[arg(long, default_value_t = 1_000_000)]
+    search_posts: usize,
     /// WebSocket connections the realtime suite opens.
     #[arg(long, default_value_t = 50_000)]
     sockets: usize,
@@ -651,6 +656,12 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
     }
+    if matches!(arguments.suite.as_str(), "search" | "all") {
+        search::print(arguments.search_posts).await?;
+        if arguments.suite == "search" {
+            return Ok(());
+        }
+    }
     let binary = match &arguments.veilgram {
         Some(path) => path.clone(),
         None => std::env::current_exe()?.with_file_name("veilgram"),
@@ -672,10 +683,10 @@ async fn main() -> anyhow::Result<()> {
         "media" => (false, false, true, false, false),
         "realtime" => (false, false, false, true, false),
         "events" => (false, false, false, false, true),
-        "proof" => (false, false, false, false, false),
+        "proof" | "search" => (false, false, false, false, false),
         "all" => (true, true, true, true, true),
         other => {
-            bail!("unknown suite {other}: writes, feeds, media, realtime, events, proof or all")
+            bail!("unknown suite {other}: writes, feeds, media, realtime, events, proof, search or all")
         }
     };
 

@@ -1,0 +1,281 @@
+//! The search suite, in process: `--search-posts` (1,000,000) generated posts, Korean and
+//! English mixed with realistic lengths and hashtags, indexed through the search port into the
+//! embedded index on disk (batched as the indexer batches: one commit per 256), against raw
+//! tantivy indexing the same texts into one field with its default tokenizer (the reference);
+//! then fragment queries (Korean and English, 2–3 characters and whole words) through the port
+//! on two tasks, with P50/P99; a new post's put-and-commit latency on the full index; and the
+//! index's size and this process's memory.
+
+use std::time::{Duration, Instant};
+use veilgram_core::ports::{PostDocument, PostSearch, SearchIndex, SearchSort};
+use veilgram_core::{PostId, Timestamp, UserId};
+use veilgram_search::TantivySearch;
+
+use crate::feeds::Xorshift;
+
+const KOREAN: &[&str] = &[
+    "서울에서",
+    "서울의",
+    "인스타그램",
+    "맛집",
+    "카페에서",
+    "여행",
+    "사진을",
+    "고양이가",
+    "강아지와",
+    "바다",
+    "하늘이",
+    "야경",
+    "주말에",
+    "친구들과",
+    "커피",
+    "점심",
+    "저녁은",
+    "부산",
+    "제주도",
+    "산책",
+    "음악",
+    "영화를",
+    "오늘은",
+    "정말",
+    "너무",
+    "좋아요",
+    "행복한",
+    "날씨가",
+    "한강",
+    "공원에서",
+];
+const ENGLISH: &[&str] = &[
+    "photography",
+    "coffee",
+    "travel",
+    "weekend",
+    "sunset",
+    "river",
+    "friends",
+    "music",
+    "coding",
+    "rust",
+    "morning",
+    "walk",
+    "beautiful",
+    "city",
+    "night",
+    "food",
+    "with",
+    "the",
+    "today",
+    "amazing",
+];
+const TAGS: &[&str] = &[
+    "서울", "맛집", "여행", "일상", "카페", "야경", "photo", "travel", "foodie", "ootd",
+];
+const QUERIES: &[&str] = &[
+    "서울", "스타", "맛집", "카페", "고양", "바다", "야경", "photo", "graph", "coff", "sun",
+    "travel", "한강", "산책", "ood",
+];
+
+fn posts(count: usize) -> Vec<PostDocument> {
+    let mut random = Xorshift(0x5EED_5EED_5EED_5EED);
+    (0..count)
+        .map(|n| {
+            let words = 4 + (random.next() % 27) as usize;
+            let text: Vec<&str> = (0..words)
+                .map(|_| {
+                    if random.next().is_multiple_of(3) {
+                        random.pick(ENGLISH)
+                    } else {
+                        random.pick(KOREAN)
+                    }
+                })
+                .collect();
+            let tags = (random.next() % 4) as usize;
+            PostDocument {
+                id: PostId::generate(),
+                author_id: UserId::random(),
+                text: text.join(" "),
+                hashtags: (0..tags).map(|_| random.pick(TAGS).to_owned()).collect(),
+                public: !random.next().is_multiple_of(5),
+                created_at: Timestamp::from_millis(1_800_000_000_000 + n as i64),
+                like_count: (random.next() % 50) as i64,
+            }
+        })
+        .collect()
+}
+
+fn directory_bytes(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| entry.metadata().ok())
+                .filter(std::fs::Metadata::is_file)
+                .map(|metadata| metadata.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn resident_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Raw tantivy: the same texts into one TEXT field, default tokenizer, one writer, one commit.
+fn raw_tantivy(documents: &[PostDocument]) -> anyhow::Result<f64> {
+    use tantivy::schema::{Schema, TEXT};
+    let mut builder = Schema::builder();
+    let text = builder.add_text_field("text", TEXT);
+    let directory = tempfile::tempdir()?;
+    let index = tantivy::Index::create_in_dir(directory.path(), builder.build())?;
+    let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, 30_000_000)?;
+    let started = Instant::now();
+    for document in documents {
+        let mut raw = tantivy::TantivyDocument::default();
+        raw.add_text(
+            text,
+            format!("{} {}", document.text, document.hashtags.join(" ")),
+        );
+        writer.add_document(raw)?;
+    }
+    writer.commit()?;
+    Ok(documents.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+fn percentile(sorted: &[Duration], share: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * share) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
+pub async fn print(count: usize) -> anyhow::Result<()> {
+    println!("\nsearch ({count} posts, embedded index on disk, in process)");
+    let documents = posts(count);
+    let raw = tokio::task::spawn_blocking({
+        let documents = documents.clone();
+        move || raw_tantivy(&documents)
+    })
+    .await??;
+    let directory = tempfile::tempdir()?;
+    let index = TantivySearch::open(directory.path())?;
+    let started = Instant::now();
+    for batch in documents.chunks(256) {
+        for document in batch {
+            index.put_post(document.clone()).await?;
+        }
+        index.commit().await?;
+    }
+    let ours = count as f64 / started.elapsed().as_secs_f64();
+    println!("| {:<52} | {:>14} |", "phase", "figure");
+    println!("|{:-<54}|{:->16}|", "", "");
+    println!(
+        "| {:<52} | {:>10.0} /s |",
+        "raw tantivy, one text field (reference)", raw
+    );
+    println!(
+        "| {:<52} | {:>10.0} /s |",
+        "through the port: words, bigrams, chars (batches of 256)", ours
+    );
+    println!(
+        "| {:<52} | {:>13.0}% |",
+        "  vs raw tantivy",
+        ours / raw * 100.0
+    );
+
+    // Queries on two tasks for a few seconds, each a fragment of a common word.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut tasks = Vec::new();
+    for worker in 0..2u64 {
+        let index = index.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut random = Xorshift(0xABCD + worker);
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let query = random.pick(QUERIES);
+                let sort =
+                    [SearchSort::Relevance, SearchSort::Recent][(random.next() % 2) as usize];
+                let started = Instant::now();
+                let search = PostSearch {
+                    query,
+                    sort,
+                    public_only: random.next().is_multiple_of(2),
+                    after: None,
+                    limit: 21,
+                };
+                index.search_posts(&search).await?;
+                latencies.push(started.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    latencies.sort();
+    println!(
+        "| {:<52} | {:>10.0} /s |",
+        "queries, 2 tasks (a page of 21)",
+        latencies.len() as f64 / 5.0
+    );
+    println!(
+        "| {:<52} | {:>7.2} ms P50 |",
+        "  latency",
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0
+    );
+    println!(
+        "| {:<52} | {:>7.2} ms P99 |",
+        "",
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0
+    );
+
+    // A new post on the full index: put, commit, found.
+    let mut fresh = Vec::new();
+    for n in 0..50 {
+        let mut document = posts(1).remove(0);
+        document.text = format!("새글확인{n} fresh");
+        let started = Instant::now();
+        index.put_post(document).await?;
+        index.commit().await?;
+        let query = format!("새글확인{n}");
+        let search = PostSearch {
+            query: &query,
+            sort: SearchSort::Relevance,
+            public_only: false,
+            after: None,
+            limit: 1,
+        };
+        anyhow::ensure!(!index.search_posts(&search).await?.is_empty(), "not found");
+        fresh.push(started.elapsed());
+    }
+    fresh.sort();
+    println!(
+        "| {:<52} | {:>7.1} ms P50 |",
+        "a new post, put + commit + found",
+        percentile(&fresh, 0.5).as_secs_f64() * 1000.0
+    );
+    println!(
+        "| {:<52} | {:>7.1} ms P99 |",
+        "",
+        percentile(&fresh, 0.99).as_secs_f64() * 1000.0
+    );
+    println!(
+        "| {:<52} | {:>10.0} MB |",
+        "index size on disk",
+        directory_bytes(directory.path()) as f64 / 1e6
+    );
+    println!(
+        "| {:<52} | {:>9.0} MiB |",
+        "this process's memory (documents kept too)",
+        resident_mib()
+    );
+    Ok(())
+}
