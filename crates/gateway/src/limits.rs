@@ -436,9 +436,8 @@ impl RateLimiter {
             return Ok(());
         }
         let who = Who::User(user);
-        let spent = self
-            .spend(Budget::Links, &who, Timestamp::now(), amount)
-            .await?;
+        let now = Timestamp::now();
+        let spent = self.spend(Budget::Links, &who, now, amount).await?;
         let Spent::Counted {
             over: true,
             reset,
@@ -448,7 +447,7 @@ impl RateLimiter {
         else {
             return Ok(());
         };
-        if let Some(key) = Self::bucket(Budget::Links, &who, Timestamp::now(), *limit) {
+        if let Some(key) = Self::bucket(Budget::Links, &who, now, *limit) {
             let refund = -i64::try_from(amount).unwrap_or(i64::MAX);
             if self.cache.increment(&key, refund, None).await.is_err() {
                 tracing::warn!("refused links were not given back: the cache is unavailable");

@@ -1,6 +1,7 @@
 //! The embedded search index: tantivy, on local disk in the data directory (or in memory for
-//! tests). One process writes (the indexer, under its consumer group's lease); every process
-//! reads, and sees a commit within half a second (tantivy watches the index's `meta.json`).
+//! tests). One process writes (the indexer, under its consumer group's lease), holding the
+//! writer only from its first write to its commit; every process reads, and sees a commit
+//! within half a second (tantivy watches the index's `meta.json`).
 
 use crate::analysis::{self, Analysed, Positioned};
 use async_trait::async_trait;
@@ -352,6 +353,18 @@ impl SearchIndex for TantivySearch {
 
     async fn commit(&self) -> Result<(), SearchError> {
         self.write(|writer, _| writer.commit().map(|_| ())).await?;
+        // The writer (and the index's lock) goes with each commit: the consumer group's lease
+        // may move to another process, whose indexer must then be able to open its own.
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            if let Ok(mut writer) = inner.writer.lock() {
+                if let Some(writer) = writer.take() {
+                    let _ = writer.wait_merging_threads();
+                }
+            }
+        })
+        .await
+        .map_err(failed)?;
         self.inner.reader.reload().map_err(failed)
     }
 
