@@ -132,6 +132,38 @@ async fn search_shows_only_what_the_caller_may_see(database: &TestDatabase) {
         .is_empty());
 }
 
+/// A post a moderator hid, and every post of a suspended author, leave the index (the author
+/// still sees a hidden post on its own page).
+async fn moderation_takes_posts_out_of_search(database: &TestDatabase) {
+    use crate::moderation::{moderator, queue, report, resolve};
+    let app = TestApp::new(database).await;
+    let author = app.signup(None).await;
+    let spammer = app.signup(None).await;
+    let reader = app.signup(None).await;
+    let judge = moderator(&app).await;
+    let hidden = app
+        .post_text(&author.access_token, "수상한 광고 hidden", "public")
+        .await;
+    let spam = app
+        .post_text(&spammer.access_token, "수상한 스팸 suspended", "public")
+        .await;
+    app.drain_events().await;
+    assert_eq!(found(&app, "수상한", None).await.len(), 2);
+    for (post, action) in [(&hidden, "hide"), (&spam, "suspend_author")] {
+        let path = format!("/api/v1/posts/{post}/report");
+        report(&app, &path, "spam", &reader).await;
+        let groups = queue(&app, "", &judge.access_token).await;
+        let id = groups["items"][0]["id"].as_str().unwrap().to_owned();
+        let resolved = resolve(&app, &id, action, &judge.access_token).await;
+        assert_eq!(resolved, StatusCode::NO_CONTENT, "{action}");
+    }
+    app.drain_events().await;
+    assert!(found(&app, "수상한", Some(&reader.access_token))
+        .await
+        .is_empty());
+    assert!(found(&app, "수상한", None).await.is_empty());
+}
+
 async fn search_pages_by_signed_cursor_and_refuses_bad_input(database: &TestDatabase) {
     let app = TestApp::new(database).await;
     let author = app.signup(None).await;
@@ -266,6 +298,7 @@ async fn hashtags_complete_by_use_with_the_exact_tag_first(database: &TestDataba
 }
 
 veilgram_testkit::for_each_engine!(
+    moderation_takes_posts_out_of_search,
     hashtags_complete_by_use_with_the_exact_tag_first,
     posts_are_found_by_korean_and_english_fragments,
     search_shows_only_what_the_caller_may_see,
