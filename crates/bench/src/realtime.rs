@@ -24,7 +24,7 @@ const LISTENERS: usize = 10_000;
 /// Handshakes in flight at once.
 const OPENING: usize = 256;
 
-fn rss_mb(pid: u32) -> f64 {
+pub(crate) fn rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
@@ -145,7 +145,7 @@ async fn in_process_rate() -> f64 {
     (rounds * LISTENERS) as f64 / started.elapsed().as_secs_f64()
 }
 
-fn percentile(sorted: &[f64], quantile: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], quantile: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

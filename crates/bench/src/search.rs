@@ -12,6 +12,7 @@ use veilgram_core::{PostId, Timestamp, UserId};
 use veilgram_search::TantivySearch;
 
 use crate::feeds::Xorshift;
+use crate::realtime::{percentile, rss_mb};
 
 const KOREAN: &[&str] = &[
     "서울에서",
@@ -116,18 +117,6 @@ fn directory_bytes(path: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn resident_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 /// Raw tantivy: the same texts into one TEXT field, default tokenizer, one writer, one commit.
 fn raw_tantivy(documents: &[PostDocument]) -> anyhow::Result<f64> {
     use tantivy::schema::{Schema, TEXT};
@@ -139,21 +128,24 @@ fn raw_tantivy(documents: &[PostDocument]) -> anyhow::Result<f64> {
     let started = Instant::now();
     for document in documents {
         let mut raw = tantivy::TantivyDocument::default();
-        raw.add_text(
-            text,
-            format!("{} {}", document.text, document.hashtags.join(" ")),
-        );
+        raw.add_text(text, veilgram_search::analysis::post_text(document));
         writer.add_document(raw)?;
     }
     writer.commit()?;
     Ok(documents.len() as f64 / started.elapsed().as_secs_f64())
 }
 
-fn percentile(sorted: &[Duration], share: f64) -> Duration {
-    sorted
-        .get(((sorted.len() as f64 * share) as usize).min(sorted.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or_default()
+/// A phase's P50 and P99 (ms) as two rows under `label`, from latencies in any order.
+fn latency_rows(label: &str, latencies: &[Duration]) {
+    let mut ms: Vec<f64> = latencies.iter().map(|l| l.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    for (row, (name, quantile)) in [("P50", 0.5), ("P99", 0.99)].into_iter().enumerate() {
+        let label = if row == 0 { label } else { "" };
+        println!(
+            "| {label:<52} | {:>7.2} ms {name} |",
+            percentile(&ms, quantile)
+        );
+    }
 }
 
 pub async fn print(count: usize) -> anyhow::Result<()> {
@@ -220,22 +212,12 @@ pub async fn print(count: usize) -> anyhow::Result<()> {
     for task in tasks {
         latencies.extend(task.await??);
     }
-    latencies.sort();
     println!(
         "| {:<52} | {:>10.0} /s |",
         "queries, 2 tasks (a page of 21)",
         latencies.len() as f64 / 5.0
     );
-    println!(
-        "| {:<52} | {:>7.2} ms P50 |",
-        "  latency",
-        percentile(&latencies, 0.5).as_secs_f64() * 1000.0
-    );
-    println!(
-        "| {:<52} | {:>7.2} ms P99 |",
-        "",
-        percentile(&latencies, 0.99).as_secs_f64() * 1000.0
-    );
+    latency_rows("  latency", &latencies);
 
     // A new post on the full index: put, commit, found.
     let mut fresh = Vec::new();
@@ -256,17 +238,7 @@ pub async fn print(count: usize) -> anyhow::Result<()> {
         anyhow::ensure!(!index.search_posts(&search).await?.is_empty(), "not found");
         fresh.push(started.elapsed());
     }
-    fresh.sort();
-    println!(
-        "| {:<52} | {:>7.1} ms P50 |",
-        "a new post, put + commit + found",
-        percentile(&fresh, 0.5).as_secs_f64() * 1000.0
-    );
-    println!(
-        "| {:<52} | {:>7.1} ms P99 |",
-        "",
-        percentile(&fresh, 0.99).as_secs_f64() * 1000.0
-    );
+    latency_rows("a new post, put + commit + found", &fresh);
     println!(
         "| {:<52} | {:>10.0} MB |",
         "index size on disk",
@@ -275,7 +247,7 @@ pub async fn print(count: usize) -> anyhow::Result<()> {
     println!(
         "| {:<52} | {:>9.0} MiB |",
         "this process's memory (documents kept too)",
-        resident_mib()
+        rss_mb(std::process::id())
     );
     Ok(())
 }

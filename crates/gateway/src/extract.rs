@@ -524,7 +524,10 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
-fn non_empty<'de, D: serde::Deserializer<'de>>(input: D) -> Result<Option<String>, D::Error> {
+/// An optional query parameter where empty means absent (`?cursor=`).
+pub(crate) fn non_empty<'de, D: serde::Deserializer<'de>>(
+    input: D,
+) -> Result<Option<String>, D::Error> {
     let text = <Option<String> as serde::Deserialize>::deserialize(input)?;
     Ok(text.filter(|text| !text.is_empty()))
 }

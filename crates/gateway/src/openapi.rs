@@ -80,26 +80,18 @@ const CREATES: &[(&str, &str, &str, &str)] = &[
 const SPACE: &str =
     "\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
 
+/// Control characters (Unicode Cc), as a regular-expression class body; and the same with the
+/// ones a text may hold inside it (`\n`; `\t` and `\n`).
+const CONTROLS: &str = "\\u0000-\\u001F\\u007F-\\u009F";
+const CONTROLS_BUT_NEWLINE: &str = "\\u0000-\\u0009\\u000B-\\u001F\\u007F-\\u009F";
+const CONTROLS_BUT_TAB_NEWLINE: &str = "\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F";
+
 /// A text field as the services check it: trimmed, then `min` (0 or 1) to `max` characters,
-/// with no control characters but those `allowed` (`"\\n"`, `"\\t\\n"`) and, where
-/// `controls` is false, any at all.
-fn trimmed_text(min: usize, max: usize, allowed: &str, controls: bool) -> Value {
-    let forbidden = match (controls, allowed) {
-        (true, _) => String::new(),
-        (false, "\\n") => "\\u0000-\\u0009\\u000B-\\u001F\\u007F-\\u009F".to_owned(),
-        (false, "\\t\\n") => "\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F".to_owned(),
-        (false, _) => "\\u0000-\\u001F\\u007F-\\u009F".to_owned(),
-    };
-    let control = if controls {
-        ""
-    } else {
-        "\\u0000-\\u001F\\u007F-\\u009F"
-    };
-    let edge = format!("[^{SPACE}{control}]");
-    let inner = if forbidden.is_empty() {
-        "[\\s\\S]".to_owned()
-    } else {
-        format!("[^{forbidden}]")
+/// with none of the `forbidden` characters (a class body) inside; `None` takes any.
+fn trimmed_text(min: usize, max: usize, forbidden: Option<&str>) -> Value {
+    let (edge, inner) = match forbidden {
+        Some(forbidden) => (format!("[^{SPACE}{CONTROLS}]"), format!("[^{forbidden}]")),
+        None => (format!("[^{SPACE}]"), "[\\s\\S]".to_owned()),
     };
     let core = format!("{edge}({inner}{{0,{}}}{edge})?", max.saturating_sub(2));
     let core = if min == 0 { format!("({core})?") } else { core };
@@ -109,19 +101,21 @@ fn trimmed_text(min: usize, max: usize, allowed: &str, controls: bool) -> Value 
 /// What each request field takes, beyond its type: `(schema, property, schema of the field)`.
 fn fields() -> Vec<(&'static str, &'static str, Value)> {
     let uuid = json!({ "type": "string", "format": "uuid" });
-    let optional_uuid = json!({ "type": ["string", "null"], "format": "uuid" });
     let one_of = |values: &[&str]| json!({ "type": "string", "enum": values });
     let nickname = json!({
-        "type": ["string", "null"], "format": "nickname", "minLength": 2, "maxLength": 30,
+        "type": "string", "format": "nickname", "minLength": 2, "maxLength": 30,
     });
-    let post_text = trimmed_text(1, veilgram_posts::service::MAX_TEXT_CHARS, "\\t\\n", false);
+    let post_text = trimmed_text(
+        1,
+        veilgram_posts::service::MAX_TEXT_CHARS,
+        Some(CONTROLS_BUT_TAB_NEWLINE),
+    );
     let comment_text = trimmed_text(
         1,
         veilgram_comments::service::MAX_COMMENT_CHARS,
-        "\\n",
-        false,
+        Some(CONTROLS_BUT_NEWLINE),
     );
-    let note = trimmed_text(0, veilgram_core::ports::MAX_REPORT_NOTE_CHARS, "", true);
+    let note = trimmed_text(0, veilgram_core::ports::MAX_REPORT_NOTE_CHARS, None);
     let reason = one_of(&["spam", "abuse", "nsfw", "other"]);
     vec![
         (
@@ -158,7 +152,7 @@ fn fields() -> Vec<(&'static str, &'static str, Value)> {
             json!({ "type": "string", "minLength": 1, "maxLength": 512 }),
         ),
         ("CreateCommentRequest", "text", comment_text),
-        ("CreateCommentRequest", "parent_id", optional_uuid.clone()),
+        ("CreateCommentRequest", "parent_id", uuid.clone()),
         ("CommentReportRequest", "reason", reason.clone()),
         ("CommentReportRequest", "note", note.clone()),
         ("ReportRequest", "reason", reason),
@@ -166,9 +160,9 @@ fn fields() -> Vec<(&'static str, &'static str, Value)> {
         (
             "DescribeRequest",
             "alt",
-            trimmed_text(0, veilgram_media::MAX_ALT_CHARS, "\\n", false),
+            trimmed_text(0, veilgram_media::MAX_ALT_CHARS, Some(CONTROLS_BUT_NEWLINE)),
         ),
-        ("ReadRequest", "up_to_id", optional_uuid.clone()),
+        ("ReadRequest", "up_to_id", uuid.clone()),
         (
             "VoteRequest",
             "option_index",
@@ -178,7 +172,7 @@ fn fields() -> Vec<(&'static str, &'static str, Value)> {
         (
             "CreatePostRequest",
             "media_ids",
-            json!({ "type": "array", "items": uuid, "maxItems": 10, "uniqueItems": true }),
+            json!({ "type": "array", "items": uuid.clone(), "maxItems": 10, "uniqueItems": true }),
         ),
         (
             "CreatePostRequest",
@@ -200,17 +194,16 @@ fn fields() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("EditPostRequest", "text", post_text),
         ("UpdateProfileRequest", "nickname", nickname),
-        ("UpdateProfileRequest", "status_message", {
-            let mut text = trimmed_text(
+        (
+            "UpdateProfileRequest",
+            "status_message",
+            trimmed_text(
                 0,
                 veilgram_users::service::MAX_STATUS_MESSAGE_CHARS,
-                "\\n",
-                false,
-            );
-            text["type"] = json!(["string", "null"]);
-            text
-        }),
-        ("UpdateProfileRequest", "avatar_media_id", optional_uuid),
+                Some(CONTROLS_BUT_NEWLINE),
+            ),
+        ),
+        ("UpdateProfileRequest", "avatar_media_id", uuid),
         (
             "SubscriptionKeys",
             "p256dh",
@@ -326,7 +319,7 @@ pub fn document(openapi: &utoipa::openapi::OpenApi) -> Value {
     let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
         return document;
     };
-    let mut operation_ids: Vec<(String, String, String)> = Vec::new();
+    let mut operation_ids: Vec<(String, String)> = Vec::new();
     for (path, item) in paths.iter_mut() {
         let Some(item) = item.as_object_mut() else {
             continue;
@@ -345,15 +338,15 @@ pub fn document(openapi: &utoipa::openapi::OpenApi) -> Value {
                 }
             }
             if let Some(id) = operation.get("operationId").and_then(Value::as_str) {
-                operation_ids.push((path.clone(), method.clone(), id.to_owned()));
+                operation_ids.push((path.clone(), id.to_owned()));
             }
         }
     }
     for (method, path, field, prefix) in CREATES {
         let links: Map<String, Value> = operation_ids
             .iter()
-            .filter(|(target, _, _)| target == prefix || target.starts_with(&format!("{prefix}/")))
-            .map(|(_, _, id)| {
+            .filter(|(target, _)| target == prefix || target.starts_with(&format!("{prefix}/")))
+            .map(|(_, id)| {
                 let link = json!({
                     "operationId": id,
                     "parameters": { "id": format!("$response.body#/{field}") },
@@ -391,38 +384,27 @@ fn complete(path: &str, method: &str, operation: &mut Map<String, Value>) {
         .get("security")
         .and_then(Value::as_array)
         .is_some_and(|schemes| schemes.iter().any(|scheme| scheme.get("bearer").is_some()));
-    let mut has_path_parameter = false;
+    let (mut has_path_parameter, mut has_query) = (false, false);
     if let Some(parameters) = operation
         .get_mut("parameters")
         .and_then(Value::as_array_mut)
     {
         for parameter in parameters {
-            let (name, place) = (
-                parameter
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                parameter
-                    .get("in")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-            );
+            let text = |key: &str| parameter[key].as_str().unwrap_or_default().to_owned();
+            let (place, name) = (text("in"), text("name"));
+            has_path_parameter |= place == "path";
+            has_query |= place == "query";
             match (place.as_str(), name.as_str()) {
                 ("path", "id") => {
-                    has_path_parameter = true;
                     parameter["schema"] = json!({ "type": "string", "format": "uuid" });
                 }
                 ("path", "tag") => {
-                    has_path_parameter = true;
                     parameter["schema"] = json!({
                         "type": "string", "format": "hashtag", "minLength": 1,
                         "maxLength": veilgram_core::text::MAX_HASHTAG_CHARS + 1,
                         "description": "1 to 100 letters, digits or `_`, with or without `#`",
                     });
                 }
-                ("path", _) => has_path_parameter = true,
                 ("header", "Idempotency-Key") => {
                     // One per distinct request: reused with another body it is a 422.
                     parameter["schema"] = json!({
@@ -446,10 +428,6 @@ fn complete(path: &str, method: &str, operation: &mut Map<String, Value>) {
             }
         }
     }
-    let has_query = operation
-        .get("parameters")
-        .and_then(Value::as_array)
-        .is_some_and(|parameters| parameters.iter().any(|p| p["in"] == "query"));
     let has_body = operation.contains_key("requestBody");
     let guarded = axum::http::Method::from_bytes(method.to_uppercase().as_bytes())
         .is_ok_and(|method| crate::blocks::guarded(&method, path));

@@ -18,6 +18,16 @@ const WORD_GAP: usize = 8;
 /// Characters of a word that are indexed (a longer "word" is noise or an attack).
 pub const MAX_WORD_CHARS: usize = 64;
 
+/// What a post is found by: its text and its hashtags (without `#`), as one text.
+pub fn post_text(post: &veilgram_core::ports::PostDocument) -> String {
+    let mut text = post.text.clone();
+    for tag in &post.hashtags {
+        text.push(' ');
+        text.push_str(tag);
+    }
+    text
+}
+
 /// NFKC, then lower case.
 pub fn normalise(text: &str) -> String {
     text.nfkc().flat_map(char::to_lowercase).collect()

@@ -163,11 +163,7 @@ pub(crate) fn popularity(likes: i64, created_ms: i64) -> i64 {
 }
 
 fn document(post: &PostDocument, fields: &Fields) -> TantivyDocument {
-    let mut text = post.text.clone();
-    for tag in &post.hashtags {
-        text.push(' ');
-        text.push_str(tag);
-    }
+    let text = analysis::post_text(post);
     let Analysed {
         words,
         grams,
@@ -248,10 +244,10 @@ fn query(text: &str, public_only: bool, fields: &Fields) -> Option<Box<dyn Query
     Some(Box::new(BooleanQuery::new(clauses)))
 }
 
-/// `(key, id)` pairs in page order: the highest key first, ties by the highest id.
+/// `(key, id)` pairs in page order: the highest key first, ties by the highest id (a UUID's
+/// order is its text's, the order OpenSearch sorts the `id` keyword in).
 fn later(a: &(f64, PostId), b: &(f64, PostId)) -> std::cmp::Ordering {
-    b.0.total_cmp(&a.0)
-        .then_with(|| b.1.to_string().cmp(&a.1.to_string()))
+    b.0.total_cmp(&a.0).then_with(|| b.1.cmp(&a.1))
 }
 
 impl Inner {
@@ -352,20 +348,28 @@ impl SearchIndex for TantivySearch {
     }
 
     async fn commit(&self) -> Result<(), SearchError> {
-        self.write(|writer, _| writer.commit().map(|_| ())).await?;
         // The writer (and the index's lock) goes with each commit: the consumer group's lease
-        // may move to another process, whose indexer must then be able to open its own.
+        // may move to another process, whose indexer must then be able to open its own. With
+        // no writer open, nothing was written since the last commit: nothing to do.
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
-            if let Ok(mut writer) = inner.writer.lock() {
-                if let Some(writer) = writer.take() {
-                    let _ = writer.wait_merging_threads();
-                }
+            let taken = inner
+                .writer
+                .lock()
+                .map_err(|_| SearchError::Index("the writer lock is poisoned".into()))?
+                .take();
+            let Some(mut writer) = taken else {
+                return Ok(());
+            };
+            writer.commit().map_err(failed)?;
+            if let Err(error) = writer.wait_merging_threads() {
+                // What was committed stands; a merge is tried again with later segments.
+                tracing::warn!(%error, "a search index merge failed");
             }
+            inner.reader.reload().map_err(failed)
         })
         .await
-        .map_err(failed)?;
-        self.inner.reader.reload().map_err(failed)
+        .map_err(failed)?
     }
 
     async fn search_posts(&self, search: &PostSearch<'_>) -> Result<Vec<PostHit>, SearchError> {

@@ -177,11 +177,7 @@ impl OpenSearchIndex {
 
 /// The document of a post, analysed as the embedded index analyses it.
 fn document(post: &PostDocument) -> Value {
-    let mut text = post.text.clone();
-    for tag in &post.hashtags {
-        text.push(' ');
-        text.push_str(tag);
-    }
+    let text = analysis::post_text(post);
     let words = analysis::words(&text);
     let grams: Vec<String> = words
         .iter()

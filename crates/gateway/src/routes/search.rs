@@ -79,7 +79,7 @@ pub struct SearchQuery {
     kind: Option<String>,
     sort: Option<String>,
     limit: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::non_empty")]
     cursor: Option<String>,
 }
 
@@ -136,7 +136,7 @@ async fn search(
     };
     let limit = page_limit(query.limit.as_deref())?;
     let list = list(sort, &query.q);
-    let after = match query.cursor.as_deref().filter(|raw| !raw.is_empty()) {
+    let after = match query.cursor.as_deref() {
         Some(raw) => Some(position(&state, &list, raw)?),
         None => None,
     };

@@ -48,6 +48,15 @@ impl Model {
         });
     }
 
+    /// The newest access token of `family`.
+    fn newest(&self, family: usize) -> String {
+        self.families[family]
+            .access
+            .last()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn end_all(&mut self, account: usize, except: Option<usize>) {
         for (index, family) in self.families.iter_mut().enumerate() {
             if family.account == account && Some(index) != except {
@@ -57,21 +66,35 @@ impl Model {
     }
 }
 
+/// What was done, for failure messages, and which kinds of step it held.
+#[derive(Default)]
+struct Journal {
+    log: Vec<String>,
+    kinds: std::collections::BTreeSet<&'static str>,
+}
+
+impl Journal {
+    fn note(&mut self, kind: &'static str, detail: impl std::fmt::Display) {
+        self.log.push(format!("{kind} {detail}"));
+        self.kinds.insert(kind);
+    }
+
+    /// The answer has `status`; if not, what led to it and what it said.
+    fn expect(&self, response: &crate::helpers::TestResponse, status: StatusCode) {
+        assert_eq!(response.status, status, "{:?} {}", self.log, response.text);
+    }
+}
+
 fn text(value: &serde_json::Value) -> String {
     value.as_str().expect("a string").to_owned()
 }
 
 /// Runs `steps` random steps; answers the kinds of step that happened.
-async fn run(app: &TestApp, seed: u64, steps: usize) -> std::collections::BTreeSet<String> {
+async fn run(app: &TestApp, seed: u64, steps: usize) -> std::collections::BTreeSet<&'static str> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut model = Model::default();
-    let mut log: Vec<String> = Vec::new();
-    let mut kinds = std::collections::BTreeSet::new();
+    let mut journal = Journal::default();
     for _ in 0..steps {
-        if let Some(done) = log.last() {
-            let kind: String = done.chars().take_while(|c| !c.is_ascii_digit()).collect();
-            kinds.insert(kind.trim().replace(" of", "").to_owned());
-        }
         let live_families: Vec<usize> = (0..model.families.len())
             .filter(|&f| !model.families[f].revoked)
             .collect();
@@ -82,9 +105,9 @@ async fn run(app: &TestApp, seed: u64, steps: usize) -> std::collections::BTreeS
         };
         match (choice, live_families.is_empty()) {
             (0, _) => {
-                log.push("sign up".into());
+                journal.note("sign up", "");
                 let response = app.post("/api/v1/auth/signup", json!({}), None).await;
-                assert_eq!(response.status, StatusCode::CREATED, "{log:?}");
+                journal.expect(&response, StatusCode::CREATED);
                 model.accounts.push(Account {
                     user_id: text(&response.body["user_id"]),
                     key: text(&response.body["recovery_key"]),
@@ -102,15 +125,12 @@ async fn run(app: &TestApp, seed: u64, steps: usize) -> std::collections::BTreeS
                 } else {
                     entry.key.clone()
                 };
-                log.push(format!("login {account} stale={stale}"));
-                if stale {
-                    kinds.insert("stale login".to_owned());
-                }
+                journal.note(if stale { "stale login" } else { "login" }, account);
                 let response = app.login(&entry.user_id, &key).await;
                 if entry.deleted || stale {
-                    assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{log:?}");
+                    journal.expect(&response, StatusCode::UNAUTHORIZED);
                 } else {
-                    assert_eq!(response.status, StatusCode::OK, "{log:?} {}", response.text);
+                    journal.expect(&response, StatusCode::OK);
                     model.start(account, &response.body);
                 }
             }
@@ -126,22 +146,18 @@ async fn run(app: &TestApp, seed: u64, steps: usize) -> std::collections::BTreeS
                 let spent = index + 1 < tokens;
                 let entry = &model.families[family];
                 let gone = entry.revoked || model.accounts[entry.account].deleted;
-                log.push(format!(
-                    "refresh {family}/{index} spent={spent} gone={gone}"
-                ));
-                if spent && !gone {
-                    kinds.insert("reuse".to_owned());
-                }
+                let kind = if spent && !gone { "reuse" } else { "refresh" };
+                journal.note(kind, format!("{family}/{index} spent={spent} gone={gone}"));
                 let response = app.refresh(&entry.refresh[index]).await;
                 if gone || spent {
-                    assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{log:?}");
+                    journal.expect(&response, StatusCode::UNAUTHORIZED);
                     if spent && !gone {
-                        assert_eq!(response.code(), "refresh_token_reused", "{log:?}");
+                        assert_eq!(response.code(), "refresh_token_reused", "{:?}", journal.log);
                         // Reuse is theft: the whole family ends.
                         model.families[family].revoked = true;
                     }
                 } else {
-                    assert_eq!(response.status, StatusCode::OK, "{log:?} {}", response.text);
+                    journal.expect(&response, StatusCode::OK);
                     let family = &mut model.families[family];
                     family.access.push(text(&response.body["access_token"]));
                     family.refresh.push(text(&response.body["refresh_token"]));
@@ -149,31 +165,23 @@ async fn run(app: &TestApp, seed: u64, steps: usize) -> std::collections::BTreeS
             }
             (5, false) => {
                 let family = live_families[rng.gen_range(0..live_families.len())];
-                log.push(format!("logout {family}"));
-                let token = model.families[family]
-                    .access
-                    .last()
-                    .cloned()
-                    .unwrap_or_default();
+                journal.note("logout", family);
+                let token = model.newest(family);
                 let response = app
                     .post("/api/v1/auth/logout", json!({}), Some(&token))
                     .await;
-                assert_eq!(response.status, StatusCode::NO_CONTENT, "{log:?}");
+                journal.expect(&response, StatusCode::NO_CONTENT);
                 model.families[family].revoked = true;
             }
             (6, false) => {
                 let family = live_families[rng.gen_range(0..live_families.len())];
                 let account = model.families[family].account;
-                log.push(format!("rotate recovery key of {account} from {family}"));
-                let token = model.families[family]
-                    .access
-                    .last()
-                    .cloned()
-                    .unwrap_or_default();
+                journal.note("rotate recovery key", format!("of {account} from {family}"));
+                let token = model.newest(family);
                 let response = app
                     .post("/api/v1/auth/recovery-key", json!({}), Some(&token))
                     .await;
-                assert_eq!(response.status, StatusCode::OK, "{log:?} {}", response.text);
+                journal.expect(&response, StatusCode::OK);
                 let entry = &mut model.accounts[account];
                 entry.old_key = Some(std::mem::replace(
                     &mut entry.key,
@@ -184,28 +192,24 @@ async fn run(app: &TestApp, seed: u64, steps: usize) -> std::collections::BTreeS
             (7, false) => {
                 let family = live_families[rng.gen_range(0..live_families.len())];
                 let account = model.families[family].account;
-                let token = model.families[family]
-                    .access
-                    .last()
-                    .cloned()
-                    .unwrap_or_default();
+                let token = model.newest(family);
                 if rng.gen_bool(0.5) {
-                    log.push(format!("deactivate {account}"));
+                    journal.note("deactivate", account);
                     let response = app
                         .post("/api/v1/users/me/deactivate", json!({}), Some(&token))
                         .await;
-                    assert_eq!(response.status, StatusCode::NO_CONTENT, "{log:?}");
+                    journal.expect(&response, StatusCode::NO_CONTENT);
                 } else {
-                    log.push(format!("delete {account}"));
+                    journal.note("delete", account);
                     let response = app.delete("/api/v1/users/me", &token).await;
-                    assert_eq!(response.status, StatusCode::NO_CONTENT, "{log:?}");
+                    journal.expect(&response, StatusCode::NO_CONTENT);
                     model.accounts[account].deleted = true;
                 }
                 model.end_all(account, None);
             }
             _ => {
                 // Tokens signed before a key rotation stay good until they expire.
-                log.push("rotate signing key".into());
+                journal.note("rotate signing key", "");
                 app.auth.rotate_signing_key().await.expect("rotation");
             }
         }
@@ -220,13 +224,13 @@ async fn run(app: &TestApp, seed: u64, steps: usize) -> std::collections::BTreeS
                 };
                 assert_eq!(
                     me.status, expected,
-                    "seed {seed}, family {index} after {log:?}: {}",
-                    me.text
+                    "seed {seed}, family {index} after {:?}: {}",
+                    journal.log, me.text
                 );
             }
         }
     }
-    kinds
+    journal.kinds
 }
 
 async fn the_session_life_cycle_matches_its_reference_model(database: &TestDatabase) {

@@ -1,5 +1,6 @@
-// Writing a post: text with highlighted hashtags (completed from the most used as they are typed), up to 10 photos or videos (uploaded at once,
-// with progress and a description each), a poll, visibility and the anonymous-thread switch.
+// Writing a post: text with highlighted hashtags (completed from the most used as they are
+// typed), up to 10 photos or videos (uploaded at once, with progress and a description each), a
+// poll, visibility and the anonymous-thread switch.
 
 import { h, toast } from "../dom.js";
 import { t } from "../i18n.js";
@@ -9,6 +10,8 @@ import { errorText, field, hashtagCompletion } from "./common.js";
 
 const MAX_MEDIA = 10;
 const MAX_TEXT = 2000;
+/** A #hashtag as the server reads it (its tag captured). */
+const HASHTAG = "#([\\p{L}\\p{N}_]+)";
 
 /** The text box with a layer behind it that marks #hashtags (the text itself stays plain). */
 function highlightedTextarea() {
@@ -18,7 +21,7 @@ function highlightedTextarea() {
   const sync = () => {
     const nodes = [];
     let last = 0;
-    for (const match of textarea.value.matchAll(/#[\p{L}\p{N}_]+/gu)) {
+    for (const match of textarea.value.matchAll(new RegExp(HASHTAG, "gu"))) {
       nodes.push(textarea.value.slice(last, match.index), h("mark", {}, match[0]));
       last = match.index + match[0].length;
     }
@@ -36,7 +39,7 @@ function highlightedTextarea() {
         h("small", { class: "hint" }, t("tag_uses", { count: uses }))))));
     suggestions.hidden = items.length === 0;
   });
-  const typing = () => textarea.value.slice(0, textarea.selectionStart).match(/#([\p{L}\p{N}_]+)$/u);
+  const typing = () => textarea.value.slice(0, textarea.selectionStart).match(new RegExp(`${HASHTAG}$`, "u"));
   const choose = (tag) => {
     const typed = typing();
     if (!typed) return;

@@ -11,12 +11,19 @@ import { pagedList } from "./common.js";
 
 const PAGE = 20;
 
+/** What a kind of list reads (path and parameters), its title, what it says when empty, and
+ * whether it offers the home/popular switch. */
+function source({ kind, tag, query }) {
+  switch (kind) {
+    case "home": return { path: "/feed/home", title: t("feed_home"), empty: t("feed_home_empty"), switcher: true };
+    case "popular": return { path: "/feed/popular", title: t("feed_popular"), empty: t("feed_empty"), switcher: true };
+    case "search": return { path: "/search", extra: { q: query }, title: t("search_results", { query }), empty: t("search_empty") };
+    default: return { path: `/feed/hashtags/${encodeURIComponent(tag)}`, title: `#${tag}`, empty: t("feed_empty") };
+  }
+}
+
 export function feedView({ kind, tag, query }) {
-  const path = kind === "home" ? "/feed/home" : kind === "popular" ? "/feed/popular"
-    : kind === "search" ? "/search" : `/feed/hashtags/${encodeURIComponent(tag)}`;
-  const title = kind === "home" ? t("feed_home") : kind === "popular" ? t("feed_popular")
-    : kind === "search" ? t("search_results", { query }) : `#${tag}`;
-  const extra = kind === "search" ? { q: query } : {};
+  const { path, extra = {}, title, empty, switcher = false } = source({ kind, tag, query });
   const list = h("div", { class: "feed", "data-testid": "feed", role: "feed", "aria-busy": "true" });
   const cleanups = [];
   let fresh = 0;
@@ -24,7 +31,7 @@ export function feedView({ kind, tag, query }) {
     list,
     fetchPage: (cursor) => api("GET", path, { query: { ...extra, limit: PAGE, cursor } }),
     render: postCard,
-    empty: kind === "home" ? t("feed_home_empty") : kind === "search" ? t("search_empty") : t("feed_empty"),
+    empty,
     end: t("feed_end"),
     onPage: () => {
       // The first feed a page load shows: what "time to first feed" measures.
@@ -59,7 +66,7 @@ export function feedView({ kind, tag, query }) {
     }));
   }
 
-  const nav = kind === "tag" || kind === "search" ? null : h("div", { class: "feed-switch", role: "group", "aria-label": t("feeds") },
+  const nav = !switcher ? null : h("div", { class: "feed-switch", role: "group", "aria-label": t("feeds") },
     h("a", { href: "#/", class: kind === "home" ? "active" : "", "aria-current": kind === "home" ? "page" : null }, t("feed_home")),
     h("a", { href: "#/popular", class: kind === "popular" ? "active" : "", "aria-current": kind === "popular" ? "page" : null }, t("feed_popular")));
   return {
