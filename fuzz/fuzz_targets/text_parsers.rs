@@ -1,8 +1,11 @@
 //! Hashtags, mentions and links in any text: each hashtag is non-empty, at most 100 tag
-//! characters and distinct; mentions are distinct nickname keys; links are at most one per word.
+//! characters and distinct; mentions are distinct nickname keys; links are distinct and at most
+//! one per word (words of the NFKC-normalised text, split at white space and angle brackets, as
+//! in `<https://example.com>`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use unicode_normalization::UnicodeNormalization;
 use veilgram_core::text::{hashtags, is_tag_char, links, mention_keys, MAX_HASHTAG_CHARS};
 
 fuzz_target!(|text: &str| {
@@ -20,5 +23,13 @@ fuzz_target!(|text: &str| {
     for (index, key) in keys.iter().enumerate() {
         assert!(!keys[..index].contains(key), "{key:?} twice");
     }
-    assert!(links(text) <= text.split_whitespace().count());
+    let found = links(text);
+    let normalised: String = text.nfkc().collect();
+    let words = normalised
+        .split(|c: char| c.is_whitespace() || c == '<' || c == '>')
+        .filter(|word| !word.is_empty())
+        .count();
+    assert!(found <= words, "{found} links in {words} words");
+    // Links are counted once each: the same text twice has no more.
+    assert_eq!(links(&format!("{text} {text}")), found);
 });

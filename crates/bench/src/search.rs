@@ -7,7 +7,7 @@
 //! index's size and this process's memory.
 
 use std::time::{Duration, Instant};
-use veilgram_core::ports::{PostDocument, PostSearch, SearchIndex, SearchSort};
+use veilgram_core::ports::{PostDocument, Search, SearchIndex, SearchSort};
 use veilgram_core::{PostId, Timestamp, UserId};
 use veilgram_search::TantivySearch;
 
@@ -195,7 +195,7 @@ pub async fn print(count: usize) -> anyhow::Result<()> {
                 let sort =
                     [SearchSort::Relevance, SearchSort::Recent][(random.next() % 2) as usize];
                 let started = Instant::now();
-                let search = PostSearch {
+                let search = Search {
                     query,
                     sort,
                     public_only: random.next().is_multiple_of(2),
@@ -228,7 +228,7 @@ pub async fn print(count: usize) -> anyhow::Result<()> {
         index.put_post(document).await?;
         index.commit().await?;
         let query = format!("새글확인{n}");
-        let search = PostSearch {
+        let search = Search {
             query: &query,
             sort: SearchSort::Relevance,
             public_only: false,

@@ -114,6 +114,10 @@ pub enum DomainEvent {
     },
     #[serde(rename = "user.deleted")]
     UserDeleted { user_id: UserId },
+    /// An account's public face changed: it signed up, changed its nickname, status or avatar,
+    /// was deactivated, or came back by logging in (search keeps its profile in step).
+    #[serde(rename = "user.updated")]
+    UserUpdated { user_id: UserId },
     /// A poll reached its closing time (announced once, after the fact).
     #[serde(rename = "poll.closed")]
     PollClosed {
@@ -163,7 +167,7 @@ impl DomainEvent {
             Self::UserBlocked { blocker_id, .. } | Self::UserUnblocked { blocker_id, .. } => {
                 blocker_id.to_string()
             }
-            Self::UserDeleted { user_id } => user_id.to_string(),
+            Self::UserDeleted { user_id } | Self::UserUpdated { user_id } => user_id.to_string(),
         }
     }
 
@@ -189,6 +193,7 @@ impl DomainEvent {
             Self::UserBlocked { .. } => "user.blocked",
             Self::UserUnblocked { .. } => "user.unblocked",
             Self::UserDeleted { .. } => "user.deleted",
+            Self::UserUpdated { .. } => "user.updated",
             Self::PollClosed { .. } => "poll.closed",
             Self::MediaProcessed { .. } => "media.processed",
             Self::ContentModerated { .. } => "content.moderated",
@@ -341,6 +346,7 @@ mod tests {
                 blocked_id: user,
             },
             DomainEvent::UserDeleted { user_id: user },
+            DomainEvent::UserUpdated { user_id: user },
             DomainEvent::PollClosed {
                 poll_id: poll,
                 post_id: post,

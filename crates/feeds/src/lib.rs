@@ -215,15 +215,40 @@ impl FeedService {
         typed: &str,
         limit: i64,
     ) -> Result<Vec<(String, i64)>, FeedError> {
+        self.hashtags_used(typed, false, 0, limit).await
+    }
+
+    /// Hashtags holding what someone searched for anywhere (`스타` finds `인스타그램`), ranked
+    /// as [`hashtag_suggestions`](Self::hashtag_suggestions) ranks, `limit` after the first
+    /// `skip`.
+    pub async fn hashtag_search(
+        &self,
+        query: &str,
+        skip: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, FeedError> {
+        self.hashtags_used(query, true, skip, limit).await
+    }
+
+    async fn hashtags_used(
+        &self,
+        typed: &str,
+        anywhere: bool,
+        skip: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, FeedError> {
         let typed = typed.trim().trim_start_matches('#');
-        let Some(prefix) = veilgram_core::text::hashtags(&format!("#{typed}"))
+        let Some(fragment) = veilgram_core::text::hashtags(&format!("#{typed}"))
             .into_iter()
             .next()
         else {
             return Ok(Vec::new());
         };
         let since = Timestamp::now().minus(std::time::Duration::from_secs(30 * 24 * 3600));
-        Ok(self.store.hashtag_uses(&prefix, since, limit).await?)
+        Ok(self
+            .store
+            .hashtag_uses(&fragment, anywhere, since, skip, limit)
+            .await?)
     }
 
     /// The posts among `ids` that `viewer` may see, in the order of `ids`: what any list of

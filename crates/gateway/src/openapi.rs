@@ -247,6 +247,27 @@ fn register_request() -> Value {
     })
 }
 
+/// What `GET /search` answers: the page of the `type` asked for. `anyOf`, not `oneOf`: an empty
+/// page is all three.
+fn search_page() -> Value {
+    let hashtags = json!({
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": { "type": "array", "items": { "$ref": "#/components/schemas/HashtagUse" } },
+            "next_cursor": { "type": ["string", "null"] },
+        },
+    });
+    json!({
+        "description": "a `PostPage` (`type=posts`), `ProfilePage` (`type=users`) or page of hashtags (`type=hashtags`)",
+        "anyOf": [
+            { "$ref": "#/components/schemas/PostPage" },
+            { "$ref": "#/components/schemas/ProfilePage" },
+            hashtags,
+        ],
+    })
+}
+
 /// The document `openapi` describes, completed.
 pub fn document(openapi: &utoipa::openapi::OpenApi) -> Value {
     let mut document = serde_json::to_value(openapi).unwrap_or_else(|_| json!({}));
@@ -284,6 +305,12 @@ pub fn document(openapi: &utoipa::openapi::OpenApi) -> Value {
             }
         }
         schemas.insert("RegisterRequest".to_owned(), register_request());
+        schemas.insert("SearchPage".to_owned(), search_page());
+    }
+    if let Some(found) =
+        document.pointer_mut("/paths/~1api~1v1~1search/get/responses/200/content/application~1json")
+    {
+        found["schema"] = json!({ "$ref": "#/components/schemas/SearchPage" });
     }
     if let Some(upload) = document.pointer_mut("/paths/~1api~1v1~1media/post") {
         upload["requestBody"] = json!({

@@ -28,6 +28,11 @@ pub fn post_text(post: &veilgram_core::ports::PostDocument) -> String {
     text
 }
 
+/// What an account is found by: its nickname and status message, as one text.
+pub fn user_text(user: &veilgram_core::ports::UserDocument) -> String {
+    format!("{} {}", user.nickname, user.status_message)
+}
+
 /// NFKC, then lower case.
 pub fn normalise(text: &str) -> String {
     text.nfkc().flat_map(char::to_lowercase).collect()

@@ -1,7 +1,9 @@
 //! The embedded search index: tantivy, on local disk in the data directory (or in memory for
 //! tests). One process writes (the indexer, under its consumer group's lease), holding the
 //! writer only from its first write to its commit; every process reads, and sees a commit
-//! within half a second (tantivy watches the index's `meta.json`).
+//! within half a second (tantivy watches the index's `meta.json`). Posts and accounts share
+//! the index, told apart by a `kind` field. The index lives in `v<SCHEMA_VERSION>` under its
+//! directory: a schema change starts an empty one, which `veilgram reindex` fills.
 
 use crate::analysis::{self, Analysed, Positioned};
 use async_trait::async_trait;
@@ -18,10 +20,15 @@ use tantivy::tokenizer::{PreTokenizedString, Token};
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
 };
+use uuid::Uuid;
 use veilgram_core::ports::{
-    PostDocument, PostHit, PostSearch, SearchError, SearchIndex, SearchPosition, SearchSort,
+    Hit, IndexRebuild, PostDocument, Search, SearchError, SearchIndex, SearchPosition, SearchSort,
+    UserDocument,
 };
 use veilgram_core::{PostId, UserId};
+
+/// The version of the schema below; a change to it starts a new, empty index directory.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Words of a query that count (a longer query is cut).
 pub const MAX_QUERY_WORDS: usize = 16;
@@ -29,10 +36,22 @@ pub const MAX_QUERY_WORDS: usize = 16;
 const MAX_FETCH: usize = 10_000;
 /// Likes that count for `popular` (more sort as this many).
 const MAX_LIKES: i64 = (1 << 21) - 1;
+/// The writer's memory budget (bytes): what it buffers before it writes a segment.
+const WRITER_MEMORY: usize = 30_000_000;
+/// How long a rebuild waits for another process's writer to let go of the index.
+const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What a document is: the values of the `kind` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Post = 0,
+    User = 1,
+}
 
 #[derive(Clone, Copy)]
 struct Fields {
     id: Field,
+    kind: Field,
     author: Field,
     public: Field,
     words: Field,
@@ -50,6 +69,7 @@ fn schema() -> (Schema, Fields) {
     );
     let fields = Fields {
         id: builder.add_text_field("id", STRING | STORED),
+        kind: builder.add_u64_field("kind", INDEXED),
         author: builder.add_text_field("author", STRING),
         public: builder.add_u64_field("public", INDEXED),
         words: builder.add_text_field("words", positions.clone()),
@@ -81,11 +101,12 @@ pub struct TantivySearch {
 }
 
 impl TantivySearch {
-    /// The index in `directory` (made if missing).
+    /// The index under `directory` (made if missing).
     pub fn open(directory: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(directory)?;
+        let directory = directory.join(format!("v{SCHEMA_VERSION}"));
+        std::fs::create_dir_all(&directory)?;
         let (schema, fields) = schema();
-        let index = Index::open_or_create(MmapDirectory::open(directory)?, schema)?;
+        let index = Index::open_or_create(MmapDirectory::open(&directory)?, schema)?;
         Self::with_index(index, fields)
     }
 
@@ -124,12 +145,7 @@ impl TantivySearch {
                 .lock()
                 .map_err(|_| SearchError::Index("the writer lock is poisoned".into()))?;
             if writer.is_none() {
-                *writer = Some(
-                    inner
-                        .index
-                        .writer_with_num_threads(1, 30_000_000)
-                        .map_err(failed)?,
-                );
+                *writer = Some(open_writer_waiting(&inner.index)?);
             }
             let writer = writer
                 .as_mut()
@@ -162,20 +178,33 @@ pub(crate) fn popularity(likes: i64, created_ms: i64) -> i64 {
     (likes.clamp(0, MAX_LIKES) << 41) | created_ms.clamp(0, (1 << 41) - 1)
 }
 
-fn document(post: &PostDocument, fields: &Fields) -> TantivyDocument {
-    let text = analysis::post_text(post);
+/// The fields every document has: what it is found by, and whose it is.
+fn base(kind: Kind, id: Uuid, owner: UserId, text: &str, fields: &Fields) -> TantivyDocument {
     let Analysed {
         words,
         grams,
         chars,
-    } = analysis::analyse(&text);
+    } = analysis::analyse(text);
     let mut document = TantivyDocument::default();
-    document.add_text(fields.id, post.id.to_string());
-    document.add_text(fields.author, post.author_id.to_string());
-    document.add_u64(fields.public, u64::from(post.public));
+    document.add_text(fields.id, id.to_string());
+    document.add_u64(fields.kind, kind as u64);
+    document.add_text(fields.author, owner.to_string());
     document.add_pre_tokenized_text(fields.words, pre_tokenized(&words));
     document.add_pre_tokenized_text(fields.grams, pre_tokenized(&grams));
     document.add_pre_tokenized_text(fields.chars, pre_tokenized(&chars));
+    document
+}
+
+fn post_document(post: &PostDocument, fields: &Fields) -> TantivyDocument {
+    let text = analysis::post_text(post);
+    let mut document = base(
+        Kind::Post,
+        *post.id.as_uuid(),
+        post.author_id,
+        &text,
+        fields,
+    );
+    document.add_u64(fields.public, u64::from(post.public));
     for tag in &post.hashtags {
         document.add_text(fields.tags, analysis::normalise(tag));
     }
@@ -185,10 +214,24 @@ fn document(post: &PostDocument, fields: &Fields) -> TantivyDocument {
     document
 }
 
+/// An account: its own author (so [`SearchIndex::remove_author`] takes it too); its nickname
+/// words are its "tags", so a whole nickname ranks first; no creation time.
+fn user_document(user: &UserDocument, fields: &Fields) -> TantivyDocument {
+    let text = analysis::user_text(user);
+    let mut document = base(Kind::User, *user.id.as_uuid(), user.id, &text, fields);
+    document.add_u64(fields.public, 1);
+    for word in analysis::words(&user.nickname) {
+        document.add_text(fields.tags, word);
+    }
+    document.add_i64(fields.created, 0);
+    document.add_i64(fields.popularity, popularity(user.followers_count, 0));
+    document
+}
+
 /// The query for `text`: every word must be found, as a fragment of an indexed word (its
 /// bigrams as a phrase, or the character for a one-character word); whole words and hashtags
 /// score higher. `None` when the text has no words.
-fn query(text: &str, public_only: bool, fields: &Fields) -> Option<Box<dyn Query>> {
+fn query(text: &str, public_only: bool, kind: Kind, fields: &Fields) -> Option<Box<dyn Query>> {
     let words = analysis::words(text);
     if words.is_empty() {
         return None;
@@ -232,41 +275,49 @@ fn query(text: &str, public_only: bool, fields: &Fields) -> Option<Box<dyn Query
             ])),
         ));
     }
-    if public_only {
-        clauses.push((
+    let filter = |field: Field, value: u64| -> (Occur, Box<dyn Query>) {
+        (
             Occur::Must,
             Box::new(TermQuery::new(
-                Term::from_field_u64(fields.public, 1),
+                Term::from_field_u64(field, value),
                 IndexRecordOption::Basic,
             )),
-        ));
+        )
+    };
+    clauses.push(filter(fields.kind, kind as u64));
+    if public_only {
+        clauses.push(filter(fields.public, 1));
     }
     Some(Box::new(BooleanQuery::new(clauses)))
 }
 
 /// `(key, id)` pairs in page order: the highest key first, ties by the highest id (a UUID's
 /// order is its text's, the order OpenSearch sorts the `id` keyword in).
-fn later(a: &(f64, PostId), b: &(f64, PostId)) -> std::cmp::Ordering {
+fn later(a: &(f64, Uuid), b: &(f64, Uuid)) -> std::cmp::Ordering {
     b.0.total_cmp(&a.0).then_with(|| b.1.cmp(&a.1))
 }
 
 impl Inner {
-    fn search(&self, search: &PostSearch<'_>) -> tantivy::Result<Vec<PostHit>> {
-        let Some(query) = query(search.query, search.public_only, &self.fields) else {
+    fn search(&self, search: &Search<'_>, kind: Kind) -> tantivy::Result<Vec<(f64, Uuid)>> {
+        let sort = match (kind, search.sort) {
+            (Kind::User, SearchSort::Recent) => SearchSort::Relevance,
+            (_, sort) => sort,
+        };
+        let Some(query) = query(search.query, search.public_only, kind, &self.fields) else {
             return Ok(Vec::new());
         };
         let searcher = self.reader.searcher();
         let limit = search.limit.max(1);
         let mut fetch = (limit * 2).max(20);
         loop {
-            let found: Vec<(f64, DocAddress)> = match search.sort {
+            let found: Vec<(f64, DocAddress)> = match sort {
                 SearchSort::Relevance => searcher
                     .search(&query, &TopDocs::with_limit(fetch).order_by_score())?
                     .into_iter()
                     .map(|(score, address)| (f64::from(score), address))
                     .collect(),
                 SearchSort::Recent | SearchSort::Popular => {
-                    let field = if search.sort == SearchSort::Recent {
+                    let field = if sort == SearchSort::Recent {
                         "created"
                     } else {
                         "popularity"
@@ -283,13 +334,13 @@ impl Inner {
                 }
             };
             let complete = found.len() < fetch;
-            let mut hits: Vec<(f64, PostId)> = Vec::with_capacity(found.len());
+            let mut hits: Vec<(f64, Uuid)> = Vec::with_capacity(found.len());
             for (key, address) in found {
                 let document: TantivyDocument = searcher.doc(address)?;
                 let id = document
                     .get_first(self.fields.id)
                     .and_then(|value| value.as_str())
-                    .and_then(|id| id.parse::<PostId>().ok());
+                    .and_then(|id| Uuid::parse_str(id).ok());
                 if let Some(id) = id {
                     hits.push((key, id));
                 }
@@ -302,49 +353,114 @@ impl Inner {
                 }
             }
             if let Some(after) = search.after {
-                let after = (after.key, after.post_id);
+                let after = (after.key, after.id);
                 hits.retain(|hit| later(&after, hit) == std::cmp::Ordering::Less);
             }
             if hits.len() >= limit || complete || fetch >= MAX_FETCH {
-                return Ok(hits
-                    .into_iter()
-                    .take(limit)
-                    .map(|(key, post_id)| PostHit {
-                        post_id,
-                        position: SearchPosition { key, post_id },
-                    })
-                    .collect());
+                hits.truncate(limit);
+                return Ok(hits);
             }
             fetch = (fetch * 4).min(MAX_FETCH);
         }
     }
 }
 
+/// Hits of `kind` as the port gives them.
+fn hits<Id>(found: Vec<(f64, Uuid)>, id: impl Fn(Uuid) -> Id) -> Vec<Hit<Id>> {
+    found
+        .into_iter()
+        .map(|(key, uuid)| Hit {
+            id: id(uuid),
+            position: SearchPosition { key, id: uuid },
+        })
+        .collect()
+}
+
+impl TantivySearch {
+    /// Replaces the document with `id` (if any) by `document`.
+    async fn put(
+        &self,
+        id: Uuid,
+        document: impl FnOnce(&Fields) -> TantivyDocument + Send + 'static,
+    ) -> Result<(), SearchError> {
+        self.write(move |writer, fields| {
+            writer.delete_term(Term::from_field_text(fields.id, &id.to_string()));
+            writer.add_document(document(fields))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove(&self, field: fn(&Fields) -> Field, id: Uuid) -> Result<(), SearchError> {
+        self.write(move |writer, fields| {
+            writer.delete_term(Term::from_field_text(field(fields), &id.to_string()));
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find(&self, search: &Search<'_>, kind: Kind) -> Result<Vec<(f64, Uuid)>, SearchError> {
+        let inner = Arc::clone(&self.inner);
+        let owned = (
+            search.query.to_owned(),
+            search.sort,
+            search.public_only,
+            search.after,
+            search.limit,
+        );
+        tokio::task::spawn_blocking(move || {
+            let (query, sort, public_only, after, limit) = owned;
+            let search = Search {
+                query: &query,
+                sort,
+                public_only,
+                after,
+                limit,
+            };
+            inner.search(&search, kind).map_err(failed)
+        })
+        .await
+        .map_err(failed)?
+    }
+}
+
+/// Makes what `writer` holds searchable: commits, waits for merges, reloads the reader.
+fn commit(inner: &Inner, mut writer: IndexWriter<TantivyDocument>) -> Result<(), SearchError> {
+    writer.commit().map_err(failed)?;
+    if let Err(error) = writer.wait_merging_threads() {
+        // What was committed stands; a merge is tried again with later segments.
+        tracing::warn!(%error, "a search index merge failed");
+    }
+    inner.reader.reload().map_err(failed)
+}
+
 #[async_trait]
 impl SearchIndex for TantivySearch {
     async fn put_post(&self, post: PostDocument) -> Result<(), SearchError> {
-        self.write(move |writer, fields| {
-            writer.delete_term(Term::from_field_text(fields.id, &post.id.to_string()));
-            writer.add_document(document(&post, fields))?;
-            Ok(())
+        self.put(*post.id.as_uuid(), move |fields| {
+            post_document(&post, fields)
         })
         .await
     }
 
     async fn remove_post(&self, post_id: PostId) -> Result<(), SearchError> {
-        self.write(move |writer, fields| {
-            writer.delete_term(Term::from_field_text(fields.id, &post_id.to_string()));
-            Ok(())
+        self.remove(|fields| fields.id, *post_id.as_uuid()).await
+    }
+
+    async fn put_user(&self, user: UserDocument) -> Result<(), SearchError> {
+        self.put(*user.id.as_uuid(), move |fields| {
+            user_document(&user, fields)
         })
         .await
     }
 
+    async fn remove_user(&self, user_id: UserId) -> Result<(), SearchError> {
+        self.remove(|fields| fields.id, *user_id.as_uuid()).await
+    }
+
     async fn remove_author(&self, author_id: UserId) -> Result<(), SearchError> {
-        self.write(move |writer, fields| {
-            writer.delete_term(Term::from_field_text(fields.author, &author_id.to_string()));
-            Ok(())
-        })
-        .await
+        self.remove(|fields| fields.author, *author_id.as_uuid())
+            .await
     }
 
     async fn commit(&self) -> Result<(), SearchError> {
@@ -358,42 +474,103 @@ impl SearchIndex for TantivySearch {
                 .lock()
                 .map_err(|_| SearchError::Index("the writer lock is poisoned".into()))?
                 .take();
-            let Some(mut writer) = taken else {
-                return Ok(());
-            };
-            writer.commit().map_err(failed)?;
-            if let Err(error) = writer.wait_merging_threads() {
-                // What was committed stands; a merge is tried again with later segments.
-                tracing::warn!(%error, "a search index merge failed");
+            match taken {
+                Some(writer) => commit(&inner, writer),
+                None => Ok(()),
             }
-            inner.reader.reload().map_err(failed)
         })
         .await
         .map_err(failed)?
     }
 
-    async fn search_posts(&self, search: &PostSearch<'_>) -> Result<Vec<PostHit>, SearchError> {
+    async fn search_posts(&self, search: &Search<'_>) -> Result<Vec<Hit<PostId>>, SearchError> {
+        Ok(hits(
+            self.find(search, Kind::Post).await?,
+            PostId::from_uuid,
+        ))
+    }
+
+    async fn search_users(&self, search: &Search<'_>) -> Result<Vec<Hit<UserId>>, SearchError> {
+        Ok(hits(
+            self.find(search, Kind::User).await?,
+            UserId::from_uuid,
+        ))
+    }
+
+    async fn rebuild(&self) -> Result<Box<dyn IndexRebuild>, SearchError> {
+        // The rebuild owns a writer of its own until it switches, so no commit in between (of
+        // this process's indexer, or another's, which cannot take the lock meanwhile) shows
+        // a half-built index; every document goes, and what is put replaces it, in one commit.
         let inner = Arc::clone(&self.inner);
-        let owned = (
-            search.query.to_owned(),
-            search.sort,
-            search.public_only,
-            search.after,
-            search.limit,
-        );
-        tokio::task::spawn_blocking(move || {
-            let (query, sort, public_only, after, limit) = owned;
-            inner
-                .search(&PostSearch {
-                    query: &query,
-                    sort,
-                    public_only,
-                    after,
-                    limit,
-                })
-                .map_err(failed)
+        let writer = tokio::task::spawn_blocking(move || -> Result<_, SearchError> {
+            let open = inner
+                .writer
+                .lock()
+                .map_err(|_| SearchError::Index("the writer lock is poisoned".into()))?
+                .take();
+            let writer = match open {
+                Some(writer) => writer,
+                None => open_writer_waiting(&inner.index)?,
+            };
+            writer.delete_all_documents().map_err(failed)?;
+            Ok(writer)
         })
         .await
-        .map_err(failed)?
+        .map_err(failed)??;
+        Ok(Box::new(TantivyRebuild {
+            inner: Arc::clone(&self.inner),
+            writer,
+        }))
+    }
+}
+
+/// A writer, waiting (up to [`WRITER_WAIT`]) while another process holds the index's lock: an
+/// indexer between its writes and its commit, or a rebuild until it switches.
+fn open_writer_waiting(index: &Index) -> Result<IndexWriter<TantivyDocument>, SearchError> {
+    let deadline = std::time::Instant::now() + WRITER_WAIT;
+    loop {
+        match index.writer_with_num_threads(1, WRITER_MEMORY) {
+            Ok(writer) => return Ok(writer),
+            Err(tantivy::TantivyError::LockFailure(..)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(error) => return Err(failed(error)),
+        }
+    }
+}
+
+struct TantivyRebuild {
+    inner: Arc<Inner>,
+    writer: IndexWriter<TantivyDocument>,
+}
+
+impl TantivyRebuild {
+    fn add(&mut self, documents: impl Iterator<Item = TantivyDocument>) -> Result<(), SearchError> {
+        for document in documents {
+            self.writer.add_document(document).map_err(failed)?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IndexRebuild for TantivyRebuild {
+    // A page is analysed on the calling thread (about a millisecond per hundred posts); the
+    // writer's own thread indexes it.
+    async fn put_posts(&mut self, posts: Vec<PostDocument>) -> Result<(), SearchError> {
+        let fields = self.inner.fields;
+        self.add(posts.iter().map(|post| post_document(post, &fields)))
+    }
+
+    async fn put_users(&mut self, users: Vec<UserDocument>) -> Result<(), SearchError> {
+        let fields = self.inner.fields;
+        self.add(users.iter().map(|user| user_document(user, &fields)))
+    }
+
+    async fn switch(self: Box<Self>) -> Result<(), SearchError> {
+        let Self { inner, writer } = *self;
+        tokio::task::spawn_blocking(move || commit(&inner, writer))
+            .await
+            .map_err(failed)?
     }
 }

@@ -1,13 +1,15 @@
 //! The OpenSearch adapter of the search port (`VEILGRAM_SEARCH_URL`), through the `opensearch`
 //! crate, using only query DSL that OpenSearch 2.x documents (`bool`, `match_phrase`, `term`,
-//! `constant_score`, `sort` with `search_after`, `_delete_by_query`, aliases).
+//! `constant_score`, `sort` with `search_after`, `_delete_by_query`, `_bulk`, aliases).
 //!
 //! The text is analysed here, in Rust, exactly as for the embedded index: a post's `grams` are
 //! one string of space-separated bigrams per word, under the `whitespace` analyzer, so a query
 //! word is a `match_phrase` of its bigrams, and the gap OpenSearch leaves between the values of
-//! an array (`position_increment_gap`) keeps a phrase inside one word. VeilGram makes its own
-//! index: `<prefix>-posts-v<N>`, reached through the alias `<prefix>-posts`; a mapping change
-//! bumps `N`, and a new index is filled before the alias moves to it.
+//! an array (`position_increment_gap`) keeps a phrase inside one word. Posts and accounts share
+//! one index, told apart by `kind`. VeilGram makes its own index: `<prefix>-search-v<N>`,
+//! reached through the alias `<prefix>-search`; a mapping change bumps `N`, and
+//! `veilgram reindex` fills a new index (`<prefix>-search-v<N>-<time>`) while the old one
+//! serves, then moves the alias to it in one step and drops the old one.
 
 use crate::analysis;
 use async_trait::async_trait;
@@ -16,18 +18,22 @@ use opensearch::http::headers::HeaderMap;
 use opensearch::http::request::JsonBody;
 use opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use opensearch::http::{Method, StatusCode, Url};
-use opensearch::OpenSearch;
+use opensearch::{BulkParts, OpenSearch};
 use serde_json::{json, Value};
 use std::time::Duration;
+use uuid::Uuid;
 use veilgram_core::ports::{
-    PostDocument, PostHit, PostSearch, SearchError, SearchIndex, SearchPosition, SearchSort,
+    Hit, IndexRebuild, PostDocument, Search, SearchError, SearchIndex, SearchPosition, SearchSort,
+    UserDocument,
 };
-use veilgram_core::{PostId, UserId};
+use veilgram_core::{PostId, Timestamp, UserId};
 
 /// The version of the mapping below; a change to it makes a new index.
-pub const MAPPING_VERSION: u32 = 1;
+pub const MAPPING_VERSION: u32 = 2;
 /// How long one request may take before the search is answered as unavailable.
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one `_bulk` page of a rebuild may take.
+const BULK_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn mapping() -> Value {
     let whitespace = json!({ "type": "text", "analyzer": "whitespace" });
@@ -37,6 +43,7 @@ fn mapping() -> Value {
             "dynamic": "strict",
             "properties": {
                 "id": { "type": "keyword" },
+                "kind": { "type": "keyword" },
                 "author": { "type": "keyword" },
                 "public": { "type": "boolean" },
                 "words": { "type": "keyword" },
@@ -72,12 +79,13 @@ impl std::fmt::Debug for OpenSearchSettings {
     }
 }
 
+#[derive(Clone)]
 pub struct OpenSearchIndex {
     client: OpenSearch,
     alias: String,
     /// Set once the index and alias are known to exist: until then every call first makes
     /// sure of them, so a server that is down at start-up is used once it is back.
-    ready: tokio::sync::OnceCell<()>,
+    ready: std::sync::Arc<tokio::sync::OnceCell<()>>,
 }
 
 fn unavailable(error: impl std::fmt::Display) -> SearchError {
@@ -103,8 +111,8 @@ impl OpenSearchIndex {
         let client = OpenSearch::new(transport.build().map_err(unavailable)?);
         Ok(Self {
             client,
-            alias: format!("{}-posts", settings.prefix),
-            ready: tokio::sync::OnceCell::new(),
+            alias: format!("{}-search", settings.prefix),
+            ready: std::sync::Arc::default(),
         })
     }
 
@@ -142,15 +150,22 @@ impl OpenSearchIndex {
         Ok((status, value))
     }
 
-    /// The index of this mapping version, and the alias on it.
-    async fn ensure(&self) -> Result<(), SearchError> {
-        let (status, _) = self
+    /// The indexes the alias points to (none when it does not exist yet).
+    async fn aliased(&self) -> Result<Vec<String>, SearchError> {
+        let (status, body) = self
             .call(Method::Get, &format!("/_alias/{}", self.alias), None)
             .await?;
-        if status.is_success() {
-            return Ok(());
+        if !status.is_success() {
+            return Ok(Vec::new());
         }
-        let index = format!("{}-v{MAPPING_VERSION}", self.alias);
+        Ok(body
+            .as_object()
+            .map(|indexes| indexes.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    /// Makes `index` with this version's mapping.
+    async fn create(&self, index: &str) -> Result<(), SearchError> {
         let (status, body) = self
             .call(Method::Put, &format!("/{index}"), Some(mapping()))
             .await?;
@@ -158,10 +173,46 @@ impl OpenSearchIndex {
         if !status.is_success() && !exists {
             return Err(SearchError::Index(format!("creating {index}: {body}")));
         }
-        let actions = json!({ "actions": [{ "add": { "index": index, "alias": self.alias } }] });
-        let (status, body) = self.call(Method::Post, "/_aliases", Some(actions)).await?;
+        Ok(())
+    }
+
+    /// Points the alias at `index` only, in one step.
+    async fn point_alias(&self, index: &str, previous: &[String]) -> Result<(), SearchError> {
+        let mut actions: Vec<Value> = previous
+            .iter()
+            .map(|old| json!({ "remove": { "index": old, "alias": self.alias } }))
+            .collect();
+        actions.push(json!({ "add": { "index": index, "alias": self.alias } }));
+        let (status, body) = self
+            .call(
+                Method::Post,
+                "/_aliases",
+                Some(json!({ "actions": actions })),
+            )
+            .await?;
         if !status.is_success() {
             return Err(SearchError::Index(format!("aliasing {index}: {body}")));
+        }
+        Ok(())
+    }
+
+    /// The index of this mapping version, and the alias on it. An alias on an index of an
+    /// older mapping is refused until `veilgram reindex` has built one of this version.
+    async fn ensure(&self) -> Result<(), SearchError> {
+        let version = format!("{}-v{MAPPING_VERSION}", self.alias);
+        let current = self.aliased().await?;
+        if let Some(old) = current
+            .iter()
+            .find(|index| **index != version && !index.starts_with(&format!("{version}-")))
+        {
+            return Err(SearchError::Index(format!(
+                "{} points to {old}, not mapping version {MAPPING_VERSION}: run `veilgram reindex`",
+                self.alias
+            )));
+        }
+        if current.is_empty() {
+            self.create(&version).await?;
+            self.point_alias(&version, &[]).await?;
         }
         Ok(())
     }
@@ -175,10 +226,9 @@ impl OpenSearchIndex {
     }
 }
 
-/// The document of a post, analysed as the embedded index analyses it.
-fn document(post: &PostDocument) -> Value {
-    let text = analysis::post_text(post);
-    let words = analysis::words(&text);
+/// The fields every document has, analysed as the embedded index analyses them.
+fn base(kind: &str, id: String, owner: UserId, text: &str) -> Value {
+    let words = analysis::words(text);
     let grams: Vec<String> = words
         .iter()
         .map(|word| analysis::bigrams(word).join(" "))
@@ -188,22 +238,62 @@ fn document(post: &PostDocument) -> Value {
         .iter()
         .map(|word| word.chars().map(String::from).collect::<Vec<_>>().join(" "))
         .collect();
-    let created = post.created_at.as_millis();
     json!({
-        "id": post.id.to_string(),
-        "author": post.author_id.to_string(),
-        "public": post.public,
+        "id": id,
+        "kind": kind,
+        "author": owner.to_string(),
         "words": words,
         "grams": grams,
         "chars": chars,
-        "tags": post.hashtags.iter().map(|tag| analysis::normalise(tag)).collect::<Vec<_>>(),
-        "created": created,
-        "popularity": crate::index::popularity(post.like_count, created),
     })
 }
 
+fn post_document(post: &PostDocument) -> Value {
+    let mut document = base(
+        "post",
+        post.id.to_string(),
+        post.author_id,
+        &analysis::post_text(post),
+    );
+    let created = post.created_at.as_millis();
+    document["public"] = json!(post.public);
+    document["tags"] = json!(post
+        .hashtags
+        .iter()
+        .map(|tag| analysis::normalise(tag))
+        .collect::<Vec<_>>());
+    document["created"] = json!(created);
+    document["popularity"] = json!(crate::index::popularity(post.like_count, created));
+    document
+}
+
+/// An account, as the embedded index keeps it (see `index::user_document`).
+fn user_document(user: &UserDocument) -> Value {
+    let mut document = base(
+        "user",
+        user.id.to_string(),
+        user.id,
+        &analysis::user_text(user),
+    );
+    document["public"] = json!(true);
+    document["tags"] = json!(analysis::words(&user.nickname));
+    document["created"] = json!(0);
+    document["popularity"] = json!(crate::index::popularity(user.followers_count, 0));
+    document
+}
+
+/// `_bulk` lines that put `documents`.
+fn bulk(documents: impl Iterator<Item = Value>) -> Vec<JsonBody<Value>> {
+    let mut lines = Vec::new();
+    for document in documents {
+        lines.push(json!({ "index": { "_id": document["id"].clone() } }).into());
+        lines.push(document.into());
+    }
+    lines
+}
+
 /// The query DSL of a search: every word as a fragment, whole words and tags scoring higher.
-fn query(search: &PostSearch<'_>) -> Option<Value> {
+fn query(search: &Search<'_>, kind: &str) -> Option<Value> {
     let words = analysis::words(search.query);
     if words.is_empty() {
         return None;
@@ -226,10 +316,15 @@ fn query(search: &PostSearch<'_>) -> Option<Value> {
             } })
         })
         .collect();
+    must.push(json!({ "term": { "kind": kind } }));
     if search.public_only {
         must.push(json!({ "term": { "public": true } }));
     }
-    let sort = match search.sort {
+    let sort = match (kind, search.sort) {
+        ("user", SearchSort::Recent) => SearchSort::Relevance,
+        (_, sort) => sort,
+    };
+    let sort = match sort {
         SearchSort::Relevance => json!(["_score", { "id": "desc" }]),
         SearchSort::Recent => json!([{ "created": "desc" }, { "id": "desc" }]),
         SearchSort::Popular => json!([{ "popularity": "desc" }, { "id": "desc" }]),
@@ -244,48 +339,32 @@ fn query(search: &PostSearch<'_>) -> Option<Value> {
     if let Some(after) = search.after {
         let key = match search.sort {
             SearchSort::Relevance => json!(after.key),
+            _ if kind == "user" && search.sort == SearchSort::Recent => json!(after.key),
             _ => json!(after.key as i64),
         };
-        body["search_after"] = json!([key, after.post_id.to_string()]);
+        body["search_after"] = json!([key, after.id.to_string()]);
     }
     Some(body)
 }
 
-#[async_trait]
-impl SearchIndex for OpenSearchIndex {
-    async fn put_post(&self, post: PostDocument) -> Result<(), SearchError> {
+impl OpenSearchIndex {
+    async fn put(&self, id: String, document: Value) -> Result<(), SearchError> {
         self.ready().await?;
-        let path = format!("/{}/_doc/{}", self.alias, post.id);
-        let (status, body) = self.call(Method::Put, &path, Some(document(&post))).await?;
-        Self::checked(status, &body, "indexing a post")
+        let path = format!("/{}/_doc/{id}", self.alias);
+        let (status, body) = self.call(Method::Put, &path, Some(document)).await?;
+        Self::checked(status, &body, "indexing")
     }
 
-    async fn remove_post(&self, post_id: PostId) -> Result<(), SearchError> {
+    async fn remove(&self, id: String) -> Result<(), SearchError> {
         self.ready().await?;
-        let path = format!("/{}/_doc/{post_id}", self.alias);
+        let path = format!("/{}/_doc/{id}", self.alias);
         let (status, body) = self.call(Method::Delete, &path, None).await?;
-        Self::checked(status, &body, "removing a post")
+        Self::checked(status, &body, "removing")
     }
 
-    async fn remove_author(&self, author_id: UserId) -> Result<(), SearchError> {
+    async fn find(&self, search: &Search<'_>, kind: &str) -> Result<Vec<(f64, Uuid)>, SearchError> {
         self.ready().await?;
-        let path = format!("/{}/_delete_by_query?conflicts=proceed", self.alias);
-        let body = json!({ "query": { "term": { "author": author_id.to_string() } } });
-        let (status, body) = self.call(Method::Post, &path, Some(body)).await?;
-        Self::checked(status, &body, "removing an author's posts")
-    }
-
-    async fn commit(&self) -> Result<(), SearchError> {
-        self.ready().await?;
-        let (status, body) = self
-            .call(Method::Post, &format!("/{}/_refresh", self.alias), None)
-            .await?;
-        Self::checked(status, &body, "refreshing")
-    }
-
-    async fn search_posts(&self, search: &PostSearch<'_>) -> Result<Vec<PostHit>, SearchError> {
-        self.ready().await?;
-        let Some(body) = query(search) else {
+        let Some(body) = query(search, kind) else {
             return Ok(Vec::new());
         };
         let (status, answer) = self
@@ -305,13 +384,142 @@ impl SearchIndex for OpenSearchIndex {
         Ok(hits
             .iter()
             .filter_map(|hit| {
-                let post_id: PostId = hit["_source"]["id"].as_str()?.parse().ok()?;
-                let key = hit["sort"][0].as_f64()?;
-                Some(PostHit {
-                    post_id,
-                    position: SearchPosition { key, post_id },
-                })
+                let id = Uuid::parse_str(hit["_source"]["id"].as_str()?).ok()?;
+                Some((hit["sort"][0].as_f64()?, id))
             })
             .collect())
+    }
+
+    /// Puts `lines` into `index` in one `_bulk` request.
+    async fn bulk(&self, index: &str, lines: Vec<JsonBody<Value>>) -> Result<(), SearchError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let response = self
+            .client
+            .bulk(BulkParts::Index(index))
+            .body(lines)
+            .request_timeout(BULK_TIMEOUT)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = response.status_code();
+        let body: Value = response.json().await.map_err(unavailable)?;
+        if status.is_server_error() {
+            return Err(unavailable(format!("{status}: {body}")));
+        }
+        if !status.is_success() || body["errors"] == json!(true) {
+            let first = body["items"]
+                .as_array()
+                .and_then(|items| items.iter().find(|item| item["index"]["error"].is_object()))
+                .cloned()
+                .unwrap_or(Value::Null);
+            return Err(SearchError::Index(format!(
+                "bulk indexing: {status} {first}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn hits<Id>(found: Vec<(f64, Uuid)>, id: impl Fn(Uuid) -> Id) -> Vec<Hit<Id>> {
+    found
+        .into_iter()
+        .map(|(key, uuid)| Hit {
+            id: id(uuid),
+            position: SearchPosition { key, id: uuid },
+        })
+        .collect()
+}
+
+#[async_trait]
+impl SearchIndex for OpenSearchIndex {
+    async fn put_post(&self, post: PostDocument) -> Result<(), SearchError> {
+        self.put(post.id.to_string(), post_document(&post)).await
+    }
+
+    async fn remove_post(&self, post_id: PostId) -> Result<(), SearchError> {
+        self.remove(post_id.to_string()).await
+    }
+
+    async fn put_user(&self, user: UserDocument) -> Result<(), SearchError> {
+        self.put(user.id.to_string(), user_document(&user)).await
+    }
+
+    async fn remove_user(&self, user_id: UserId) -> Result<(), SearchError> {
+        self.remove(user_id.to_string()).await
+    }
+
+    async fn remove_author(&self, author_id: UserId) -> Result<(), SearchError> {
+        self.ready().await?;
+        let path = format!("/{}/_delete_by_query?conflicts=proceed", self.alias);
+        let body = json!({ "query": { "term": { "author": author_id.to_string() } } });
+        let (status, body) = self.call(Method::Post, &path, Some(body)).await?;
+        Self::checked(status, &body, "removing an author")
+    }
+
+    async fn commit(&self) -> Result<(), SearchError> {
+        self.ready().await?;
+        let (status, body) = self
+            .call(Method::Post, &format!("/{}/_refresh", self.alias), None)
+            .await?;
+        Self::checked(status, &body, "refreshing")
+    }
+
+    async fn search_posts(&self, search: &Search<'_>) -> Result<Vec<Hit<PostId>>, SearchError> {
+        Ok(hits(self.find(search, "post").await?, PostId::from_uuid))
+    }
+
+    async fn search_users(&self, search: &Search<'_>) -> Result<Vec<Hit<UserId>>, SearchError> {
+        Ok(hits(self.find(search, "user").await?, UserId::from_uuid))
+    }
+
+    async fn rebuild(&self) -> Result<Box<dyn IndexRebuild>, SearchError> {
+        let index = format!(
+            "{}-v{MAPPING_VERSION}-{}",
+            self.alias,
+            Timestamp::now().as_millis()
+        );
+        self.create(&index).await?;
+        Ok(Box::new(OpenSearchRebuild {
+            adapter: self.clone(),
+            index,
+        }))
+    }
+}
+
+/// A new index, filled in bulk, that the alias moves to at the switch.
+struct OpenSearchRebuild {
+    adapter: OpenSearchIndex,
+    index: String,
+}
+
+#[async_trait]
+impl IndexRebuild for OpenSearchRebuild {
+    async fn put_posts(&mut self, posts: Vec<PostDocument>) -> Result<(), SearchError> {
+        let lines = bulk(posts.iter().map(post_document));
+        self.adapter.bulk(&self.index, lines).await
+    }
+
+    async fn put_users(&mut self, users: Vec<UserDocument>) -> Result<(), SearchError> {
+        let lines = bulk(users.iter().map(user_document));
+        self.adapter.bulk(&self.index, lines).await
+    }
+
+    async fn switch(self: Box<Self>) -> Result<(), SearchError> {
+        let adapter = &self.adapter;
+        let (status, body) = adapter
+            .call(Method::Post, &format!("/{}/_refresh", self.index), None)
+            .await?;
+        OpenSearchIndex::checked(status, &body, "refreshing the new index")?;
+        let previous = adapter.aliased().await?;
+        adapter.point_alias(&self.index, &previous).await?;
+        for old in previous.iter().filter(|old| **old != self.index) {
+            let (status, body) = adapter
+                .call(Method::Delete, &format!("/{old}"), None)
+                .await?;
+            OpenSearchIndex::checked(status, &body, "dropping the old index")?;
+        }
+        Ok(())
     }
 }

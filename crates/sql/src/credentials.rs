@@ -2,7 +2,7 @@
 //! the append-only access-token revocation list.
 
 use crate::batch::Write;
-use crate::profiles::record_user_change;
+use crate::profiles::record_profile_change;
 use crate::store::{column, hash_column, id_column, translate, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
@@ -184,6 +184,7 @@ async fn insert_account(
     .execute(&mut **transaction)
     .await
     .map_err(translate)?;
+    record_profile_change(transaction, account.user_id, account.created_at).await?;
     insert_session(transaction, session).await
 }
 
@@ -248,7 +249,7 @@ impl CredentialStore for SqlStore {
                     .execute(&mut *transaction)
                     .await
                     .map_err(translate)?;
-                record_user_change(&mut transaction, user_id, session.first_token.created_at)
+                record_profile_change(&mut transaction, user_id, session.first_token.created_at)
                     .await?;
             }
             Some(None) => {}

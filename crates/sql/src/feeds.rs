@@ -180,31 +180,38 @@ impl FeedStore for SqlStore {
 
     async fn hashtag_uses(
         &self,
-        prefix: &str,
+        fragment: &str,
+        anywhere: bool,
         since: Timestamp,
+        skip: i64,
         limit: i64,
     ) -> Result<Vec<(String, i64)>, StoreError> {
         // `LIKE` with `\` escaping `_` and `%` (a tag may hold `_`): right under any collation.
-        let pattern: String = prefix
+        let escaped: String = fragment
             .chars()
             .flat_map(|c| match c {
                 '\\' | '%' | '_' => vec!['\\', c],
                 other => vec![other],
             })
-            .chain(std::iter::once('%'))
             .collect();
+        let pattern = if anywhere {
+            format!("%{escaped}%")
+        } else {
+            format!("{escaped}%")
+        };
         let rows = sqlx::query(
             "SELECT h.tag, COUNT(*) AS uses FROM post_hashtags h JOIN posts p ON p.id = h.post_id \
              JOIN users author ON author.id = p.author_id \
              WHERE h.tag LIKE $1 ESCAPE '\\' AND h.post_id > $2 AND p.visibility = 'public' \
              AND p.moderation_state <> 'hidden' AND author.deactivated_at IS NULL \
              GROUP BY h.tag ORDER BY CASE WHEN h.tag = $3 THEN 0 ELSE 1 END, uses DESC, h.tag \
-             LIMIT $4",
+             LIMIT $4 OFFSET $5",
         )
         .bind(pattern)
         .bind(ids_since(since))
-        .bind(prefix)
+        .bind(fragment)
         .bind(limit)
+        .bind(skip)
         .fetch_all(&self.pool)
         .await
         .map_err(translate)?;

@@ -10,6 +10,7 @@
 //!   `GraphStore` ports.
 //! - `reactions`: likes and reports, one implementation for posts and comments.
 //! - `secrets`: the `ServerSecrets` port (keys shared by every process).
+//! - `search`: the `SearchSource` port, what the search index is filled from.
 //! - `feeds`: the `FeedStore` port, what feed caches are rebuilt from.
 //! - `events`: the transactional outbox and the embedded event log with consumer offsets.
 //! - `media`, `jobs`: the `MediaStore` port (uploads, stored files, attachment, discarding)
@@ -41,6 +42,7 @@ mod posts;
 mod profiles;
 mod push;
 mod reactions;
+mod search;
 mod secrets;
 pub mod store;
 pub mod url;

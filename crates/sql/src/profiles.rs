@@ -6,7 +6,7 @@ use crate::store::{column, id_column, translate, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use veilgram_core::events::EventEnvelope;
+use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{
     ProfileChange, ProfileStore, Revocation, SessionSummary, UserChange, UserRecord,
 };
@@ -28,6 +28,19 @@ pub(crate) async fn record_user_change(
         .await
         .map_err(translate)?;
     Ok(())
+}
+
+/// Records a change to what anyone may see of an account (sign-up, nickname, status, avatar,
+/// deactivation, reactivation): the change feed entry, and `user.updated` in the outbox for the
+/// consumers that keep a copy (search).
+pub(crate) async fn record_profile_change(
+    transaction: &mut WriteTransaction,
+    user_id: UserId,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    record_user_change(transaction, user_id, now).await?;
+    let event = EventEnvelope::new(Some(user_id), now, DomainEvent::UserUpdated { user_id });
+    append_to_outbox(transaction, &event).await
 }
 
 /// A user's name and picture as shown beside what they wrote.
@@ -131,7 +144,7 @@ impl ProfileStore for SqlStore {
             .map_err(translate)?
             .ok_or(StoreError::NotFound)?;
         let user = user_from_row(&row)?;
-        record_user_change(&mut transaction, user_id, Timestamp::now()).await?;
+        record_profile_change(&mut transaction, user_id, Timestamp::now()).await?;
         transaction.commit().await?;
         Ok(user)
     }
@@ -153,7 +166,7 @@ impl ProfileStore for SqlStore {
         }
         let revocations =
             revoke_families(&mut transaction, &Families::AllOfUser(user_id), now).await?;
-        record_user_change(&mut transaction, user_id, now).await?;
+        record_profile_change(&mut transaction, user_id, now).await?;
         transaction.commit().await?;
         Ok(revocations)
     }

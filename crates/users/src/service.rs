@@ -193,6 +193,25 @@ impl UsersService {
         Ok(user)
     }
 
+    /// The accounts among `ids` that `viewer` may see (as [`public_profile`](Self::public_profile)
+    /// decides), in the order of `ids`: what any list of accounts from elsewhere (search) is
+    /// checked through.
+    pub async fn visible_users(
+        &self,
+        ids: &[UserId],
+        viewer: Option<UserId>,
+    ) -> Result<Vec<UserRecord>, UserError> {
+        let mut visible = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.public_profile(*id, viewer).await {
+                Ok(user) => visible.push(user),
+                Err(UserError::NotFound) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(visible)
+    }
+
     /// Whether `viewer` follows `user_id` (false without a viewer).
     pub async fn follows(
         &self,

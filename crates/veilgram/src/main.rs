@@ -52,6 +52,9 @@ enum Command {
     Worker,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Rebuild the search index from the database while the current one keeps serving, then
+    /// switch to it (after a mapping change, or to repair it). Runs beside the servers.
+    Reindex,
     /// Retire the current access-token signing key and start signing with a new one. Tokens
     /// signed by the old key stay valid until they expire; running servers pick the new key up.
     RotateSigningKey,
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
             }
             Command::Worker => serve::worker(loaded.config).await,
             Command::Migrate => serve::migrate(&loaded.config).await,
+            Command::Reindex => serve::reindex(&loaded.config).await,
             Command::RotateSigningKey => serve::rotate_signing_key(&loaded.config).await,
             Command::BlockAddress {
                 network,

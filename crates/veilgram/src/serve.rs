@@ -11,7 +11,8 @@ use veilgram_cache::CacheUrl;
 use veilgram_core::jobs::JobQueue;
 use veilgram_core::ports::{
     CredentialStore, EventLog, EventPublisher, FeedStore, HealthCheck, Leases, ModerationStore,
-    NotificationStore, OutboxSource, PollStore, PushDeviceStore, ServerSecrets,
+    NotificationStore, OutboxSource, PollStore, PushDeviceStore, SearchIndex, SearchSource,
+    ServerSecrets,
 };
 use veilgram_events::{EventCounter, EventHandler, Runner};
 use veilgram_feeds::FeedFanout;
@@ -154,6 +155,42 @@ pub async fn rotate_signing_key(config: &Config) -> anyhow::Result<()> {
     store.close().await;
     let kid = rotated?;
     println!("signing with new key {kid}; the previous key verifies until its tokens expire");
+    Ok(())
+}
+
+/// The search index: OpenSearch if configured, else embedded in the data directory (the
+/// process running the consumers writes it, every process reads it).
+fn open_search(config: &Config) -> anyhow::Result<Arc<dyn SearchIndex>> {
+    Ok(match config.opensearch() {
+        // Reached on first use: with OpenSearch down, search answers 503 and the indexer
+        // retries, and nothing else waits for it.
+        Some(settings) => Arc::new(
+            veilgram_search::OpenSearchIndex::new(&settings)
+                .map_err(|error| anyhow::anyhow!("VEILGRAM_SEARCH_URL: {error}"))?,
+        ),
+        None => Arc::new(
+            veilgram_search::TantivySearch::open(&config.data_dir.join("search"))
+                .context("cannot open the search index")?,
+        ),
+    })
+}
+
+/// `veilgram reindex`: rebuilds the search index from the relational store while the current
+/// one keeps serving, switches to it, then writes again what the indexer wrote meanwhile.
+pub async fn reindex(config: &Config) -> anyhow::Result<()> {
+    let store = Arc::new(open_store(config).await?);
+    let search = open_search(config)?;
+    let log = Arc::clone(&store) as Arc<dyn EventLog>;
+    let since = veilgram_search::indexer::positions(log.as_ref()).await?;
+    let source = Arc::clone(&store) as Arc<dyn SearchSource>;
+    let rebuilt = veilgram_search::indexer::rebuild(search.as_ref(), source.as_ref()).await?;
+    let indexer = veilgram_search::Indexer::new(Arc::clone(&search), source);
+    let caught_up = veilgram_search::indexer::catch_up(&indexer, log.as_ref(), &since).await?;
+    store.close().await;
+    println!(
+        "search index rebuilt: {} posts, {} accounts; {caught_up} events since written again",
+        rebuilt.posts, rebuilt.users
+    );
     Ok(())
 }
 
@@ -350,20 +387,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 .spawn_dispatch(pubsub.as_ref(), Arc::clone(&store) as Arc<dyn FeedStore>),
         );
     }
-    // The search index: OpenSearch if configured, else embedded in the data directory (the
-    // process running the consumers writes it, every process reads it).
-    let search: Arc<dyn veilgram_core::ports::SearchIndex> = match config.opensearch() {
-        // Reached on first use: with OpenSearch down, search answers 503 and the indexer
-        // retries, and nothing else waits for it.
-        Some(settings) => Arc::new(
-            veilgram_search::OpenSearchIndex::new(&settings)
-                .map_err(|error| anyhow::anyhow!("VEILGRAM_SEARCH_URL: {error}"))?,
-        ),
-        None => Arc::new(
-            veilgram_search::TantivySearch::open(&config.data_dir.join("search"))
-                .context("cannot open the search index")?,
-        ),
-    };
+    let search = open_search(&config)?;
     let consumers = [
         fanout as Arc<dyn EventHandler>,
         Arc::new(
@@ -385,7 +409,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         )),
         Arc::new(veilgram_search::Indexer::new(
             Arc::clone(&search),
-            Arc::clone(&store) as Arc<dyn veilgram_core::ports::PostStore>,
+            Arc::clone(&store) as Arc<dyn SearchSource>,
         )),
     ];
     if roles.consumers {

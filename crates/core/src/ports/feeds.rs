@@ -112,12 +112,15 @@ pub trait FeedStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<FeedEntry>, StoreError>;
 
-    /// Hashtags starting with `prefix` (already normalised) and how many public, visible posts
-    /// since `since` carry each: `prefix` itself first, then by that count, at most `limit`.
+    /// Hashtags starting with (`anywhere`: holding) `fragment` (already normalised) and how
+    /// many public, visible posts since `since` carry each: `fragment` itself first, then by
+    /// that count, then by tag; `limit` of them after the first `skip`.
     async fn hashtag_uses(
         &self,
-        prefix: &str,
+        fragment: &str,
+        anywhere: bool,
         since: Timestamp,
+        skip: i64,
         limit: i64,
     ) -> Result<Vec<(String, i64)>, StoreError>;
 

@@ -1,6 +1,7 @@
-//! The search index: posts by their text and hashtags, Korean and English, found by any
-//! fragment. The index only proposes: whoever answers a caller decides what the caller may see
-//! the same way as everywhere else (a proposed post the caller may not see is dropped).
+//! The search index: posts by their text and hashtags, and accounts by their nickname and status
+//! message, Korean and English, found by any fragment. The index only proposes: whoever answers
+//! a caller decides what the caller may see the same way as everywhere else (a proposed post or
+//! account the caller may not see is dropped).
 
 use super::*;
 
@@ -16,7 +17,17 @@ pub struct PostDocument {
     pub like_count: i64,
 }
 
-/// How hits are ordered: best match, newest, or most liked first (ties newest first).
+/// An account as the index keeps it. No sign-up time: the order of accounts must not tell it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserDocument {
+    pub id: UserId,
+    pub nickname: String,
+    pub status_message: String,
+    pub followers_count: i64,
+}
+
+/// How hits are ordered: best match, newest, or most liked (accounts: most followed) first,
+/// ties newest first. Accounts have no `Recent` order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SearchSort {
     Relevance,
@@ -39,22 +50,23 @@ impl SearchSort {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SearchPosition {
     pub key: f64,
-    pub post_id: PostId,
+    pub id: uuid::Uuid,
 }
 
-/// A post the index proposes, and its position.
+/// A post or account the index proposes, and its position.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PostHit {
-    pub post_id: PostId,
+pub struct Hit<Id> {
+    pub id: Id,
     pub position: SearchPosition,
 }
 
-/// A search for posts.
+/// A search for posts or accounts.
 #[derive(Clone, Debug)]
-pub struct PostSearch<'a> {
+pub struct Search<'a> {
     pub query: &'a str,
     pub sort: SearchSort,
     /// Only public posts (for anonymous callers); others may see followers-only ones too.
+    /// Accounts are all public.
     pub public_only: bool,
     pub after: Option<SearchPosition>,
     pub limit: usize,
@@ -74,10 +86,50 @@ pub trait SearchIndex: Send + Sync {
     async fn put_post(&self, post: PostDocument) -> Result<(), SearchError>;
     /// Takes the post out (nothing happens if it is not there).
     async fn remove_post(&self, post_id: PostId) -> Result<(), SearchError>;
-    /// Takes every post of the author out.
+    /// Adds the account, or replaces what the index holds of it.
+    async fn put_user(&self, user: UserDocument) -> Result<(), SearchError>;
+    /// Takes the account out (its posts stay).
+    async fn remove_user(&self, user_id: UserId) -> Result<(), SearchError>;
+    /// Takes the account and every post of it out.
     async fn remove_author(&self, author_id: UserId) -> Result<(), SearchError>;
     /// Makes what was put and removed so far searchable.
     async fn commit(&self) -> Result<(), SearchError>;
     /// Posts matching the search, in its order, after its position, at most its limit.
-    async fn search_posts(&self, search: &PostSearch<'_>) -> Result<Vec<PostHit>, SearchError>;
+    async fn search_posts(&self, search: &Search<'_>) -> Result<Vec<Hit<PostId>>, SearchError>;
+    /// Accounts matching the search (`Recent` orders as `Relevance`).
+    async fn search_users(&self, search: &Search<'_>) -> Result<Vec<Hit<UserId>>, SearchError>;
+    /// Starts a replacement of the whole index (`veilgram reindex`).
+    async fn rebuild(&self) -> Result<Box<dyn IndexRebuild>, SearchError>;
+}
+
+/// A replacement for everything an index holds, filled while the index goes on serving and
+/// writing as before; [`switch`](Self::switch) makes it the index in one step.
+#[async_trait]
+pub trait IndexRebuild: Send {
+    async fn put_posts(&mut self, posts: Vec<PostDocument>) -> Result<(), SearchError>;
+    async fn put_users(&mut self, users: Vec<UserDocument>) -> Result<(), SearchError>;
+    /// Searches see what was put, and nothing else, from now on.
+    async fn switch(self: Box<Self>) -> Result<(), SearchError>;
+}
+
+/// What the index is filled from: the relational store's current state, as search may
+/// propose it (no hidden posts, no posts or profiles of suspended or deactivated accounts).
+#[async_trait]
+pub trait SearchSource: Send + Sync {
+    /// The post as the index should hold it, or `None` when it must not be there.
+    async fn post_document(&self, post_id: PostId) -> Result<Option<PostDocument>, StoreError>;
+    /// The account as the index should hold it, or `None` when it must not be there.
+    async fn user_document(&self, user_id: UserId) -> Result<Option<UserDocument>, StoreError>;
+    /// Posts with an id above `after`, by id, at most `limit` (a rebuild's pages).
+    async fn post_documents(
+        &self,
+        after: Option<PostId>,
+        limit: i64,
+    ) -> Result<Vec<PostDocument>, StoreError>;
+    /// Accounts with an id above `after`, by id, at most `limit`.
+    async fn user_documents(
+        &self,
+        after: Option<UserId>,
+        limit: i64,
+    ) -> Result<Vec<UserDocument>, StoreError>;
 }

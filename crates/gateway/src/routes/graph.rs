@@ -26,8 +26,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Serialize, ToSchema)]
 pub struct ProfilePage {
-    items: Vec<PublicProfile>,
-    next_cursor: Option<String>,
+    pub(crate) items: Vec<PublicProfile>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 fn target(raw: &str) -> Result<UserId, ApiError> {

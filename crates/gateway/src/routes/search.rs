@@ -1,12 +1,15 @@
-//! Search: posts by any fragment of their text or hashtags (Korean and English), ranked by
-//! relevance, recency or popularity. The index proposes; every post is then checked for the
-//! caller exactly as the feeds check theirs, so nothing the caller may not see is answered
-//! (and no count is given that would tell).
+//! Search: posts by any fragment of their text or hashtags, accounts by any fragment of their
+//! nickname or status message (Korean and English), ranked by relevance, recency or
+//! popularity; and hashtags holding the fragment, by use. The index proposes; every post is
+//! then checked for the caller exactly as the feeds check theirs, and every account as profiles
+//! are, so nothing the caller may not see is answered (and no count is given that would tell).
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{page_limit, ApiQuery, Reader};
+use crate::routes::graph::ProfilePage;
 use crate::routes::posts::PostPage;
+use crate::routes::users::PublicProfile;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -16,8 +19,8 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use veilgram_core::ports::{PostSearch, SearchPosition, SearchSort};
-use veilgram_core::{PostId, UserId};
+use veilgram_core::ports::{Search, SearchPosition, SearchSort};
+use veilgram_core::UserId;
 
 /// Characters of `q` taken.
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -32,6 +35,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Serialize, ToSchema)]
 pub struct HashtagSuggestions {
     items: Vec<HashtagUse>,
+}
+
+/// A page of hashtags a search found (its schema is in `openapi::search_page`).
+#[derive(Serialize)]
+pub struct HashtagPage {
+    items: Vec<HashtagUse>,
+    next_cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -83,38 +93,52 @@ pub struct SearchQuery {
     cursor: Option<String>,
 }
 
+/// What a search looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Posts,
+    Users,
+    Hashtags,
+}
+
 /// The cursor list of one search: a cursor pages only the search it came from.
-fn list(sort: SearchSort, query: &str) -> String {
+fn list(kind: Kind, sort: SearchSort, query: &str) -> String {
     let digest = Sha256::digest(veilgram_core::text::nickname_key(query).as_bytes());
     format!(
-        "search:posts:{sort:?}:{}",
+        "search:{kind:?}:{sort:?}:{}",
         veilgram_core::hex(&digest[..12])
     )
 }
 
+fn invalid_cursor() -> ApiError {
+    ApiError::invalid_field("cursor", "the cursor is not valid for this list")
+}
+
 fn position(state: &AppState, list: &str, raw: &str) -> Result<SearchPosition, ApiError> {
     let position = crate::cursor::decode(state, list, raw)?;
-    let invalid = || ApiError::invalid_field("cursor", "the cursor is not valid for this list");
-    let (key, post_id) = position.split_once('|').ok_or_else(invalid)?;
+    let (key, id) = position.split_once('|').ok_or_else(invalid_cursor)?;
     Ok(SearchPosition {
-        key: key.parse().map_err(|_| invalid())?,
-        post_id: post_id.parse::<PostId>().map_err(|_| invalid())?,
+        key: key.parse().map_err(|_| invalid_cursor())?,
+        id: id.parse::<uuid::Uuid>().map_err(|_| invalid_cursor())?,
     })
 }
 
-/// Posts matching `q`, each word as a fragment of a word of the text or a hashtag (`#` or
-/// not), in the order `sort` asks; signed-in callers also find the followers-only posts of
-/// accounts they follow.
+/// Posts (`type=posts`, the default) matching `q`, each word as a fragment of a word of the
+/// text or a hashtag (`#` or not), in the order `sort` asks, signed-in callers also finding the
+/// followers-only posts of accounts they follow; accounts (`type=users`) by fragments of their
+/// nickname or status message, by relevance or followers (`popular`); or hashtags
+/// (`type=hashtags`) holding `q` anywhere, the one it spells first, then by use in the last 30
+/// days.
 #[utoipa::path(
     get, path = "/api/v1/search", tag = "search", security((), ("bearer" = [])),
     params(
         ("q" = String, Query, min_length = 1, max_length = 200, description = "the words to find; query syntax is plain text"),
-        ("type" = Option<String>, Query, description = "`posts` (the default)"),
-        ("sort" = Option<String>, Query, description = "`relevance` (the default), `recent` or `popular`"),
+        ("type" = Option<String>, Query, description = "`posts` (the default), `users` or `hashtags`"),
+        ("sort" = Option<String>, Query, description = "`relevance` (the default), `recent` (posts only) or `popular`; hashtags are ranked by use"),
         ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)
     ),
-    responses((status = 200, body = PostPage), (status = 400, body = ErrorBody),
-               (status = 401, body = ErrorBody), (status = 503, body = ErrorBody))
+    responses((status = 200, body = PostPage, description = "a `PostPage`, `ProfilePage` or `HashtagPage` as `type` asks"),
+               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody))
 )]
 async fn search(
     State(state): State<AppState>,
@@ -124,57 +148,135 @@ async fn search(
     if query.q.is_empty() || query.q.chars().count() > MAX_QUERY_CHARS {
         return Err(ApiError::invalid_field("q", "q is 1 to 200 characters"));
     }
-    match query.kind.as_deref() {
-        None | Some("posts") => {}
-        Some(_) => return Err(ApiError::invalid_field("type", "type is posts")),
-    }
+    let kind = match query.kind.as_deref() {
+        None | Some("posts") => Kind::Posts,
+        Some("users") => Kind::Users,
+        Some("hashtags") => Kind::Hashtags,
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "type",
+                "type is posts, users or hashtags",
+            ))
+        }
+    };
     let sort = match query.sort.as_deref() {
         None => SearchSort::Relevance,
         Some(raw) => SearchSort::parse(raw).ok_or_else(|| {
             ApiError::invalid_field("sort", "sort is relevance, recent or popular")
         })?,
     };
+    if kind == Kind::Users && sort == SearchSort::Recent {
+        // Accounts carry no sign-up time, and their order must not tell it.
+        return Err(ApiError::invalid_field(
+            "sort",
+            "accounts are sorted by relevance or popular",
+        ));
+    }
     let limit = page_limit(query.limit.as_deref())?;
-    let list = list(sort, &query.q);
-    let after = match query.cursor.as_deref() {
-        Some(raw) => Some(position(&state, &list, raw)?),
-        None => None,
-    };
+    let list = list(kind, sort, &query.q);
     let viewer = reader.viewer();
-    let work = render(&state, &query.q, sort, viewer, after, limit, list);
-    reader.read(&state, work).await
+    let raw_cursor = query.cursor.as_deref();
+    match kind {
+        Kind::Hashtags => {
+            let skip = match raw_cursor {
+                Some(raw) => crate::cursor::decode(&state, &list, raw)?
+                    .parse::<i64>()
+                    .map_err(|_| invalid_cursor())?,
+                None => 0,
+            };
+            Ok(Json(hashtags(&state, &query.q, skip, limit, &list).await?).into_response())
+        }
+        Kind::Posts | Kind::Users => {
+            let after = match raw_cursor {
+                Some(raw) => Some(position(&state, &list, raw)?),
+                None => None,
+            };
+            let search = Search {
+                query: &query.q,
+                sort,
+                public_only: viewer.is_none(),
+                after,
+                // One more than the page, to know whether another follows.
+                limit: usize::try_from(limit).unwrap_or(1) + 1,
+            };
+            if kind == Kind::Users {
+                let work = users(&state, search, viewer, &list);
+                reader.read(&state, work).await
+            } else {
+                let work = posts(&state, search, viewer, &list);
+                reader.read(&state, work).await
+            }
+        }
+    }
 }
 
-async fn render(
+/// The page of hits the index proposed (one more than the page asks), and the next cursor:
+/// the page ends at the last hit read, seen by the caller or not, so the next never repeats one.
+fn page_of<Id: Copy>(
     state: &AppState,
-    query: &str,
-    sort: SearchSort,
-    viewer: Option<UserId>,
-    after: Option<SearchPosition>,
-    limit: i64,
-    list: String,
-) -> Result<Response, ApiError> {
-    let limit = usize::try_from(limit).unwrap_or(1);
-    let hits = state
-        .search
-        .search_posts(&PostSearch {
-            query,
-            sort,
-            public_only: viewer.is_none(),
-            after,
-            // One more than the page, to know whether another follows.
-            limit: limit + 1,
-        })
-        .await?;
+    list: &str,
+    mut hits: Vec<veilgram_core::ports::Hit<Id>>,
+    wanted: usize,
+) -> (Vec<Id>, Option<String>) {
+    let limit = wanted.saturating_sub(1);
     let more = hits.len() > limit;
-    let hits = &hits[..hits.len().min(limit)];
-    let ids: Vec<PostId> = hits.iter().map(|hit| hit.post_id).collect();
-    let posts = state.feeds.visible_posts(&ids, viewer).await?;
-    // The page ends at the last hit read, seen or not, so the next page never repeats one.
+    hits.truncate(limit);
     let next_cursor = hits.last().filter(|_| more).map(|last| {
-        let position = format!("{}|{}", last.position.key, last.position.post_id);
-        crate::cursor::encode(state, &list, &position)
+        let position = format!("{}|{}", last.position.key, last.position.id);
+        crate::cursor::encode(state, list, &position)
     });
+    (hits.iter().map(|hit| hit.id).collect(), next_cursor)
+}
+
+async fn posts(
+    state: &AppState,
+    search: Search<'_>,
+    viewer: Option<UserId>,
+    list: &str,
+) -> Result<Response, ApiError> {
+    let hits = state.search.search_posts(&search).await?;
+    let (ids, next_cursor) = page_of(state, list, hits, search.limit);
+    let posts = state.feeds.visible_posts(&ids, viewer).await?;
     let body = state.rendered_posts().page(posts, next_cursor);
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+async fn users(
+    state: &AppState,
+    search: Search<'_>,
+    viewer: Option<UserId>,
+    list: &str,
+) -> Result<Response, ApiError> {
+    let hits = state.search.search_users(&search).await?;
+    let (ids, next_cursor) = page_of(state, list, hits, search.limit);
+    let users = state.users.visible_users(&ids, viewer).await?;
+    Ok(Json(ProfilePage {
+        items: users
+            .into_iter()
+            .map(|user| PublicProfile::new(user, None))
+            .collect(),
+        next_cursor,
+    })
+    .into_response())
+}
+
+async fn hashtags(
+    state: &AppState,
+    query: &str,
+    skip: i64,
+    limit: i64,
+    list: &str,
+) -> Result<HashtagPage, ApiError> {
+    let found = state.feeds.hashtag_search(query, skip, limit + 1).await?;
+    let more = found.len() as i64 > limit;
+    let items: Vec<HashtagUse> = found
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(0))
+        .map(|(tag, uses)| HashtagUse { tag, uses })
+        .collect();
+    let next_cursor = more.then(|| {
+        let next = skip + items.len() as i64;
+        crate::cursor::encode(state, list, &next.to_string())
+    });
+    Ok(HashtagPage { items, next_cursor })
 }

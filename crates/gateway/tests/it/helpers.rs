@@ -304,7 +304,7 @@ impl TestApp {
         while veilgram_events::consume_once(self.store.as_ref(), &relay).await? > 0 {}
         let indexer = veilgram_search::Indexer::new(
             Arc::clone(&self.search) as Arc<dyn veilgram_core::ports::SearchIndex>,
-            Arc::clone(&self.store) as Arc<dyn veilgram_core::ports::PostStore>,
+            Arc::clone(&self.store) as Arc<dyn veilgram_core::ports::SearchSource>,
         );
         while veilgram_events::consume_once(self.store.as_ref(), &indexer).await? > 0 {}
         Ok(())

@@ -4,7 +4,7 @@
 //! OpenSearch can be installed here), or the one `VEILGRAM_TEST_OPENSEARCH_URL` names.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use veilgram_core::ports::{PostSearch, SearchError, SearchIndex, SearchSort};
+use veilgram_core::ports::{Search, SearchError, SearchIndex, SearchSort};
 use veilgram_search::{OpenSearchIndex, OpenSearchSettings, TantivySearch};
 use veilgram_testkit::contracts::search as contract;
 
@@ -52,6 +52,8 @@ macro_rules! on_every_adapter {
 on_every_adapter!(
     korean_and_english_fragments_find_their_words_and_nothing_across_words,
     sorts_page_after_their_position_and_posts_leave_the_index,
+    accounts_are_found_by_nickname_and_status_apart_from_posts,
+    a_rebuild_serves_the_old_index_until_it_switches,
 );
 
 #[tokio::test]
@@ -88,7 +90,7 @@ async fn a_reopened_disk_index_keeps_what_was_committed() {
         index.commit().await.unwrap();
     }
     let index = TantivySearch::open(directory.path()).unwrap();
-    let search = PostSearch {
+    let search = Search {
         query: "산책",
         sort: SearchSort::Relevance,
         public_only: true,
@@ -96,5 +98,5 @@ async fn a_reopened_disk_index_keeps_what_was_committed() {
         limit: 10,
     };
     let hits = index.search_posts(&search).await.unwrap();
-    assert_eq!(hits.first().map(|hit| hit.post_id), Some(post.id));
+    assert_eq!(hits.first().map(|hit| hit.id), Some(post.id));
 }
