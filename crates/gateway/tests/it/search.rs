@@ -7,7 +7,16 @@ use serde_json::json;
 use veilgram_testkit::TestDatabase;
 
 async fn found(app: &TestApp, query: &str, token: Option<&str>) -> Vec<String> {
-    let path = format!("/api/v1/search?q={}", urlencode(query));
+    found_of(app, "posts", query, token).await
+}
+
+async fn accounts(app: &TestApp, query: &str, token: Option<&str>) -> Vec<String> {
+    found_of(app, "users", query, token).await
+}
+
+/// The ids of what a search of `kind` answers.
+async fn found_of(app: &TestApp, kind: &str, query: &str, token: Option<&str>) -> Vec<String> {
+    let path = format!("/api/v1/search?type={kind}&q={}", urlencode(query));
     let response = app.get(&path, token).await;
     assert_eq!(
         response.status,
@@ -19,7 +28,7 @@ async fn found(app: &TestApp, query: &str, token: Option<&str>) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|post| post["id"].as_str().unwrap().to_owned())
+        .map(|item| item["id"].as_str().unwrap().to_owned())
         .collect()
 }
 
@@ -138,7 +147,7 @@ async fn moderation_takes_posts_out_of_search(database: &TestDatabase) {
     use crate::moderation::{moderator, queue, report, resolve};
     let app = TestApp::new(database).await;
     let author = app.signup(None).await;
-    let spammer = app.signup(None).await;
+    let spammer = app.signup(Some("spammer_kim")).await;
     let reader = app.signup(None).await;
     let judge = moderator(&app).await;
     let hidden = app
@@ -149,6 +158,10 @@ async fn moderation_takes_posts_out_of_search(database: &TestDatabase) {
         .await;
     app.drain_events().await;
     assert_eq!(found(&app, "수상한", None).await.len(), 2);
+    assert_eq!(
+        accounts(&app, "spammer", None).await,
+        vec![spammer.user_id.clone()]
+    );
     for (post, action) in [(&hidden, "hide"), (&spam, "suspend_author")] {
         let path = format!("/api/v1/posts/{post}/report");
         report(&app, &path, "spam", &reader).await;
@@ -162,6 +175,10 @@ async fn moderation_takes_posts_out_of_search(database: &TestDatabase) {
         .await
         .is_empty());
     assert!(found(&app, "수상한", None).await.is_empty());
+    assert!(
+        accounts(&app, "spammer", None).await.is_empty(),
+        "nor the account"
+    );
 }
 
 async fn search_pages_by_signed_cursor_and_refuses_bad_input(database: &TestDatabase) {
@@ -297,7 +314,172 @@ async fn hashtags_complete_by_use_with_the_exact_tag_first(database: &TestDataba
     );
 }
 
+async fn set_status(app: &TestApp, token: &str, status: &str) {
+    let changed = app
+        .call(
+            axum::http::Method::PATCH,
+            "/api/v1/users/me",
+            Some(json!({ "status_message": status })),
+            Some(token),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+}
+
+/// Accounts are found by fragments of their nickname and status message as soon as they sign
+/// up or change them, ranked by followers on request; deactivated, blocked (either way) and
+/// deleted accounts are not found, and a reactivated one is again.
+async fn accounts_are_found_as_profiles_are_seen(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let mina = app.signup(Some("서울고양이")).await;
+    let jun = app.signup(Some("고양이집사")).await;
+    let viewer = app.signup(Some("viewer01")).await;
+    set_status(&app, &mina.access_token, "부산에서 photography").await;
+    app.post(
+        &format!("/api/v1/users/{}/follow", jun.user_id),
+        json!({}),
+        Some(&viewer.access_token),
+    )
+    .await;
+    app.drain_events().await;
+    assert_eq!(
+        accounts(&app, "부산", None).await,
+        vec![mina.user_id.clone()],
+        "status"
+    );
+    assert_eq!(
+        accounts(&app, "PHOTO", None).await,
+        vec![mina.user_id.clone()]
+    );
+    assert_eq!(
+        accounts(&app, "고양이집사", None).await,
+        vec![jun.user_id.clone()],
+        "whole nickname"
+    );
+    let popular = app
+        .get(
+            "/api/v1/search?type=users&sort=popular&q=%EA%B3%A0%EC%96%91",
+            None,
+        )
+        .await;
+    assert_eq!(popular.status, StatusCode::OK, "{}", popular.text);
+    assert_eq!(
+        popular.body["items"][0]["id"],
+        jun.user_id.as_str(),
+        "most followed first"
+    );
+    assert_eq!(popular.body["items"][0]["nickname"], "고양이집사");
+    assert!(
+        found(&app, "부산", None).await.is_empty(),
+        "posts are another type"
+    );
+    // A new status replaces the old one.
+    set_status(&app, &mina.access_token, "제주 여행 중").await;
+    app.drain_events().await;
+    assert!(accounts(&app, "부산", None).await.is_empty());
+    assert_eq!(
+        accounts(&app, "제주", None).await,
+        vec![mina.user_id.clone()]
+    );
+    // Blocks hide both ways; deactivation hides until the next login.
+    app.post(
+        &format!("/api/v1/users/{}/block", viewer.user_id),
+        json!({}),
+        Some(&mina.access_token),
+    )
+    .await;
+    assert!(accounts(&app, "제주", Some(&viewer.access_token))
+        .await
+        .is_empty());
+    assert!(accounts(&app, "viewer", Some(&mina.access_token))
+        .await
+        .is_empty());
+    assert_eq!(accounts(&app, "제주", None).await.len(), 1);
+    let deactivated = app
+        .post(
+            "/api/v1/users/me/deactivate",
+            json!({}),
+            Some(&jun.access_token),
+        )
+        .await;
+    assert_eq!(
+        deactivated.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        deactivated.text
+    );
+    app.drain_events().await;
+    assert!(accounts(&app, "집사", None).await.is_empty(), "deactivated");
+    let login = app.login(&jun.user_id, &jun.recovery_key).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    app.drain_events().await;
+    assert_eq!(
+        accounts(&app, "집사", None).await,
+        vec![jun.user_id.clone()],
+        "back"
+    );
+    app.delete("/api/v1/users/me", &mina.access_token).await;
+    app.drain_events().await;
+    assert!(accounts(&app, "제주", None).await.is_empty(), "deleted");
+    let recent = app
+        .get("/api/v1/search?type=users&sort=recent&q=a", None)
+        .await;
+    assert_eq!(recent.status, StatusCode::BAD_REQUEST);
+    assert_eq!(recent.field(), "sort", "accounts have no sign-up order");
+}
+
+/// `type=hashtags` finds tags holding the text anywhere, ranked as suggestions are, in pages.
+async fn hashtags_are_found_by_any_fragment_in_pages(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let author = app.signup(None).await;
+    let token = author.access_token.as_str();
+    for text in [
+        "#인스타그램 #스타벅스",
+        "#스타벅스",
+        "#스타 #스타벅스",
+        "#photostar",
+    ] {
+        app.post_text(token, text, "public").await;
+    }
+    let mut seen = Vec::new();
+    let first = "/api/v1/search?type=hashtags&q=%EC%8A%A4%ED%83%80&limit=2";
+    let mut path = first.to_owned();
+    loop {
+        let page = app.get(&path, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        for item in page.body["items"].as_array().unwrap() {
+            seen.push((
+                item["tag"].as_str().unwrap().to_owned(),
+                item["uses"].as_i64().unwrap(),
+            ));
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("{first}&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let expected: Vec<(String, i64)> = [("스타", 1), ("스타벅스", 3), ("인스타그램", 1)]
+        .iter()
+        .map(|(tag, uses)| ((*tag).to_owned(), *uses))
+        .collect();
+    assert_eq!(seen, expected, "the exact tag, then by use, then by name");
+    let english = app
+        .get("/api/v1/search?type=hashtags&q=%23STAR", None)
+        .await;
+    assert_eq!(
+        english.body["items"][0]["tag"], "photostar",
+        "{}",
+        english.text
+    );
+    let forged = app
+        .get("/api/v1/search?type=hashtags&q=x&cursor=forged", None)
+        .await;
+    assert_eq!(forged.field(), "cursor");
+}
+
 veilgram_testkit::for_each_engine!(
+    accounts_are_found_as_profiles_are_seen,
+    hashtags_are_found_by_any_fragment_in_pages,
     moderation_takes_posts_out_of_search,
     hashtags_complete_by_use_with_the_exact_tag_first,
     posts_are_found_by_korean_and_english_fragments,
