@@ -542,11 +542,179 @@ async fn search_runs_on_opensearch_when_configured() {
     .await
     .expect("the post is searchable through OpenSearch");
     assert_eq!(found["items"][0]["text"], "제주도에서 오름 트레킹");
-    let aliases = reqwest::get(format!("{url}/_alias/{prefix}-posts"))
+    let aliases = reqwest::get(format!("{url}/_alias/{prefix}-search"))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    assert!(aliases.contains(&format!("{prefix}-posts-v1")), "{aliases}");
+    assert!(
+        aliases.contains(&format!("{prefix}-search-v2")),
+        "{aliases}"
+    );
+}
+
+/// With OpenSearch down, search answers 503 with `Retry-After` and everything else goes on;
+/// once it is back the indexer catches up and nothing is missing. `veilgram reindex`, beside
+/// the running server, rebuilds into a new index and moves the alias to it.
+#[tokio::test]
+async fn search_outlives_opensearch_going_down_and_reindex_moves_the_alias() {
+    let url = tokio::task::spawn_blocking(veilgram_testkit::opensearch::url)
+        .await
+        .unwrap();
+    let upstream = url.trim_start_matches("http://").trim_end_matches('/');
+    let gate = crate::server::Gate::start(upstream.to_owned()).await;
+    gate.set_open(false);
+    let gated = format!("http://{}", gate.address);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("outage-{}-{nanos}", std::process::id());
+    let directory = tempfile::tempdir().unwrap();
+    let server = Server::start(StartOptions {
+        data_dir: Some(directory.path()),
+        environment: vec![
+            ("VEILGRAM_SEARCH_URL", gated.as_str()),
+            ("VEILGRAM_SEARCH_INDEX_PREFIX", prefix.as_str()),
+        ],
+        ..StartOptions::default()
+    });
+    let (_, signup) = server
+        .request(
+            "POST",
+            "/api/v1/auth/signup",
+            Some(&json!({ "nickname": "hiker_lee" })),
+            None,
+        )
+        .await;
+    let token = signup["access_token"].as_str().unwrap();
+    let (status, post) = server
+        .request(
+            "POST",
+            "/api/v1/posts",
+            Some(&json!({ "text": "한라산 등반 기록" })),
+            Some(token),
+        )
+        .await;
+    assert_eq!(status, 201, "writing goes on with search down");
+    let search = format!(
+        "http://{}/api/v1/search?q=%ED%95%9C%EB%9D%BC%EC%82%B0",
+        server.address
+    );
+    let down = reqwest::get(&search).await.unwrap();
+    assert_eq!(down.status(), 503);
+    assert!(down.headers().contains_key("retry-after"));
+    let (status, _) = server
+        .request(
+            "GET",
+            &format!("/api/v1/posts/{}", post["id"].as_str().unwrap()),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "reading goes on");
+    gate.set_open(true);
+    let found = veilgram_testkit::poll_until(Duration::from_secs(20), || async {
+        let page: Value = reqwest::get(&search).await.ok()?.json().await.ok()?;
+        (page["items"].as_array().map(Vec::len) == Some(1)).then_some(page)
+    })
+    .await
+    .expect("the indexer caught up");
+    assert_eq!(found["items"][0]["id"], post["id"]);
+    let reindexed = binary()
+        .arg("reindex")
+        .env_clear()
+        .env("VEILGRAM_DATA_DIR", directory.path())
+        .env("VEILGRAM_SEARCH_URL", &url)
+        .env("VEILGRAM_SEARCH_INDEX_PREFIX", &prefix)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&reindexed.stdout);
+    assert!(
+        reindexed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reindexed.stderr)
+    );
+    assert!(printed.contains("1 posts, 1 accounts"), "{printed}");
+    let aliases: Value = reqwest::get(format!("{url}/_alias/{prefix}-search"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let indexes: Vec<&String> = aliases.as_object().unwrap().keys().collect();
+    assert_eq!(indexes.len(), 1, "{aliases}");
+    assert!(
+        indexes[0].starts_with(&format!("{prefix}-search-v2-")),
+        "{aliases}"
+    );
+    let page: Value = reqwest::get(&search).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        page["items"][0]["id"], post["id"],
+        "served from the new index"
+    );
+    let users = format!("http://{}/api/v1/search?type=users&q=hiker", server.address);
+    let page: Value = reqwest::get(&users).await.unwrap().json().await.unwrap();
+    assert_eq!(page["items"][0]["nickname"], "hiker_lee");
+}
+
+/// `veilgram reindex` on the embedded index, beside the server that reads and writes it: the
+/// rebuilt index replaces the old one in one commit that the server sees, and the server's
+/// indexer goes on writing it.
+#[tokio::test]
+async fn reindex_rebuilds_the_embedded_index_beside_a_running_server() {
+    let directory = tempfile::tempdir().unwrap();
+    let server = Server::start(StartOptions {
+        data_dir: Some(directory.path()),
+        ..StartOptions::default()
+    });
+    let (_, signup) = server
+        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
+        .await;
+    let token = signup["access_token"].as_str().unwrap();
+    let write = |text: &str| json!({ "text": text });
+    let (status, _) = server
+        .request(
+            "POST",
+            "/api/v1/posts",
+            Some(&write("남산타워 야경")),
+            Some(token),
+        )
+        .await;
+    assert_eq!(status, 201);
+    veilgram_testkit::poll_until(Duration::from_secs(10), || async {
+        (search_count(&server, "%EB%82%A8%EC%82%B0").await == Some(1)).then_some(())
+    })
+    .await
+    .expect("indexed");
+    let output = run_subcommand(&["reindex"], directory.path());
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("1 posts, 1 accounts"), "{printed}");
+    assert_eq!(
+        search_count(&server, "%EB%82%A8%EC%82%B0").await,
+        Some(1),
+        "served after the switch"
+    );
+    let (status, _) = server
+        .request(
+            "POST",
+            "/api/v1/posts",
+            Some(&write("북한산 단풍")),
+            Some(token),
+        )
+        .await;
+    assert_eq!(status, 201);
+    veilgram_testkit::poll_until(Duration::from_secs(10), || async {
+        (search_count(&server, "%EB%B6%81%ED%95%9C").await == Some(1)).then_some(())
+    })
+    .await
+    .expect("the server's indexer writes the rebuilt index");
+}
+
+/// How many posts a search for `query` (URL-encoded) answers.
+async fn search_count(server: &Server, query: &str) -> Option<usize> {
+    let path = format!("/api/v1/search?q={query}");
+    let (_, page) = server.request("GET", &path, None, None).await;
+    page["items"].as_array().map(Vec::len)
 }

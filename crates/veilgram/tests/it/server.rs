@@ -319,3 +319,37 @@ pub fn memory_kib(pid: u32, field: &str) -> u64 {
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
+
+/// A TCP forwarder to `upstream` that can be shut (new connections are dropped at once, as a
+/// server that is down would) and opened again: a dependency going down and coming back.
+pub struct Gate {
+    pub address: String,
+    open: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Gate {
+    pub async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let gate = Arc::clone(&open);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !gate.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is reset
+                }
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self { address, open }
+    }
+
+    pub fn set_open(&self, open: bool) {
+        self.open.store(open, std::sync::atomic::Ordering::SeqCst);
+    }
+}
