@@ -23,6 +23,7 @@ router.route("/", () => feedView({ kind: "home" }));
 router.route("/popular", () => feedView({ kind: "popular" }));
 router.route("/tag/:tag", ({ tag }) => feedView({ kind: "tag", tag }));
 router.route("/search/:query", ({ query }) => feedView({ kind: "search", query }));
+router.route("/search/:query/:type", ({ query, type }) => feedView({ kind: "search", query, type }));
 router.route("/post/:id", ({ id }) => postView(id));
 router.route("/compose", () => composerView());
 router.route("/user/:id", ({ id }) => profileView(id));

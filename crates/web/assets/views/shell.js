@@ -1,5 +1,6 @@
-// The frame around every screen: top bar with the search box (posts, or one #hashtag's
-// feed), navigation with the unread badge, the main region, and the connection indicator.
+// The frame around every screen: top bar with the search box (posts, accounts and hashtags,
+// or one #hashtag's feed, completing a #tag as it is typed), navigation with the unread badge,
+// the main region, and the connection indicator.
 
 import { h, mount, toast } from "../dom.js";
 import { t, formatNumber } from "../i18n.js";
@@ -7,6 +8,7 @@ import { api } from "../api.js";
 import * as live from "../live.js";
 import * as session from "../session.js";
 import * as router from "../router.js";
+import { hashtagCompletion } from "./common.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const ICONS = {
@@ -44,16 +46,28 @@ function build() {
     type: "search", name: "q", id: "tag-search", autocomplete: "off", maxlength: "200",
     placeholder: t("search_posts"), "aria-label": t("search_posts"),
   });
+  // While a #tag is typed, the tags people use most complete it.
+  const suggestions = h("ul", { class: "tag-suggestions", role: "listbox", "aria-label": t("tag_suggestions"),
+    "data-testid": "search-suggestions", hidden: true });
+  const complete = hashtagCompletion((items) => {
+    suggestions.replaceChildren(...items.map(({ tag, uses }) => h("li", { role: "option" },
+      h("a", { href: `#/tag/${encodeURIComponent(tag)}`, onclick: () => { search.value = ""; complete(""); } }, `#${tag}`, " ",
+        h("small", { class: "hint" }, t("tag_uses", { count: uses }))))));
+    suggestions.hidden = items.length === 0;
+  });
+  search.addEventListener("input", () => complete(search.value.trim().match(/^#([^\s#]+)$/u)?.[1] ?? ""));
   const form = h("form", {
     class: "tag-search", role: "search",
     onsubmit: (event) => {
       event.preventDefault();
       const text = search.value.trim();
-      // One #word goes to its hashtag's feed; anything else searches posts.
+      complete("");
+      // One #word goes to its hashtag's feed; anything else searches posts (accounts and
+      // hashtags are a tab away).
       if (/^#[^\s#]+$/u.test(text)) router.go(`/tag/${encodeURIComponent(text.slice(1).toLowerCase())}`);
       else if (text) router.go(`/search/${encodeURIComponent(text)}`);
     },
-  }, search);
+  }, search, suggestions);
   const link = (path, iconName, label, extra = null) =>
     h("a", { href: `#${path}`, class: "nav-link", "data-path": path }, icon(iconName), h("span", { class: "label" }, label), extra);
   const nav = h("nav", { class: "tabs", "aria-label": t("navigation") },
