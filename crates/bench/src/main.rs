@@ -161,6 +161,8 @@ pub(crate) enum Call {
     Comment(Arc<Vec<String>>, Arc<Vec<String>>),
     /// A multipart upload of the same file, spread over the users.
     Upload(Arc<Vec<String>>, Bytes),
+    /// A search, anonymous, the `q` values (URL-encoded) taken in turn.
+    Search(Arc<Vec<String>>),
 }
 
 impl Call {
@@ -168,6 +170,12 @@ impl Call {
         let builder = Request::builder().header("host", address);
         let built = match self {
             Self::Healthz => builder.uri("/healthz").body(Full::new(Bytes::new())),
+            Self::Search(queries) => builder
+                .uri(format!(
+                    "/api/v1/search?q={}",
+                    queries[index % queries.len()]
+                ))
+                .body(Full::new(Bytes::new())),
             Self::Signup => builder
                 .method("POST")
                 .uri("/api/v1/auth/signup")
@@ -656,12 +664,6 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    if matches!(arguments.suite.as_str(), "search" | "all") {
-        search::print(arguments.search_posts).await?;
-        if arguments.suite == "search" {
-            return Ok(());
-        }
-    }
     let binary = match &arguments.veilgram {
         Some(path) => path.clone(),
         None => std::env::current_exe()?.with_file_name("veilgram"),
@@ -671,6 +673,13 @@ async fn main() -> anyhow::Result<()> {
         "{} not found: build it with `cargo build --release -p veilgram`",
         binary.display()
     );
+    if matches!(arguments.suite.as_str(), "search" | "all") {
+        search::print(arguments.search_posts).await?;
+        search::print_http(arguments.search_posts, &binary, arguments.connections).await?;
+        if arguments.suite == "search" {
+            return Ok(());
+        }
+    }
     println!(
         "veilgram-bench: {} connections, {} s per phase, {} cores, server access logs off",
         arguments.connections,

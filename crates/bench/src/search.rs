@@ -5,6 +5,12 @@
 //! then fragment queries (Korean and English, 2–3 characters and whole words) through the port
 //! on two tasks, with P50/P99; a new post's put-and-commit latency on the full index; and the
 //! index's size and this process's memory.
+//!
+//! Then over HTTP ([`print_http`]): the same posts written straight into a fresh SQLite database
+//! and indexed by `veilgram reindex` (its rate), a `veilgram serve` on them answering searches
+//! at its maximum rate and at 80% of it (open loop), against the same queries on the same index
+//! in this process; the time from a post's creation over HTTP to its first search hit; and the
+//! server's memory.
 
 use std::time::{Duration, Instant};
 use veilgram_core::ports::{PostDocument, Search, SearchIndex, SearchSort};
@@ -13,6 +19,12 @@ use veilgram_search::TantivySearch;
 
 use crate::feeds::Xorshift;
 use crate::realtime::{percentile, rss_mb};
+use crate::{connect, run, start_server, Call};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 const KOREAN: &[&str] = &[
     "서울에서",
@@ -102,6 +114,11 @@ fn posts(count: usize) -> Vec<PostDocument> {
             }
         })
         .collect()
+}
+
+/// Where [`TantivySearch::open`] keeps the index of this schema under `directory`.
+fn versioned(directory: &std::path::Path) -> PathBuf {
+    directory.join(format!("v{}", veilgram_search::index::SCHEMA_VERSION))
 }
 
 fn directory_bytes(path: &std::path::Path) -> u64 {
@@ -242,12 +259,268 @@ pub async fn print(count: usize) -> anyhow::Result<()> {
     println!(
         "| {:<52} | {:>10.0} MB |",
         "index size on disk",
-        directory_bytes(directory.path()) as f64 / 1e6
+        directory_bytes(&versioned(directory.path())) as f64 / 1e6
     );
     println!(
         "| {:<52} | {:>9.0} MiB |",
         "this process's memory (documents kept too)",
         rss_mb(std::process::id())
     );
+    Ok(())
+}
+
+/// Accounts the HTTP phase's posts are spread over.
+const AUTHORS: usize = 1_000;
+
+fn encoded(text: &str) -> String {
+    text.bytes().map(|byte| format!("%{byte:02X}")).collect()
+}
+
+/// The posts and their authors, straight into the database `veilgram migrate` made.
+async fn fill_database(
+    data_dir: &std::path::Path,
+    documents: &[PostDocument],
+) -> anyhow::Result<()> {
+    use sqlx::Connection as _;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(data_dir.join("veilgram.db"))
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+    let mut connection = sqlx::SqliteConnection::connect_with(&options).await?;
+    let mut transaction = connection.begin().await?;
+    let authors: Vec<String> = (0..AUTHORS).map(|_| UserId::random().to_string()).collect();
+    for (n, author) in authors.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO users (id, nickname, nickname_key, recovery_key_hash, created_at) \
+             VALUES ($1, $2, $2, $3, 0)",
+        )
+        .bind(author)
+        .bind(format!("bench_{n}"))
+        .bind(vec![0_u8; 32])
+        .execute(&mut *transaction)
+        .await?;
+    }
+    for (n, document) in documents.iter().enumerate() {
+        let visibility = if document.public {
+            "public"
+        } else {
+            "followers"
+        };
+        sqlx::query(
+            "INSERT INTO posts (id, author_id, text, visibility, created_at, like_count, hashtags) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(document.id.to_string())
+        .bind(&authors[n % AUTHORS])
+        .bind(&document.text)
+        .bind(visibility)
+        .bind(document.created_at.as_millis())
+        .bind(document.like_count)
+        .bind(document.hashtags.join(" "))
+        .execute(&mut *transaction)
+        .await?;
+    }
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// Runs `veilgram <arguments>` on `data_dir`; fails with its error output unless it succeeds.
+fn veilgram(
+    binary: &PathBuf,
+    data_dir: &std::path::Path,
+    arguments: &[&str],
+) -> anyhow::Result<String> {
+    let output = std::process::Command::new(binary)
+        .args(arguments)
+        .env("VEILGRAM_DATA_DIR", data_dir)
+        .env("VEILGRAM_LOG__LEVEL", "warn")
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "veilgram {arguments:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// One request on a fresh connection: its status and JSON body.
+async fn call(
+    address: &str,
+    request: Request<Full<Bytes>>,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let mut sender = connect(address).await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, serde_json::from_slice(&body).unwrap_or_default()))
+}
+
+pub async fn print_http(count: usize, binary: &PathBuf, connections: usize) -> anyhow::Result<()> {
+    println!("\nsearch over HTTP ({count} posts in SQLite, embedded index, `veilgram serve`)");
+    let directory = tempfile::tempdir()?;
+    veilgram(binary, directory.path(), &["migrate"])?;
+    let documents = posts(count);
+    fill_database(directory.path(), &documents).await?;
+    drop(documents);
+    let started = Instant::now();
+    veilgram(binary, directory.path(), &["reindex"])?;
+    let reindexed = (count + AUTHORS) as f64 / started.elapsed().as_secs_f64();
+
+    let server = start_server(binary, directory.path(), None, &[])?;
+    let address = server.address.clone();
+    let queries = Arc::new(
+        QUERIES
+            .iter()
+            .map(|query| encoded(query))
+            .collect::<Vec<_>>(),
+    );
+    let duration = Duration::from_secs(5);
+    let mut maximum = run(
+        &address,
+        Call::Search(Arc::clone(&queries)),
+        connections,
+        duration,
+        None,
+        0,
+    )
+    .await?;
+    let mut paced = run(
+        &address,
+        Call::Search(Arc::clone(&queries)),
+        connections,
+        duration,
+        Some(maximum.rate() * 0.8),
+        0,
+    )
+    .await?;
+
+    // The same queries on the same index, in this process (as the server runs them: a page
+    // of 21, anonymous).
+    let index = TantivySearch::open(&directory.path().join("search"))?;
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for worker in 0..2u64 {
+        let index = index.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            let mut turn = worker as usize;
+            while Instant::now() < deadline {
+                let search = Search {
+                    query: QUERIES[turn % QUERIES.len()],
+                    sort: SearchSort::Relevance,
+                    public_only: true,
+                    after: None,
+                    limit: 21,
+                };
+                index.search_posts(&search).await?;
+                done += 1;
+                turn += 2;
+            }
+            anyhow::Ok(done)
+        }));
+    }
+    let mut in_process = 0;
+    for task in tasks {
+        in_process += task.await??;
+    }
+    let in_process = in_process as f64 / duration.as_secs_f64();
+
+    // From a post's creation (201) to its first search hit.
+    let (status, account) = call(
+        &address,
+        Request::post("/api/v1/auth/signup")
+            .header("host", &address)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(b"{}")))?,
+    )
+    .await?;
+    anyhow::ensure!(status == 201, "sign-up: {status}");
+    let token = account["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut searchable = Vec::new();
+    for n in 0..30 {
+        let word = format!("검색지연{n}x");
+        let body = serde_json::json!({ "text": format!("{word} fresh") }).to_string();
+        let (status, _) = call(
+            &address,
+            Request::post("/api/v1/posts")
+                .header("host", &address)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))?,
+        )
+        .await?;
+        anyhow::ensure!(status == 201, "a post: {status}");
+        let created = Instant::now();
+        loop {
+            let path = format!("/api/v1/search?q={}", encoded(&word));
+            let request = Request::get(path)
+                .header("host", &address)
+                .body(Full::new(Bytes::new()))?;
+            let (_, page) = call(&address, request).await?;
+            if page["items"]
+                .as_array()
+                .is_some_and(|items| !items.is_empty())
+            {
+                break;
+            }
+            anyhow::ensure!(
+                created.elapsed() < Duration::from_secs(30),
+                "{word} never found"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        searchable.push(created.elapsed());
+    }
+    let memory = rss_mb(server.child.id());
+
+    println!("| {:<52} | {:>14} |", "phase", "figure");
+    println!("|{:-<54}|{:->16}|", "", "");
+    println!(
+        "| {:<52} | {:>10.0} /s |",
+        "veilgram reindex (posts and accounts)", reindexed
+    );
+    println!(
+        "| {:<52} | {:>10.0} /s |",
+        "in process, 2 tasks (reference)", in_process
+    );
+    println!(
+        "| {:<52} | {:>10.0} /s |",
+        format!("HTTP, {connections} connections, as fast as answered"),
+        maximum.rate()
+    );
+    println!(
+        "| {:<52} | {:>13.0}% |",
+        "  vs in process",
+        maximum.rate() / in_process * 100.0
+    );
+    println!("| {:<52} | {:>7.2} ms P50 |", "", maximum.percentile(0.5));
+    println!("| {:<52} | {:>7.2} ms P99 |", "", maximum.percentile(0.99));
+    println!(
+        "| {:<52} | {:>10.0} /s |",
+        "HTTP at 80% of that (open loop)",
+        paced.rate()
+    );
+    println!("| {:<52} | {:>7.2} ms P50 |", "", paced.percentile(0.5));
+    println!("| {:<52} | {:>7.2} ms P99 |", "", paced.percentile(0.99));
+    println!(
+        "| {:<52} | {:>14} |",
+        "  failed requests (both phases)",
+        maximum.failed + paced.failed
+    );
+    latency_rows("a new post, created to found over HTTP", &searchable);
+    println!(
+        "| {:<52} | {:>10.0} MB |",
+        "index size on disk",
+        directory_bytes(
+            &directory
+                .path()
+                .join("search")
+                .join(format!("v{}", veilgram_search::index::SCHEMA_VERSION))
+        ) as f64
+            / 1e6
+    );
+    println!("| {:<52} | {:>9.0} MiB |", "server memory (RSS)", memory);
     Ok(())
 }

@@ -98,16 +98,28 @@ struct Inner {
 #[derive(Clone)]
 pub struct TantivySearch {
     inner: Arc<Inner>,
+    /// Whether [`open`](Self::open) made the index (none of this schema was there).
+    created: bool,
 }
 
 impl TantivySearch {
     /// The index under `directory` (made if missing).
     pub fn open(directory: &Path) -> anyhow::Result<Self> {
         let directory = directory.join(format!("v{SCHEMA_VERSION}"));
+        let created = !directory.join("meta.json").exists();
         std::fs::create_dir_all(&directory)?;
         let (schema, fields) = schema();
         let index = Index::open_or_create(MmapDirectory::open(&directory)?, schema)?;
-        Self::with_index(index, fields)
+        Ok(Self {
+            created,
+            ..Self::with_index(index, fields)?
+        })
+    }
+
+    /// Whether the index was made when it was opened: a new installation, or an upgrade to a
+    /// new schema, whose index is still to be filled from the database.
+    pub fn created(&self) -> bool {
+        self.created
     }
 
     /// An index in memory (tests).
@@ -128,6 +140,7 @@ impl TantivySearch {
                 writer: Mutex::new(None),
                 fields,
             }),
+            created: true,
         })
     }
 

@@ -159,27 +159,51 @@ pub async fn rotate_signing_key(config: &Config) -> anyhow::Result<()> {
 }
 
 /// The search index: OpenSearch if configured, else embedded in the data directory (the
-/// process running the consumers writes it, every process reads it).
-fn open_search(config: &Config) -> anyhow::Result<Arc<dyn SearchIndex>> {
+/// process running the consumers writes it, every process reads it); and whether it is an
+/// embedded index just made (to be filled from the database).
+fn open_search(config: &Config) -> anyhow::Result<(Arc<dyn SearchIndex>, bool)> {
     Ok(match config.opensearch() {
         // Reached on first use: with OpenSearch down, search answers 503 and the indexer
         // retries, and nothing else waits for it.
-        Some(settings) => Arc::new(
-            veilgram_search::OpenSearchIndex::new(&settings)
-                .map_err(|error| anyhow::anyhow!("VEILGRAM_SEARCH_URL: {error}"))?,
+        Some(settings) => (
+            Arc::new(
+                veilgram_search::OpenSearchIndex::new(&settings)
+                    .map_err(|error| anyhow::anyhow!("VEILGRAM_SEARCH_URL: {error}"))?,
+            ),
+            false,
         ),
-        None => Arc::new(
-            veilgram_search::TantivySearch::open(&config.data_dir.join("search"))
-                .context("cannot open the search index")?,
-        ),
+        None => {
+            let index = veilgram_search::TantivySearch::open(&config.data_dir.join("search"))
+                .context("cannot open the search index")?;
+            let created = index.created();
+            (Arc::new(index), created)
+        }
     })
+}
+
+/// Fills a just-made embedded index from the database in the background (a new schema after
+/// an upgrade starts empty), as `veilgram reindex` would; the indexer waits for it.
+fn spawn_first_fill(search: Arc<dyn SearchIndex>, source: Arc<dyn SearchSource>) {
+    tokio::spawn(async move {
+        match veilgram_search::indexer::rebuild(search.as_ref(), source.as_ref()).await {
+            Ok(rebuilt) => tracing::info!(
+                posts = rebuilt.posts,
+                accounts = rebuilt.users,
+                "filled the new search index from the database"
+            ),
+            Err(error) => tracing::error!(
+                error = %format!("{error:#}"),
+                "cannot fill the new search index; run `veilgram reindex`"
+            ),
+        }
+    });
 }
 
 /// `veilgram reindex`: rebuilds the search index from the relational store while the current
 /// one keeps serving, switches to it, then writes again what the indexer wrote meanwhile.
 pub async fn reindex(config: &Config) -> anyhow::Result<()> {
     let store = Arc::new(open_store(config).await?);
-    let search = open_search(config)?;
+    let (search, _) = open_search(config)?;
     let log = Arc::clone(&store) as Arc<dyn EventLog>;
     let since = veilgram_search::indexer::positions(log.as_ref()).await?;
     let source = Arc::clone(&store) as Arc<dyn SearchSource>;
@@ -387,7 +411,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 .spawn_dispatch(pubsub.as_ref(), Arc::clone(&store) as Arc<dyn FeedStore>),
         );
     }
-    let search = open_search(&config)?;
+    let (search, search_created) = open_search(&config)?;
+    if roles.consumers && search_created {
+        spawn_first_fill(
+            Arc::clone(&search),
+            Arc::clone(&store) as Arc<dyn SearchSource>,
+        );
+    }
     let consumers = [
         fanout as Arc<dyn EventHandler>,
         Arc::new(

@@ -718,3 +718,41 @@ async fn search_count(server: &Server, query: &str) -> Option<usize> {
     let (_, page) = server.request("GET", &path, None, None).await;
     page["items"].as_array().map(Vec::len)
 }
+
+/// An embedded index of a new schema starts empty (an upgrade): the server fills it from the
+/// database when it starts, so nothing posted before is missing from search.
+#[tokio::test]
+async fn a_new_embedded_index_is_filled_from_the_database_at_start() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut first = Server::start(StartOptions {
+        data_dir: Some(directory.path()),
+        ..StartOptions::default()
+    });
+    let (_, signup) = first
+        .request("POST", "/api/v1/auth/signup", Some(&json!({})), None)
+        .await;
+    let token = signup["access_token"].as_str().unwrap();
+    let body = json!({ "text": "지리산 종주 후기" });
+    let (status, _) = first
+        .request("POST", "/api/v1/posts", Some(&body), Some(token))
+        .await;
+    assert_eq!(status, 201);
+    veilgram_testkit::poll_until(Duration::from_secs(10), || async {
+        (search_count(&first, "%EC%A7%80%EB%A6%AC").await == Some(1)).then_some(())
+    })
+    .await
+    .expect("indexed");
+    first.terminate();
+    assert!(first.wait_exit(Duration::from_secs(15)).success());
+    // As after an upgrade to a new schema: no index of it yet.
+    std::fs::remove_dir_all(directory.path().join("search")).unwrap();
+    let second = Server::start(StartOptions {
+        data_dir: Some(directory.path()),
+        ..StartOptions::default()
+    });
+    veilgram_testkit::poll_until(Duration::from_secs(10), || async {
+        (search_count(&second, "%EC%A7%80%EB%A6%AC").await == Some(1)).then_some(())
+    })
+    .await
+    .expect("the new index was filled from the database");
+}

@@ -214,10 +214,14 @@ async fn two_people_post_follow_comment_and_vote_live() {
         .await;
     // The other tabs: accounts by a fragment of a nickname, hashtags by a fragment of a tag;
     // and the search box completes a #tag as it is typed.
-    bora.find("[data-testid=search-tab-users]").await.click().await;
+    bora.find("[data-testid=search-tab-users]")
+        .await
+        .click()
+        .await;
     bora.wait_for_text("h1", "Search: rive").await;
     stage.open(&bora, "/search/lic/users").await;
-    bora.wait_for_text("[data-testid=person-row]", "Alice").await;
+    bora.wait_for_text("[data-testid=person-row]", "Alice")
+        .await;
     stage.open(&bora, "/search/unse/hashtags").await;
     bora.wait_for_text("[data-testid=tag-row]", "#sunset").await;
     let search = bora.find("#tag-search").await;
