@@ -1,6 +1,7 @@
 //! The search suite, in process: `--search-posts` (1,000,000) generated posts, Korean and
-//! English mixed with realistic lengths and hashtags, indexed through the search port into the
-//! embedded index on disk (batched as the indexer batches: one commit per 256), against raw
+//! English mixed with realistic lengths and hashtags and words drawn as word frequencies go (a
+//! few common words in most posts, 20,000 rarer ones per language), indexed through the search
+//! port into the embedded index on disk (batched as the indexer batches: one commit per 256), against raw
 //! tantivy indexing the same texts into one field with its default tokenizer (the reference);
 //! then fragment queries (Korean and English, 2–3 characters and whole words) through the port
 //! on two tasks, with P50/P99; a new post's put-and-commit latency on the full index; and the
@@ -88,7 +89,43 @@ const QUERIES: &[&str] = &[
     "travel", "한강", "산책", "ood",
 ];
 
+/// Syllables the rarer Korean words are made of.
+const SYLLABLES: &[&str] = &[
+    "가", "나", "다", "라", "마", "바", "사", "아", "자", "차", "카", "타", "파", "하", "강", "동",
+    "산", "성", "수", "영", "원", "정", "주", "진", "천", "초", "한", "해", "호", "화",
+];
+/// Letters the rarer English words are made of.
+const LETTERS: &[u8] = b"abcdefghiklmnoprstuw";
+/// Words of each language beyond the common ones above.
+const RARE_WORDS: usize = 20_000;
+
+/// A language's words, most common first: the common words above, then made-up rarer ones.
+fn vocabulary(common: &[&str], make: impl Fn(&mut Xorshift) -> String) -> Vec<String> {
+    let mut random = Xorshift(0x0DDB_A11D_0DDB_A11D);
+    let mut words: Vec<String> = common.iter().map(|word| (*word).to_owned()).collect();
+    words.extend((0..RARE_WORDS).map(|_| make(&mut random)));
+    words
+}
+
+/// A word by rank, roughly as word frequencies go (Zipf): the rank is log-uniform, so the
+/// first few words are in most posts and most words are rare.
+fn zipf<'a>(random: &mut Xorshift, words: &'a [String]) -> &'a str {
+    let unit = (random.next() >> 11) as f64 / (1u64 << 53) as f64;
+    let rank = (words.len() as f64).powf(unit) as usize - 1;
+    &words[rank.min(words.len() - 1)]
+}
+
 fn posts(count: usize) -> Vec<PostDocument> {
+    let korean = vocabulary(KOREAN, |random| {
+        let length = 2 + (random.next() % 3) as usize;
+        (0..length).map(|_| random.pick(SYLLABLES)).collect()
+    });
+    let english = vocabulary(ENGLISH, |random| {
+        let length = 4 + (random.next() % 6) as usize;
+        (0..length)
+            .map(|_| char::from(LETTERS[(random.next() % LETTERS.len() as u64) as usize]))
+            .collect()
+    });
     let mut random = Xorshift(0x5EED_5EED_5EED_5EED);
     (0..count)
         .map(|n| {
@@ -96,9 +133,9 @@ fn posts(count: usize) -> Vec<PostDocument> {
             let text: Vec<&str> = (0..words)
                 .map(|_| {
                     if random.next().is_multiple_of(3) {
-                        random.pick(ENGLISH)
+                        zipf(&mut random, &english)
                     } else {
-                        random.pick(KOREAN)
+                        zipf(&mut random, &korean)
                     }
                 })
                 .collect();

@@ -10,15 +10,16 @@ use async_trait::async_trait;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tantivy::collector::TopDocs;
+use tantivy::columnar::Column;
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED, STORED,
-    STRING,
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STRING,
 };
 use tantivy::tokenizer::{PreTokenizedString, Token};
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
+    Term,
 };
 use uuid::Uuid;
 use veilgram_core::ports::{
@@ -50,7 +51,11 @@ pub(crate) enum Kind {
 
 #[derive(Clone, Copy)]
 struct Fields {
+    /// The id as text, to replace and delete by.
     id: Field,
+    /// The id's two halves as fast fields, to read hits by (no stored document to decompress).
+    id_high: Field,
+    id_low: Field,
     kind: Field,
     author: Field,
     public: Field,
@@ -68,7 +73,9 @@ fn schema() -> (Schema, Fields) {
         TextFieldIndexing::default().set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let fields = Fields {
-        id: builder.add_text_field("id", STRING | STORED),
+        id: builder.add_text_field("id", STRING),
+        id_high: builder.add_u64_field("id_high", FAST),
+        id_low: builder.add_u64_field("id_low", FAST),
         kind: builder.add_u64_field("kind", INDEXED),
         author: builder.add_text_field("author", STRING),
         public: builder.add_u64_field("public", INDEXED),
@@ -76,7 +83,7 @@ fn schema() -> (Schema, Fields) {
         grams: builder.add_text_field("grams", positions.clone()),
         chars: builder.add_text_field("chars", positions),
         tags: builder.add_text_field("tags", STRING),
-        created: builder.add_i64_field("created", FAST | STORED),
+        created: builder.add_i64_field("created", FAST),
         popularity: builder.add_i64_field("popularity", FAST),
     };
     (builder.build(), fields)
@@ -200,6 +207,9 @@ fn base(kind: Kind, id: Uuid, owner: UserId, text: &str, fields: &Fields) -> Tan
     } = analysis::analyse(text);
     let mut document = TantivyDocument::default();
     document.add_text(fields.id, id.to_string());
+    let (high, low) = id.as_u64_pair();
+    document.add_u64(fields.id_high, high);
+    document.add_u64(fields.id_low, low);
     document.add_u64(fields.kind, kind as u64);
     document.add_text(fields.author, owner.to_string());
     document.add_pre_tokenized_text(fields.words, pre_tokenized(&words));
@@ -288,18 +298,21 @@ fn query(text: &str, public_only: bool, kind: Kind, fields: &Fields) -> Option<B
             ])),
         ));
     }
-    let filter = |field: Field, value: u64| -> (Occur, Box<dyn Query>) {
-        (
-            Occur::Must,
-            Box::new(TermQuery::new(
-                Term::from_field_u64(field, value),
-                IndexRecordOption::Basic,
-            )),
-        )
+    // Filters as exclusions where the excluded documents are the few (accounts among posts,
+    // followers-only posts among public ones): intersecting with a posting list of nearly every
+    // document costs a pass over it per query.
+    let term = |field: Field, value: u64| -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_u64(field, value),
+            IndexRecordOption::Basic,
+        ))
     };
-    clauses.push(filter(fields.kind, kind as u64));
+    match kind {
+        Kind::Post => clauses.push((Occur::MustNot, term(fields.kind, Kind::User as u64))),
+        Kind::User => clauses.push((Occur::Must, term(fields.kind, Kind::User as u64))),
+    }
     if public_only {
-        clauses.push(filter(fields.public, 1));
+        clauses.push((Occur::MustNot, term(fields.public, 0)));
     }
     Some(Box::new(BooleanQuery::new(clauses)))
 }
@@ -308,6 +321,31 @@ fn query(text: &str, public_only: bool, kind: Kind, fields: &Fields) -> Option<B
 /// order is its text's, the order OpenSearch sorts the `id` keyword in).
 fn later(a: &(f64, Uuid), b: &(f64, Uuid)) -> std::cmp::Ordering {
     b.0.total_cmp(&a.0).then_with(|| b.1.cmp(&a.1))
+}
+
+/// The id columns of the segments a search has read hits from.
+#[derive(Default)]
+struct IdColumns {
+    segments: Vec<Option<(Column<u64>, Column<u64>)>>,
+}
+
+impl IdColumns {
+    fn read(&mut self, searcher: &Searcher, address: DocAddress) -> tantivy::Result<Option<Uuid>> {
+        let ordinal = address.segment_ord as usize;
+        if self.segments.len() <= ordinal {
+            self.segments.resize_with(ordinal + 1, || None);
+        }
+        if self.segments[ordinal].is_none() {
+            let fast = searcher.segment_reader(address.segment_ord).fast_fields();
+            self.segments[ordinal] = Some((fast.u64("id_high")?, fast.u64("id_low")?));
+        }
+        Ok(self.segments[ordinal].as_ref().and_then(|(high, low)| {
+            Some(Uuid::from_u64_pair(
+                high.first(address.doc_id)?,
+                low.first(address.doc_id)?,
+            ))
+        }))
+    }
 }
 
 impl Inner {
@@ -347,14 +385,10 @@ impl Inner {
                 }
             };
             let complete = found.len() < fetch;
+            let mut ids = IdColumns::default();
             let mut hits: Vec<(f64, Uuid)> = Vec::with_capacity(found.len());
             for (key, address) in found {
-                let document: TantivyDocument = searcher.doc(address)?;
-                let id = document
-                    .get_first(self.fields.id)
-                    .and_then(|value| value.as_str())
-                    .and_then(|id| Uuid::parse_str(id).ok());
-                if let Some(id) = id {
+                if let Some(id) = ids.read(&searcher, address)? {
                     hits.push((key, id));
                 }
             }
