@@ -2,7 +2,7 @@
 //! the append-only access-token revocation list.
 
 use crate::batch::Write;
-use crate::profiles::record_profile_change;
+use crate::profiles::{announce_profile, record_profile_change};
 use crate::store::{column, hash_column, id_column, translate, WriteTransaction};
 use crate::SqlStore;
 use async_trait::async_trait;
@@ -184,7 +184,7 @@ async fn insert_account(
     .execute(&mut **transaction)
     .await
     .map_err(translate)?;
-    record_profile_change(transaction, account.user_id, account.created_at).await?;
+    announce_profile(transaction, account.user_id, account.created_at).await?;
     insert_session(transaction, session).await
 }
 

@@ -30,15 +30,24 @@ pub(crate) async fn record_user_change(
     Ok(())
 }
 
-/// Records a change to what anyone may see of an account (sign-up, nickname, status, avatar,
-/// deactivation, reactivation): the change feed entry, and `user.updated` in the outbox for the
-/// consumers that keep a copy (search).
+/// Records a change to what anyone may see of an account (nickname, status, avatar,
+/// deactivation, reactivation): the change feed entry (caches evict it) and the announcement.
 pub(crate) async fn record_profile_change(
     transaction: &mut WriteTransaction,
     user_id: UserId,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     record_user_change(transaction, user_id, now).await?;
+    announce_profile(transaction, user_id, now).await
+}
+
+/// Appends `user.updated` to the outbox, for the consumers that keep a copy of profiles
+/// (search). A sign-up announces its profile without a change feed entry: no cache holds it.
+pub(crate) async fn announce_profile(
+    transaction: &mut WriteTransaction,
+    user_id: UserId,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let event = EventEnvelope::new(Some(user_id), now, DomainEvent::UserUpdated { user_id });
     append_to_outbox(transaction, &event).await
 }
