@@ -674,8 +674,9 @@ async fn main() -> anyhow::Result<()> {
         binary.display()
     );
     if matches!(arguments.suite.as_str(), "search" | "all") {
-        search::print(arguments.search_posts).await?;
-        search::print_http(arguments.search_posts, &binary, arguments.connections).await?;
+        let documents = std::sync::Arc::new(search::posts(arguments.search_posts));
+        search::print(std::sync::Arc::clone(&documents)).await?;
+        search::print_http(&documents, &binary, arguments.connections).await?;
         if arguments.suite == "search" {
             return Ok(());
         }

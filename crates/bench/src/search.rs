@@ -115,7 +115,8 @@ fn zipf<'a>(random: &mut Xorshift, words: &'a [String]) -> &'a str {
     &words[rank.min(words.len() - 1)]
 }
 
-fn posts(count: usize) -> Vec<PostDocument> {
+/// The generated posts both phases index.
+pub fn posts(count: usize) -> Vec<PostDocument> {
     let korean = vocabulary(KOREAN, |random| {
         let length = 2 + (random.next() % 3) as usize;
         (0..length).map(|_| random.pick(SYLLABLES)).collect()
@@ -189,6 +190,35 @@ fn raw_tantivy(documents: &[PostDocument]) -> anyhow::Result<f64> {
     Ok(documents.len() as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Runs the searches `make` draws on two tasks for `duration`; each one's latency.
+async fn query_tasks(
+    index: &TantivySearch,
+    duration: Duration,
+    make: fn(&mut Xorshift) -> Search<'static>,
+) -> anyhow::Result<Vec<Duration>> {
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for worker in 0..2u64 {
+        let index = index.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut random = Xorshift(0xABCD + worker);
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let search = make(&mut random);
+                let started = Instant::now();
+                index.search_posts(&search).await?;
+                latencies.push(started.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    Ok(latencies)
+}
+
 /// A phase's P50 and P99 (ms) as two rows under `label`, from latencies in any order.
 fn latency_rows(label: &str, latencies: &[Duration]) {
     let mut ms: Vec<f64> = latencies.iter().map(|l| l.as_secs_f64() * 1000.0).collect();
@@ -202,11 +232,11 @@ fn latency_rows(label: &str, latencies: &[Duration]) {
     }
 }
 
-pub async fn print(count: usize) -> anyhow::Result<()> {
+pub async fn print(documents: Arc<Vec<PostDocument>>) -> anyhow::Result<()> {
+    let count = documents.len();
     println!("\nsearch ({count} posts, embedded index on disk, in process)");
-    let documents = posts(count);
     let raw = tokio::task::spawn_blocking({
-        let documents = documents.clone();
+        let documents = Arc::clone(&documents);
         move || raw_tantivy(&documents)
     })
     .await??;
@@ -237,46 +267,27 @@ pub async fn print(count: usize) -> anyhow::Result<()> {
     );
 
     // Queries on two tasks for a few seconds, each a fragment of a common word.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut tasks = Vec::new();
-    for worker in 0..2u64 {
-        let index = index.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut random = Xorshift(0xABCD + worker);
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let query = random.pick(QUERIES);
-                let sort =
-                    [SearchSort::Relevance, SearchSort::Recent][(random.next() % 2) as usize];
-                let started = Instant::now();
-                let search = Search {
-                    query,
-                    sort,
-                    public_only: random.next().is_multiple_of(2),
-                    after: None,
-                    limit: 21,
-                };
-                index.search_posts(&search).await?;
-                latencies.push(started.elapsed());
-            }
-            anyhow::Ok(latencies)
-        }));
-    }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await??);
-    }
+    let duration = Duration::from_secs(5);
+    let latencies = query_tasks(&index, duration, |random| Search {
+        query: random.pick(QUERIES),
+        sort: [SearchSort::Relevance, SearchSort::Recent][(random.next() % 2) as usize],
+        public_only: random.next().is_multiple_of(2),
+        after: None,
+        limit: 21,
+    })
+    .await?;
     println!(
         "| {:<52} | {:>10.0} /s |",
         "queries, 2 tasks (a page of 21)",
-        latencies.len() as f64 / 5.0
+        latencies.len() as f64 / duration.as_secs_f64()
     );
     latency_rows("  latency", &latencies);
 
     // A new post on the full index: put, commit, found.
     let mut fresh = Vec::new();
     for n in 0..50 {
-        let mut document = posts(1).remove(0);
+        let mut document = documents[n % count].clone();
+        document.id = PostId::generate();
         document.text = format!("새글확인{n} fresh");
         let started = Instant::now();
         index.put_post(document).await?;
@@ -391,13 +402,16 @@ async fn call(
     Ok((status, serde_json::from_slice(&body).unwrap_or_default()))
 }
 
-pub async fn print_http(count: usize, binary: &PathBuf, connections: usize) -> anyhow::Result<()> {
+pub async fn print_http(
+    documents: &[PostDocument],
+    binary: &PathBuf,
+    connections: usize,
+) -> anyhow::Result<()> {
+    let count = documents.len();
     println!("\nsearch over HTTP ({count} posts in SQLite, embedded index, `veilgram serve`)");
     let directory = tempfile::tempdir()?;
     veilgram(binary, directory.path(), &["migrate"])?;
-    let documents = posts(count);
-    fill_database(directory.path(), &documents).await?;
-    drop(documents);
+    fill_database(directory.path(), documents).await?;
     let started = Instant::now();
     veilgram(binary, directory.path(), &["reindex"])?;
     let reindexed = (count + AUTHORS) as f64 / started.elapsed().as_secs_f64();
@@ -433,32 +447,15 @@ pub async fn print_http(count: usize, binary: &PathBuf, connections: usize) -> a
     // The same queries on the same index, in this process (as the server runs them: a page
     // of 21, anonymous).
     let index = TantivySearch::open(&directory.path().join("search"))?;
-    let deadline = Instant::now() + duration;
-    let mut tasks = Vec::new();
-    for worker in 0..2u64 {
-        let index = index.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut done = 0u64;
-            let mut turn = worker as usize;
-            while Instant::now() < deadline {
-                let search = Search {
-                    query: QUERIES[turn % QUERIES.len()],
-                    sort: SearchSort::Relevance,
-                    public_only: true,
-                    after: None,
-                    limit: 21,
-                };
-                index.search_posts(&search).await?;
-                done += 1;
-                turn += 2;
-            }
-            anyhow::Ok(done)
-        }));
-    }
-    let mut in_process = 0;
-    for task in tasks {
-        in_process += task.await??;
-    }
+    let in_process = query_tasks(&index, duration, |random| Search {
+        query: random.pick(QUERIES),
+        sort: SearchSort::Relevance,
+        public_only: true,
+        after: None,
+        limit: 21,
+    })
+    .await?
+    .len();
     let in_process = in_process as f64 / duration.as_secs_f64();
 
     // From a post's creation (201) to its first search hit.

@@ -6,6 +6,7 @@
 //! directory: a schema change starts an empty one, which `veilgram reindex` fills.
 
 use crate::analysis::{self, Analysed, Positioned};
+use crate::{hits, Kind};
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -23,8 +24,7 @@ use tantivy::{
 };
 use uuid::Uuid;
 use veilgram_core::ports::{
-    Hit, IndexRebuild, PostDocument, Search, SearchError, SearchIndex, SearchPosition, SearchSort,
-    UserDocument,
+    Hit, IndexRebuild, PostDocument, Search, SearchError, SearchIndex, SearchSort, UserDocument,
 };
 use veilgram_core::{PostId, UserId};
 
@@ -41,13 +41,6 @@ const MAX_LIKES: i64 = (1 << 21) - 1;
 const WRITER_MEMORY: usize = 30_000_000;
 /// How long a rebuild waits for another process's writer to let go of the index.
 const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// What a document is: the values of the `kind` field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Post = 0,
-    User = 1,
-}
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -350,10 +343,7 @@ impl IdColumns {
 
 impl Inner {
     fn search(&self, search: &Search<'_>, kind: Kind) -> tantivy::Result<Vec<(f64, Uuid)>> {
-        let sort = match (kind, search.sort) {
-            (Kind::User, SearchSort::Recent) => SearchSort::Relevance,
-            (_, sort) => sort,
-        };
+        let sort = kind.sort(search.sort);
         let Some(query) = query(search.query, search.public_only, kind, &self.fields) else {
             return Ok(Vec::new());
         };
@@ -410,17 +400,6 @@ impl Inner {
             fetch = (fetch * 4).min(MAX_FETCH);
         }
     }
-}
-
-/// Hits of `kind` as the port gives them.
-fn hits<Id>(found: Vec<(f64, Uuid)>, id: impl Fn(Uuid) -> Id) -> Vec<Hit<Id>> {
-    found
-        .into_iter()
-        .map(|(key, uuid)| Hit {
-            id: id(uuid),
-            position: SearchPosition { key, id: uuid },
-        })
-        .collect()
 }
 
 impl TantivySearch {

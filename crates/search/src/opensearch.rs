@@ -12,6 +12,7 @@
 //! serves, then moves the alias to it in one step and drops the old one.
 
 use crate::analysis;
+use crate::{hits, Kind};
 use async_trait::async_trait;
 use opensearch::auth::Credentials;
 use opensearch::http::headers::HeaderMap;
@@ -23,8 +24,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
 use veilgram_core::ports::{
-    Hit, IndexRebuild, PostDocument, Search, SearchError, SearchIndex, SearchPosition, SearchSort,
-    UserDocument,
+    Hit, IndexRebuild, PostDocument, Search, SearchError, SearchIndex, SearchSort, UserDocument,
 };
 use veilgram_core::{PostId, Timestamp, UserId};
 
@@ -227,7 +227,7 @@ impl OpenSearchIndex {
 }
 
 /// The fields every document has, analysed as the embedded index analyses them.
-fn base(kind: &str, id: String, owner: UserId, text: &str) -> Value {
+fn base(kind: Kind, id: String, owner: UserId, text: &str) -> Value {
     let words = analysis::words(text);
     let grams: Vec<String> = words
         .iter()
@@ -240,7 +240,7 @@ fn base(kind: &str, id: String, owner: UserId, text: &str) -> Value {
         .collect();
     json!({
         "id": id,
-        "kind": kind,
+        "kind": kind.name(),
         "author": owner.to_string(),
         "words": words,
         "grams": grams,
@@ -250,7 +250,7 @@ fn base(kind: &str, id: String, owner: UserId, text: &str) -> Value {
 
 fn post_document(post: &PostDocument) -> Value {
     let mut document = base(
-        "post",
+        Kind::Post,
         post.id.to_string(),
         post.author_id,
         &analysis::post_text(post),
@@ -270,7 +270,7 @@ fn post_document(post: &PostDocument) -> Value {
 /// An account, as the embedded index keeps it (see `index::user_document`).
 fn user_document(user: &UserDocument) -> Value {
     let mut document = base(
-        "user",
+        Kind::User,
         user.id.to_string(),
         user.id,
         &analysis::user_text(user),
@@ -293,7 +293,7 @@ fn bulk(documents: impl Iterator<Item = Value>) -> Vec<JsonBody<Value>> {
 }
 
 /// The query DSL of a search: every word as a fragment, whole words and tags scoring higher.
-fn query(search: &Search<'_>, kind: &str) -> Option<Value> {
+fn query(search: &Search<'_>, kind: Kind) -> Option<Value> {
     let words = analysis::words(search.query);
     if words.is_empty() {
         return None;
@@ -316,30 +316,26 @@ fn query(search: &Search<'_>, kind: &str) -> Option<Value> {
             } })
         })
         .collect();
-    must.push(json!({ "term": { "kind": kind } }));
+    must.push(json!({ "term": { "kind": kind.name() } }));
     if search.public_only {
         must.push(json!({ "term": { "public": true } }));
     }
-    let sort = match (kind, search.sort) {
-        ("user", SearchSort::Recent) => SearchSort::Relevance,
-        (_, sort) => sort,
-    };
-    let sort = match sort {
+    let sort = kind.sort(search.sort);
+    let order = match sort {
         SearchSort::Relevance => json!(["_score", { "id": "desc" }]),
         SearchSort::Recent => json!([{ "created": "desc" }, { "id": "desc" }]),
         SearchSort::Popular => json!([{ "popularity": "desc" }, { "id": "desc" }]),
     };
     let mut body = json!({
         "query": { "bool": { "must": must } },
-        "sort": sort,
+        "sort": order,
         "size": search.limit.max(1),
         "_source": ["id"],
         "track_total_hits": false,
     });
     if let Some(after) = search.after {
-        let key = match search.sort {
+        let key = match sort {
             SearchSort::Relevance => json!(after.key),
-            _ if kind == "user" && search.sort == SearchSort::Recent => json!(after.key),
             _ => json!(after.key as i64),
         };
         body["search_after"] = json!([key, after.id.to_string()]);
@@ -362,7 +358,7 @@ impl OpenSearchIndex {
         Self::checked(status, &body, "removing")
     }
 
-    async fn find(&self, search: &Search<'_>, kind: &str) -> Result<Vec<(f64, Uuid)>, SearchError> {
+    async fn find(&self, search: &Search<'_>, kind: Kind) -> Result<Vec<(f64, Uuid)>, SearchError> {
         self.ready().await?;
         let Some(body) = query(search, kind) else {
             return Ok(Vec::new());
@@ -422,16 +418,6 @@ impl OpenSearchIndex {
     }
 }
 
-fn hits<Id>(found: Vec<(f64, Uuid)>, id: impl Fn(Uuid) -> Id) -> Vec<Hit<Id>> {
-    found
-        .into_iter()
-        .map(|(key, uuid)| Hit {
-            id: id(uuid),
-            position: SearchPosition { key, id: uuid },
-        })
-        .collect()
-}
-
 #[async_trait]
 impl SearchIndex for OpenSearchIndex {
     async fn put_post(&self, post: PostDocument) -> Result<(), SearchError> {
@@ -467,11 +453,17 @@ impl SearchIndex for OpenSearchIndex {
     }
 
     async fn search_posts(&self, search: &Search<'_>) -> Result<Vec<Hit<PostId>>, SearchError> {
-        Ok(hits(self.find(search, "post").await?, PostId::from_uuid))
+        Ok(hits(
+            self.find(search, Kind::Post).await?,
+            PostId::from_uuid,
+        ))
     }
 
     async fn search_users(&self, search: &Search<'_>) -> Result<Vec<Hit<UserId>>, SearchError> {
-        Ok(hits(self.find(search, "user").await?, UserId::from_uuid))
+        Ok(hits(
+            self.find(search, Kind::User).await?,
+            UserId::from_uuid,
+        ))
     }
 
     async fn rebuild(&self) -> Result<Box<dyn IndexRebuild>, SearchError> {

@@ -38,24 +38,54 @@ fn user_from_row(row: &AnyRow) -> Result<UserDocument, StoreError> {
     })
 }
 
+impl SqlStore {
+    /// The row of `select` whose `id` column is `id`, read by `read`.
+    async fn document<T>(
+        &self,
+        select: &str,
+        column: &str,
+        id: String,
+        read: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let row = sqlx::query(&format!("{select} AND {column} = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)?;
+        row.as_ref().map(read).transpose()
+    }
+
+    /// The rows of `select` with an `id` column above `after`, by it, at most `limit`.
+    async fn documents<T>(
+        &self,
+        select: &str,
+        column: &str,
+        after: Option<String>,
+        limit: i64,
+        read: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{select} AND {column} > $1 ORDER BY {column} LIMIT $2"
+        ))
+        .bind(after.unwrap_or_default())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(translate)?;
+        rows.iter().map(read).collect()
+    }
+}
+
 #[async_trait]
 impl SearchSource for SqlStore {
     async fn post_document(&self, post_id: PostId) -> Result<Option<PostDocument>, StoreError> {
-        let row = sqlx::query(&format!("{POSTS} AND p.id = $1"))
-            .bind(post_id.to_string())
-            .fetch_optional(&self.pool)
+        self.document(POSTS, "p.id", post_id.to_string(), post_from_row)
             .await
-            .map_err(translate)?;
-        row.as_ref().map(post_from_row).transpose()
     }
 
     async fn user_document(&self, user_id: UserId) -> Result<Option<UserDocument>, StoreError> {
-        let row = sqlx::query(&format!("{USERS} AND id = $1"))
-            .bind(user_id.to_string())
-            .fetch_optional(&self.pool)
+        self.document(USERS, "id", user_id.to_string(), user_from_row)
             .await
-            .map_err(translate)?;
-        row.as_ref().map(user_from_row).transpose()
     }
 
     async fn post_documents(
@@ -63,13 +93,9 @@ impl SearchSource for SqlStore {
         after: Option<PostId>,
         limit: i64,
     ) -> Result<Vec<PostDocument>, StoreError> {
-        let rows = sqlx::query(&format!("{POSTS} AND p.id > $1 ORDER BY p.id LIMIT $2"))
-            .bind(after.map(|id| id.to_string()).unwrap_or_default())
-            .bind(limit)
-            .fetch_all(&self.pool)
+        let after = after.map(|id| id.to_string());
+        self.documents(POSTS, "p.id", after, limit, post_from_row)
             .await
-            .map_err(translate)?;
-        rows.iter().map(post_from_row).collect()
     }
 
     async fn user_documents(
@@ -77,12 +103,8 @@ impl SearchSource for SqlStore {
         after: Option<UserId>,
         limit: i64,
     ) -> Result<Vec<UserDocument>, StoreError> {
-        let rows = sqlx::query(&format!("{USERS} AND id > $1 ORDER BY id LIMIT $2"))
-            .bind(after.map(|id| id.to_string()).unwrap_or_default())
-            .bind(limit)
-            .fetch_all(&self.pool)
+        let after = after.map(|id| id.to_string());
+        self.documents(USERS, "id", after, limit, user_from_row)
             .await
-            .map_err(translate)?;
-        rows.iter().map(user_from_row).collect()
     }
 }

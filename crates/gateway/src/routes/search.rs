@@ -179,9 +179,7 @@ async fn search(
     match kind {
         Kind::Hashtags => {
             let skip = match raw_cursor {
-                Some(raw) => crate::cursor::decode(&state, &list, raw)?
-                    .parse::<i64>()
-                    .map_err(|_| invalid_cursor())?,
+                Some(raw) => crate::cursor::decode_id::<i64>(&state, &list, raw)?,
                 None => 0,
             };
             Ok(Json(hashtags(&state, &query.q, skip, limit, &list).await?).into_response())
@@ -215,15 +213,12 @@ async fn search(
 fn page_of<Id: Copy>(
     state: &AppState,
     list: &str,
-    mut hits: Vec<veilgram_core::ports::Hit<Id>>,
+    hits: Vec<veilgram_core::ports::Hit<Id>>,
     wanted: usize,
 ) -> (Vec<Id>, Option<String>) {
-    let limit = wanted.saturating_sub(1);
-    let more = hits.len() > limit;
-    hits.truncate(limit);
-    let next_cursor = hits.last().filter(|_| more).map(|last| {
-        let position = format!("{}|{}", last.position.key, last.position.id);
-        crate::cursor::encode(state, list, &position)
+    let limit = i64::try_from(wanted.saturating_sub(1)).unwrap_or(0);
+    let (hits, next_cursor) = crate::cursor::page(state, list, hits, limit, |last| {
+        format!("{}|{}", last.position.key, last.position.id)
     });
     (hits.iter().map(|hit| hit.id).collect(), next_cursor)
 }
@@ -268,15 +263,13 @@ async fn hashtags(
     list: &str,
 ) -> Result<HashtagPage, ApiError> {
     let found = state.feeds.hashtag_search(query, skip, limit + 1).await?;
-    let more = found.len() as i64 > limit;
-    let items: Vec<HashtagUse> = found
-        .into_iter()
-        .take(usize::try_from(limit).unwrap_or(0))
-        .map(|(tag, uses)| HashtagUse { tag, uses })
+    // Each tag with its place in the ranking: the cursor is the place after the page's last.
+    let ranked: Vec<(i64, HashtagUse)> = (skip + 1..)
+        .zip(found)
+        .map(|(place, (tag, uses))| (place, HashtagUse { tag, uses }))
         .collect();
-    let next_cursor = more.then(|| {
-        let next = skip + items.len() as i64;
-        crate::cursor::encode(state, list, &next.to_string())
-    });
+    let (ranked, next_cursor) =
+        crate::cursor::page(state, list, ranked, limit, |(place, _)| place.to_string());
+    let items = ranked.into_iter().map(|(_, item)| item).collect();
     Ok(HashtagPage { items, next_cursor })
 }

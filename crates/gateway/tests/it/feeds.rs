@@ -577,19 +577,7 @@ async fn feed_posts_stay_true_through_likes_comments_votes_edits_renames_and_blo
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
     feed_matches_direct_reads(&app, &fan, "after a rename").await;
     // A deactivated author's posts leave feeds at once, and come back when they log in.
-    let deactivated = app
-        .post(
-            "/api/v1/users/me/deactivate",
-            json!({}),
-            Some(&author.access_token),
-        )
-        .await;
-    assert_eq!(
-        deactivated.status,
-        StatusCode::NO_CONTENT,
-        "{}",
-        deactivated.text
-    );
+    app.deactivate(&author.access_token).await;
     assert!(home(&app, &fan.access_token).await.is_empty());
     let back = app.login(&author.user_id, &author.recovery_key).await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.text);

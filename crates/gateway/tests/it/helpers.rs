@@ -409,6 +409,18 @@ impl TestApp {
         assert!(response.status.is_success(), "{}", response.text);
     }
 
+    /// Deactivates `token`'s account (its next login brings it back).
+    pub async fn deactivate(&self, token: &str) {
+        let response = self
+            .post(
+                "/api/v1/users/me/deactivate",
+                serde_json::json!({}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::NO_CONTENT, "{}", response.text);
+    }
+
     /// Creates a post and returns its id.
     pub async fn post_text(&self, token: &str, text: &str, visibility: &str) -> String {
         let response = self

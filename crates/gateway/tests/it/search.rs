@@ -97,12 +97,7 @@ async fn search_shows_only_what_the_caller_may_see(database: &TestDatabase) {
     let stranger = app.signup(None).await;
     let blocked = app.signup(None).await;
     for fan in [&follower, &blocked] {
-        app.post(
-            &format!("/api/v1/users/{}/follow", author.user_id),
-            json!({}),
-            Some(&fan.access_token),
-        )
-        .await;
+        app.follow(&fan.access_token, &author.user_id).await;
     }
     let public = app
         .post_text(&author.access_token, "고양이 공개", "public")
@@ -335,12 +330,7 @@ async fn accounts_are_found_as_profiles_are_seen(database: &TestDatabase) {
     let jun = app.signup(Some("고양이집사")).await;
     let viewer = app.signup(Some("viewer01")).await;
     set_status(&app, &mina.access_token, "부산에서 photography").await;
-    app.post(
-        &format!("/api/v1/users/{}/follow", jun.user_id),
-        json!({}),
-        Some(&viewer.access_token),
-    )
-    .await;
+    app.follow(&viewer.access_token, &jun.user_id).await;
     app.drain_events().await;
     assert_eq!(
         accounts(&app, "부산", None).await,
@@ -395,19 +385,7 @@ async fn accounts_are_found_as_profiles_are_seen(database: &TestDatabase) {
         .await
         .is_empty());
     assert_eq!(accounts(&app, "제주", None).await.len(), 1);
-    let deactivated = app
-        .post(
-            "/api/v1/users/me/deactivate",
-            json!({}),
-            Some(&jun.access_token),
-        )
-        .await;
-    assert_eq!(
-        deactivated.status,
-        StatusCode::NO_CONTENT,
-        "{}",
-        deactivated.text
-    );
+    app.deactivate(&jun.access_token).await;
     app.drain_events().await;
     assert!(accounts(&app, "집사", None).await.is_empty(), "deactivated");
     let login = app.login(&jun.user_id, &jun.recovery_key).await;

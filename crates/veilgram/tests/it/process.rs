@@ -506,11 +506,7 @@ async fn search_runs_on_opensearch_when_configured() {
     let url = tokio::task::spawn_blocking(veilgram_testkit::opensearch::url)
         .await
         .unwrap();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let prefix = format!("process-{}-{nanos}", std::process::id());
+    let prefix = index_prefix("process");
     let directory = tempfile::tempdir().unwrap();
     let server = Server::start(StartOptions {
         data_dir: Some(directory.path()),
@@ -566,11 +562,7 @@ async fn search_outlives_opensearch_going_down_and_reindex_moves_the_alias() {
     let gate = crate::server::Gate::start(upstream.to_owned()).await;
     gate.set_open(false);
     let gated = format!("http://{}", gate.address);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let prefix = format!("outage-{}-{nanos}", std::process::id());
+    let prefix = index_prefix("outage");
     let directory = tempfile::tempdir().unwrap();
     let server = Server::start(StartOptions {
         data_dir: Some(directory.path()),
@@ -755,4 +747,13 @@ async fn a_new_embedded_index_is_filled_from_the_database_at_start() {
     })
     .await
     .expect("the new index was filled from the database");
+}
+
+/// An OpenSearch index prefix no other test run uses.
+fn index_prefix(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
 }
