@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use veilgram_auth::proof::{ProofOfWork, ProofSettings};
 use veilgram_auth::AuthService;
+use veilgram_classify::TextClassifier;
 use veilgram_comments::{CommentError, CommentsService};
 use veilgram_core::cache::Cache;
 use veilgram_core::jobs::JobQueue;
@@ -38,6 +39,8 @@ pub struct AppSettings {
     /// Accept Web Push endpoints on loopback and private networks (development only).
     pub allow_local_push: bool,
     pub proof_of_work: ProofSettings,
+    /// The text classifier: the keyword check every write runs, and the models.
+    pub classifier: Arc<TextClassifier>,
 }
 
 /// Every service of one process.
@@ -55,6 +58,7 @@ pub struct App {
     pub moderation: Arc<ModerationService>,
     pub notifications: Arc<NotificationsService>,
     pub push_devices: Arc<PushDevices>,
+    pub classifier: Arc<TextClassifier>,
 }
 
 /// What a workflow can fail with: the failing service's own error.
@@ -130,6 +134,7 @@ impl App {
                 Arc::clone(&store) as Arc<dyn PushDeviceStore>,
                 settings.allow_local_push,
             )),
+            classifier: settings.classifier,
             auth,
             store,
         })

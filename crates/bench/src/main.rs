@@ -25,6 +25,7 @@ use tokio::net::TcpStream;
 mod events;
 mod feeds;
 mod media;
+mod moderation;
 mod proof;
 mod realtime;
 mod search;
@@ -38,9 +39,13 @@ pub(crate) struct Arguments {
     /// WebSockets, memory per connection, broadcast latency), `events` (a consumer group with
     /// and without its lease, over one and two processes), `proof` (the proof of work's hash
     /// against SHA-256, and solve times), `search` (indexing and queries on the embedded
-    /// index, in process), or `all`.
+    /// index, in process), `moderation` (text classification rates and the Korean model's
+    /// F1 on held-out comments), or `all`.
     #[arg(long, default_value = "writes")]
     suite: String,
+    /// The BEEP! corpus the moderation suite measures the Korean model on (its held-out part).
+    #[arg(long, default_value = "../shared/datasets/beep-ko/train.tsv")]
+    beep: PathBuf,
     /// Posts the search suite indexes.
     #[arg(long, default_value_t = 1_000_000)]
     search_posts: usize,
@@ -664,6 +669,12 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
     }
+    if matches!(arguments.suite.as_str(), "moderation" | "all") {
+        moderation::print(&arguments.beep, Duration::from_secs(arguments.duration))?;
+        if arguments.suite == "moderation" {
+            return Ok(());
+        }
+    }
     let binary = match &arguments.veilgram {
         Some(path) => path.clone(),
         None => std::env::current_exe()?.with_file_name("veilgram"),
@@ -693,10 +704,10 @@ async fn main() -> anyhow::Result<()> {
         "media" => (false, false, true, false, false),
         "realtime" => (false, false, false, true, false),
         "events" => (false, false, false, false, true),
-        "proof" | "search" => (false, false, false, false, false),
+        "proof" | "search" | "moderation" => (false, false, false, false, false),
         "all" => (true, true, true, true, true),
         other => {
-            bail!("unknown suite {other}: writes, feeds, media, realtime, events, proof, search or all")
+            bail!("unknown suite {other}: writes, feeds, media, realtime, events, proof, search, moderation or all")
         }
     };
 

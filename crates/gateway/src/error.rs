@@ -62,6 +62,33 @@ impl ApiError {
         self
     }
 
+    /// A text the moderation policy refuses at the write: 422 `blocked_by_moderation` naming
+    /// the category (never the word that matched) and the field.
+    pub fn blocked_by_moderation(field: &str, category: veilgram_classify::Category) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "blocked_by_moderation",
+            format!("this text is refused by moderation: {}", category.name()),
+        )
+        .with_field(field)
+    }
+
+    /// `Err` if the moderation policy refuses `text` at the write (the keyword rules; a few
+    /// microseconds).
+    pub fn screen(
+        classifier: &veilgram_classify::TextClassifier,
+        field: &str,
+        text: &str,
+    ) -> Result<(), Self> {
+        match classifier
+            .refused(text)
+            .and_then(|verdict| verdict.category)
+        {
+            Some(category) => Err(Self::blocked_by_moderation(field, category)),
+            None => Ok(()),
+        }
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -8,19 +8,21 @@
 use crate::analysis::{self, Analysed, Positioned};
 use crate::{hits, Kind};
 use async_trait::async_trait;
+use std::collections::BinaryHeap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use tantivy::collector::TopDocs;
 use tantivy::columnar::Column;
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, EnableScoring, Occur, PhraseQuery, Query, Scorer, TermQuery,
+};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STRING,
 };
 use tantivy::tokenizer::{PreTokenizedString, Token};
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
-    Term,
+    DocId, DocSet, Index, IndexReader, IndexSettings, IndexSortByField, IndexWriter, Order,
+    ReloadPolicy, TantivyDocument, Term, TERMINATED,
 };
 use uuid::Uuid;
 use veilgram_core::ports::{
@@ -29,12 +31,12 @@ use veilgram_core::ports::{
 use veilgram_core::{PostId, UserId};
 
 /// The version of the schema below; a change to it starts a new, empty index directory.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Words of a query that count (a longer query is cut).
 pub const MAX_QUERY_WORDS: usize = 16;
-/// Hits read at most to fill one page (pages of mostly invisible hits end early).
-const MAX_FETCH: usize = 10_000;
+/// The newest matching posts that `relevance` ranks (see [`Inner::search`]).
+pub const RELEVANCE_WINDOW: usize = 10_000;
 /// Likes that count for `popular` (more sort as this many).
 const MAX_LIKES: i64 = (1 << 21) - 1;
 /// The writer's memory budget (bytes): what it buffers before it writes a segment.
@@ -82,6 +84,18 @@ fn schema() -> (Schema, Fields) {
     (builder.build(), fields)
 }
 
+/// A new index's settings: documents sorted newest first in every segment, so a search for
+/// the newest hits reads only the head of each segment.
+fn builder(schema: Schema) -> tantivy::IndexBuilder {
+    Index::builder().schema(schema).settings(IndexSettings {
+        sort_by_field: Some(IndexSortByField {
+            field: "created".to_owned(),
+            order: Order::Desc,
+        }),
+        ..IndexSettings::default()
+    })
+}
+
 fn failed(error: impl std::fmt::Display) -> SearchError {
     SearchError::Index(error.to_string())
 }
@@ -100,6 +114,8 @@ pub struct TantivySearch {
     inner: Arc<Inner>,
     /// Whether [`open`](Self::open) made the index (none of this schema was there).
     created: bool,
+    /// The newest matching posts `relevance` ranks.
+    window: usize,
 }
 
 impl TantivySearch {
@@ -109,7 +125,7 @@ impl TantivySearch {
         let created = !directory.join("meta.json").exists();
         std::fs::create_dir_all(&directory)?;
         let (schema, fields) = schema();
-        let index = Index::open_or_create(MmapDirectory::open(&directory)?, schema)?;
+        let index = builder(schema).open_or_create(MmapDirectory::open(&directory)?)?;
         Ok(Self {
             created,
             ..Self::with_index(index, fields)?
@@ -125,7 +141,16 @@ impl TantivySearch {
     /// An index in memory (tests).
     pub fn in_memory() -> anyhow::Result<Self> {
         let (schema, fields) = schema();
-        Self::with_index(Index::create_in_ram(schema), fields)
+        Self::with_index(builder(schema).create_in_ram()?, fields)
+    }
+
+    /// This index, with `relevance` ranking the newest `window` matching posts instead of
+    /// [`RELEVANCE_WINDOW`] (tests).
+    pub fn with_relevance_window(self, window: usize) -> Self {
+        Self {
+            window: window.max(1),
+            ..self
+        }
     }
 
     fn with_index(index: Index, fields: Fields) -> anyhow::Result<Self> {
@@ -141,6 +166,7 @@ impl TantivySearch {
                 fields,
             }),
             created: true,
+            window: RELEVANCE_WINDOW,
         })
     }
 
@@ -316,89 +342,168 @@ fn later(a: &(f64, Uuid), b: &(f64, Uuid)) -> std::cmp::Ordering {
     b.0.total_cmp(&a.0).then_with(|| b.1.cmp(&a.1))
 }
 
-/// The id columns of the segments a search has read hits from.
-#[derive(Default)]
-struct IdColumns {
-    segments: Vec<Option<(Column<u64>, Column<u64>)>>,
-}
+/// A hit being collected, ordered as pages go: the first of a page is the least.
+#[derive(Clone, Copy, PartialEq)]
+struct Ranked(f64, Uuid);
 
-impl IdColumns {
-    fn read(&mut self, searcher: &Searcher, address: DocAddress) -> tantivy::Result<Option<Uuid>> {
-        let ordinal = address.segment_ord as usize;
-        if self.segments.len() <= ordinal {
-            self.segments.resize_with(ordinal + 1, || None);
-        }
-        if self.segments[ordinal].is_none() {
-            let fast = searcher.segment_reader(address.segment_ord).fast_fields();
-            self.segments[ordinal] = Some((fast.u64("id_high")?, fast.u64("id_low")?));
-        }
-        Ok(self.segments[ordinal].as_ref().and_then(|(high, low)| {
-            Some(Uuid::from_u64_pair(
-                high.first(address.doc_id)?,
-                low.first(address.doc_id)?,
-            ))
-        }))
+impl Eq for Ranked {}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        later(&(self.0, self.1), &(other.0, other.1))
     }
 }
 
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The first `limit` hits in page order after a position: a heap whose top is the last of
+/// them, so a hit that would come later is turned away by its key alone, before its id is read.
+struct Page {
+    limit: usize,
+    after: Option<Ranked>,
+    heap: BinaryHeap<Ranked>,
+}
+
+impl Page {
+    fn new(limit: usize, after: Option<Ranked>) -> Self {
+        Self {
+            limit,
+            after,
+            heap: BinaryHeap::with_capacity(limit + 1),
+        }
+    }
+
+    /// Whether every hit with a key below `key` would be turned away: the page is full and
+    /// its last hit has a higher key.
+    fn full_above(&self, key: f64) -> bool {
+        self.heap.len() >= self.limit && self.heap.peek().is_some_and(|last| key < last.0)
+    }
+
+    /// Whether a hit with `key` may belong on the page (its id decides ties).
+    fn may_take(&self, key: f64) -> bool {
+        self.after.is_none_or(|after| key <= after.0) && !self.full_above(key)
+    }
+
+    fn offer(&mut self, hit: Ranked) {
+        if self.after.is_some_and(|after| hit <= after) {
+            return;
+        }
+        if self.heap.len() < self.limit {
+            self.heap.push(hit);
+        } else if self.heap.peek().is_some_and(|last| hit < *last) {
+            self.heap.pop();
+            self.heap.push(hit);
+        }
+    }
+
+    fn into_hits(self) -> Vec<(f64, Uuid)> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Ranked(key, id)| (key, id))
+            .collect()
+    }
+}
+
+/// The first document of a segment (sorted newest first) created at or before `key`.
+fn first_at_or_before(created: &Column<i64>, max_doc: DocId, key: f64) -> DocId {
+    let (mut low, mut high) = (0, max_doc);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if created
+            .first(middle)
+            .is_none_or(|value| value as f64 <= key)
+        {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    low
+}
+
 impl Inner {
-    fn search(&self, search: &Search<'_>, kind: Kind) -> tantivy::Result<Vec<(f64, Uuid)>> {
+    /// The hits of a search, in page order. Segments are read newest first, and each holds
+    /// its documents newest first (the index is sorted by `created`), so `recent` reads only
+    /// the head of each segment: once the page is full, the rest of a segment is older than
+    /// its last hit. `relevance` ranks the newest `window` matching posts (a query's cost does
+    /// not grow with the index: a social network's search ranks recent posts, as Twitter's
+    /// Earlybird does); `popular` and accounts read every match.
+    fn search(
+        &self,
+        search: &Search<'_>,
+        kind: Kind,
+        window: usize,
+    ) -> tantivy::Result<Vec<(f64, Uuid)>> {
         let sort = kind.sort(search.sort);
         let Some(query) = query(search.query, search.public_only, kind, &self.fields) else {
             return Ok(Vec::new());
         };
         let searcher = self.reader.searcher();
-        let limit = search.limit.max(1);
-        let mut fetch = (limit * 2).max(20);
-        loop {
-            let found: Vec<(f64, DocAddress)> = match sort {
-                SearchSort::Relevance => searcher
-                    .search(&query, &TopDocs::with_limit(fetch).order_by_score())?
-                    .into_iter()
-                    .map(|(score, address)| (f64::from(score), address))
-                    .collect(),
-                SearchSort::Recent | SearchSort::Popular => {
-                    let field = if sort == SearchSort::Recent {
-                        "created"
-                    } else {
-                        "popularity"
-                    };
-                    searcher
-                        .search(
-                            &query,
-                            &TopDocs::with_limit(fetch)
-                                .order_by_fast_field::<i64>(field, Order::Desc),
-                        )?
-                        .into_iter()
-                        .map(|(key, address)| (key.unwrap_or(0) as f64, address))
-                        .collect()
-                }
-            };
-            let complete = found.len() < fetch;
-            let mut ids = IdColumns::default();
-            let mut hits: Vec<(f64, Uuid)> = Vec::with_capacity(found.len());
-            for (key, address) in found {
-                if let Some(id) = ids.read(&searcher, address)? {
-                    hits.push((key, id));
-                }
-            }
-            hits.sort_by(later);
-            if !complete {
-                // The last key's group may go on beyond what was read: leave it to a wider read.
-                if let Some(last) = hits.last().map(|hit| hit.0) {
-                    hits.retain(|hit| hit.0 != last);
-                }
-            }
-            if let Some(after) = search.after {
-                let after = (after.key, after.id);
-                hits.retain(|hit| later(&after, hit) == std::cmp::Ordering::Less);
-            }
-            if hits.len() >= limit || complete || fetch >= MAX_FETCH {
-                hits.truncate(limit);
-                return Ok(hits);
-            }
-            fetch = (fetch * 4).min(MAX_FETCH);
+        let scoring = if sort == SearchSort::Relevance {
+            EnableScoring::enabled_from_searcher(&searcher)
+        } else {
+            EnableScoring::disabled_from_searcher(&searcher)
+        };
+        let weight = query.weight(scoring)?;
+        let mut page = Page::new(
+            search.limit.max(1),
+            search.after.map(|after| Ranked(after.key, after.id)),
+        );
+        let mut segments = Vec::new();
+        for segment in searcher.segment_readers() {
+            let created = segment.fast_fields().i64("created")?;
+            segments.push((created.max_value(), created, segment));
         }
+        segments.sort_by_key(|(newest, ..)| std::cmp::Reverse(*newest));
+        let mut window = if kind == Kind::Post && sort == SearchSort::Relevance {
+            window
+        } else {
+            usize::MAX
+        };
+        for (newest, created, segment) in segments {
+            if sort == SearchSort::Recent && page.full_above(newest as f64) {
+                break;
+            }
+            let fast = segment.fast_fields();
+            let (high, low) = (fast.u64("id_high")?, fast.u64("id_low")?);
+            let popularity = fast.i64("popularity")?;
+            let mut scorer = weight.scorer(segment, 1.0)?;
+            if let (SearchSort::Recent, Some(after)) = (sort, page.after) {
+                let start = first_at_or_before(&created, segment.max_doc(), after.0);
+                if scorer.doc() < start {
+                    scorer.seek(start);
+                }
+            }
+            let alive = segment.alive_bitset();
+            let mut doc = scorer.doc();
+            while doc != TERMINATED {
+                if alive.is_none_or(|alive| alive.is_alive(doc)) {
+                    let key = match sort {
+                        SearchSort::Relevance => f64::from(scorer.score()),
+                        SearchSort::Recent => created.first(doc).unwrap_or(0) as f64,
+                        SearchSort::Popular => popularity.first(doc).unwrap_or(0) as f64,
+                    };
+                    if page.may_take(key) {
+                        if let (Some(high), Some(low)) = (high.first(doc), low.first(doc)) {
+                            page.offer(Ranked(key, Uuid::from_u64_pair(high, low)));
+                        }
+                    } else if sort == SearchSort::Recent && page.full_above(key) {
+                        break;
+                    }
+                    window -= 1;
+                    if window == 0 {
+                        return Ok(page.into_hits());
+                    }
+                }
+                doc = scorer.advance();
+            }
+        }
+        Ok(page.into_hits())
     }
 }
 
@@ -427,6 +532,7 @@ impl TantivySearch {
 
     async fn find(&self, search: &Search<'_>, kind: Kind) -> Result<Vec<(f64, Uuid)>, SearchError> {
         let inner = Arc::clone(&self.inner);
+        let window = self.window;
         let owned = (
             search.query.to_owned(),
             search.sort,
@@ -443,7 +549,7 @@ impl TantivySearch {
                 after,
                 limit,
             };
-            inner.search(&search, kind).map_err(failed)
+            inner.search(&search, kind, window).map_err(failed)
         })
         .await
         .map_err(failed)?

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`nickname`]: [`Nickname::parse`], the only way to make a nickname, and its uniqueness key.
-//! - [`profanity`]: the Korean and English filter over the word lists in `data/`.
+//! - `profanity`: the Korean and English filter, `veilgram_classify`'s keyword rules (the same
+//!   normaliser and lists automatic moderation reads text through).
 //! - [`cache`]: a short-TTL in-process profile cache, invalidated by this process's writes.
 //! - [`service`]: [`UsersService`], the operations the gateway calls.
 //!
@@ -14,7 +15,9 @@
 
 pub mod cache;
 pub mod nickname;
-pub mod profanity;
+pub mod profanity {
+    pub use veilgram_classify::ProfanityFilter;
+}
 pub mod service;
 
 pub use nickname::{Nickname, NicknameError};

@@ -62,7 +62,23 @@ pub struct Config {
     pub search_index_prefix: String,
     pub media: MediaConfig,
     pub push: PushConfig,
+    pub moderation: ModerationConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModerationConfig {
+    /// What each category of text does, `category=decision` pairs (`slur`, `profanity`,
+    /// `toxicity`; `allow`, `queue`, `warn`, `hide`, `block`) and `threshold=` the model score
+    /// from which a text is toxic; unnamed ones as by default (`slur=block,profanity=warn,
+    /// toxicity=warn,threshold=0.5`). `VEILGRAM_MODERATION__POLICY`.
+    pub policy: String,
+    /// A Korean model to use instead of the bundled one (the format `train-korean` writes).
+    pub korean_model: Option<PathBuf>,
+    /// An English model to use instead of the bundled one (the format
+    /// `scripts/export-english-classifier` writes).
+    pub english_model: Option<PathBuf>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -349,6 +365,7 @@ impl Default for Config {
             search_index_prefix: "veilgram".into(),
             media: MediaConfig::default(),
             push: PushConfig::default(),
+            moderation: ModerationConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -499,6 +516,8 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        veilgram_classify::Policy::parse(&self.moderation.policy)
+            .map_err(|error| anyhow::anyhow!("moderation.policy: {error}"))?;
         self.database_url()?;
         self.cache_url()?;
         self.listen
@@ -622,6 +641,33 @@ impl Config {
             max_connections_per_address: self.http.max_connections_per_address,
             trusted_proxies: self.rate_limit_settings()?.trusted_proxies,
         })
+    }
+
+    /// The text classifier: the bundled keyword lists, the configured (or bundled) models, and
+    /// the configured policy.
+    pub fn text_classifier(&self) -> anyhow::Result<veilgram_classify::TextClassifier> {
+        use veilgram_classify::{english::EnglishModel, korean::LinearModel};
+        let moderation = &self.moderation;
+        let policy = veilgram_classify::Policy::parse(&moderation.policy)
+            .map_err(|error| anyhow::anyhow!("moderation.policy: {error}"))?;
+        let read = |path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the model {}", path.display()))
+        };
+        let korean = match &moderation.korean_model {
+            Some(path) => Some(LinearModel::parse(&read(path)?)?),
+            None => None,
+        };
+        let english = match &moderation.english_model {
+            Some(path) => Some(EnglishModel::parse(&read(path)?)?),
+            None => None,
+        };
+        Ok(veilgram_classify::TextClassifier::new(
+            veilgram_classify::KeywordRules::bundled(),
+            korean,
+            english,
+            policy,
+        ))
     }
 
     /// The OpenSearch server to search on, if one is configured.

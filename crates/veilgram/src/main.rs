@@ -77,6 +77,19 @@ enum Command {
         #[command(subcommand)]
         change: RoleChange,
     },
+    /// Automatic moderation's tools.
+    Moderation {
+        #[command(subcommand)]
+        tool: ModerationTool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModerationTool {
+    /// Classify one text per line of standard input as the configured policy would, printing
+    /// one JSON object per line: `{"decision": "allow"|"queue"|"warn"|"hide"|"block",
+    /// "category": "slur"|"profanity"|"toxicity"|null, "score": 0..1, "rule": …}`.
+    Classify,
 }
 
 #[derive(Subcommand)]
@@ -134,6 +147,9 @@ fn main() -> ExitCode {
             Command::UnblockAddress { id } => {
                 serve::block_address(&loaded.config, None, Some(&id)).await
             }
+            Command::Moderation {
+                tool: ModerationTool::Classify,
+            } => serve::classify(&loaded.config),
             Command::Moderator { change } => match change {
                 RoleChange::Grant { user_id } => {
                     serve::set_moderator(&loaded.config, &user_id, true).await

@@ -201,6 +201,25 @@ fn spawn_first_fill(search: Arc<dyn SearchIndex>, source: Arc<dyn SearchSource>)
 
 /// `veilgram reindex`: rebuilds the search index from the relational store while the current
 /// one keeps serving, switches to it, then writes again what the indexer wrote meanwhile.
+/// `veilgram moderation classify`: one text per line of standard input, one verdict (JSON) per
+/// line of standard output, under the configured policy and models. A line that is not UTF-8
+/// is read with its bad bytes replaced, never refused.
+pub fn classify(config: &Config) -> anyhow::Result<()> {
+    use std::io::{BufRead, Write};
+    let classifier = config.text_classifier()?;
+    let stdin = std::io::stdin().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in stdin.split(b'\n') {
+        let line = line?;
+        let text = String::from_utf8_lossy(&line);
+        let text = text.strip_suffix('\r').unwrap_or(&text);
+        serde_json::to_writer(&mut out, &classifier.classify(text))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 pub async fn reindex(config: &Config) -> anyhow::Result<()> {
     let store = Arc::new(open_store(config).await?);
     let (search, _) = open_search(config)?;
@@ -341,6 +360,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 media: config.media_settings(runs_jobs),
                 allow_local_push: config.push.allow_local_endpoints,
                 proof_of_work: config.proof_settings(),
+                classifier: Arc::new(config.text_classifier()?),
             },
         )
         .await?,

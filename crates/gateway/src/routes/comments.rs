@@ -169,6 +169,7 @@ async fn create_comment(
         .map(|raw| path_uuid(raw, "parent_id"))
         .transpose()?;
     let key = idempotency_key(&headers)?;
+    ApiError::screen(&state.classifier, "text", &request.text)?;
     let links = veilgram_core::text::links(&request.text);
     state.rate_limits.spend_links(caller.user_id, links).await?;
     let (comment, replayed) = state

@@ -157,6 +157,7 @@ async fn create_post(
     ApiJsonWithDigest(request, digest): ApiJsonWithDigest<CreatePostRequest>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
+    ApiError::screen(&state.classifier, "text", &request.text)?;
     let links = veilgram_core::text::links(&request.text);
     state.rate_limits.spend_links(caller.user_id, links).await?;
     let request = NewPostRequest {
@@ -206,7 +207,7 @@ async fn get_post(
 #[utoipa::path(
     patch, path = "/api/v1/posts/{id}", tag = "posts", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)), request_body = EditPostRequest,
-    responses((status = 200, body = PostView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 200, body = PostView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
 async fn edit_post(
     State(state): State<AppState>,
@@ -215,6 +216,7 @@ async fn edit_post(
     ApiJson(request): ApiJson<EditPostRequest>,
 ) -> Result<Json<PostView>, ApiError> {
     let id = post_id(&id)?;
+    ApiError::screen(&state.classifier, "text", &request.text)?;
     let mut links = veilgram_core::text::links(&request.text);
     if links > 0 {
         // Only links the edit adds are spent.

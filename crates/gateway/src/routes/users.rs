@@ -146,7 +146,8 @@ async fn get_me(
     request_body = UpdateProfileRequest,
     responses(
         (status = 200, body = Profile), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)
     )
 )]
 async fn update_me(
@@ -154,6 +155,9 @@ async fn update_me(
     Caller(caller): Caller,
     ApiJson(request): ApiJson<UpdateProfileRequest>,
 ) -> Result<Json<Profile>, ApiError> {
+    if let Some(status) = &request.status_message {
+        ApiError::screen(&state.classifier, "status_message", status)?;
+    }
     let update = ProfileUpdate {
         nickname: request.nickname,
         status_message: request.status_message,

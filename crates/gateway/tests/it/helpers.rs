@@ -98,6 +98,8 @@ pub struct Options {
     /// Off unless a test is about proofs of work.
     pub proof_of_work: veilgram_auth::proof::ProofSettings,
     pub unauthenticated_sockets_per_address: usize,
+    /// What each category of text does (the default policy unless a test sets one).
+    pub moderation: veilgram_classify::Policy,
 }
 
 /// Aborts a background task when the test app goes.
@@ -128,6 +130,7 @@ impl Default for Options {
             offload_pixels: None,
             pubsub: None,
             allow_local_push: false,
+            moderation: veilgram_classify::Policy::default(),
             proof_of_work: veilgram_auth::proof::ProofSettings::disabled(),
             unauthenticated_sockets_per_address: 16,
         }
@@ -205,6 +208,9 @@ impl TestApp {
                     media: media_settings,
                     allow_local_push: options.allow_local_push,
                     proof_of_work: options.proof_of_work.clone(),
+                    classifier: std::sync::Arc::new(veilgram_classify::TextClassifier::bundled(
+                        options.moderation.clone(),
+                    )),
                 },
             )
             .await

@@ -374,7 +374,115 @@ async fn the_system_moderates_without_a_moderator_account(database: &TestDatabas
     );
 }
 
+/// The worst text is refused at the write, by the keyword rules, with the category and never
+/// the word; nothing of it is stored; what the policy only warns about is written.
+async fn the_worst_text_is_refused_at_the_write_and_nothing_is_stored(database: &TestDatabase) {
+    use axum::http::Method;
+    let app = TestApp::new(database).await;
+    let author = app.signup(None).await;
+    let token = Some(author.access_token.as_str());
+    let refused = |answer: &crate::helpers::TestResponse, field: &str| {
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            answer.text
+        );
+        assert_eq!(answer.body["error"]["code"], "blocked_by_moderation");
+        assert_eq!(answer.body["error"]["field"], field);
+        let message = answer.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("slur"), "{message}");
+        assert!(!message.contains("n1gg3r"), "the word is never repeated");
+    };
+    let answer = app
+        .post("/api/v1/posts", json!({ "text": "you n1gg3r" }), token)
+        .await;
+    refused(&answer, "text");
+    assert_eq!(app.me(&author.access_token).await.body["posts_count"], 0);
+
+    let ordinary = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "시발점에서 다시 시작" }),
+            token,
+        )
+        .await;
+    assert_eq!(ordinary.status, StatusCode::CREATED, "{}", ordinary.text);
+    let post = ordinary.body["id"].as_str().unwrap().to_owned();
+    let warned = app
+        .post("/api/v1/posts", json!({ "text": "시 1 발 진짜" }), token)
+        .await;
+    assert_eq!(
+        warned.status,
+        StatusCode::CREATED,
+        "profanity only warns by default"
+    );
+
+    let edit = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/posts/{post}"),
+            Some(json!({ "text": "you n1gg3r" })),
+            token,
+        )
+        .await;
+    refused(&edit, "text");
+    let kept = app.get(&format!("/api/v1/posts/{post}"), token).await;
+    assert_eq!(kept.body["text"], "시발점에서 다시 시작");
+
+    let comment = app
+        .post(
+            &format!("/api/v1/posts/{post}/comments"),
+            json!({ "text": "n i g g e r" }),
+            token,
+        )
+        .await;
+    refused(&comment, "text");
+    let comments = app
+        .get(&format!("/api/v1/posts/{post}/comments"), token)
+        .await;
+    assert_eq!(comments.body["items"], json!([]));
+
+    let status = app
+        .call(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(json!({ "status_message": "f a g g o t" })),
+            token,
+        )
+        .await;
+    refused(&status, "status_message");
+    assert_eq!(
+        app.me(&author.access_token).await.body["status_message"],
+        ""
+    );
+
+    // An operator who blocks profanity too.
+    let strict = TestApp::with_options(
+        database,
+        crate::helpers::Options {
+            moderation: veilgram_classify::Policy::parse("profanity=block").unwrap(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let writer = strict.signup(None).await;
+    let answer = strict
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "시 1 발 진짜" }),
+            Some(&writer.access_token),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(answer.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("profanity"));
+}
+
 veilgram_testkit::for_each_engine!(
+    the_worst_text_is_refused_at_the_write_and_nothing_is_stored,
     the_system_moderates_without_a_moderator_account,
     moderators_work_through_grouped_reports,
     dismissing_deleting_and_suspending,

@@ -757,3 +757,66 @@ fn index_prefix(name: &str) -> String {
         .as_nanos();
     format!("{name}-{}-{nanos}", std::process::id())
 }
+
+/// Runs `veilgram moderation classify` on `input` with `environment`; its output.
+fn classify(input: &[u8], environment: &[(&str, &str)]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = binary()
+        .args(["moderation", "classify"])
+        .env_clear()
+        .envs(environment.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+// Anyone can measure the classifiers on their own data: one verdict per line, whatever the
+// line holds, under the configured policy.
+#[test]
+fn moderation_classify_prints_one_verdict_per_line_under_the_policy() {
+    let input =
+        "hello world\n시발점에서 다시\nyou n1gg3r\n시 1 발\r\n\u{ff}\nshut up you stupid idiot\n";
+    let mut bytes = input.as_bytes().to_vec();
+    bytes.extend_from_slice(b"\xff\xfe not utf-8\n");
+    let output = classify(&bytes, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let verdicts: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), 7, "one verdict per line: {verdicts:?}");
+    let decisions: Vec<&str> = verdicts
+        .iter()
+        .map(|verdict| verdict["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        decisions,
+        ["allow", "allow", "block", "warn", "allow", "warn", "allow"]
+    );
+    assert_eq!(verdicts[2]["category"], "slur");
+    assert_eq!(verdicts[3]["rule"], "ko-profanity");
+    assert_eq!(verdicts[5]["category"], "toxicity");
+    assert!(verdicts
+        .iter()
+        .all(|verdict| (0.0..=1.0).contains(&verdict["score"].as_f64().unwrap())));
+
+    let strict = classify(
+        "시 1 발\n".as_bytes(),
+        &[("VEILGRAM_MODERATION__POLICY", "profanity=hide")],
+    );
+    let verdict: Value = serde_json::from_slice(&strict.stdout).unwrap();
+    assert_eq!(verdict["decision"], "hide");
+
+    let refused = classify(b"", &[("VEILGRAM_MODERATION__POLICY", "slur=ban")]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("\"ban\""));
+}
