@@ -110,6 +110,9 @@ pub(crate) struct CachedPost {
     poll: Option<CachedPoll>,
     media: Vec<MediaRecord>,
     moderation_state: String,
+    /// Why it is warned or hidden (absent in entries cached before there was one).
+    #[serde(default)]
+    moderation_reason: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -131,6 +134,7 @@ impl CachedPost {
             edited_at: post.edited_at.map(Timestamp::as_millis),
             media: post.media.clone(),
             moderation_state: post.moderation_state.clone(),
+            moderation_reason: post.moderation_reason.clone(),
             poll: post.poll.as_ref().map(|poll| CachedPoll {
                 id: poll.id,
                 options: poll.options.iter().map(|(text, _)| text.clone()).collect(),
@@ -171,7 +175,7 @@ fn may_see(
     };
     facts.bylines.contains_key(&post.author_id)
         && !facts.blocked.contains(&post.author_id)
-        && (moderation != "hidden" || own)
+        && (moderation.0 != "hidden" || own)
         && (post.visibility == Visibility::Public.as_str()
             || own
             || facts.following.contains(&post.author_id))
@@ -299,9 +303,13 @@ impl FeedService {
         };
         for post_id in shown {
             if let Some(post) = posts.get(post_id) {
-                facts
-                    .moderation
-                    .insert(*post_id, post.moderation_state.clone());
+                facts.moderation.insert(
+                    *post_id,
+                    (
+                        post.moderation_state.clone(),
+                        post.moderation_reason.clone(),
+                    ),
+                );
             }
         }
         if let Some(relations) = relations {
@@ -526,6 +534,7 @@ fn answers_for(
 /// A post as `facts`' viewer sees it.
 fn assemble(post_id: PostId, post: &CachedPost, counts: &[i64], facts: &ViewerFacts) -> PostRecord {
     let byline = facts.bylines.get(&post.author_id);
+    let moderation = facts.moderation.get(&post_id).cloned().unwrap_or_default();
     let poll = post.poll.as_ref().map(|poll| {
         let tallies = counts.get(2..).unwrap_or_default();
         PollRecord {
@@ -560,6 +569,7 @@ fn assemble(post_id: PostId, post: &CachedPost, counts: &[i64], facts: &ViewerFa
         liked_by_me: facts.liked.contains(&post_id),
         created_at: Timestamp::from_millis(post.created_at),
         edited_at: post.edited_at.map(Timestamp::from_millis),
-        moderation_state: facts.moderation.get(&post_id).cloned().unwrap_or_default(),
+        moderation_state: moderation.0,
+        moderation_reason: moderation.1,
     }
 }

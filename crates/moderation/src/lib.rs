@@ -7,9 +7,16 @@
 //! service first (the application layer's `moderate` does it), so a moderator's delete is
 //! exactly an author's. The actor is a moderator or the system (automatic moderation).
 //!
+//! Automatic moderation ([`automatic`]) is the consumer group `moderation`: it classifies what
+//! is written and records warnings, hides pending review and queue entries with the system as
+//! actor, in the moderation log that every decision, a moderator's too, is written to.
+//!
 //! Roles are granted by operators (`veilgram moderator grant <user id>`), never through the
 //! API.
 
+pub mod automatic;
+
+pub use automatic::AutoModerator;
 use std::sync::Arc;
 use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{
@@ -18,6 +25,8 @@ use veilgram_core::ports::{
 use veilgram_core::{ReportId, StoreError, Timestamp, UserId};
 
 pub const MODERATOR: &str = "moderator";
+/// The consumer group of automatic moderation.
+pub const MODERATION_GROUP: &str = "moderation";
 pub const MEMBER: &str = "member";
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +108,17 @@ impl ModerationService {
             ModerationAction::Hide if target.comment_id.is_some() => ModerationAction::Delete,
             other => other,
         }
+    }
+
+    /// The moderation log, newest first (moderators only).
+    pub async fn log(
+        &self,
+        moderator: UserId,
+        before: Option<uuid::Uuid>,
+        limit: i64,
+    ) -> Result<Vec<veilgram_core::ports::ModerationLogEntry>, ModerationError> {
+        self.require_moderator(moderator).await?;
+        Ok(self.store.moderation_log(before, limit).await?)
     }
 
     /// Records the decision on `target` (after any deletion it needed): closes its reports,

@@ -32,7 +32,8 @@ fn comment_select(viewer: &str) -> String {
 fn comment_select_with(viewer: &str, extra_columns: &str) -> String {
     format!(
         "SELECT c.id{extra_columns}, c.post_id, c.parent_id, c.depth, c.author_id, c.alias_number, c.text, \
-         c.created_at, c.deleted_at, c.like_count, c.reply_count, p.anonymous_thread, \
+         c.created_at, c.deleted_at, c.like_count, c.reply_count, c.moderation_state, \
+         c.moderation_reason, p.anonymous_thread, \
          writer.nickname AS writer_nickname, writer.avatar_media_id AS writer_avatar, \
          CAST(CASE WHEN EXISTS (SELECT 1 FROM comment_likes l WHERE l.comment_id = c.id AND l.user_id = {viewer}) \
               THEN 1 ELSE 0 END AS BIGINT) AS liked_by_me \
@@ -44,7 +45,8 @@ fn comment_select_with(viewer: &str, extra_columns: &str) -> String {
            (SELECT 1 FROM blocks b WHERE (b.blocker_id = c.author_id AND b.blocked_id = {viewer}) \
                                     OR (b.blocker_id = {viewer} AND b.blocked_id = c.author_id))))) \
          AND NOT EXISTS (SELECT 1 FROM alias_blocks ab WHERE ab.blocker_id = {viewer} \
-           AND ab.post_id = c.post_id AND ab.alias_number = c.alias_number)",
+           AND ab.post_id = c.post_id AND ab.alias_number = c.alias_number) \
+         AND (c.moderation_state <> 'hidden' OR c.author_id = {viewer})",
         visible_to(viewer)
     )
 }
@@ -81,6 +83,8 @@ fn comment_from_row(row: &AnyRow) -> Result<CommentRecord, StoreError> {
         reply_count: column(row, "reply_count")?,
         liked_by_me: column::<i64>(row, "liked_by_me")? != 0,
         created_at: Timestamp::from_millis(column(row, "created_at")?),
+        moderation_state: column(row, "moderation_state")?,
+        moderation_reason: column(row, "moderation_reason")?,
     })
 }
 
@@ -296,6 +300,8 @@ impl Write for CreateComment {
             reply_count: 0,
             liked_by_me: false,
             created_at: comment.created_at,
+            moderation_state: "visible".to_owned(),
+            moderation_reason: None,
         }))
     }
 }

@@ -260,7 +260,7 @@ impl FeedStore for SqlStore {
                  FROM users u WHERE u.id IN ({authors_in}) AND u.deactivated_at IS NULL"
             ),
             format!(
-                "SELECT 'p', p.id, p.moderation_state, {none} FROM posts p \
+                "SELECT 'p', p.id, p.moderation_state, p.moderation_reason FROM posts p \
                  WHERE p.id IN ({posts_in})"
             ),
         ];
@@ -312,9 +312,10 @@ impl FeedStore for SqlStore {
                 }
                 "p" => {
                     let state: Option<String> = column(row, "name")?;
+                    let reason: Option<String> = column(row, "extra")?;
                     facts
                         .moderation
-                        .insert(id_column(row, "id")?, state.unwrap_or_default());
+                        .insert(id_column(row, "id")?, (state.unwrap_or_default(), reason));
                 }
                 "f" => {
                     facts.following.insert(id_column(row, "id")?);

@@ -11,9 +11,76 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use veilgram_core::events::EventEnvelope;
 use veilgram_core::ports::{
-    Actor, ModerationAction, ModerationStore, ReportGroup, ReportTarget, Revocation,
+    Actor, AutomaticAction, AutomaticDecision, ModeratedContent, ModerationAction,
+    ModerationLogEntry, ModerationStore, ReportGroup, ReportTarget, Revocation,
 };
-use veilgram_core::{CommentId, ReportId, StoreError, Timestamp, UserId};
+use veilgram_core::{CommentId, PostId, ReportId, StoreError, Timestamp, UserId};
+
+/// The table and id of a post or comment.
+fn table_of(target: &ReportTarget) -> (&'static str, String) {
+    match target.comment_id {
+        Some(comment) => ("comments", comment.to_string()),
+        None => ("posts", target.post_id.to_string()),
+    }
+}
+
+/// One line of the moderation log, in the transaction that made the decision.
+struct LogLine<'a> {
+    decision: &'a str,
+    category: Option<&'a str>,
+    rule: Option<&'a str>,
+    score: Option<f64>,
+    actor: String,
+}
+
+async fn log_decision(
+    transaction: &mut crate::store::WriteTransaction,
+    target: &ReportTarget,
+    line: LogLine<'_>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let (kind, target_id) = target_key(target);
+    sqlx::query(
+        "INSERT INTO moderation_log (id, target_kind, target_id, post_id, decision, category, \
+         rule, score, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(kind)
+    .bind(target_id)
+    .bind(target.post_id.to_string())
+    .bind(line.decision)
+    .bind(line.category)
+    .bind(line.rule)
+    .bind(line.score)
+    .bind(line.actor)
+    .bind(now.as_millis())
+    .execute(&mut **transaction)
+    .await
+    .map_err(translate)?;
+    Ok(())
+}
+
+/// Sets a post's or comment's moderation state (and reason) where it is now `only_from`.
+async fn set_state(
+    transaction: &mut crate::store::WriteTransaction,
+    target: &ReportTarget,
+    state: &str,
+    reason: Option<&str>,
+    only_from: &str,
+) -> Result<bool, StoreError> {
+    let (table, id) = table_of(target);
+    let changed = sqlx::query(&format!(
+        "UPDATE {table} SET moderation_state = $1, moderation_reason = $2 \
+         WHERE id = $3 AND {only_from}"
+    ))
+    .bind(state)
+    .bind(reason)
+    .bind(id)
+    .execute(&mut **transaction)
+    .await
+    .map_err(translate)?;
+    Ok(changed.rows_affected() > 0)
+}
 
 /// Open reports about content that still exists (a deleted post or comment needs no verdict).
 const OPEN_ABOUT_LIVE_CONTENT: &str = "r.status = 'open' AND \
@@ -194,11 +261,28 @@ impl ModerationStore for SqlStore {
         let mut revocations = Vec::new();
         match action {
             ModerationAction::Hide if target.comment_id.is_none() => {
-                sqlx::query("UPDATE posts SET moderation_state = 'hidden' WHERE id = $1")
-                    .bind(target.post_id.to_string())
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(translate)?;
+                set_state(&mut transaction, target, "hidden", None, "1 = 1").await?;
+            }
+            ModerationAction::Warn => {
+                set_state(
+                    &mut transaction,
+                    target,
+                    "warned",
+                    Some("moderator"),
+                    "moderation_state <> 'hidden'",
+                )
+                .await?;
+            }
+            // Nothing wrong: what automatic moderation warned about or hid is shown again.
+            ModerationAction::Dismiss => {
+                set_state(
+                    &mut transaction,
+                    target,
+                    "visible",
+                    None,
+                    "moderation_state <> 'visible'",
+                )
+                .await?;
             }
             ModerationAction::SuspendAuthor => {
                 let Some(author) = target.author_id else {
@@ -232,8 +316,184 @@ impl ModerationStore for SqlStore {
         .execute(&mut *transaction)
         .await
         .map_err(translate)?;
+        log_decision(
+            &mut transaction,
+            target,
+            LogLine {
+                decision: action.as_str(),
+                category: None,
+                rule: None,
+                score: None,
+                actor: by.recorded(),
+            },
+            now,
+        )
+        .await?;
         append_to_outbox(&mut transaction, event).await?;
         transaction.commit().await?;
         Ok(revocations)
+    }
+
+    async fn content(
+        &self,
+        post_id: PostId,
+        comment_id: Option<CommentId>,
+    ) -> Result<Option<ModeratedContent>, StoreError> {
+        let (sql, id) = match comment_id {
+            Some(comment) => (
+                "SELECT post_id, id AS comment_id, author_id, text, moderation_state FROM comments \
+                 WHERE id = $1 AND deleted_at IS NULL",
+                comment.to_string(),
+            ),
+            None => (
+                "SELECT id AS post_id, NULL AS comment_id, author_id, text, moderation_state \
+                 FROM posts WHERE id = $1",
+                post_id.to_string(),
+            ),
+        };
+        let Some(row) = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)?
+        else {
+            return Ok(None);
+        };
+        let author_id: Option<String> = column(&row, "author_id")?;
+        let comment_id: Option<String> = column(&row, "comment_id")?;
+        Ok(Some(ModeratedContent {
+            target: ReportTarget {
+                post_id: id_column(&row, "post_id")?,
+                comment_id: comment_id.and_then(|id| id.parse().ok()),
+                author_id: author_id.and_then(|id| id.parse().ok()),
+            },
+            text: column(&row, "text")?,
+            state: column(&row, "moderation_state")?,
+        }))
+    }
+
+    async fn decide(
+        &self,
+        target: &ReportTarget,
+        decision: &AutomaticDecision,
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<bool, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let category = Some(decision.category.as_str()).filter(|c| !c.is_empty());
+        let changed = match decision.action {
+            // Only a warning the system gave: a moderator's stands until a moderator lifts it.
+            AutomaticAction::Allow => {
+                set_state(
+                    &mut transaction,
+                    target,
+                    "visible",
+                    None,
+                    "moderation_state = 'warned' AND moderation_reason <> 'moderator'",
+                )
+                .await?
+            }
+            AutomaticAction::Queue => false,
+            AutomaticAction::Warn => {
+                set_state(
+                    &mut transaction,
+                    target,
+                    "warned",
+                    category,
+                    "moderation_state = 'visible'",
+                )
+                .await?
+            }
+            AutomaticAction::Hide => {
+                set_state(
+                    &mut transaction,
+                    target,
+                    "hidden",
+                    category,
+                    "moderation_state <> 'hidden'",
+                )
+                .await?
+            }
+        };
+        let review = matches!(
+            decision.action,
+            AutomaticAction::Queue | AutomaticAction::Hide
+        );
+        if review {
+            // One open report of the system's own per item: a moderator's verdict closes it.
+            let (kind, target_id) = target_key(target);
+            sqlx::query(
+                "INSERT INTO reports (id, target_kind, target_id, reporter_id, reason, note, \
+                 created_at) SELECT $1, $2, $3, NULL, 'automatic', $4, $5 \
+                 WHERE NOT EXISTS (SELECT 1 FROM reports WHERE target_kind = $2 \
+                   AND target_id = $3 AND reporter_id IS NULL AND status = 'open')",
+            )
+            .bind(ReportId::generate().to_string())
+            .bind(kind)
+            .bind(target_id)
+            .bind(format!("{} {:.2}", decision.rule, decision.score))
+            .bind(now.as_millis())
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        }
+        if changed || review {
+            log_decision(
+                &mut transaction,
+                target,
+                LogLine {
+                    decision: decision.action.as_str(),
+                    category,
+                    rule: Some(decision.rule.as_str()).filter(|r| !r.is_empty()),
+                    score: Some(decision.score),
+                    actor: Actor::System.recorded(),
+                },
+                now,
+            )
+            .await?;
+        }
+        if changed {
+            append_to_outbox(&mut transaction, event).await?;
+        }
+        transaction.commit().await?;
+        Ok(changed)
+    }
+
+    async fn moderation_log(
+        &self,
+        before: Option<uuid::Uuid>,
+        limit: i64,
+    ) -> Result<Vec<ModerationLogEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, post_id, target_kind, target_id, decision, category, rule, score, actor, \
+             created_at FROM moderation_log WHERE id < $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(before.map_or_else(|| "~".to_owned(), |id| id.to_string()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(translate)?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = column(row, "target_kind")?;
+                let target_id: String = column(row, "target_id")?;
+                let actor: String = column(row, "actor")?;
+                Ok(ModerationLogEntry {
+                    id: id_column(row, "id")?,
+                    post_id: id_column(row, "post_id")?,
+                    comment_id: if kind == "comment" {
+                        target_id.parse().ok()
+                    } else {
+                        None
+                    },
+                    decision: column(row, "decision")?,
+                    category: column(row, "category")?,
+                    rule: column(row, "rule")?,
+                    score: column(row, "score")?,
+                    by_system: actor == "system",
+                    created_at: Timestamp::from_millis(column(row, "created_at")?),
+                })
+            })
+            .collect()
     }
 }

@@ -40,7 +40,7 @@ pub(crate) fn post_select(viewer: &str) -> String {
         "SELECT p.id, p.author_id, author.nickname AS author_nickname, \
          author.avatar_media_id AS author_avatar, p.text, p.visibility, p.anonymous_thread, \
          p.created_at, p.edited_at, p.like_count, p.comment_count, p.moderation_state, \
-         p.hashtags, (SELECT pl.id FROM polls pl WHERE pl.post_id = p.id) AS poll_id, \
+         p.moderation_reason, p.hashtags, (SELECT pl.id FROM polls pl WHERE pl.post_id = p.id) AS poll_id, \
          CAST(CASE WHEN EXISTS (SELECT 1 FROM post_likes l WHERE l.post_id = p.id AND l.user_id = {viewer}) \
               THEN 1 ELSE 0 END AS BIGINT) AS liked_by_me \
          FROM posts p JOIN users author ON author.id = p.author_id"
@@ -70,6 +70,7 @@ fn post_from_row(row: &AnyRow) -> Result<PostRecord, StoreError> {
         created_at: Timestamp::from_millis(column(row, "created_at")?),
         edited_at: column::<Option<i64>>(row, "edited_at")?.map(Timestamp::from_millis),
         moderation_state: column(row, "moderation_state")?,
+        moderation_reason: column(row, "moderation_reason")?,
     })
 }
 
@@ -199,6 +200,7 @@ fn new_post_record(post: &NewPost, author: Byline, media: Vec<MediaRecord>) -> P
         created_at: post.created_at,
         edited_at: None,
         moderation_state: "visible".to_owned(),
+        moderation_reason: None,
     }
 }
 

@@ -80,6 +80,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "address_blocks",
         sql: include_str!("../migrations/0012_address_blocks.sql"),
     },
+    Migration {
+        version: 13,
+        name: "automatic_moderation",
+        sql: include_str!("../migrations/0013_automatic_moderation.sql"),
+    },
 ];
 
 /// The migrations' two dialect words, spelled for `engine`: byte strings and an auto-numbered

@@ -461,6 +461,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
             Arc::clone(&search),
             Arc::clone(&store) as Arc<dyn SearchSource>,
         )),
+        Arc::new(veilgram_moderation::AutoModerator::new(
+            Arc::clone(&store) as Arc<dyn veilgram_core::ports::ModerationStore>,
+            Arc::clone(&app.classifier),
+        )),
     ];
     if roles.consumers {
         for handler in consumers {

@@ -30,6 +30,10 @@ pub struct CommentRecord {
     pub reply_count: i64,
     pub liked_by_me: bool,
     pub created_at: Timestamp,
+    /// `visible`, `warned` (shown behind a notice) or `hidden` (only its author sees it).
+    pub moderation_state: String,
+    /// Why it is warned or hidden: a category (`profanity`, …) or `moderator`.
+    pub moderation_reason: Option<String>,
 }
 
 /// Where a new comment goes, as the store resolved it.

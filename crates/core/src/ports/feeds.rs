@@ -32,8 +32,8 @@ pub struct AuthorByline {
 /// What a viewer's relations to a page of posts are (see `FeedStore::viewer_facts`).
 #[derive(Clone, Debug, Default)]
 pub struct ViewerFacts {
-    /// The moderation state of each of the posts that still exists.
-    pub moderation: IdMap<PostId, String>,
+    /// The moderation state and reason of each of the posts that still exists.
+    pub moderation: IdMap<PostId, (String, Option<String>)>,
     /// Active authors only: a post by anyone else is not shown.
     pub bylines: IdMap<UserId, AuthorByline>,
     pub liked: IdSet<PostId>,

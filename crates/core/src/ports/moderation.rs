@@ -10,6 +10,8 @@ pub enum ModerationAction {
     Dismiss,
     /// A post stays for its author but nobody else sees it (a comment is deleted instead).
     Hide,
+    /// The content is shown behind a notice with the reason (the reader taps through).
+    Warn,
     /// The content is deleted as its author could delete it.
     Delete,
     /// The author's account is hidden, signed out everywhere and cannot sign in again.
@@ -21,15 +23,22 @@ impl ModerationAction {
         match self {
             Self::Dismiss => "dismiss",
             Self::Hide => "hide",
+            Self::Warn => "warn",
             Self::Delete => "delete",
             Self::SuspendAuthor => "suspend_author",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Dismiss, Self::Hide, Self::Delete, Self::SuspendAuthor]
-            .into_iter()
-            .find(|action| action.as_str() == text)
+        [
+            Self::Dismiss,
+            Self::Hide,
+            Self::Warn,
+            Self::Delete,
+            Self::SuspendAuthor,
+        ]
+        .into_iter()
+        .find(|action| action.as_str() == text)
     }
 }
 
@@ -54,6 +63,68 @@ pub struct ReportGroup {
     /// How many reports gave each reason.
     pub reasons: Vec<(String, i64)>,
     pub first_reported_at: Timestamp,
+}
+
+/// What automatic moderation does about a post or comment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutomaticAction {
+    /// Nothing wrong (a warning the system gave an earlier version is lifted).
+    Allow,
+    /// Shown, and put in the moderators' queue.
+    Queue,
+    /// Shown behind a notice with the category.
+    Warn,
+    /// Hidden from everyone but its author, and put in the moderators' queue.
+    Hide,
+}
+
+impl AutomaticAction {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Queue => "queue",
+            Self::Warn => "warn",
+            Self::Hide => "hide",
+        }
+    }
+}
+
+/// A classifier's decision about a post or comment, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AutomaticDecision {
+    pub action: AutomaticAction,
+    /// `slur`, `profanity`, `toxicity` (empty for `Allow`).
+    pub category: String,
+    /// The keyword list or model that decided (`ko-profanity`, `en-profanity-model`, …).
+    pub rule: String,
+    pub score: f64,
+}
+
+/// A post or comment as automatic moderation reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModeratedContent {
+    pub target: ReportTarget,
+    pub text: String,
+    /// `visible`, `warned` or `hidden`.
+    pub state: String,
+}
+
+/// One entry of the moderation log: a decision about a post or comment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModerationLogEntry {
+    /// Time-ordered: what the log pages by.
+    pub id: uuid::Uuid,
+    pub post_id: PostId,
+    pub comment_id: Option<CommentId>,
+    /// An automatic action (`queue`, `warn`, `hide`, `allow`) or a moderator's.
+    pub decision: String,
+    pub category: Option<String>,
+    pub rule: Option<String>,
+    pub score: Option<f64>,
+    /// Whether the system decided (otherwise a moderator, who is never named).
+    pub by_system: bool,
+    pub created_at: Timestamp,
 }
 
 #[async_trait]
@@ -86,4 +157,31 @@ pub trait ModerationStore: Send + Sync {
         now: Timestamp,
         event: &EventEnvelope,
     ) -> Result<Vec<Revocation>, StoreError>;
+
+    /// The post (`comment_id` None) or comment as it is now; None if it is gone.
+    async fn content(
+        &self,
+        post_id: PostId,
+        comment_id: Option<CommentId>,
+    ) -> Result<Option<ModeratedContent>, StoreError>;
+
+    /// In one transaction, applies an automatic decision to what `content` read: `Warn` marks
+    /// a visible item warned, `Hide` hides it and files a report of the system's own (once per
+    /// item while one is open), `Queue` only files the report, `Allow` lifts a warning; logs
+    /// what changed or asks for review, and appends `event` if the item's state changed.
+    /// Returns whether it did.
+    async fn decide(
+        &self,
+        target: &ReportTarget,
+        decision: &AutomaticDecision,
+        now: Timestamp,
+        event: &EventEnvelope,
+    ) -> Result<bool, StoreError>;
+
+    /// The moderation log, newest first, before the entry `before`.
+    async fn moderation_log(
+        &self,
+        before: Option<uuid::Uuid>,
+        limit: i64,
+    ) -> Result<Vec<ModerationLogEntry>, StoreError>;
 }

@@ -196,7 +196,10 @@ pub struct PostRecord {
     pub liked_by_me: bool,
     pub created_at: Timestamp,
     pub edited_at: Option<Timestamp>,
+    /// `visible`, `warned` (shown behind a notice) or `hidden` (only its author sees it).
     pub moderation_state: String,
+    /// Why it is warned or hidden: a category (`profanity`, …) or `moderator`.
+    pub moderation_reason: Option<String>,
 }
 
 /// Whether a write changed anything (idempotent operations answer the same either way).

@@ -19,10 +19,12 @@ use veilgram_core::ports::{ModerationAction, ReportGroup};
 use veilgram_core::{AddressBlockId, ReportId, Timestamp};
 
 const QUEUE: &str = "reports";
+const LOG: &str = "moderation-log";
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(open_reports))
+        .routes(routes!(moderation_log))
         .routes(routes!(resolve_report))
         .routes(routes!(address_blocks, block_network))
         .routes(routes!(lift_block))
@@ -41,7 +43,8 @@ pub struct ReportGroupView {
     /// The reported text.
     text: String,
     reports: i64,
-    /// Reports per reason (`spam`, `abuse`, `nsfw`, `other`).
+    /// Reports per reason (`spam`, `abuse`, `nsfw`, `other`; `automatic` for automatic
+    /// moderation's own, whose rule and score the moderation log gives).
     reasons: BTreeMap<String, i64>,
     first_reported_at: String,
 }
@@ -101,10 +104,93 @@ async fn open_reports(
     Ok(Json(ReportQueuePage { items, next_cursor }))
 }
 
+/// One decision about a post or comment, automatic or a moderator's (never which moderator).
+#[derive(Serialize, ToSchema)]
+pub struct ModerationLogView {
+    #[schema(format = Uuid)]
+    id: String,
+    /// `post` or `comment`.
+    target_kind: String,
+    #[schema(format = Uuid)]
+    post_id: String,
+    comment_id: Option<String>,
+    /// Automatic: `queue`, `warn`, `hide`, or `allow` (a warning lifted by an edit); a
+    /// moderator's: `dismiss`, `hide`, `warn`, `delete`, `suspend_author`.
+    decision: String,
+    /// `slur`, `profanity` or `toxicity` (automatic decisions).
+    category: Option<String>,
+    /// The keyword list or model that decided (automatic decisions).
+    rule: Option<String>,
+    /// The classifier's score, 0 to 1 (automatic decisions).
+    score: Option<f64>,
+    /// `system` or `moderator`.
+    by: String,
+    created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ModerationLogPage {
+    items: Vec<ModerationLogView>,
+    next_cursor: Option<String>,
+}
+
+/// The moderation log, newest first: every automatic decision that changed something or asks
+/// for review, and every moderator's decision.
+#[utoipa::path(
+    get, path = "/api/v1/admin/moderation-log", tag = "moderation", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = ModerationLogPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+async fn moderation_log(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<ModerationLogPage>, ApiError> {
+    let limit = page.limit()?;
+    let before: Option<uuid::Uuid> = page
+        .cursor
+        .as_deref()
+        .map(|raw| cursor::decode_id(&state, LOG, raw))
+        .transpose()?;
+    let entries = state
+        .moderation
+        .log(caller.user_id, before, limit + 1)
+        .await?;
+    let (entries, next_cursor) =
+        cursor::page(&state, LOG, entries, limit, |entry| entry.id.to_string());
+    let items = entries
+        .into_iter()
+        .map(|entry| ModerationLogView {
+            id: entry.id.to_string(),
+            target_kind: if entry.comment_id.is_some() {
+                "comment"
+            } else {
+                "post"
+            }
+            .to_owned(),
+            post_id: entry.post_id.to_string(),
+            comment_id: entry.comment_id.map(|id| id.to_string()),
+            decision: entry.decision,
+            category: entry.category,
+            rule: entry.rule,
+            score: entry.score,
+            by: if entry.by_system {
+                "system"
+            } else {
+                "moderator"
+            }
+            .to_owned(),
+            created_at: entry.created_at.to_rfc3339(),
+        })
+        .collect();
+    Ok(Json(ModerationLogPage { items, next_cursor }))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveRequest {
-    /// `dismiss`, `hide` (a post; a comment is deleted), `delete` or `suspend_author`.
+    /// `dismiss` (nothing wrong: a warning or an automatic hide is lifted), `hide` (a post; a
+    /// comment is deleted), `warn` (shown behind a notice), `delete` or `suspend_author`.
     action: String,
 }
 

@@ -68,6 +68,7 @@ pub struct CommentView {
     #[schema(no_recursion)]
     replies: Option<Vec<CommentView>>,
     created_at: String,
+    moderation: crate::routes::posts::ModerationView,
 }
 
 impl CommentView {
@@ -106,6 +107,10 @@ impl CommentView {
                     .collect()
             }),
             created_at: comment.created_at.to_rfc3339(),
+            moderation: crate::routes::posts::ModerationView::of(
+                comment.moderation_state,
+                comment.moderation_reason,
+            ),
         }
     }
 }

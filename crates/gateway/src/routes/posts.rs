@@ -40,8 +40,24 @@ pub struct AuthorView {
 
 #[derive(Serialize, ToSchema)]
 pub struct ModerationView {
-    /// `visible`, `warned` or `hidden`.
+    /// `visible`, `warned` (shown behind a notice with the reason, which the reader taps
+    /// through) or `hidden` (pending review: only its author sees it).
     state: String,
+    /// Why it is warned or hidden: `slur`, `profanity` or `toxicity` (automatic moderation),
+    /// or `moderator`; absent while visible.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl ModerationView {
+    pub fn of(state: String, reason: Option<String>) -> Self {
+        let reason = if state == "visible" {
+            None
+        } else {
+            Some(reason.unwrap_or_else(|| "moderator".to_owned()))
+        };
+        Self { state, reason }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -84,9 +100,7 @@ impl From<PostRecord> for PostView {
             liked_by_me: post.liked_by_me,
             created_at: post.created_at.to_rfc3339(),
             edited_at: post.edited_at.map(|at| at.to_rfc3339()),
-            moderation: ModerationView {
-                state: post.moderation_state,
-            },
+            moderation: ModerationView::of(post.moderation_state, post.moderation_reason),
         }
     }
 }

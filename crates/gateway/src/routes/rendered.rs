@@ -102,6 +102,7 @@ mod tests {
             created_at: Timestamp::from_millis(1_790_000_000_123),
             edited_at: None,
             moderation_state: "visible".to_owned(),
+            moderation_reason: None,
         }
     }
 

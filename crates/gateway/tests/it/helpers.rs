@@ -304,6 +304,13 @@ impl TestApp {
             Arc::clone(&self.store) as Arc<dyn PollStore>,
             self.feeds.settings().fan_out_limit,
         );
+        let moderator = veilgram_moderation::AutoModerator::new(
+            Arc::clone(&self.store) as Arc<dyn veilgram_core::ports::ModerationStore>,
+            Arc::clone(&self.app.classifier),
+        );
+        while veilgram_events::relay_once(self.store.as_ref(), self.store.as_ref()).await? > 0 {}
+        // Automatic moderation first: its decisions are events the others then handle.
+        while veilgram_events::consume_once(self.store.as_ref(), &moderator).await? > 0 {}
         while veilgram_events::relay_once(self.store.as_ref(), self.store.as_ref()).await? > 0 {}
         while veilgram_events::consume_once(self.store.as_ref(), &fanout).await? > 0 {}
         while veilgram_events::consume_once(self.store.as_ref(), &notifications).await? > 0 {}

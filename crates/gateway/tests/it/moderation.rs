@@ -481,7 +481,231 @@ async fn the_worst_text_is_refused_at_the_write_and_nothing_is_stored(database: 
         .contains("profanity"));
 }
 
+async fn moderation_of(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
+    let answer = app.get(path, Some(token)).await;
+    (answer.status, answer.body["moderation"].clone())
+}
+
+async fn log_entries(app: &TestApp, token: &str) -> Vec<Value> {
+    let answer = app
+        .get("/api/v1/admin/moderation-log?limit=50", Some(token))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    answer.body["items"].as_array().unwrap().clone()
+}
+
+/// What is written is classified after the write, by the system: profanity is warned about
+/// (with the reason, for every reader), an edit that cleans it lifts the warning, and every
+/// decision is in the moderators' log with its rule and score.
+async fn automatic_moderation_warns_and_an_edit_lifts_it(database: &TestDatabase) {
+    use axum::http::Method;
+    let app = TestApp::new(database).await;
+    let author = app.signup(None).await;
+    let reader = app.signup(None).await;
+    let judge = moderator(&app).await;
+    let post = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "시 1 발 진짜 짜증나" }),
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(post.status, StatusCode::CREATED, "{}", post.text);
+    assert_eq!(post.body["moderation"], json!({ "state": "visible" }));
+    let path = format!("/api/v1/posts/{}", post.body["id"].as_str().unwrap());
+    app.drain_events().await;
+    assert_eq!(
+        moderation_of(&app, &path, &reader.access_token).await,
+        (
+            StatusCode::OK,
+            json!({ "state": "warned", "reason": "profanity" })
+        )
+    );
+    assert_eq!(
+        notification_types(&app, &author).await,
+        vec![json!(["moderation", post.body["id"], null])]
+    );
+    let log = log_entries(&app, &judge.access_token).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["decision"], "warn");
+    assert_eq!(log[0]["category"], "profanity");
+    assert_eq!(log[0]["rule"], "ko-profanity");
+    assert_eq!(log[0]["score"], 1.0);
+    assert_eq!(log[0]["by"], "system");
+    assert_eq!(log[0]["post_id"], post.body["id"]);
+    // Warned, not queued: nothing for the moderators to judge.
+    assert_eq!(
+        queue(&app, "", &judge.access_token).await["items"],
+        json!([])
+    );
+    // Redelivered events change nothing.
+    app.drain_events().await;
+    assert_eq!(log_entries(&app, &judge.access_token).await.len(), 1);
+
+    let edit = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({ "text": "좋은 하루 보내세요" })),
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(edit.status, StatusCode::OK, "{}", edit.text);
+    app.drain_events().await;
+    assert_eq!(
+        moderation_of(&app, &path, &reader.access_token).await,
+        (StatusCode::OK, json!({ "state": "visible" }))
+    );
+    let log = log_entries(&app, &judge.access_token).await;
+    assert_eq!(log[0]["decision"], "allow", "newest first: {log:?}");
+    // The log is for moderators only.
+    let refused = app
+        .get("/api/v1/admin/moderation-log", Some(&reader.access_token))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+/// Under a policy that hides toxicity and queues profanity: a toxic post is hidden from
+/// everyone but its author (who sees why) and waits in the queue, where a moderator's dismissal
+/// shows it again; a toxic comment is hidden the same way; queued profanity stays visible.
+async fn automatic_moderation_hides_pending_review(database: &TestDatabase) {
+    let app = TestApp::with_options(
+        database,
+        crate::helpers::Options {
+            moderation: veilgram_classify::Policy::parse("toxicity=hide,profanity=queue").unwrap(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let author = app.signup(None).await;
+    let reader = app.signup(None).await;
+    let judge = moderator(&app).await;
+    let toxic = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "you are a stupid idiot, shut up" }),
+            Some(&author.access_token),
+        )
+        .await;
+    let toxic_id = toxic.body["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/posts/{toxic_id}");
+    let queued = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "시 1 발 진짜" }),
+            Some(&author.access_token),
+        )
+        .await;
+    let queued_id = queued.body["id"].as_str().unwrap().to_owned();
+    let clean = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "오늘 날씨가 좋네요" }),
+            Some(&author.access_token),
+        )
+        .await;
+    let clean_id = clean.body["id"].as_str().unwrap().to_owned();
+    let comment = app
+        .post(
+            &format!("/api/v1/posts/{clean_id}/comments"),
+            json!({ "text": "shut up you stupid idiot" }),
+            Some(&reader.access_token),
+        )
+        .await;
+    assert_eq!(comment.status, StatusCode::CREATED, "{}", comment.text);
+    app.drain_events().await;
+
+    assert_eq!(
+        app.get(&path, Some(&reader.access_token)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        moderation_of(&app, &path, &author.access_token).await,
+        (
+            StatusCode::OK,
+            json!({ "state": "hidden", "reason": "toxicity" })
+        )
+    );
+    assert_eq!(
+        moderation_of(
+            &app,
+            &format!("/api/v1/posts/{queued_id}"),
+            &reader.access_token
+        )
+        .await,
+        (StatusCode::OK, json!({ "state": "visible" }))
+    );
+    let comments_path = format!("/api/v1/posts/{clean_id}/comments");
+    let seen_by_author = app.get(&comments_path, Some(&author.access_token)).await;
+    assert_eq!(
+        seen_by_author.body["items"],
+        json!([]),
+        "hidden from others"
+    );
+    let seen_by_writer = app.get(&comments_path, Some(&reader.access_token)).await;
+    assert_eq!(
+        seen_by_writer.body["items"][0]["moderation"],
+        json!({ "state": "hidden", "reason": "toxicity" })
+    );
+
+    let groups = queue(&app, "", &judge.access_token).await["items"].clone();
+    let queued_targets: Vec<(&str, &str)> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|group| {
+            assert_eq!(group["reasons"], json!({ "automatic": 1 }));
+            (
+                group["target_kind"].as_str().unwrap(),
+                group["post_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        queued_targets,
+        vec![
+            ("post", toxic_id.as_str()),
+            ("post", queued_id.as_str()),
+            ("comment", clean_id.as_str())
+        ]
+    );
+    let toxic_group = groups[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        resolve(&app, &toxic_group, "dismiss", &judge.access_token).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        moderation_of(&app, &path, &reader.access_token).await,
+        (StatusCode::OK, json!({ "state": "visible" })),
+        "a dismissal shows it again"
+    );
+    let log = log_entries(&app, &judge.access_token).await;
+    assert_eq!(
+        (log[0]["decision"].as_str(), log[0]["by"].as_str()),
+        (Some("dismiss"), Some("moderator"))
+    );
+    let automatic: Vec<(&str, &str)> = log[1..]
+        .iter()
+        .map(|entry| {
+            (
+                entry["decision"].as_str().unwrap(),
+                entry["category"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        automatic,
+        vec![
+            ("hide", "toxicity"),
+            ("queue", "profanity"),
+            ("hide", "toxicity")
+        ]
+    );
+}
+
 veilgram_testkit::for_each_engine!(
+    automatic_moderation_warns_and_an_edit_lifts_it,
+    automatic_moderation_hides_pending_review,
     the_worst_text_is_refused_at_the_write_and_nothing_is_stored,
     the_system_moderates_without_a_moderator_account,
     moderators_work_through_grouped_reports,
