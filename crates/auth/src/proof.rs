@@ -206,7 +206,8 @@ impl ProofOfWork {
         if claims.purpose != purpose {
             return Err(ProofError::Forged);
         }
-        if now.as_millis() > claims.exp {
+        // `exp` is the first instant it is no longer good (a challenge that lives no time never is).
+        if now.as_millis() >= claims.exp {
             return Err(ProofError::Expired);
         }
         let salt = URL_SAFE_NO_PAD
