@@ -202,6 +202,14 @@ impl From<veilgram_moderation::ModerationError> for ApiError {
         match error {
             ModerationError::NotModerator => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             ModerationError::NotFound => Self::not_found("report"),
+            ModerationError::ContentNotFound => Self::not_found("post or comment"),
+            ModerationError::NothingToAppeal => {
+                Self::new(StatusCode::CONFLICT, "nothing_to_appeal", message)
+            }
+            ModerationError::AlreadyAppealed => {
+                Self::new(StatusCode::CONFLICT, "already_appealed", message)
+            }
+            ModerationError::NoteTooLong => Self::invalid_field("note", message),
             ModerationError::Store(error) => error.into(),
         }
     }

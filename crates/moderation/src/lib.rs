@@ -25,6 +25,8 @@ use veilgram_core::ports::{
 use veilgram_core::{ReportId, StoreError, Timestamp, UserId};
 
 pub const MODERATOR: &str = "moderator";
+/// The longest note an appeal may carry.
+pub const MAX_APPEAL_NOTE_CHARS: usize = 500;
 /// The consumer group of automatic moderation.
 pub const MODERATION_GROUP: &str = "moderation";
 pub const MEMBER: &str = "member";
@@ -35,6 +37,14 @@ pub enum ModerationError {
     NotModerator,
     #[error("no open report with this id")]
     NotFound,
+    #[error("no such post or comment of yours")]
+    ContentNotFound,
+    #[error("it is neither warned nor hidden: there is nothing to appeal")]
+    NothingToAppeal,
+    #[error("this decision was appealed already")]
+    AlreadyAppealed,
+    #[error("note must be at most {MAX_APPEAL_NOTE_CHARS} characters")]
+    NoteTooLong,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -107,6 +117,31 @@ impl ModerationService {
         match action {
             ModerationAction::Hide if target.comment_id.is_some() => ModerationAction::Delete,
             other => other,
+        }
+    }
+
+    /// The author's appeal of the warning or hide on their post or comment, once per decision:
+    /// it lands in the moderators' queue.
+    pub async fn appeal(
+        &self,
+        author: UserId,
+        content: veilgram_core::ports::ContentRef,
+        note: Option<&str>,
+    ) -> Result<(), ModerationError> {
+        use veilgram_core::ports::Appealed;
+        let note = note.map(str::trim).filter(|note| !note.is_empty());
+        if note.is_some_and(|note| note.chars().count() > MAX_APPEAL_NOTE_CHARS) {
+            return Err(ModerationError::NoteTooLong);
+        }
+        match self
+            .store
+            .appeal(content, author, note, Timestamp::now())
+            .await?
+        {
+            Appealed::Filed => Ok(()),
+            Appealed::AlreadyAppealed => Err(ModerationError::AlreadyAppealed),
+            Appealed::NothingToAppeal => Err(ModerationError::NothingToAppeal),
+            Appealed::NotFound => Err(ModerationError::ContentNotFound),
         }
     }
 

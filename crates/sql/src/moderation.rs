@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use veilgram_core::events::EventEnvelope;
 use veilgram_core::ports::{
-    Actor, AutomaticAction, AutomaticDecision, ModeratedContent, ModerationAction,
-    ModerationLogEntry, ModerationStore, ReportGroup, ReportTarget, Revocation,
+    Actor, Appealed, AutomaticAction, AutomaticDecision, ContentRef, ModeratedContent,
+    ModerationAction, ModerationLogEntry, ModerationStore, ReportGroup, ReportTarget, Revocation,
 };
 use veilgram_core::{CommentId, PostId, ReportId, StoreError, Timestamp, UserId};
 
@@ -457,6 +457,78 @@ impl ModerationStore for SqlStore {
         }
         transaction.commit().await?;
         Ok(changed)
+    }
+
+    async fn appeal(
+        &self,
+        content: ContentRef,
+        author: UserId,
+        note: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Appealed, StoreError> {
+        let (kind, table, id, alive) = match content {
+            ContentRef::Post(post) => ("post", "posts", post.to_string(), ""),
+            ContentRef::Comment(comment) => (
+                "comment",
+                "comments",
+                comment.to_string(),
+                " AND deleted_at IS NULL",
+            ),
+        };
+        let mut transaction = self.begin_write().await?;
+        let Some(state) = sqlx::query_scalar::<_, String>(&format!(
+            "SELECT moderation_state FROM {table} WHERE id = $1 AND author_id = $2{alive}"
+        ))
+        .bind(&id)
+        .bind(author.to_string())
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(translate)?
+        else {
+            return Ok(Appealed::NotFound);
+        };
+        if state == "visible" {
+            return Ok(Appealed::NothingToAppeal);
+        }
+        // The decision standing: the newest warning or hide logged (none for one made before
+        // there was a log: that one is appealed as '').
+        let decision: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM moderation_log WHERE target_kind = $1 AND target_id = $2              AND decision IN ('warn', 'hide') ORDER BY id DESC LIMIT 1",
+        )
+        .bind(kind)
+        .bind(&id)
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        let decision = decision.unwrap_or_else(|| format!("{kind}:{id}"));
+        let filed = sqlx::query(
+            "INSERT INTO appeals (decision_id, target_kind, target_id, author_id, note, created_at)              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(&decision)
+        .bind(kind)
+        .bind(&id)
+        .bind(author.to_string())
+        .bind(note)
+        .bind(now.as_millis())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        if filed.rows_affected() == 0 {
+            return Ok(Appealed::AlreadyAppealed);
+        }
+        sqlx::query(
+            "INSERT INTO reports (id, target_kind, target_id, reporter_id, reason, note, created_at)              VALUES ($1, $2, $3, NULL, 'appeal', $4, $5)",
+        )
+        .bind(ReportId::generate().to_string())
+        .bind(kind)
+        .bind(&id)
+        .bind(note)
+        .bind(now.as_millis())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        transaction.commit().await?;
+        Ok(Appealed::Filed)
     }
 
     async fn moderation_log(

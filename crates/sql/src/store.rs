@@ -85,6 +85,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "automatic_moderation",
         sql: include_str!("../migrations/0013_automatic_moderation.sql"),
     },
+    Migration {
+        version: 14,
+        name: "appeals",
+        sql: include_str!("../migrations/0014_appeals.sql"),
+    },
 ];
 
 /// The migrations' two dialect words, spelled for `engine`: byte strings and an auto-numbered

@@ -127,6 +127,26 @@ pub struct ModerationLogEntry {
     pub created_at: Timestamp,
 }
 
+/// A post or a comment, by its own id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContentRef {
+    Post(PostId),
+    Comment(CommentId),
+}
+
+/// What became of an appeal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Appealed {
+    /// It is in the moderators' queue.
+    Filed,
+    /// This decision was appealed before.
+    AlreadyAppealed,
+    /// The item is neither warned nor hidden.
+    NothingToAppeal,
+    /// No such post or comment of the caller's.
+    NotFound,
+}
+
 #[async_trait]
 pub trait ModerationStore: Send + Sync {
     /// `member` or `moderator`; None for an account that does not exist.
@@ -177,6 +197,17 @@ pub trait ModerationStore: Send + Sync {
         now: Timestamp,
         event: &EventEnvelope,
     ) -> Result<bool, StoreError>;
+
+    /// In one transaction: the author's appeal of the decision standing on their warned or
+    /// hidden post or comment (once per decision), and a report of it (no reporter, reason
+    /// `appeal`, the note) in the moderators' queue.
+    async fn appeal(
+        &self,
+        content: ContentRef,
+        author: UserId,
+        note: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Appealed, StoreError>;
 
     /// The moderation log, newest first, before the entry `before`.
     async fn moderation_log(

@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_comment))
         .routes(routes!(like_comment, unlike_comment))
         .routes(routes!(report_comment))
+        .routes(routes!(appeal_comment))
         .routes(routes!(block_comment_author))
         .routes(routes!(alias_blocks))
         .routes(routes!(unblock_alias))
@@ -295,6 +296,25 @@ async fn unlike_comment(
         .unlike(comment_id(&id)?, caller.user_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The writer appeals the warning or hide on their comment (once per decision): it lands in
+/// the moderators' queue.
+#[utoipa::path(post, path = "/api/v1/comments/{id}/appeal", tag = "comments", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)), request_body = crate::routes::posts::AppealRequest,
+    responses((status = 202), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn appeal_comment(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(request): ApiJson<crate::routes::posts::AppealRequest>,
+) -> Result<StatusCode, ApiError> {
+    let content = veilgram_core::ports::ContentRef::Comment(comment_id(&id)?);
+    state
+        .moderation
+        .appeal(caller.user_id, content, request.note.as_deref())
+        .await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// Reports a comment to the moderators.

@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(user_posts))
         .routes(routes!(like_post, unlike_post))
         .routes(routes!(report_post))
+        .routes(routes!(appeal_post))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -344,6 +345,35 @@ async fn unlike_post(
     state.posts.unlike(post_id(&id)?, caller.user_id).await?;
     state.accounts_changed(&[caller.user_id]).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Why the author asks the moderators to look again.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AppealRequest {
+    /// Up to 500 characters.
+    pub note: Option<String>,
+}
+
+/// The author appeals the warning or hide on their post (once per decision): it lands in the
+/// moderators' queue.
+#[utoipa::path(
+    post, path = "/api/v1/posts/{id}/appeal", tag = "posts", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)), request_body = AppealRequest,
+    responses((status = 202), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+async fn appeal_post(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(request): ApiJson<AppealRequest>,
+) -> Result<StatusCode, ApiError> {
+    let content = veilgram_core::ports::ContentRef::Post(post_id(&id)?);
+    state
+        .moderation
+        .appeal(caller.user_id, content, request.note.as_deref())
+        .await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// Reports a post to the moderators.

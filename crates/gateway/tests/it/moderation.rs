@@ -542,6 +542,40 @@ async fn automatic_moderation_warns_and_an_edit_lifts_it(database: &TestDatabase
     app.drain_events().await;
     assert_eq!(log_entries(&app, &judge.access_token).await.len(), 1);
 
+    // The author appeals, once per decision; nobody else can, and a note has a limit.
+    let appeal = format!("{path}/appeal");
+    let long_note = "가".repeat(501);
+    let too_long = app
+        .post(
+            &appeal,
+            json!({ "note": long_note }),
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(too_long.status, StatusCode::BAD_REQUEST);
+    assert_eq!(too_long.body["error"]["field"], "note");
+    let foreign = app
+        .post(&appeal, json!({}), Some(&reader.access_token))
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    let filed = app
+        .post(
+            &appeal,
+            json!({ "note": "욕이 아니라 인용이에요" }),
+            Some(&author.access_token),
+        )
+        .await;
+    assert_eq!(filed.status, StatusCode::ACCEPTED, "{}", filed.text);
+    let again = app
+        .post(&appeal, json!({}), Some(&author.access_token))
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.body["error"]["code"], "already_appealed");
+    let groups = queue(&app, "", &judge.access_token).await["items"].clone();
+    assert_eq!(groups[0]["post_id"], post.body["id"]);
+    assert_eq!(groups[0]["reasons"], json!({ "appeal": 1 }));
+    assert_eq!(groups.as_array().unwrap().len(), 1);
+
     let edit = app
         .call(
             Method::PATCH,
@@ -558,6 +592,11 @@ async fn automatic_moderation_warns_and_an_edit_lifts_it(database: &TestDatabase
     );
     let log = log_entries(&app, &judge.access_token).await;
     assert_eq!(log[0]["decision"], "allow", "newest first: {log:?}");
+    let nothing = app
+        .post(&appeal, json!({}), Some(&author.access_token))
+        .await;
+    assert_eq!(nothing.status, StatusCode::CONFLICT);
+    assert_eq!(nothing.body["error"]["code"], "nothing_to_appeal");
     // The log is for moderators only.
     let refused = app
         .get("/api/v1/admin/moderation-log", Some(&reader.access_token))
@@ -647,6 +686,15 @@ async fn automatic_moderation_hides_pending_review(database: &TestDatabase) {
         seen_by_writer.body["items"][0]["moderation"],
         json!({ "state": "hidden", "reason": "toxicity" })
     );
+    let comment_id = comment.body["id"].as_str().unwrap();
+    let appealed = app
+        .post(
+            &format!("/api/v1/comments/{comment_id}/appeal"),
+            json!({}),
+            Some(&reader.access_token),
+        )
+        .await;
+    assert_eq!(appealed.status, StatusCode::ACCEPTED, "{}", appealed.text);
 
     let groups = queue(&app, "", &judge.access_token).await["items"].clone();
     let queued_targets: Vec<(&str, &str)> = groups
@@ -654,7 +702,13 @@ async fn automatic_moderation_hides_pending_review(database: &TestDatabase) {
         .unwrap()
         .iter()
         .map(|group| {
-            assert_eq!(group["reasons"], json!({ "automatic": 1 }));
+            let appealed = group["target_kind"] == "comment";
+            let reasons = if appealed {
+                json!({ "appeal": 1, "automatic": 1 })
+            } else {
+                json!({ "automatic": 1 })
+            };
+            assert_eq!(group["reasons"], reasons);
             (
                 group["target_kind"].as_str().unwrap(),
                 group["post_id"].as_str().unwrap(),

@@ -122,6 +122,41 @@ function likeButton(kind, item, onChange) {
   return { button, render };
 }
 
+/**
+ * What moderation decided about a post or comment (`kind`: "posts" or "comments"), around its
+ * `content` nodes: readers get warned content behind a notice with the reason and a "Show
+ * anyway" control; its author is told why it is warned or hidden, and may appeal once.
+ */
+function moderated(item, kind, mine, content) {
+  const state = item.moderation?.state ?? "visible";
+  if (state === "visible") return content;
+  const reason = t(`moderation_reason_${item.moderation.reason ?? "moderator"}`);
+  const notice = h("div", { class: "warning stack", role: "note", "data-testid": "moderation-notice" });
+  if (mine) {
+    const appeal = h("button", { type: "button", class: "quiet", "data-testid": "appeal", onclick: async () => {
+      if (!(await confirmDialog(t("appeal_confirm"), t("appeal")))) return;
+      appeal.disabled = true;
+      try {
+        await api("POST", `/${kind}/${item.id}/appeal`, { body: {} });
+        toast(t("appealed"));
+        appeal.remove();
+      } catch (error) {
+        appeal.disabled = false;
+        toast(errorText(error));
+      }
+    } }, t("appeal"));
+    notice.append(h("p", {}, t(state === "hidden" ? "moderation_hidden_own" : "moderation_warned_own", { reason })), appeal);
+    return [notice, ...content];
+  }
+  const veiled = h("div", { hidden: true, "data-testid": "veiled" }, content);
+  notice.append(h("p", {}, t("moderation_warned_reason", { reason })),
+    h("button", { type: "button", class: "quiet", "data-testid": "show-anyway", onclick: () => {
+      veiled.hidden = false;
+      notice.remove();
+    } }, t("show_anyway")));
+  return [notice, veiled];
+}
+
 /** A post as a card; `detail` shows it whole on its own page. */
 export function postCard(post, { detail = false } = {}) {
   const cleanups = [];
@@ -150,9 +185,10 @@ export function postCard(post, { detail = false } = {}) {
         post.visibility === "followers" ? h("span", { class: "pill" }, t("visibility_followers")) : null,
         post.anonymous_thread ? h("span", { class: "pill" }, t("anonymous_thread")) : null,
         post.edited_at ? h("span", { class: "muted" }, t("edited")) : null))),
-    post.moderation?.state === "warned" ? h("p", { class: "warning" }, t("moderation_warned")) : null,
-    h("p", { class: detail ? "text full" : "text" }, richText(post.text)),
-    mediaGrid(post.media),
+    moderated(post, "posts", mine, [
+      h("p", { class: detail ? "text full" : "text" }, richText(post.text)),
+      mediaGrid(post.media),
+    ]),
     poll?.node,
     menu);
   const update = (data) => {
@@ -187,7 +223,9 @@ function commentNode(comment, post, onReply, depth = 0) {
   return h("div", { class: "comment", "data-testid": "comment", "data-comment-id": comment.id },
     h("div", { class: "comment-head" }, avatar(comment.author), authorName(comment.author),
       h("time", { datetime: comment.created_at, title: absolute(comment.created_at), class: "muted" }, relative(comment.created_at))),
-    h("p", { class: comment.deleted ? "text muted" : "text" }, comment.deleted ? t("comment_deleted") : richText(comment.text)),
+    comment.deleted
+      ? h("p", { class: "text muted" }, t("comment_deleted"))
+      : moderated(comment, "comments", comment.author?.id === me, [h("p", { class: "text" }, richText(comment.text))]),
     comment.deleted ? null : h("div", { class: "actions" }, like.button,
       h("button", { type: "button", class: "quiet", onclick: () => onReply(comment) }, t("reply")),
       h("button", { type: "button", class: "quiet", onclick: () => report("comments", comment.id) }, t("report")),

@@ -750,6 +750,66 @@ async fn the_page_reconnects_after_a_server_restart_and_catches_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_moderation_veils_a_post_and_its_author_appeals() {
+    let stage = Stage::new();
+    let shots = screenshots("automatic-moderation");
+    let alice = stage.browser("alice", "en-US").await;
+    let bora = stage.browser("bora", "ko-KR").await;
+    sign_up(&stage, &alice, "Alice").await;
+    sign_up(&stage, &bora, "Bora").await;
+    start_post(&stage, &alice, "시 1 발 오늘 진짜 짜증나는 날").await;
+    let post_id = publish(&alice).await;
+    // The decision comes after the write, from the consumer group: wait for it.
+    let path = format!("/api/v1/posts/{post_id}");
+    let warned = veilgram_testkit::poll_until(std::time::Duration::from_secs(10), || {
+        let (server, path) = (&stage.server, path.clone());
+        async move {
+            let (_, post) = server.request("GET", &path, None, None).await;
+            (post["moderation"]["state"] == "warned").then_some(())
+        }
+    })
+    .await;
+    assert!(warned.is_some(), "the post was never warned");
+
+    // A reader gets it behind a notice with the reason, and may show it anyway.
+    stage.open(&bora, &format!("/post/{post_id}")).await;
+    bora.wait_for_text("[data-testid=moderation-notice]", "욕설")
+        .await;
+    let veiled = bora
+        .script(
+            "return document.querySelector('[data-testid=veiled]').hidden",
+            json!([]),
+        )
+        .await;
+    assert_eq!(veiled, json!(true), "the text waits behind the notice");
+    bora.snap(&shots, "01-reader-warned").await;
+    bora.find("[data-testid=show-anyway]").await.click().await;
+    bora.wait_for_text("[data-testid=veiled]", "짜증나는").await;
+
+    // Its author is told why, and appeals once.
+    alice.reload().await;
+    alice
+        .wait_for_text(
+            "[data-testid=moderation-notice]",
+            "Readers see this behind a warning: profanity.",
+        )
+        .await;
+    alice.snap(&shots, "02-author-told").await;
+    alice.find("[data-testid=appeal]").await.click().await;
+    alice.find("[data-testid=confirm]").await.click().await;
+    alice
+        .wait_for_text("#toast", "Your appeal is with the moderators.")
+        .await;
+    let (status, _) = stage.server.request("GET", &path, None, None).await;
+    assert_eq!(status, 200);
+    for browser in [&alice, &bora] {
+        browser.assert_clean_console().await;
+    }
+    alice.quit().await;
+    bora.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moderator_hides_a_reported_post_and_its_author_is_told_live() {
     let stage = Stage::new();
     let shots = screenshots("moderation");
