@@ -669,12 +669,6 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    if matches!(arguments.suite.as_str(), "moderation" | "all") {
-        moderation::print(&arguments.beep, Duration::from_secs(arguments.duration))?;
-        if arguments.suite == "moderation" {
-            return Ok(());
-        }
-    }
     let binary = match &arguments.veilgram {
         Some(path) => path.clone(),
         None => std::env::current_exe()?.with_file_name("veilgram"),
@@ -684,6 +678,13 @@ async fn main() -> anyhow::Result<()> {
         "{} not found: build it with `cargo build --release -p veilgram`",
         binary.display()
     );
+    if matches!(arguments.suite.as_str(), "moderation" | "all") {
+        moderation::print(&arguments.beep, Duration::from_secs(arguments.duration))?;
+        moderation::print_decisions(&binary).await?;
+        if arguments.suite == "moderation" {
+            return Ok(());
+        }
+    }
     if matches!(arguments.suite.as_str(), "search" | "all") {
         let documents = std::sync::Arc::new(search::posts(arguments.search_posts));
         search::print(std::sync::Arc::clone(&documents)).await?;

@@ -2,7 +2,9 @@
 //! the latency per text, for the keyword rules alone (what a write runs) and for the whole
 //! classifier (keywords and both models); the Korean model's precision, recall and F1 on the
 //! BEEP! comments `train-korean` held out (toxic = `hate` or `offensive`), alone and with the
-//! keyword rules; and how many ordinary words and sentences are flagged (the target is none).
+//! keyword rules; how many ordinary words and sentences are flagged (the target is none); and,
+//! over HTTP ([`print_decisions`]), the time from a post's write to its decision under a load of
+//! posts.
 
 use crate::realtime::percentile;
 use std::time::{Duration, Instant};
@@ -60,6 +62,8 @@ pub fn print(beep: &std::path::Path, duration: Duration) -> anyhow::Result<()> {
     println!("\nmoderation: text classification (one thread, in process)");
     let started = Instant::now();
     let classifier = TextClassifier::bundled(Policy::default());
+    // The models are parsed on first use.
+    std::hint::black_box(classifier.classify("서울 hello"));
     let loaded = started.elapsed();
     let corpus = std::fs::read_to_string(beep)
         .map_err(|error| anyhow::anyhow!("{}: {error} (pass --beep)", beep.display()))?;
@@ -74,7 +78,7 @@ pub fn print(beep: &std::path::Path, duration: Duration) -> anyhow::Result<()> {
     println!("|{:-<54}|{:->16}|", "", "");
     println!(
         "| {:<52} | {:>11.0} ms |",
-        "loading the lists and models",
+        "loading the lists and models (first classification)",
         loaded.as_secs_f64() * 1e3
     );
     let keywords = timed(&texts, duration, |text| {
@@ -128,5 +132,107 @@ pub fn print(beep: &std::path::Path, duration: Duration) -> anyhow::Result<()> {
     for text in flagged {
         println!("|   {text:<50} | {:>14} |", "flagged");
     }
+    Ok(())
+}
+
+/// Posts written per second in the decision phase, and how many.
+const DECISION_RATE: u64 = 50;
+const DECISION_POSTS: usize = 300;
+
+/// Over HTTP: a `veilgram serve` takes `DECISION_POSTS` posts at `DECISION_RATE` per second,
+/// one in three with profanity (the default policy warns about it), and every warned post is
+/// read until its decision shows; the time from each write's answer to its decision.
+pub async fn print_decisions(binary: &std::path::PathBuf) -> anyhow::Result<()> {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::Request;
+    println!("\nmoderation: from a post's write to its decision (veilgram serve, SQLite)");
+    let directory = tempfile::tempdir()?;
+    let server = crate::start_server(binary, directory.path(), None, &[])?;
+    let address = server.address.clone();
+    let (status, account) = crate::search::call(
+        &address,
+        Request::post("/api/v1/auth/signup")
+            .header("host", &address)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(b"{}")))?,
+    )
+    .await?;
+    anyhow::ensure!(status == 201, "sign-up: {status}");
+    let token = format!(
+        "Bearer {}",
+        account["access_token"].as_str().unwrap_or_default()
+    );
+    let mut pace = tokio::time::interval(Duration::from_millis(1000 / DECISION_RATE));
+    let mut writes = Vec::new();
+    let mut waits = Vec::new();
+    for n in 0..DECISION_POSTS {
+        pace.tick().await;
+        let flagged = n % 3 == 0;
+        let text = if flagged {
+            format!("시 1 발 진짜 {n}번째 글")
+        } else {
+            format!("오늘 {n}번째 산책 기록 photo walk")
+        };
+        let body = serde_json::json!({ "text": text }).to_string();
+        let started = Instant::now();
+        let (status, post) = crate::search::call(
+            &address,
+            Request::post("/api/v1/posts")
+                .header("host", &address)
+                .header("authorization", &token)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))?,
+        )
+        .await?;
+        anyhow::ensure!(status == 201, "a post: {status}");
+        let written = Instant::now();
+        writes.push(written - started);
+        if !flagged {
+            continue;
+        }
+        let path = format!("/api/v1/posts/{}", post["id"].as_str().unwrap_or_default());
+        let (address, token) = (address.clone(), token.clone());
+        waits.push(tokio::spawn(async move {
+            loop {
+                let request = Request::get(&path)
+                    .header("host", &address)
+                    .header("authorization", &token)
+                    .body(Full::new(Bytes::new()))?;
+                let (_, post) = crate::search::call(&address, request).await?;
+                if post["moderation"]["state"] == "warned" {
+                    return anyhow::Ok(written.elapsed());
+                }
+                anyhow::ensure!(written.elapsed() < Duration::from_secs(30), "never decided");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }));
+    }
+    let mut decided = Vec::with_capacity(waits.len());
+    for wait in waits {
+        decided.push(wait.await??);
+    }
+    let ms = |latencies: &[Duration]| {
+        let mut ms: Vec<f64> = latencies.iter().map(|l| l.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        (percentile(&ms, 0.5), percentile(&ms, 0.99))
+    };
+    let (write_p50, write_p99) = ms(&writes);
+    let (p50, p99) = ms(&decided);
+    println!("| {:<52} | {:>14} |", "phase", "figure");
+    println!("|{:-<54}|{:->16}|", "", "");
+    println!(
+        "| {:<52} | {:>10} /s |",
+        format!("posts written ({DECISION_POSTS}, one in three flagged)"),
+        DECISION_RATE
+    );
+    println!("| {:<52} | {write_p50:>7.2} ms P50 |", "  write latency");
+    println!("| {:<52} | {write_p99:>7.2} ms P99 |", "");
+    println!(
+        "| {:<52} | {p50:>7.2} ms P50 |",
+        "write answered to decision shown (target P99 < 2 s)"
+    );
+    println!("| {:<52} | {p99:>7.2} ms P99 |", "");
+    drop(server);
     Ok(())
 }

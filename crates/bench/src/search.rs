@@ -391,7 +391,7 @@ fn veilgram(
 }
 
 /// One request on a fresh connection: its status and JSON body.
-async fn call(
+pub(crate) async fn call(
     address: &str,
     request: Request<Full<Bytes>>,
 ) -> anyhow::Result<(u16, serde_json::Value)> {

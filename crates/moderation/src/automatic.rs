@@ -7,6 +7,11 @@
 //! earlier version had). A change of state appends `content.moderated`, which notifies the
 //! author and reaches their live connections, as a moderator's decision does.
 //!
+//! It also weighs reports: when the open reports about an item from distinct accounts weigh
+//! [`ReportThreshold`] or more ([`report_weight`]: a reporter's record of upheld and dismissed
+//! reports, and nothing for an account younger than a day), the item is hidden pending review
+//! (category `reports`), so a brigade of fresh accounts cannot hide anything by itself.
+//!
 //! It classifies state, not events: a redelivered event classifies the same text again and
 //! changes nothing, and an edit is judged as it now reads. Nothing here runs inside the write.
 
@@ -16,23 +21,109 @@ use std::sync::Arc;
 use veilgram_classify::{Decision, TextClassifier};
 use veilgram_core::events::{DomainEvent, EventEnvelope, LoggedEvent};
 use veilgram_core::ports::{
-    AutomaticAction, AutomaticDecision, EventHandler, ModerationAction, ModerationStore,
+    AutomaticAction, AutomaticDecision, ContentRef, EventHandler, ModeratedContent,
+    ModerationAction, ModerationStore, Reporter,
 };
-use veilgram_core::{CommentId, PostId, Timestamp};
+use veilgram_core::Timestamp;
+
+/// The total weight of open reports that hides an item pending review.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReportThreshold(pub f64);
+
+impl Default for ReportThreshold {
+    /// Three reports from established accounts with no record either way.
+    fn default() -> Self {
+        Self(3.0)
+    }
+}
+
+const DAY_MS: f64 = 86_400_000.0;
+
+/// How much one report weighs: 1 for an account a week old or more with no record, nothing
+/// for one younger than a day (rising in between); more for a reporter whose reports moderators
+/// acted on, less for one whose reports they dismissed (at most 3).
+pub fn report_weight(reporter: &Reporter, now: Timestamp) -> f64 {
+    let age_days = (now.as_millis() - reporter.signed_up_at.as_millis()) as f64 / DAY_MS;
+    let maturity = ((age_days - 1.0) / 6.0).clamp(0.0, 1.0);
+    let (upheld, dismissed) = (reporter.upheld as f64, reporter.dismissed as f64);
+    let record = (1.0 + 2.0 * upheld) / (1.0 + upheld + 2.0 * dismissed);
+    (maturity * record).clamp(0.0, 3.0)
+}
 
 pub struct AutoModerator {
     store: Arc<dyn ModerationStore>,
     classifier: Arc<TextClassifier>,
+    threshold: ReportThreshold,
 }
 
 impl AutoModerator {
-    pub fn new(store: Arc<dyn ModerationStore>, classifier: Arc<TextClassifier>) -> Self {
-        Self { store, classifier }
+    pub fn new(
+        store: Arc<dyn ModerationStore>,
+        classifier: Arc<TextClassifier>,
+        threshold: ReportThreshold,
+    ) -> Self {
+        Self {
+            store,
+            classifier,
+            threshold,
+        }
+    }
+
+    /// Hides the item pending review if its open reports weigh enough.
+    async fn weigh_reports(&self, content: ContentRef) -> anyhow::Result<()> {
+        let now = Timestamp::now();
+        let weight: f64 = self
+            .store
+            .open_reporters(content)
+            .await?
+            .iter()
+            .map(|reporter| report_weight(reporter, now))
+            .sum();
+        if weight < self.threshold.0 {
+            return Ok(());
+        }
+        let Some(item) = self.store.content(content).await? else {
+            return Ok(());
+        };
+        let decision = AutomaticDecision {
+            action: AutomaticAction::Hide,
+            category: "reports".to_owned(),
+            rule: "report-threshold".to_owned(),
+            score: weight,
+        };
+        self.record(&item, decision, now).await
+    }
+
+    /// Records `decision` about `item`, announcing a change of state.
+    async fn record(
+        &self,
+        item: &ModeratedContent,
+        decision: AutomaticDecision,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        let event = EventEnvelope::new(
+            None,
+            now,
+            DomainEvent::ContentModerated {
+                post_id: item.target.post_id,
+                comment_id: item.target.comment_id,
+                author_id: item.target.author_id,
+                action: match decision.action {
+                    AutomaticAction::Hide => ModerationAction::Hide,
+                    AutomaticAction::Allow => ModerationAction::Dismiss,
+                    AutomaticAction::Queue | AutomaticAction::Warn => ModerationAction::Warn,
+                },
+            },
+        );
+        self.store
+            .decide(&item.target, &decision, now, &event)
+            .await?;
+        Ok(())
     }
 
     /// Classifies the post or comment as it is now and records what that decides.
-    async fn judge(&self, post_id: PostId, comment_id: Option<CommentId>) -> anyhow::Result<()> {
-        let Some(content) = self.store.content(post_id, comment_id).await? else {
+    async fn judge(&self, content: ContentRef) -> anyhow::Result<()> {
+        let Some(content) = self.store.content(content).await? else {
             return Ok(()); // deleted since
         };
         let verdict = self.classifier.classify(&content.text);
@@ -47,21 +138,6 @@ impl AutoModerator {
         if action == AutomaticAction::Allow && content.state != "warned" {
             return Ok(()); // nothing to record
         }
-        let now = Timestamp::now();
-        let event = EventEnvelope::new(
-            None,
-            now,
-            DomainEvent::ContentModerated {
-                post_id: content.target.post_id,
-                comment_id: content.target.comment_id,
-                author_id: content.target.author_id,
-                action: match action {
-                    AutomaticAction::Hide => ModerationAction::Hide,
-                    AutomaticAction::Allow => ModerationAction::Dismiss,
-                    AutomaticAction::Queue | AutomaticAction::Warn => ModerationAction::Warn,
-                },
-            },
-        );
         let decision = AutomaticDecision {
             action,
             category: verdict
@@ -71,10 +147,7 @@ impl AutoModerator {
             rule: verdict.rule.unwrap_or_default().to_owned(),
             score: verdict.score,
         };
-        self.store
-            .decide(&content.target, &decision, now, &event)
-            .await?;
-        Ok(())
+        self.record(&content, decision, Timestamp::now()).await
     }
 }
 
@@ -87,14 +160,49 @@ impl EventHandler for AutoModerator {
     async fn handle(&self, event: &LoggedEvent) -> anyhow::Result<()> {
         match &event.envelope.event {
             DomainEvent::PostCreated { post_id, .. } | DomainEvent::PostEdited { post_id, .. } => {
-                self.judge(*post_id, None).await
+                self.judge(ContentRef::Post(*post_id)).await
             }
-            DomainEvent::CommentCreated {
-                post_id,
-                comment_id,
-                ..
-            } => self.judge(*post_id, Some(*comment_id)).await,
+            DomainEvent::CommentCreated { comment_id, .. } => {
+                self.judge(ContentRef::Comment(*comment_id)).await
+            }
+            DomainEvent::PostReported { post_id, .. } => {
+                self.weigh_reports(ContentRef::Post(*post_id)).await
+            }
+            DomainEvent::CommentReported { comment_id, .. } => {
+                self.weigh_reports(ContentRef::Comment(*comment_id)).await
+            }
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reporter(age_days: i64, upheld: i64, dismissed: i64, now: Timestamp) -> Reporter {
+        Reporter {
+            signed_up_at: Timestamp::from_millis(now.as_millis() - age_days * 86_400_000),
+            upheld,
+            dismissed,
+        }
+    }
+
+    #[test]
+    fn fresh_accounts_weigh_nothing_and_records_move_the_weight() {
+        let now = Timestamp::from_millis(1_900_000_000_000);
+        assert_eq!(report_weight(&reporter(0, 0, 0, now), now), 0.0);
+        assert_eq!(report_weight(&reporter(0, 50, 0, now), now), 0.0);
+        assert_eq!(report_weight(&reporter(7, 0, 0, now), now), 1.0);
+        assert!(report_weight(&reporter(4, 0, 0, now), now) < 1.0);
+        let trusted = report_weight(&reporter(30, 10, 0, now), now);
+        let doubted = report_weight(&reporter(30, 0, 10, now), now);
+        assert!(trusted > 1.5 && trusted <= 3.0, "{trusted}");
+        assert!(doubted < 0.1, "{doubted}");
+        // A brigade of a hundred day-old accounts does not reach the default threshold.
+        let brigade: f64 = (0..100)
+            .map(|_| report_weight(&reporter(1, 0, 0, now), now))
+            .sum();
+        assert!(brigade < ReportThreshold::default().0, "{brigade}");
     }
 }

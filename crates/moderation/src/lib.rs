@@ -16,7 +16,7 @@
 
 pub mod automatic;
 
-pub use automatic::AutoModerator;
+pub use automatic::{report_weight, AutoModerator, ReportThreshold};
 use std::sync::Arc;
 use veilgram_core::events::{DomainEvent, EventEnvelope};
 use veilgram_core::ports::{

@@ -9,3 +9,6 @@ CREATE TABLE appeals (
     note        TEXT,
     created_at  BIGINT NOT NULL
 );
+
+-- A reporter's record (reports upheld and dismissed) weighs their next report.
+CREATE INDEX reports_reporter ON reports (reporter_id, status);

@@ -12,9 +12,10 @@ use std::collections::HashMap;
 use veilgram_core::events::EventEnvelope;
 use veilgram_core::ports::{
     Actor, Appealed, AutomaticAction, AutomaticDecision, ContentRef, ModeratedContent,
-    ModerationAction, ModerationLogEntry, ModerationStore, ReportGroup, ReportTarget, Revocation,
+    ModerationAction, ModerationLogEntry, ModerationStore, ReportGroup, ReportTarget, Reporter,
+    Revocation,
 };
-use veilgram_core::{CommentId, PostId, ReportId, StoreError, Timestamp, UserId};
+use veilgram_core::{CommentId, ReportId, StoreError, Timestamp, UserId};
 
 /// The table and id of a post or comment.
 fn table_of(target: &ReportTarget) -> (&'static str, String) {
@@ -334,21 +335,17 @@ impl ModerationStore for SqlStore {
         Ok(revocations)
     }
 
-    async fn content(
-        &self,
-        post_id: PostId,
-        comment_id: Option<CommentId>,
-    ) -> Result<Option<ModeratedContent>, StoreError> {
-        let (sql, id) = match comment_id {
-            Some(comment) => (
+    async fn content(&self, content: ContentRef) -> Result<Option<ModeratedContent>, StoreError> {
+        let (sql, id) = match content {
+            ContentRef::Comment(comment) => (
                 "SELECT post_id, id AS comment_id, author_id, text, moderation_state FROM comments \
                  WHERE id = $1 AND deleted_at IS NULL",
                 comment.to_string(),
             ),
-            None => (
+            ContentRef::Post(post) => (
                 "SELECT id AS post_id, NULL AS comment_id, author_id, text, moderation_state \
                  FROM posts WHERE id = $1",
-                post_id.to_string(),
+                post.to_string(),
             ),
         };
         let Some(row) = sqlx::query(sql)
@@ -370,6 +367,36 @@ impl ModerationStore for SqlStore {
             text: column(&row, "text")?,
             state: column(&row, "moderation_state")?,
         }))
+    }
+
+    async fn open_reporters(&self, content: ContentRef) -> Result<Vec<Reporter>, StoreError> {
+        let (kind, id) = match content {
+            ContentRef::Post(post) => ("post", post.to_string()),
+            ContentRef::Comment(comment) => ("comment", comment.to_string()),
+        };
+        let rows = sqlx::query(
+            "SELECT u.created_at, \
+             (SELECT CAST(COUNT(*) AS BIGINT) FROM reports e WHERE e.reporter_id = r.reporter_id \
+               AND e.status = 'resolved' AND e.action <> 'dismiss') AS upheld, \
+             (SELECT CAST(COUNT(*) AS BIGINT) FROM reports e WHERE e.reporter_id = r.reporter_id \
+               AND e.status = 'resolved' AND e.action = 'dismiss') AS dismissed \
+             FROM reports r JOIN users u ON u.id = r.reporter_id \
+             WHERE r.target_kind = $1 AND r.target_id = $2 AND r.status = 'open'",
+        )
+        .bind(kind)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(translate)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Reporter {
+                    signed_up_at: Timestamp::from_millis(column(row, "created_at")?),
+                    upheld: column(row, "upheld")?,
+                    dismissed: column(row, "dismissed")?,
+                })
+            })
+            .collect()
     }
 
     async fn decide(

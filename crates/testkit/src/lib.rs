@@ -118,6 +118,22 @@ impl TestDatabase {
         &self.url
     }
 
+    /// Makes the account look `days` older (what its reports weigh depends on its age; no API
+    /// changes when an account signed up).
+    pub async fn backdate_account(&self, user_id: &str, days: i64) {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(self.url.as_str())
+            .await
+            .expect("connect to test database");
+        sqlx::query("UPDATE users SET created_at = created_at - $1 WHERE id = $2")
+            .bind(days * 86_400_000)
+            .bind(user_id)
+            .execute(&pool)
+            .await
+            .expect("backdate the account");
+        pool.close().await;
+    }
+
     /// A connected, migrated store.
     pub async fn store(&self) -> SqlStore {
         let store = SqlStore::connect(

@@ -66,7 +66,7 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ModerationConfig {
     /// What each category of text does, `category=decision` pairs (`slur`, `profanity`,
@@ -79,6 +79,20 @@ pub struct ModerationConfig {
     /// An English model to use instead of the bundled one (the format
     /// `scripts/export-english-classifier` writes).
     pub english_model: Option<PathBuf>,
+    /// The total weight of open reports that hides a post or comment pending review (a
+    /// week-old account with no record weighs 1; one younger than a day, nothing).
+    pub report_threshold: f64,
+}
+
+impl Default for ModerationConfig {
+    fn default() -> Self {
+        Self {
+            policy: String::new(),
+            korean_model: None,
+            english_model: None,
+            report_threshold: veilgram_moderation::ReportThreshold::default().0,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -518,6 +532,10 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         veilgram_classify::Policy::parse(&self.moderation.policy)
             .map_err(|error| anyhow::anyhow!("moderation.policy: {error}"))?;
+        if !(self.moderation.report_threshold.is_finite() && self.moderation.report_threshold > 0.0)
+        {
+            bail!("moderation.report_threshold must be a positive number");
+        }
         self.database_url()?;
         self.cache_url()?;
         self.listen

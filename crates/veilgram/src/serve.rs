@@ -464,6 +464,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Arc::new(veilgram_moderation::AutoModerator::new(
             Arc::clone(&store) as Arc<dyn veilgram_core::ports::ModerationStore>,
             Arc::clone(&app.classifier),
+            veilgram_moderation::ReportThreshold(config.moderation.report_threshold),
         )),
     ];
     if roles.consumers {

@@ -134,6 +134,15 @@ pub enum ContentRef {
     Comment(CommentId),
 }
 
+/// Someone who reported an item, as the weight of their report is judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reporter {
+    pub signed_up_at: Timestamp,
+    /// Their earlier reports that moderators acted on, and those they dismissed.
+    pub upheld: i64,
+    pub dismissed: i64,
+}
+
 /// What became of an appeal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Appealed {
@@ -178,12 +187,12 @@ pub trait ModerationStore: Send + Sync {
         event: &EventEnvelope,
     ) -> Result<Vec<Revocation>, StoreError>;
 
-    /// The post (`comment_id` None) or comment as it is now; None if it is gone.
-    async fn content(
-        &self,
-        post_id: PostId,
-        comment_id: Option<CommentId>,
-    ) -> Result<Option<ModeratedContent>, StoreError>;
+    /// The post or comment as it is now; None if it is gone.
+    async fn content(&self, content: ContentRef) -> Result<Option<ModeratedContent>, StoreError>;
+
+    /// The people behind the open reports about a post or comment (not the system's), with
+    /// what the weight of their word depends on.
+    async fn open_reporters(&self, content: ContentRef) -> Result<Vec<Reporter>, StoreError>;
 
     /// In one transaction, applies an automatic decision to what `content` read: `Warn` marks
     /// a visible item warned, `Hide` hides it and files a report of the system's own (once per

@@ -307,6 +307,7 @@ impl TestApp {
         let moderator = veilgram_moderation::AutoModerator::new(
             Arc::clone(&self.store) as Arc<dyn veilgram_core::ports::ModerationStore>,
             Arc::clone(&self.app.classifier),
+            veilgram_moderation::ReportThreshold::default(),
         );
         while veilgram_events::relay_once(self.store.as_ref(), self.store.as_ref()).await? > 0 {}
         // Automatic moderation first: its decisions are events the others then handle.

@@ -757,7 +757,61 @@ async fn automatic_moderation_hides_pending_review(database: &TestDatabase) {
     );
 }
 
+/// Reports that weigh enough hide an item pending review; reports from brand-new accounts
+/// weigh nothing, so a brigade of them cannot.
+async fn weighty_reports_hide_and_fresh_brigades_do_not(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let author = app.signup(None).await;
+    let judge = moderator(&app).await;
+    let target = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "평범한 글입니다" }),
+            Some(&author.access_token),
+        )
+        .await;
+    let path = format!("/api/v1/posts/{}", target.body["id"].as_str().unwrap());
+    // Ten accounts made a minute ago: their reports are queued, nothing more.
+    for _ in 0..10 {
+        let fresh = app.signup(None).await;
+        report(&app, &format!("{path}/report"), "abuse", &fresh).await;
+    }
+    app.drain_events().await;
+    let reader = app.signup(None).await;
+    assert_eq!(
+        app.get(&path, Some(&reader.access_token)).await.status,
+        StatusCode::OK,
+        "a brigade of fresh accounts hides nothing"
+    );
+    // Three established accounts with no record: that is the threshold.
+    for n in 0..3 {
+        let established = app.signup(None).await;
+        database.backdate_account(&established.user_id, 30).await;
+        report(&app, &format!("{path}/report"), "abuse", &established).await;
+        app.drain_events().await;
+        let status = app.get(&path, Some(&reader.access_token)).await.status;
+        let expected = if n < 2 {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(status, expected, "after {} established reports", n + 1);
+    }
+    let (_, moderation) = moderation_of(&app, &path, &author.access_token).await;
+    assert_eq!(
+        moderation,
+        json!({ "state": "hidden", "reason": "reports" })
+    );
+    let log = log_entries(&app, &judge.access_token).await;
+    assert_eq!(
+        (log[0]["decision"].as_str(), log[0]["rule"].as_str()),
+        (Some("hide"), Some("report-threshold"))
+    );
+    assert!(log[0]["score"].as_f64().unwrap() >= 3.0);
+}
+
 veilgram_testkit::for_each_engine!(
+    weighty_reports_hide_and_fresh_brigades_do_not,
     automatic_moderation_warns_and_an_edit_lifts_it,
     automatic_moderation_hides_pending_review,
     the_worst_text_is_refused_at_the_write_and_nothing_is_stored,

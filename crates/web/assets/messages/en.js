@@ -74,6 +74,7 @@ export default {
   moderation_reason_profanity: "profanity",
   moderation_reason_toxicity: "possibly abusive language",
   moderation_reason_moderator: "a moderator's decision",
+  moderation_reason_reports: "reports from other people",
   show_anyway: "Show anyway",
   appeal: "Appeal",
   appeal_confirm: "Ask a moderator to look at this again? You can appeal each decision once.",
