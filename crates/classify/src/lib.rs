@@ -9,6 +9,7 @@ pub mod english;
 pub mod keywords;
 pub mod korean;
 pub mod normalise;
+pub mod similarity;
 
 pub use keywords::{KeywordMatch, KeywordRules, ProfanityFilter};
 use normalise::Normalised;
@@ -24,16 +25,24 @@ pub enum Category {
     Profanity,
     /// Toxic or profane by a model's score.
     Toxicity,
+    /// Near copies posted by many accounts or many times, or links from a new account.
+    Spam,
 }
 
 impl Category {
-    pub const ALL: [Category; 3] = [Category::Slur, Category::Profanity, Category::Toxicity];
+    pub const ALL: [Category; 4] = [
+        Category::Slur,
+        Category::Profanity,
+        Category::Toxicity,
+        Category::Spam,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Category::Slur => "slur",
             Category::Profanity => "profanity",
             Category::Toxicity => "toxicity",
+            Category::Spam => "spam",
         }
     }
 }
@@ -72,6 +81,7 @@ pub struct Policy {
     pub slur: Decision,
     pub profanity: Decision,
     pub toxicity: Decision,
+    pub spam: Decision,
     pub threshold: f64,
 }
 
@@ -81,6 +91,7 @@ impl Default for Policy {
             slur: Decision::Block,
             profanity: Decision::Warn,
             toxicity: Decision::Warn,
+            spam: Decision::Hide,
             threshold: 0.5,
         }
     }
@@ -92,11 +103,12 @@ impl Policy {
             Category::Slur => self.slur,
             Category::Profanity => self.profanity,
             Category::Toxicity => self.toxicity,
+            Category::Spam => self.spam,
         }
     }
 
     /// The policy a setting spells: `category=decision` pairs separated by commas (for
-    /// example `slur=block,profanity=hide,toxicity=queue`), unnamed categories as by default,
+    /// example `slur=block,profanity=hide,toxicity=queue,spam=hide`), unnamed categories as by default,
     /// and `threshold=0.7` for the model score. The error names what is wrong.
     pub fn parse(setting: &str) -> Result<Self, String> {
         let mut policy = Self::default();
@@ -112,6 +124,7 @@ impl Policy {
                 "slur" => policy.slur = decision()?,
                 "profanity" => policy.profanity = decision()?,
                 "toxicity" => policy.toxicity = decision()?,
+                "spam" => policy.spam = decision()?,
                 "threshold" => {
                     policy.threshold = value
                         .trim()
@@ -122,7 +135,7 @@ impl Policy {
                 }
                 other => {
                     return Err(format!(
-                        "{other:?} is not slur, profanity, toxicity or threshold"
+                        "{other:?} is not slur, profanity, toxicity, spam or threshold"
                     ))
                 }
             }

@@ -7,6 +7,10 @@
 //! earlier version had). A change of state appends `content.moderated`, which notifies the
 //! author and reaches their live connections, as a moderator's decision does.
 //!
+//! Spam is told without personal data ([`AutoModerator::spam`]): a MinHash signature of the
+//! normalised text finds near copies among the last day's posts and comments, and an account younger than
+//! a day may not carry many links; the policy's `spam` decision applies (hide by default).
+//!
 //! It also weighs reports: when the open reports about an item from distinct accounts weigh
 //! [`ReportThreshold`] or more ([`report_weight`]: a reporter's record of upheld and dismissed
 //! reports, and nothing for an account younger than a day), the item is hidden pending review
@@ -18,7 +22,9 @@
 use crate::MODERATION_GROUP;
 use async_trait::async_trait;
 use std::sync::Arc;
-use veilgram_classify::{Decision, TextClassifier};
+use veilgram_classify::normalise::Normalised;
+use veilgram_classify::similarity::Signature;
+use veilgram_classify::{Category, Decision, TextClassifier, Verdict};
 use veilgram_core::events::{DomainEvent, EventEnvelope, LoggedEvent};
 use veilgram_core::ports::{
     AutomaticAction, AutomaticDecision, ContentRef, EventHandler, ModeratedContent,
@@ -38,6 +44,10 @@ impl Default for ReportThreshold {
 }
 
 const DAY_MS: f64 = 86_400_000.0;
+/// Near copies of a text in a day (itself included) that make it spam.
+pub const SPAM_COPIES: i64 = 5;
+/// Links a post or comment from an account younger than a day may carry.
+pub const NEW_ACCOUNT_LINKS: usize = 2;
 
 /// How much one report weighs: 1 for an account a week old or more with no record, nothing
 /// for one younger than a day (rising in between); more for a reporter whose reports moderators
@@ -126,7 +136,13 @@ impl AutoModerator {
         let Some(content) = self.store.content(content).await? else {
             return Ok(()); // deleted since
         };
-        let verdict = self.classifier.classify(&content.text);
+        let now = Timestamp::now();
+        let mut verdict = self.classifier.classify(&content.text);
+        if let Some(spam) = self.spam(&content, now).await? {
+            if spam.decision > verdict.decision {
+                verdict = spam;
+            }
+        }
         let action = match verdict.decision {
             Decision::Allow => AutomaticAction::Allow,
             Decision::Queue => AutomaticAction::Queue,
@@ -147,7 +163,62 @@ impl AutoModerator {
             rule: verdict.rule.unwrap_or_default().to_owned(),
             score: verdict.score,
         };
-        self.record(&content, decision, Timestamp::now()).await
+        self.record(&content, decision, now).await
+    }
+
+    /// Spam, told without personal data: near copies of the text posted [`SPAM_COPIES`] times
+    /// or more in a day (by one account or many), or more than [`NEW_ACCOUNT_LINKS`] links from
+    /// an account younger than a day. The verdict the policy gives spam, if it is.
+    async fn spam(
+        &self,
+        content: &ModeratedContent,
+        now: Timestamp,
+    ) -> anyhow::Result<Option<Verdict>> {
+        let spam = |rule: &'static str, score: f64| Verdict {
+            decision: self.classifier.policy().spam,
+            category: Some(Category::Spam),
+            score,
+            rule: Some(rule),
+        };
+        let Some(author) = content.target.author_id else {
+            return Ok(None);
+        };
+        let new_account = content
+            .author_signed_up_at
+            .is_some_and(|at| now.as_millis() - at.as_millis() < DAY_MS as i64);
+        let links = veilgram_core::text::links(&content.text);
+        if new_account && links > NEW_ACCOUNT_LINKS {
+            return Ok(Some(spam("new-account-links", 1.0)));
+        }
+        let Some(signature) = Signature::of(&Normalised::new(&content.text)) else {
+            return Ok(None);
+        };
+        let candidates = self
+            .store
+            .fingerprint_candidates(
+                &content.target,
+                author,
+                &signature.to_hex(),
+                signature.bands(),
+                now,
+            )
+            .await?;
+        let mut authors = std::collections::HashSet::new();
+        let mut copies = 0i64;
+        for (writer, other) in &candidates {
+            if Signature::from_hex(other).is_some_and(|other| other.is_near(&signature)) {
+                copies += 1;
+                authors.insert(*writer);
+            }
+        }
+        Ok((copies >= SPAM_COPIES).then(|| {
+            let rule = if authors.len() > 1 {
+                "near-copies-accounts"
+            } else {
+                "near-copies-repeated"
+            };
+            spam(rule, (copies as f64 / SPAM_COPIES as f64).min(1.0))
+        }))
     }
 }
 

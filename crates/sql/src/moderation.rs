@@ -338,13 +338,15 @@ impl ModerationStore for SqlStore {
     async fn content(&self, content: ContentRef) -> Result<Option<ModeratedContent>, StoreError> {
         let (sql, id) = match content {
             ContentRef::Comment(comment) => (
-                "SELECT post_id, id AS comment_id, author_id, text, moderation_state FROM comments \
-                 WHERE id = $1 AND deleted_at IS NULL",
+                "SELECT c.post_id, c.id AS comment_id, c.author_id, c.text, c.moderation_state, \
+                 u.created_at AS signed_up_at FROM comments c LEFT JOIN users u ON u.id = c.author_id \
+                 WHERE c.id = $1 AND c.deleted_at IS NULL",
                 comment.to_string(),
             ),
             ContentRef::Post(post) => (
-                "SELECT id AS post_id, NULL AS comment_id, author_id, text, moderation_state \
-                 FROM posts WHERE id = $1",
+                "SELECT p.id AS post_id, NULL AS comment_id, p.author_id, p.text, p.moderation_state, \
+                 u.created_at AS signed_up_at FROM posts p LEFT JOIN users u ON u.id = p.author_id \
+                 WHERE p.id = $1",
                 post.to_string(),
             ),
         };
@@ -366,7 +368,61 @@ impl ModerationStore for SqlStore {
             },
             text: column(&row, "text")?,
             state: column(&row, "moderation_state")?,
+            author_signed_up_at: column::<Option<i64>>(&row, "signed_up_at")?
+                .map(Timestamp::from_millis),
         }))
+    }
+
+    async fn fingerprint_candidates(
+        &self,
+        target: &ReportTarget,
+        author: UserId,
+        fingerprint: &str,
+        bands: [i64; 4],
+        now: Timestamp,
+    ) -> Result<Vec<(UserId, String)>, StoreError> {
+        const DAY_MS: i64 = 86_400_000;
+        let (kind, target_id) = target_key(target);
+        let mut transaction = self.begin_write().await?;
+        sqlx::query("DELETE FROM content_fingerprints WHERE created_at < $1")
+            .bind(now.as_millis() - 2 * DAY_MS)
+            .execute(&mut *transaction)
+            .await
+            .map_err(translate)?;
+        sqlx::query(
+            "INSERT INTO content_fingerprints (target_kind, target_id, author_id, fingerprint, \
+             band0, band1, band2, band3, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (target_kind, target_id) DO UPDATE SET fingerprint = $4, band0 = $5, \
+             band1 = $6, band2 = $7, band3 = $8",
+        )
+        .bind(kind)
+        .bind(&target_id)
+        .bind(author.to_string())
+        .bind(fingerprint)
+        .bind(bands[0])
+        .bind(bands[1])
+        .bind(bands[2])
+        .bind(bands[3])
+        .bind(now.as_millis())
+        .execute(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        let rows = sqlx::query(
+            "SELECT author_id, fingerprint FROM content_fingerprints WHERE created_at >= $1 \
+             AND (band0 = $2 OR band1 = $3 OR band2 = $4 OR band3 = $5) LIMIT 1000",
+        )
+        .bind(now.as_millis() - DAY_MS)
+        .bind(bands[0])
+        .bind(bands[1])
+        .bind(bands[2])
+        .bind(bands[3])
+        .fetch_all(&mut *transaction)
+        .await
+        .map_err(translate)?;
+        transaction.commit().await?;
+        rows.iter()
+            .map(|row| Ok((id_column(row, "author_id")?, column(row, "fingerprint")?)))
+            .collect()
     }
 
     async fn open_reporters(&self, content: ContentRef) -> Result<Vec<Reporter>, StoreError> {

@@ -90,6 +90,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "appeals",
         sql: include_str!("../migrations/0014_appeals.sql"),
     },
+    Migration {
+        version: 15,
+        name: "fingerprints",
+        sql: include_str!("../migrations/0015_fingerprints.sql"),
+    },
 ];
 
 /// The migrations' two dialect words, spelled for `engine`: byte strings and an auto-numbered

@@ -70,9 +70,9 @@ pub struct Config {
 #[serde(default)]
 pub struct ModerationConfig {
     /// What each category of text does, `category=decision` pairs (`slur`, `profanity`,
-    /// `toxicity`; `allow`, `queue`, `warn`, `hide`, `block`) and `threshold=` the model score
-    /// from which a text is toxic; unnamed ones as by default (`slur=block,profanity=warn,
-    /// toxicity=warn,threshold=0.5`). `VEILGRAM_MODERATION__POLICY`.
+    /// `toxicity`, `spam`; `allow`, `queue`, `warn`, `hide`, `block`) and `threshold=` the model
+    /// score from which a text is toxic; unnamed ones as by default (`slur=block,
+    /// profanity=warn,toxicity=warn,spam=hide,threshold=0.5`). `VEILGRAM_MODERATION__POLICY`.
     pub policy: String,
     /// A Korean model to use instead of the bundled one (the format `train-korean` writes).
     pub korean_model: Option<PathBuf>,

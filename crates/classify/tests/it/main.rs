@@ -105,7 +105,7 @@ fn a_policy_that_does_not_parse_says_why() {
     for (setting, named) in [
         ("slur", "category=decision"),
         ("slur=ban", "\"ban\""),
-        ("spam=block", "\"spam\""),
+        ("ads=block", "\"ads\""),
         ("threshold=2", "threshold"),
     ] {
         let error = Policy::parse(setting).unwrap_err();

@@ -108,6 +108,8 @@ pub struct ModeratedContent {
     pub text: String,
     /// `visible`, `warned` or `hidden`.
     pub state: String,
+    /// When its author signed up (None when the account is gone).
+    pub author_signed_up_at: Option<Timestamp>,
 }
 
 /// One entry of the moderation log: a decision about a post or comment.
@@ -189,6 +191,18 @@ pub trait ModerationStore: Send + Sync {
 
     /// The post or comment as it is now; None if it is gone.
     async fn content(&self, content: ContentRef) -> Result<Option<ModeratedContent>, StoreError>;
+
+    /// Records the fingerprint of a post's or comment's text and its band values, and returns
+    /// the last day's fingerprints that share a band with it (itself included), with their
+    /// authors, at most a thousand; fingerprints older than two days are dropped.
+    async fn fingerprint_candidates(
+        &self,
+        target: &ReportTarget,
+        author: UserId,
+        fingerprint: &str,
+        bands: [i64; 4],
+        now: Timestamp,
+    ) -> Result<Vec<(UserId, String)>, StoreError>;
 
     /// The people behind the open reports about a post or comment (not the system's), with
     /// what the weight of their word depends on.

@@ -810,7 +810,89 @@ async fn weighty_reports_hide_and_fresh_brigades_do_not(database: &TestDatabase)
     assert!(log[0]["score"].as_f64().unwrap() >= 3.0);
 }
 
+/// Spam without personal data: the fifth near copy of a text in a day is hidden pending review
+/// (reason `spam`), whoever posts it; short everyday texts are never copies; an account younger
+/// than a day may not post a pile of links.
+async fn near_copies_and_new_accounts_links_are_spam(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let reader = app.signup(None).await;
+    let judge = moderator(&app).await;
+    let mut paths = Vec::new();
+    for n in 0..6 {
+        let spammer = app.signup(None).await;
+        // Spacing and case change nothing; neither does one letter more.
+        let text = if n % 2 == 0 {
+            "지금 가입하면 포인트 만원 지급! 프로필 링크 확인 FAST".to_owned()
+        } else {
+            "지금  가입하면 포인트 만원 지급!! 프로필 링크 확인 fastt".to_owned()
+        };
+        let post = app
+            .post(
+                "/api/v1/posts",
+                json!({ "text": text }),
+                Some(&spammer.access_token),
+            )
+            .await;
+        assert_eq!(post.status, StatusCode::CREATED, "{}", post.text);
+        paths.push(format!(
+            "/api/v1/posts/{}",
+            post.body["id"].as_str().unwrap()
+        ));
+        // Short everyday words, from everyone: never spam.
+        app.post(
+            "/api/v1/posts",
+            json!({ "text": "좋아요 ㅋㅋ" }),
+            Some(&spammer.access_token),
+        )
+        .await;
+        app.drain_events().await;
+    }
+    let mut statuses = Vec::new();
+    for path in &paths {
+        statuses.push(
+            app.get(path, Some(&reader.access_token))
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 404, 404],
+        "from the fifth copy on"
+    );
+    let log = log_entries(&app, &judge.access_token).await;
+    assert!(
+        log.iter().all(|entry| entry["category"] == "spam"),
+        "{log:?}"
+    );
+    assert_eq!(log[0]["rule"], "near-copies-accounts");
+
+    let fresh = app.signup(None).await;
+    let links = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "deals https://a.example/1 https://b.example/2 https://c.example/3" }),
+            Some(&fresh.access_token),
+        )
+        .await;
+    let path = format!("/api/v1/posts/{}", links.body["id"].as_str().unwrap());
+    app.drain_events().await;
+    assert_eq!(
+        moderation_of(&app, &path, &fresh.access_token).await,
+        (
+            StatusCode::OK,
+            json!({ "state": "hidden", "reason": "spam" })
+        )
+    );
+    assert_eq!(
+        log_entries(&app, &judge.access_token).await[0]["rule"],
+        "new-account-links"
+    );
+}
+
 veilgram_testkit::for_each_engine!(
+    near_copies_and_new_accounts_links_are_spam,
     weighty_reports_hide_and_fresh_brigades_do_not,
     automatic_moderation_warns_and_an_edit_lifts_it,
     automatic_moderation_hides_pending_review,

@@ -75,6 +75,7 @@ export default {
   moderation_reason_toxicity: "possibly abusive language",
   moderation_reason_moderator: "a moderator's decision",
   moderation_reason_reports: "reports from other people",
+  moderation_reason_spam: "spam",
   show_anyway: "Show anyway",
   appeal: "Appeal",
   appeal_confirm: "Ask a moderator to look at this again? You can appeal each decision once.",

@@ -75,6 +75,7 @@ export default {
   moderation_reason_toxicity: "공격적일 수 있는 표현",
   moderation_reason_moderator: "운영자의 결정",
   moderation_reason_reports: "다른 사람들의 신고",
+  moderation_reason_spam: "스팸",
   show_anyway: "그래도 보기",
   appeal: "이의 신청",
   appeal_confirm: "운영자에게 다시 검토를 요청할까요? 결정마다 한 번 신청할 수 있습니다.",
