@@ -4,7 +4,7 @@
 CREATE TABLE content_fingerprints (
     target_kind TEXT NOT NULL,                   -- 'post' | 'comment'
     target_id   TEXT NOT NULL,
-    author_id   TEXT NOT NULL,
+    author_id   TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     fingerprint TEXT NOT NULL,                   -- the signature, hexadecimal
     band0       BIGINT NOT NULL,
     band1       BIGINT NOT NULL,

@@ -212,6 +212,9 @@ impl ProfileStore for SqlStore {
             // What they wrote is erased; the rows stay as [deleted] where replies hang from
             // them (the author column empties with the account, ON DELETE SET NULL).
             "UPDATE comments SET text = '', deleted_at = $2 WHERE author_id = $1 AND deleted_at IS NULL",
+            // A moderator who leaves is no longer named in what they decided.
+            "UPDATE moderation_log SET actor = 'moderator' WHERE actor = $1 AND $2 = $2",
+            "UPDATE reports SET resolved_by = 'moderator' WHERE resolved_by = $1 AND $2 = $2",
         ] {
             sqlx::query(sql)
                 .bind(user_id.to_string())

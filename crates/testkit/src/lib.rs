@@ -118,6 +118,24 @@ impl TestDatabase {
         &self.url
     }
 
+    /// How many rows of `table` hold `value` in `column` (for what no API shows, such as what an
+    /// account's deletion must leave behind).
+    pub async fn rows_with(&self, table: &str, column: &str, value: &str) -> i64 {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(self.url.as_str())
+            .await
+            .expect("connect to test database");
+        let count: i64 = sqlx::query_scalar(&format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE {column} = $1"
+        ))
+        .bind(value)
+        .fetch_one(&pool)
+        .await
+        .expect("count rows");
+        pool.close().await;
+        count
+    }
+
     /// Makes the account look `days` older (what its reports weigh depends on its age; no API
     /// changes when an account signed up).
     pub async fn backdate_account(&self, user_id: &str, days: i64) {

@@ -203,6 +203,22 @@ async fn public_profiles_hide_private_fields_and_deactivated_accounts(database: 
 async fn deleting_an_account_erases_it_and_frees_the_nickname(database: &TestDatabase) {
     let app = TestApp::new(database).await;
     let account = app.signup(Some("leaving_soon")).await;
+    // What automatic moderation keeps about its posts goes with it too.
+    let post = app
+        .post(
+            "/api/v1/posts",
+            json!({ "text": "떠나기 전에 남기는 마지막 글입니다 안녕히" }),
+            Some(&account.access_token),
+        )
+        .await;
+    assert_eq!(post.status, StatusCode::CREATED, "{}", post.text);
+    app.drain_events().await;
+    assert_eq!(
+        database
+            .rows_with("content_fingerprints", "author_id", &account.user_id)
+            .await,
+        1
+    );
     let second_session = app.login(&account.user_id, &account.recovery_key).await;
     let second_token = second_session.body["access_token"]
         .as_str()
@@ -240,6 +256,46 @@ async fn deleting_an_account_erases_it_and_frees_the_nickname(database: &TestDat
         StatusCode::NOT_FOUND
     );
     app.signup(Some("Leaving_Soon")).await;
+    assert_eq!(
+        database
+            .rows_with("content_fingerprints", "author_id", &account.user_id)
+            .await,
+        0
+    );
+}
+
+/// A moderator who deletes their account is no longer named in the decisions they made.
+async fn a_leaving_moderator_is_not_named_in_their_decisions(database: &TestDatabase) {
+    let app = TestApp::new(database).await;
+    let author = app.signup(None).await;
+    let reporter = app.signup(None).await;
+    let judge = crate::moderation::moderator(&app).await;
+    let post = app
+        .post_text(&author.access_token, "신고될 글", "public")
+        .await;
+    let path = format!("/api/v1/posts/{post}/report");
+    crate::moderation::report(&app, &path, "spam", &reporter).await;
+    let queue = crate::moderation::queue(&app, "", &judge.access_token).await;
+    let group = queue["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        crate::moderation::resolve(&app, &group, "dismiss", &judge.access_token).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        database
+            .rows_with("moderation_log", "actor", &judge.user_id)
+            .await,
+        1
+    );
+    let deleted = app.delete("/api/v1/users/me", &judge.access_token).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    for (table, column) in [("moderation_log", "actor"), ("reports", "resolved_by")] {
+        assert_eq!(
+            database.rows_with(table, column, &judge.user_id).await,
+            0,
+            "{table}"
+        );
+    }
 }
 
 async fn export_returns_the_callers_data_without_secrets(database: &TestDatabase) {
@@ -314,5 +370,6 @@ veilgram_testkit::for_each_engine!(
     profile_changes_are_validated_before_anything_is_written,
     public_profiles_hide_private_fields_and_deactivated_accounts,
     deleting_an_account_erases_it_and_frees_the_nickname,
+    a_leaving_moderator_is_not_named_in_their_decisions,
     export_returns_the_callers_data_without_secrets,
 );
