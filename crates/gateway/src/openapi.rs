@@ -121,7 +121,7 @@ fn fields() -> Vec<(&'static str, &'static str, Value)> {
         (
             "ResolveRequest",
             "action",
-            one_of(&["dismiss", "hide", "delete", "suspend_author"]),
+            one_of(&["dismiss", "hide", "warn", "delete", "suspend_author"]),
         ),
         (
             "BlockRequest",
@@ -157,6 +157,11 @@ fn fields() -> Vec<(&'static str, &'static str, Value)> {
         ("CommentReportRequest", "note", note.clone()),
         ("ReportRequest", "reason", reason),
         ("ReportRequest", "note", note),
+        (
+            "AppealRequest",
+            "note",
+            trimmed_text(0, veilgram_moderation::MAX_APPEAL_NOTE_CHARS, None),
+        ),
         (
             "DescribeRequest",
             "alt",
@@ -288,8 +293,15 @@ pub fn document(openapi: &utoipa::openapi::OpenApi) -> Value {
                     .is_some_and(|types| types.iter().any(|t| t == "null"))
                     || slot.get("oneOf").is_some();
                 *slot = field;
-                if let (true, Some(kind)) = (nullable, slot.get("type").and_then(Value::as_str)) {
-                    slot["type"] = json!([kind, "null"]);
+                if nullable {
+                    if slot.get("format").is_some() {
+                        // A format beside `"type": [..., "null"]` reads, to some tools, as
+                        // refusing `null` (schemathesis sent `null` as a value that breaks
+                        // `format: uuid`): `null` is its own branch.
+                        *slot = json!({ "anyOf": [slot.take(), { "type": "null" }] });
+                    } else if let Some(kind) = slot.get("type").and_then(Value::as_str) {
+                        slot["type"] = json!([kind, "null"]);
+                    }
                 }
                 if let Some(description) = description {
                     slot["description"] = description;

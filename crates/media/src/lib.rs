@@ -18,6 +18,7 @@
 
 pub mod image;
 pub mod metadata;
+pub mod nsfw;
 pub mod sniff;
 pub mod storage;
 pub mod video;
