@@ -680,6 +680,7 @@ async fn main() -> anyhow::Result<()> {
     );
     if matches!(arguments.suite.as_str(), "moderation" | "all") {
         moderation::print(&arguments.beep, Duration::from_secs(arguments.duration))?;
+        moderation::print_images()?;
         moderation::print_decisions(&binary).await?;
         if arguments.suite == "moderation" {
             return Ok(());

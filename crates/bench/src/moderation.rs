@@ -4,7 +4,7 @@
 //! BEEP! comments `train-korean` held out (toxic = `hate` or `offensive`), alone and with the
 //! keyword rules; how many ordinary words and sentences are flagged (the target is none); and,
 //! over HTTP ([`print_decisions`]), the time from a post's write to its decision under a load of
-//! posts.
+//! posts; and an NSFW image phase ([`print_images`]).
 
 use crate::realtime::percentile;
 use std::time::{Duration, Instant};
@@ -132,6 +132,72 @@ pub fn print(beep: &std::path::Path, duration: Duration) -> anyhow::Result<()> {
     for text in flagged {
         println!("|   {text:<50} | {:>14} |", "flagged");
     }
+    Ok(())
+}
+
+/// Images classified in the image phase.
+const IMAGES: usize = 40;
+
+/// In process, on one thread: a 4 MP photo (the test kit's generated JPEG) decoded, resized
+/// to 224×224 and scored by the NSFW model on tract, beside the decode alone (the reference);
+/// per photo, P50/P99, and this process's memory after.
+pub fn print_images() -> anyhow::Result<()> {
+    use veilgram_media::nsfw::NsfwClassifier;
+    println!("\nmoderation: images (one thread, in process, 4 MP JPEG)");
+    let started = Instant::now();
+    let classifier = NsfwClassifier::bundled()?;
+    let loaded = started.elapsed();
+    let photo = veilgram_testkit::samples::jpeg_with_metadata(2448, 1632, 1);
+    let mut decodes = Vec::with_capacity(IMAGES);
+    let mut decisions = Vec::with_capacity(IMAGES);
+    let mut explicit = 0.0f32;
+    for _ in 0..IMAGES {
+        let started = Instant::now();
+        let image = image::load_from_memory(&photo)?;
+        decodes.push(started.elapsed());
+        let scores = classifier.classify(&image)?;
+        decisions.push(started.elapsed());
+        explicit = explicit.max(scores.explicit());
+    }
+    let ms = |latencies: &[Duration]| {
+        let mut ms: Vec<f64> = latencies.iter().map(|l| l.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        (percentile(&ms, 0.5), percentile(&ms, 0.99))
+    };
+    let (decode_p50, decode_p99) = ms(&decodes);
+    let (p50, p99) = ms(&decisions);
+    let total: Duration = decisions.iter().sum();
+    println!("| {:<52} | {:>14} |", "phase", "figure");
+    println!("|{:-<54}|{:->16}|", "", "");
+    println!(
+        "| {:<52} | {:>11.0} ms |",
+        "loading the model (tract, optimised)",
+        loaded.as_secs_f64() * 1e3
+    );
+    println!(
+        "| {:<52} | {decode_p50:>7.2} ms P50 |",
+        "decode alone (reference)"
+    );
+    println!("| {:<52} | {decode_p99:>7.2} ms P99 |", "");
+    println!(
+        "| {:<52} | {:>10.1} /s |",
+        "decode, resize and classify",
+        IMAGES as f64 / total.as_secs_f64()
+    );
+    println!(
+        "| {:<52} | {p50:>7.2} ms P50 |",
+        "  per photo (target < 150 ms)"
+    );
+    println!("| {:<52} | {p99:>7.2} ms P99 |", "");
+    println!(
+        "| {:<52} | {:>14.3} |",
+        "  explicit score of the generated photo (allowed < 0.5)", explicit
+    );
+    println!(
+        "| {:<52} | {:>9.0} MiB |",
+        "this process's memory after",
+        crate::realtime::rss_mb(std::process::id())
+    );
     Ok(())
 }
 
