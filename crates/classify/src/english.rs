@@ -9,13 +9,15 @@ use std::collections::HashMap;
 const BUNDLED: &str = include_str!("../data/english-profanity.tsv");
 
 /// A word's idf and its weight in each fold.
+type Fast = foldhash::fast::RandomState;
+
 struct Word {
     idf: f64,
     weights: Vec<f64>,
 }
 
 pub struct EnglishModel {
-    words: HashMap<String, Word>,
+    words: HashMap<String, Word, Fast>,
     intercepts: Vec<f64>,
     /// Each fold's sigmoid `(a, b)`: probability `1 / (1 + exp(a·d + b))` of its decision `d`.
     calibration: Vec<(f64, f64)>,
@@ -50,7 +52,7 @@ impl EnglishModel {
     /// A model in the export's format (an operator's replacement).
     pub fn parse(text: &str) -> Result<Self, ModelError> {
         let mut model = Self {
-            words: HashMap::new(),
+            words: HashMap::default(),
             intercepts: Vec::new(),
             calibration: Vec::new(),
         };
@@ -112,7 +114,7 @@ impl EnglishModel {
     /// scikit-learn does, and nothing else).
     pub fn probability(&self, text: &str) -> f64 {
         let lower = text.to_lowercase();
-        let mut counts: HashMap<&str, f64> = HashMap::new();
+        let mut counts: HashMap<&str, f64, Fast> = HashMap::default();
         for token in lower
             .split(|c: char| !(c.is_alphanumeric() || c == '_'))
             .filter(|token| token.chars().nth(1).is_some())

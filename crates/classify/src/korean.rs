@@ -11,6 +11,10 @@
 
 use crate::normalise::{self, collapse_repeats, Normalised};
 use std::collections::{HashMap, HashSet};
+
+/// Hashing for the n-gram tables: foldhash (a text's grams are a few hundred lookups; SipHash
+/// was most of a classification), randomly seeded per table.
+type Fast = foldhash::fast::RandomState;
 use unicode_normalization::UnicodeNormalization;
 
 const BUNDLED: &str = include_str!("../data/korean-toxicity.tsv");
@@ -34,13 +38,13 @@ pub fn model_text(text: &Normalised, mask: impl Fn(&str) -> String) -> String {
 }
 
 /// The distinct n-grams of `text`, as slices of it.
-pub fn grams(text: &str) -> HashSet<&str> {
+pub fn grams(text: &str) -> HashSet<&str, Fast> {
     let boundaries: Vec<usize> = text
         .char_indices()
         .map(|(index, _)| index)
         .chain(std::iter::once(text.len()))
         .collect();
-    let mut grams = HashSet::with_capacity(boundaries.len() * MAX_GRAM);
+    let mut grams = HashSet::with_capacity_and_hasher(boundaries.len() * MAX_GRAM, Fast::default());
     for start in 0..boundaries.len().saturating_sub(1) {
         for length in 1..=MAX_GRAM {
             let Some(&end) = boundaries.get(start + length) else {
@@ -68,7 +72,7 @@ pub fn grams(text: &str) -> HashSet<&str> {
 #[derive(Debug, Default)]
 pub struct LinearModel {
     pub bias: f64,
-    pub weights: HashMap<String, f64>,
+    pub weights: HashMap<String, f64, Fast>,
 }
 
 #[derive(Debug, thiserror::Error)]
