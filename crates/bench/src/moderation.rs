@@ -7,6 +7,7 @@
 //! posts; and an NSFW image phase ([`print_images`]).
 
 use crate::realtime::percentile;
+use crate::search::latency_rows;
 use std::time::{Duration, Instant};
 use veilgram_classify::korean;
 use veilgram_classify::{Decision, Policy, Scores, TextClassifier};
@@ -159,13 +160,6 @@ pub fn print_images() -> anyhow::Result<()> {
         decisions.push(started.elapsed());
         explicit = explicit.max(scores.explicit());
     }
-    let ms = |latencies: &[Duration]| {
-        let mut ms: Vec<f64> = latencies.iter().map(|l| l.as_secs_f64() * 1e3).collect();
-        ms.sort_by(f64::total_cmp);
-        (percentile(&ms, 0.5), percentile(&ms, 0.99))
-    };
-    let (decode_p50, decode_p99) = ms(&decodes);
-    let (p50, p99) = ms(&decisions);
     let total: Duration = decisions.iter().sum();
     println!("| {:<52} | {:>14} |", "phase", "figure");
     println!("|{:-<54}|{:->16}|", "", "");
@@ -174,21 +168,13 @@ pub fn print_images() -> anyhow::Result<()> {
         "loading the model (tract, optimised)",
         loaded.as_secs_f64() * 1e3
     );
-    println!(
-        "| {:<52} | {decode_p50:>7.2} ms P50 |",
-        "decode alone (reference)"
-    );
-    println!("| {:<52} | {decode_p99:>7.2} ms P99 |", "");
+    latency_rows("decode alone (reference)", &decodes);
     println!(
         "| {:<52} | {:>10.1} /s |",
         "decode, resize and classify",
         IMAGES as f64 / total.as_secs_f64()
     );
-    println!(
-        "| {:<52} | {p50:>7.2} ms P50 |",
-        "  per photo (target < 150 ms)"
-    );
-    println!("| {:<52} | {p99:>7.2} ms P99 |", "");
+    latency_rows("  per photo (target < 150 ms)", &decisions);
     println!(
         "| {:<52} | {:>14.3} |",
         "  explicit score of the generated photo (allowed < 0.5)", explicit
@@ -216,19 +202,7 @@ pub async fn print_decisions(binary: &std::path::PathBuf) -> anyhow::Result<()> 
     let directory = tempfile::tempdir()?;
     let server = crate::start_server(binary, directory.path(), None, &[])?;
     let address = server.address.clone();
-    let (status, account) = crate::search::call(
-        &address,
-        Request::post("/api/v1/auth/signup")
-            .header("host", &address)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from_static(b"{}")))?,
-    )
-    .await?;
-    anyhow::ensure!(status == 201, "sign-up: {status}");
-    let token = format!(
-        "Bearer {}",
-        account["access_token"].as_str().unwrap_or_default()
-    );
+    let token = format!("Bearer {}", crate::search::sign_up(&address).await?);
     let mut pace = tokio::time::interval(Duration::from_millis(1000 / DECISION_RATE));
     let mut writes = Vec::new();
     let mut waits = Vec::new();
@@ -278,13 +252,6 @@ pub async fn print_decisions(binary: &std::path::PathBuf) -> anyhow::Result<()> 
     for wait in waits {
         decided.push(wait.await??);
     }
-    let ms = |latencies: &[Duration]| {
-        let mut ms: Vec<f64> = latencies.iter().map(|l| l.as_secs_f64() * 1e3).collect();
-        ms.sort_by(f64::total_cmp);
-        (percentile(&ms, 0.5), percentile(&ms, 0.99))
-    };
-    let (write_p50, write_p99) = ms(&writes);
-    let (p50, p99) = ms(&decided);
     println!("| {:<52} | {:>14} |", "phase", "figure");
     println!("|{:-<54}|{:->16}|", "", "");
     println!(
@@ -292,13 +259,11 @@ pub async fn print_decisions(binary: &std::path::PathBuf) -> anyhow::Result<()> 
         format!("posts written ({DECISION_POSTS}, one in three flagged)"),
         DECISION_RATE
     );
-    println!("| {:<52} | {write_p50:>7.2} ms P50 |", "  write latency");
-    println!("| {:<52} | {write_p99:>7.2} ms P99 |", "");
-    println!(
-        "| {:<52} | {p50:>7.2} ms P50 |",
-        "write answered to decision shown (target P99 < 2 s)"
+    latency_rows("  write latency", &writes);
+    latency_rows(
+        "write answered to decision shown (target P99 < 2 s)",
+        &decided,
     );
-    println!("| {:<52} | {p99:>7.2} ms P99 |", "");
     drop(server);
     Ok(())
 }

@@ -220,7 +220,7 @@ async fn query_tasks(
 }
 
 /// A phase's P50 and P99 (ms) as two rows under `label`, from latencies in any order.
-fn latency_rows(label: &str, latencies: &[Duration]) {
+pub(crate) fn latency_rows(label: &str, latencies: &[Duration]) {
     let mut ms: Vec<f64> = latencies.iter().map(|l| l.as_secs_f64() * 1000.0).collect();
     ms.sort_by(f64::total_cmp);
     for (row, (name, quantile)) in [("P50", 0.5), ("P99", 0.99)].into_iter().enumerate() {
@@ -391,6 +391,23 @@ fn veilgram(
 }
 
 /// One request on a fresh connection: its status and JSON body.
+/// A new account on the server at `address`: its access token.
+pub(crate) async fn sign_up(address: &str) -> anyhow::Result<String> {
+    let (status, account) = call(
+        address,
+        Request::post("/api/v1/auth/signup")
+            .header("host", address)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(b"{}")))?,
+    )
+    .await?;
+    anyhow::ensure!(status == 201, "sign-up: {status}");
+    Ok(account["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
 pub(crate) async fn call(
     address: &str,
     request: Request<Full<Bytes>>,
@@ -459,19 +476,7 @@ pub async fn print_http(
     let in_process = in_process as f64 / duration.as_secs_f64();
 
     // From a post's creation (201) to its first search hit.
-    let (status, account) = call(
-        &address,
-        Request::post("/api/v1/auth/signup")
-            .header("host", &address)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from_static(b"{}")))?,
-    )
-    .await?;
-    anyhow::ensure!(status == 201, "sign-up: {status}");
-    let token = account["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let token = sign_up(&address).await?;
     let mut searchable = Vec::new();
     for n in 0..30 {
         let word = format!("검색지연{n}x");

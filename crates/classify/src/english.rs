@@ -4,13 +4,12 @@
 //! case; raw counts times idf, l2-normalised), then five linear SVMs, each calibrated by a
 //! sigmoid, averaged into a probability.
 
+use crate::Fast;
 use std::collections::HashMap;
 
 const BUNDLED: &str = include_str!("../data/english-profanity.tsv");
 
 /// A word's idf and its weight in each fold.
-type Fast = foldhash::fast::RandomState;
-
 struct Word {
     idf: f64,
     weights: Vec<f64>,
@@ -114,25 +113,21 @@ impl EnglishModel {
     /// scikit-learn does, and nothing else).
     pub fn probability(&self, text: &str) -> f64 {
         let lower = text.to_lowercase();
-        let mut counts: HashMap<&str, f64, Fast> = HashMap::default();
+        // Each known word, once, with its count.
+        let mut counts: HashMap<&str, (&Word, f64), Fast> = HashMap::default();
         for token in lower
             .split(|c: char| !(c.is_alphanumeric() || c == '_'))
             .filter(|token| token.chars().nth(1).is_some())
         {
-            if let Some((word, _)) = self.words.get_key_value(token) {
-                *counts.entry(word.as_str()).or_default() += 1.0;
+            if let Some((text, word)) = self.words.get_key_value(token) {
+                counts.entry(text.as_str()).or_insert((word, 0.0)).1 += 1.0;
             }
         }
-        let mut norm = 0.0;
         let features: Vec<(&Word, f64)> = counts
-            .into_iter()
-            .filter_map(|(word, count)| {
-                let word = self.words.get(word)?;
-                let value = count * word.idf;
-                norm += value * value;
-                Some((word, value))
-            })
+            .into_values()
+            .map(|(word, count)| (word, count * word.idf))
             .collect();
+        let norm: f64 = features.iter().map(|(_, value)| value * value).sum();
         let norm = if norm > 0.0 { norm.sqrt() } else { 1.0 };
         let folds = self.intercepts.len();
         let mut total = 0.0;

@@ -10,11 +10,8 @@
 //! space at each end (so word starts and ends are grams of their own).
 
 use crate::normalise::{self, collapse_repeats, Normalised};
+use crate::Fast;
 use std::collections::{HashMap, HashSet};
-
-/// Hashing for the n-gram tables: foldhash (a text's grams are a few hundred lookups; SipHash
-/// was most of a classification), randomly seeded per table.
-type Fast = foldhash::fast::RandomState;
 use unicode_normalization::UnicodeNormalization;
 
 const BUNDLED: &str = include_str!("../data/korean-toxicity.tsv");

@@ -15,6 +15,10 @@ pub use keywords::{KeywordMatch, KeywordRules, ProfanityFilter};
 use normalise::Normalised;
 use serde::Serialize;
 
+/// Hashing for the word and n-gram tables: foldhash (a text is a few hundred lookups; SipHash
+/// was most of a classification), randomly seeded per table.
+pub(crate) type Fast = foldhash::fast::RandomState;
+
 /// What a text was found to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -30,13 +34,6 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 4] = [
-        Category::Slur,
-        Category::Profanity,
-        Category::Toxicity,
-        Category::Spam,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             Category::Slur => "slur",
@@ -274,9 +271,14 @@ impl TextClassifier {
 
     /// The keyword rules, then the models: the most severe decision found.
     pub fn classify(&self, text: &str) -> Verdict {
-        let normalised = Normalised::new(text);
-        let keyword = self.keyword_verdict(&normalised);
-        let (korean, english) = self.scores(&normalised);
+        self.classify_normalised(&Normalised::new(text))
+    }
+
+    /// [`classify`](Self::classify) for a text already normalised (by a caller that reads
+    /// other things from it too).
+    pub fn classify_normalised(&self, normalised: &Normalised) -> Verdict {
+        let keyword = self.keyword_verdict(normalised);
+        let (korean, english) = self.scores(normalised);
         let (score, rule) = match (korean, english) {
             (Some(k), Some(e)) if e > k => (e, ENGLISH_MODEL),
             (Some(k), _) => (k, KOREAN_MODEL),

@@ -137,8 +137,9 @@ impl AutoModerator {
             return Ok(()); // deleted since
         };
         let now = Timestamp::now();
-        let mut verdict = self.classifier.classify(&content.text);
-        if let Some(spam) = self.spam(&content, now).await? {
+        let normalised = Normalised::new(&content.text);
+        let mut verdict = self.classifier.classify_normalised(&normalised);
+        if let Some(spam) = self.spam(&content, &normalised, now).await? {
             if spam.decision > verdict.decision {
                 verdict = spam;
             }
@@ -172,6 +173,7 @@ impl AutoModerator {
     async fn spam(
         &self,
         content: &ModeratedContent,
+        normalised: &Normalised,
         now: Timestamp,
     ) -> anyhow::Result<Option<Verdict>> {
         let spam = |rule: &'static str, score: f64| Verdict {
@@ -190,7 +192,7 @@ impl AutoModerator {
         if new_account && links > NEW_ACCOUNT_LINKS {
             return Ok(Some(spam("new-account-links", 1.0)));
         }
-        let Some(signature) = Signature::of(&Normalised::new(&content.text)) else {
+        let Some(signature) = Signature::of(normalised) else {
             return Ok(None);
         };
         let candidates = self

@@ -336,13 +336,9 @@ fn query(text: &str, public_only: bool, kind: Kind, fields: &Fields) -> Option<B
     Some(Box::new(BooleanQuery::new(clauses)))
 }
 
-/// `(key, id)` pairs in page order: the highest key first, ties by the highest id (a UUID's
-/// order is its text's, the order OpenSearch sorts the `id` keyword in).
-fn later(a: &(f64, Uuid), b: &(f64, Uuid)) -> std::cmp::Ordering {
-    b.0.total_cmp(&a.0).then_with(|| b.1.cmp(&a.1))
-}
-
-/// A hit being collected, ordered as pages go: the first of a page is the least.
+/// A hit being collected, ordered as pages go (the first of a page is the least): the highest
+/// key first, ties by the highest id (a UUID's order is its text's, the order OpenSearch sorts
+/// the `id` keyword in).
 #[derive(Clone, Copy, PartialEq)]
 struct Ranked(f64, Uuid);
 
@@ -350,7 +346,10 @@ impl Eq for Ranked {}
 
 impl Ord for Ranked {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        later(&(self.0, self.1), &(other.0, other.1))
+        other
+            .0
+            .total_cmp(&self.0)
+            .then_with(|| other.1.cmp(&self.1))
     }
 }
 
@@ -471,7 +470,12 @@ impl Inner {
             }
             let fast = segment.fast_fields();
             let (high, low) = (fast.u64("id_high")?, fast.u64("id_low")?);
-            let popularity = fast.i64("popularity")?;
+            // The fast field a sort reads its key from (relevance scores instead).
+            let keys = match sort {
+                SearchSort::Relevance => None,
+                SearchSort::Recent => Some(created.clone()),
+                SearchSort::Popular => Some(fast.i64("popularity")?),
+            };
             let mut scorer = weight.scorer(segment, 1.0)?;
             if let (SearchSort::Recent, Some(after)) = (sort, page.after) {
                 let start = first_at_or_before(&created, segment.max_doc(), after.0);
@@ -483,10 +487,9 @@ impl Inner {
             let mut doc = scorer.doc();
             while doc != TERMINATED {
                 if alive.is_none_or(|alive| alive.is_alive(doc)) {
-                    let key = match sort {
-                        SearchSort::Relevance => f64::from(scorer.score()),
-                        SearchSort::Recent => created.first(doc).unwrap_or(0) as f64,
-                        SearchSort::Popular => popularity.first(doc).unwrap_or(0) as f64,
+                    let key = match &keys {
+                        Some(column) => column.first(doc).unwrap_or(0) as f64,
+                        None => f64::from(scorer.score()),
                     };
                     if page.may_take(key) {
                         if let (Some(high), Some(low)) = (high.first(doc), low.first(doc)) {

@@ -17,11 +17,19 @@ use veilgram_core::ports::{
 };
 use veilgram_core::{CommentId, ReportId, StoreError, Timestamp, UserId};
 
-/// The table and id of a post or comment.
-fn table_of(target: &ReportTarget) -> (&'static str, String) {
+/// The post or comment a report target is.
+fn content_of(target: &ReportTarget) -> ContentRef {
     match target.comment_id {
-        Some(comment) => ("comments", comment.to_string()),
-        None => ("posts", target.post_id.to_string()),
+        Some(comment) => ContentRef::Comment(comment),
+        None => ContentRef::Post(target.post_id),
+    }
+}
+
+/// The kind (as reports and the log name it), table and id of a post or comment.
+fn content_key(content: ContentRef) -> (&'static str, &'static str, String) {
+    match content {
+        ContentRef::Post(post) => ("post", "posts", post.to_string()),
+        ContentRef::Comment(comment) => ("comment", "comments", comment.to_string()),
     }
 }
 
@@ -69,7 +77,7 @@ async fn set_state(
     reason: Option<&str>,
     only_from: &str,
 ) -> Result<bool, StoreError> {
-    let (table, id) = table_of(target);
+    let (_, table, id) = content_key(content_of(target));
     let changed = sqlx::query(&format!(
         "UPDATE {table} SET moderation_state = $1, moderation_reason = $2 \
          WHERE id = $3 AND {only_from}"
@@ -132,10 +140,8 @@ impl SqlStore {
 }
 
 fn target_key(target: &ReportTarget) -> (&'static str, String) {
-    match target.comment_id {
-        Some(comment) => ("comment", comment.to_string()),
-        None => ("post", target.post_id.to_string()),
-    }
+    let (kind, _, id) = content_key(content_of(target));
+    (kind, id)
 }
 
 #[async_trait]
@@ -426,10 +432,7 @@ impl ModerationStore for SqlStore {
     }
 
     async fn open_reporters(&self, content: ContentRef) -> Result<Vec<Reporter>, StoreError> {
-        let (kind, id) = match content {
-            ContentRef::Post(post) => ("post", post.to_string()),
-            ContentRef::Comment(comment) => ("comment", comment.to_string()),
-        };
+        let (kind, _, id) = content_key(content);
         let rows = sqlx::query(
             "SELECT u.created_at, \
              (SELECT CAST(COUNT(*) AS BIGINT) FROM reports e WHERE e.reporter_id = r.reporter_id \
@@ -549,14 +552,11 @@ impl ModerationStore for SqlStore {
         note: Option<&str>,
         now: Timestamp,
     ) -> Result<Appealed, StoreError> {
-        let (kind, table, id, alive) = match content {
-            ContentRef::Post(post) => ("post", "posts", post.to_string(), ""),
-            ContentRef::Comment(comment) => (
-                "comment",
-                "comments",
-                comment.to_string(),
-                " AND deleted_at IS NULL",
-            ),
+        let (kind, table, id) = content_key(content);
+        let alive = if kind == "comment" {
+            " AND deleted_at IS NULL"
+        } else {
+            ""
         };
         let mut transaction = self.begin_write().await?;
         let Some(state) = sqlx::query_scalar::<_, String>(&format!(
@@ -576,7 +576,8 @@ impl ModerationStore for SqlStore {
         // The decision standing: the newest warning or hide logged (none for one made before
         // there was a log: that one is appealed as '').
         let decision: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM moderation_log WHERE target_kind = $1 AND target_id = $2              AND decision IN ('warn', 'hide') ORDER BY id DESC LIMIT 1",
+            "SELECT id FROM moderation_log WHERE target_kind = $1 AND target_id = $2 \
+             AND decision IN ('warn', 'hide') ORDER BY id DESC LIMIT 1",
         )
         .bind(kind)
         .bind(&id)
@@ -585,7 +586,8 @@ impl ModerationStore for SqlStore {
         .map_err(translate)?;
         let decision = decision.unwrap_or_else(|| format!("{kind}:{id}"));
         let filed = sqlx::query(
-            "INSERT INTO appeals (decision_id, target_kind, target_id, author_id, note, created_at)              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            "INSERT INTO appeals (decision_id, target_kind, target_id, author_id, note, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         )
         .bind(&decision)
         .bind(kind)
@@ -600,7 +602,8 @@ impl ModerationStore for SqlStore {
             return Ok(Appealed::AlreadyAppealed);
         }
         sqlx::query(
-            "INSERT INTO reports (id, target_kind, target_id, reporter_id, reason, note, created_at)              VALUES ($1, $2, $3, NULL, 'appeal', $4, $5)",
+            "INSERT INTO reports (id, target_kind, target_id, reporter_id, reason, note, created_at) \
+             VALUES ($1, $2, $3, NULL, 'appeal', $4, $5)",
         )
         .bind(ReportId::generate().to_string())
         .bind(kind)

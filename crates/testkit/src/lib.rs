@@ -118,13 +118,19 @@ impl TestDatabase {
         &self.url
     }
 
+    /// A plain connection pool on the database, for what the tests read or set below the
+    /// store's API.
+    async fn raw_pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(self.url.as_str())
+            .await
+            .expect("connect to test database")
+    }
+
     /// How many rows of `table` hold `value` in `column` (for what no API shows, such as what an
     /// account's deletion must leave behind).
     pub async fn rows_with(&self, table: &str, column: &str, value: &str) -> i64 {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(self.url.as_str())
-            .await
-            .expect("connect to test database");
+        let pool = self.raw_pool().await;
         let count: i64 = sqlx::query_scalar(&format!(
             "SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE {column} = $1"
         ))
@@ -139,10 +145,7 @@ impl TestDatabase {
     /// Makes the account look `days` older (what its reports weigh depends on its age; no API
     /// changes when an account signed up).
     pub async fn backdate_account(&self, user_id: &str, days: i64) {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(self.url.as_str())
-            .await
-            .expect("connect to test database");
+        let pool = self.raw_pool().await;
         sqlx::query("UPDATE users SET created_at = created_at - $1 WHERE id = $2")
             .bind(days * 86_400_000)
             .bind(user_id)

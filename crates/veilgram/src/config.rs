@@ -530,8 +530,7 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        veilgram_classify::Policy::parse(&self.moderation.policy)
-            .map_err(|error| anyhow::anyhow!("moderation.policy: {error}"))?;
+        self.moderation_policy()?;
         if !(self.moderation.report_threshold.is_finite() && self.moderation.report_threshold > 0.0)
         {
             bail!("moderation.report_threshold must be a positive number");
@@ -661,25 +660,28 @@ impl Config {
         })
     }
 
+    /// What `moderation.policy` spells.
+    fn moderation_policy(&self) -> anyhow::Result<veilgram_classify::Policy> {
+        veilgram_classify::Policy::parse(&self.moderation.policy)
+            .map_err(|error| anyhow::anyhow!("moderation.policy: {error}"))
+    }
+
     /// The text classifier: the bundled keyword lists, the configured (or bundled) models, and
     /// the configured policy.
     pub fn text_classifier(&self) -> anyhow::Result<veilgram_classify::TextClassifier> {
         use veilgram_classify::{english::EnglishModel, korean::LinearModel};
         let moderation = &self.moderation;
-        let policy = veilgram_classify::Policy::parse(&moderation.policy)
-            .map_err(|error| anyhow::anyhow!("moderation.policy: {error}"))?;
+        let policy = self.moderation_policy()?;
         let read = |path: &std::path::Path| {
             std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the model {}", path.display()))
         };
-        let korean = match &moderation.korean_model {
-            Some(path) => Some(LinearModel::parse(&read(path)?)?),
-            None => None,
-        };
-        let english = match &moderation.english_model {
-            Some(path) => Some(EnglishModel::parse(&read(path)?)?),
-            None => None,
-        };
+        let korean = (moderation.korean_model.as_deref())
+            .map(|path| anyhow::Ok(LinearModel::parse(&read(path)?)?))
+            .transpose()?;
+        let english = (moderation.english_model.as_deref())
+            .map(|path| anyhow::Ok(EnglishModel::parse(&read(path)?)?))
+            .transpose()?;
         Ok(veilgram_classify::TextClassifier::new(
             veilgram_classify::KeywordRules::bundled(),
             korean,

@@ -30,6 +30,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lift_block))
 }
 
+/// `post`, or `comment` when there is a comment id.
+fn target_kind(comment_id: Option<veilgram_core::CommentId>) -> String {
+    if comment_id.is_some() {
+        "comment"
+    } else {
+        "post"
+    }
+    .to_owned()
+}
+
 /// The open reports about one post or comment.
 #[derive(Serialize, ToSchema)]
 pub struct ReportGroupView {
@@ -53,12 +63,7 @@ impl From<ReportGroup> for ReportGroupView {
     fn from(group: ReportGroup) -> Self {
         Self {
             id: group.report_id.to_string(),
-            target_kind: if group.target.comment_id.is_some() {
-                "comment"
-            } else {
-                "post"
-            }
-            .to_owned(),
+            target_kind: target_kind(group.target.comment_id),
             post_id: group.target.post_id.to_string(),
             comment_id: group.target.comment_id.map(|id| id.to_string()),
             author_id: group.target.author_id.map(|id| id.to_string()),
@@ -162,12 +167,7 @@ async fn moderation_log(
         .into_iter()
         .map(|entry| ModerationLogView {
             id: entry.id.to_string(),
-            target_kind: if entry.comment_id.is_some() {
-                "comment"
-            } else {
-                "post"
-            }
-            .to_owned(),
+            target_kind: target_kind(entry.comment_id),
             post_id: entry.post_id.to_string(),
             comment_id: entry.comment_id.map(|id| id.to_string()),
             decision: entry.decision,

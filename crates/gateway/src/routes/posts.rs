@@ -44,8 +44,8 @@ pub struct ModerationView {
     /// `visible`, `warned` (shown behind a notice with the reason, which the reader taps
     /// through) or `hidden` (pending review: only its author sees it).
     state: String,
-    /// Why it is warned or hidden: `slur`, `profanity` or `toxicity` (automatic moderation),
-    /// or `moderator`; absent while visible.
+    /// Why it is warned or hidden: `slur`, `profanity`, `toxicity`, `spam` or `reports`
+    /// (automatic moderation), or `moderator`; absent while visible.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
 }
@@ -348,7 +348,7 @@ async fn unlike_post(
 }
 
 /// Why the author asks the moderators to look again.
-#[derive(Deserialize, ToSchema, Default)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppealRequest {
     /// Up to 500 characters.
