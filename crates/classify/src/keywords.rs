@@ -14,7 +14,8 @@
 //! Innocent words that contain a pattern (`시발점`, "starting point"; `scunthorpe`) are masked
 //! before matching. English slurs are lists of their own (category [`Category::Slur`]); the
 //! rest is [`Category::Profanity`]. The lists live in `data/` with their sources and licences;
-//! every list is one Aho-Corasick automaton, so a check costs a pass per view, not per word.
+//! every substring list is one Aho-Corasick automaton, so a check costs a pass per view, not per
+//! word; the whole-word lists are sets.
 
 use crate::normalise::{collapse_repeats, decode_leet, Normalised};
 use crate::Category;
